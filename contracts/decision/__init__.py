@@ -1,0 +1,1 @@
+"""Decision request and response contracts."""

@@ -1,0 +1,77 @@
+"""Decision contract, version 1: what a business caller sends and receives."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from contracts._base import Contract
+
+SCHEMA_VERSION = "decision.v1"
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+Scalar = str | int | float | bool | None
+
+
+class DecisionRequest(Contract):
+    """A request for one governed decision; `inputs` are checked against the use case's manifest."""
+
+    request_id: Identifier = Field(description="Caller's idempotency key: the same id yields the same decision.")
+    inputs: dict[str, Scalar] = Field(description="Input fields named by the use case's manifest.")
+
+
+class Reason(Contract):
+    """One reason behind a decision: a feature's contribution, a rule that fired, or a fallback."""
+
+    kind: Literal["feature", "rule", "threshold", "fallback"]
+    code: str
+    message: str
+    feature: str | None = None
+    value: float | None = None
+    contribution: float | None = None
+
+
+class ModelRef(Contract):
+    """The exact model version that scored a decision."""
+
+    name: str
+    version: str
+    artifact_digest: str
+
+
+class DecisionResponse(Contract):
+    """The governed decision, with everything needed to explain and audit it."""
+
+    schema_version: Literal["decision.v1"] = SCHEMA_VERSION
+    decision_id: str
+    request_id: str
+    use_case: str
+    outcome: str
+    score: float | None
+    reasons: list[Reason]
+    model: ModelRef | None
+    fallback: bool
+    fallback_reason: str | None = None
+    review_required: bool
+    trace_id: str
+    decided_at: datetime
+    latency_ms: float
+
+
+class FieldError(Contract):
+    """One offending field of a rejected request."""
+
+    field: str
+    message: str
+    type: str
+
+
+class ErrorResponse(Contract):
+    """Body of every 4xx/5xx answer: a code, a message, and the offending fields where there are any."""
+
+    error: str
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+    trace_id: str | None = None

@@ -1,0 +1,1 @@
+"""Contracts that cross the orchestration-to-GPU-worker boundary."""

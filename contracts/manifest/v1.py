@@ -1,0 +1,180 @@
+"""Use-case manifest, version 1: everything that defines a governed decision, written as YAML.
+
+Onboarding a decision means writing one of these and supplying data; the platform code is shared.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from contracts._base import Contract
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+Scalar = str | int | float | bool
+
+
+class InputField(Contract):
+    """One field a caller sends, with its type, its range and how it must be governed."""
+
+    name: Name
+    type: Literal["string", "number", "integer", "boolean", "category"]
+    required: bool = True
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = Field(default=None, ge=1)
+    allowed: list[str] | None = Field(default=None, description="Allowed values of a category field.")
+    pii: bool = Field(default=False, description="Personal data: tokenized before it is stored anywhere.")
+    protected: bool = Field(default=False, description="Protected attribute, monitored for bias, never a feature.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InputField:
+        if self.type == "category" and not self.allowed:
+            raise ValueError(f"category field {self.name!r} needs 'allowed' values")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"field {self.name!r}: minimum is above maximum")
+        return self
+
+
+class OnlineFeature(Contract):
+    """A value read from the online feature store by the use case's entity key."""
+
+    name: Name
+    type: Literal["number", "integer", "category"]
+    default: Scalar = Field(description="Used when the entity has no value yet.")
+
+
+class Feature(Contract):
+    """A model feature computed from inputs and online features by one shared transform."""
+
+    name: Name
+    transform: Literal["identity", "log1p", "ratio", "indicator", "mismatch", "in_range"]
+    source: str = Field(description="Input or online feature the transform reads.")
+    other: str | None = Field(default=None, description="Second operand of ratio and mismatch.")
+    equals: Scalar | None = Field(default=None, description="Value an indicator compares with.")
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _operands(self) -> Feature:
+        if self.transform in ("ratio", "mismatch") and self.other is None:
+            raise ValueError(f"feature {self.name!r}: {self.transform} needs 'other'")
+        if self.transform == "indicator" and self.equals is None:
+            raise ValueError(f"feature {self.name!r}: indicator needs 'equals'")
+        if self.transform == "in_range" and (self.low is None or self.high is None):
+            raise ValueError(f"feature {self.name!r}: in_range needs 'low' and 'high'")
+        return self
+
+
+class ModelSpec(Contract):
+    """Which model family scores this use case, and how it is trained."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
+    family: Literal["logistic_regression"]
+    target: Name
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+
+class Condition(Contract):
+    """A deterministic test on one input or online feature."""
+
+    field: str
+    op: Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in"]
+    value: Scalar | list[Scalar]
+
+
+class Rule(Contract):
+    """A deterministic business rule; the first rule whose conditions all hold decides."""
+
+    name: Name
+    when: list[Condition] = Field(min_length=1)
+    outcome: str
+    reason: str
+
+
+class ReviewBand(Contract):
+    """Scores in [low, high) are not confident enough to decide automatically."""
+
+    low: float = Field(ge=0.0, le=1.0)
+    high: float = Field(ge=0.0, le=1.0)
+    outcome: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewBand:
+        if self.low >= self.high:
+            raise ValueError("review band: low must be below high")
+        return self
+
+
+class DecisionPolicy(Contract):
+    """How a score becomes an outcome."""
+
+    outcomes: list[str] = Field(min_length=2)
+    threshold: float = Field(ge=0.0, le=1.0, description="Scores at or above it get positive_outcome.")
+    positive_outcome: str
+    negative_outcome: str
+    review_band: ReviewBand | None = None
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class Fallback(Contract):
+    """What callers get when the model path fails (timeout, open circuit, worker error)."""
+
+    outcome: str
+    reason: str
+
+
+class UseCaseManifest(Contract):
+    """A governed decision: its inputs, features, model, rules, fallback and latency budget."""
+
+    schema_version: Literal["manifest.v1"] = "manifest.v1"
+    name: Name
+    description: str
+    owner: str
+    entity_key: str = Field(description="Input field whose value keys the online feature store.")
+    inputs: list[InputField] = Field(min_length=1)
+    online_features: list[OnlineFeature] = Field(default_factory=list)
+    features: list[Feature] = Field(min_length=1)
+    model: ModelSpec
+    decision: DecisionPolicy
+    fallback: Fallback
+    latency_budget_ms: int = Field(gt=0, le=30_000)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> UseCaseManifest:
+        inputs = {field.name: field for field in self.inputs}
+        known = set(inputs) | {feature.name for feature in self.online_features}
+        problems: list[str] = []
+        if len(inputs) != len(self.inputs):
+            problems.append("input names must be unique")
+        if self.entity_key not in inputs:
+            problems.append(f"entity_key {self.entity_key!r} is not an input")
+        for feature in self.features:
+            for operand in (feature.source, feature.other):
+                if operand is None:
+                    continue
+                if operand not in known:
+                    problems.append(f"feature {feature.name!r} reads unknown field {operand!r}")
+                elif operand in inputs and inputs[operand].protected:
+                    problems.append(f"feature {feature.name!r} reads protected attribute {operand!r}")
+        policy = self.decision
+        outcomes = set(policy.outcomes)
+        named = [policy.positive_outcome, policy.negative_outcome, self.fallback.outcome]
+        named += [rule.outcome for rule in policy.rules]
+        if policy.review_band is not None:
+            named.append(policy.review_band.outcome)
+        problems += [f"outcome {name!r} is not in decision.outcomes" for name in named if name not in outcomes]
+        for rule in policy.rules:
+            problems += [
+                f"rule {rule.name!r} tests unknown field {c.field!r}" for c in rule.when if c.field not in known
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Model feature names, in the order the model sees them."""
+        return [feature.name for feature in self.features]

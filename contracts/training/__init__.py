@@ -1,0 +1,1 @@
+"""Contracts that cross the orchestration-to-training-worker boundary."""

@@ -1,0 +1,1 @@
+"""LEAIM shared runtime: the code every Lambda function imports from the core layer."""

@@ -1,0 +1,53 @@
+"""Runtime settings, parsed from the environment once per container so a bad value fails at cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leaim.exceptions import ConfigurationError
+
+PREFIX = "LEAIM_"
+
+
+class Settings(BaseModel):
+    """Every `LEAIM_*` variable a function reads. Names are the field names, upper-cased, prefixed."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///.leaim/leaim.db"
+    features_table: str | None = None
+    api_keys_table: str | None = None
+    idempotency_table: str | None = None
+    results_queue_url: str | None = None
+    decision_dlq_url: str | None = None
+    decision_max_receive_count: int = Field(default=3, ge=1)
+    use_cases_dir: Path | None = Field(default=None, description="Manifests folder; the shipped ones if unset.")
+    worker_backend: Literal["local", "modal"] = "local"
+    local_worker_url: str = "http://127.0.0.1:8788"
+    modal_environment: str = "main"
+    modal_token_secret_arn: str | None = None
+    inference_app: str = "leaim-inference"
+    training_app: str = "leaim-training"
+    pii_token_key: str | None = None
+    pii_token_key_secret_arn: str | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=10.0, gt=0)
+    router_cache_s: float = Field(default=5.0, ge=0)
+    deadline_margin_ms: int = Field(default=50, ge=0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values = {key[len(PREFIX) :].lower(): value for key, value in env.items() if key.startswith(PREFIX)}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            fields = ", ".join(PREFIX + str(e["loc"][0]).upper() + f" ({e['msg']})" for e in error.errors())
+            raise ConfigurationError(f"invalid configuration: {fields}") from error

@@ -1,0 +1,1 @@
+"""LEAIM layer 1: data generation and feature inputs."""

@@ -1,0 +1,1 @@
+"""Pure decision logic: no AWS, Modal, SQL or telemetry imports."""

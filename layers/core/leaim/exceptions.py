@@ -1,0 +1,31 @@
+"""Errors raised across the shared runtime."""
+
+from __future__ import annotations
+
+
+class LeaimError(Exception):
+    """Base class of every error LEAIM raises on purpose."""
+
+
+class ConfigurationError(LeaimError):
+    """The environment or a manifest is wrong; raised at cold start, not on the tenth request."""
+
+
+class WorkerError(LeaimError):
+    """A GPU worker call failed: it raised, refused the request, or answered malformed data."""
+
+
+class WorkerTimeoutError(WorkerError):
+    """A GPU worker did not answer before the deadline."""
+
+
+class CircuitOpenError(WorkerError):
+    """The circuit breaker is open for this worker target; the call was not attempted."""
+
+
+class AuditWriteError(LeaimError):
+    """An audit event could not be durably stored."""
+
+
+class NotFoundError(LeaimError):
+    """A decision, use case or model version does not exist."""

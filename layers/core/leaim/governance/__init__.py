@@ -1,0 +1,1 @@
+"""LEAIM layer 5: audit events and the access policy."""

@@ -1,0 +1,1 @@
+"""LEAIM layer 2: training jobs and the model registry."""

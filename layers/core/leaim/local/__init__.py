@@ -1,0 +1,1 @@
+"""The embedded default: the template's resources, pollers, gateway and workers on one machine."""
