@@ -9,8 +9,6 @@ from pydantic import Field, StringConstraints
 
 from contracts._base import Contract
 
-SCHEMA_VERSION = "decision.v1"
-
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 Scalar = str | int | float | bool | None
 
@@ -44,7 +42,7 @@ class ModelRef(Contract):
 class DecisionResponse(Contract):
     """The governed decision, with everything needed to explain and audit it."""
 
-    schema_version: Literal["decision.v1"] = SCHEMA_VERSION
+    schema_version: Literal["decision.v1"] = "decision.v1"
     decision_id: str
     request_id: str
     use_case: str

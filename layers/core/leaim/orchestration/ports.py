@@ -92,7 +92,9 @@ class ResultPublisher(Protocol):
 class Telemetry(Protocol):
     """Spans and trace context, so orchestration code names no telemetry library."""
 
-    def span(self, name: str, attributes: Mapping[str, str | int | float | bool] | None = None) -> AbstractContextManager[None]:
+    def span(
+        self, name: str, attributes: Mapping[str, str | int | float | bool] | None = None
+    ) -> AbstractContextManager[None]:
         """Open a child span of the current one for the duration of a `with` block."""
         ...
 
@@ -135,4 +137,3 @@ class Principal:
 
     name: str
     role: str
-
