@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leaim.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 PREFIX = "LEAIM_"
 
