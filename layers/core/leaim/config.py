@@ -30,7 +30,9 @@ class Settings(BaseModel):
     decision_max_receive_count: int = Field(default=3, ge=1)
     use_cases_dir: Path | None = Field(default=None, description="Manifests folder; the shipped ones if unset.")
     worker_backend: Literal["local", "modal"] = "local"
-    local_worker_url: str = "http://127.0.0.1:8788"
+    local_worker_urls: str = Field(
+        default="http://127.0.0.1:8788", description="Comma-separated base URLs of the local worker processes."
+    )
     modal_environment: str = "main"
     modal_token_secret_arn: str | None = None
     inference_app: str = "leaim-inference"
