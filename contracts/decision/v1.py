@@ -73,3 +73,10 @@ class ErrorResponse(Contract):
     message: str
     fields: list[FieldError] = Field(default_factory=list)
     trace_id: str | None = None
+
+
+class DecisionMessage(Contract):
+    """Body of a message on the decision queue: the use case and the request."""
+
+    use_case: Identifier
+    request: DecisionRequest

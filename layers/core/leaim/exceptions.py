@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contracts.decision.v1 import DecisionResponse
+
 
 class LeaimError(Exception):
     """Base class of every error LEAIM raises on purpose."""
@@ -29,3 +34,11 @@ class AuditWriteError(LeaimError):
 
 class NotFoundError(LeaimError):
     """A decision, use case or model version does not exist."""
+
+
+class DuplicateDecisionError(LeaimError):
+    """A decision already exists for this use case and request id; `existing` is that decision."""
+
+    def __init__(self, message: str, existing: DecisionResponse) -> None:
+        super().__init__(message)
+        self.existing = existing

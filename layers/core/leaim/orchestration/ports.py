@@ -1,18 +1,37 @@
-"""Ports of the orchestration layer; adapters implement them and `leaim.bootstrap` wires them."""
+"""Ports of the orchestration layer; adapters implement them and `leaim.bootstrap` wires them.
+
+The governance ports the decision path also uses are re-exported here for its adapters.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from leaim.governance.ports import ApiKeyStore, AuditLog, Principal
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from contextlib import AbstractContextManager
 
-    from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest, InferenceResult
     from contracts.training.v1 import TrainingRequest, TrainingResult
+
+
+__all__ = [
+    "ActiveModel",
+    "ApiKeyStore",
+    "AuditLog",
+    "DeadLetterSink",
+    "DecisionStore",
+    "FeatureStore",
+    "ModelRouter",
+    "Principal",
+    "ResultPublisher",
+    "Telemetry",
+    "WorkerClient",
+]
 
 
 class WorkerClient(Protocol):
@@ -54,18 +73,6 @@ class ModelRouter(Protocol):
 
     def active_model(self, use_case: str) -> ActiveModel | None:
         """The version serving `use_case`, or None before any version is activated."""
-        ...
-
-
-class AuditLog(Protocol):
-    """Durable audit storage. `record_decision` stores the decision and its event atomically."""
-
-    def append(self, event: AuditEvent) -> None:
-        """Store one event durably or raise AuditWriteError."""
-        ...
-
-    def record_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent) -> None:
-        """Store a decision with its (minimized) inputs and its audit event in one transaction."""
         ...
 
 
@@ -111,29 +118,9 @@ class Telemetry(Protocol):
         ...
 
 
-class Clock(Protocol):
-    """Wall time and monotonic time, injected so breakers and deadlines are testable."""
+class DeadLetterSink(Protocol):
+    """Where a message that can never become a decision goes, with the reason why."""
 
-    def now(self) -> float:
-        """Seconds since the epoch."""
+    def send(self, body: str, attributes: Mapping[str, str], reason: str) -> None:
+        """Keep the message's body and attributes and add the failure reason."""
         ...
-
-    def monotonic(self) -> float:
-        """Monotonic seconds."""
-        ...
-
-
-class ApiKeyStore(Protocol):
-    """API keys mapped to principals; only digests of keys are stored."""
-
-    def lookup(self, key_digest: str) -> Principal | None:
-        """The principal owning the key with this sha256 digest, or None."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller and its role."""
-
-    name: str
-    role: str

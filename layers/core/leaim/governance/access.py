@@ -1,0 +1,31 @@
+"""Access policy: which role may do what. Authentication maps an API key to a principal and role."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """Actions the API guards."""
+
+    CREATE_DECISION = "decisions:create"
+    READ_DECISION = "decisions:read"
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "decision_client": frozenset({Permission.CREATE_DECISION, Permission.READ_DECISION}),
+    "reviewer": frozenset({Permission.READ_DECISION}),
+    "auditor": frozenset({Permission.READ_DECISION}),
+    "ml_engineer": frozenset(),
+}
+
+
+def is_allowed(role: str, permission: Permission) -> bool:
+    """Whether `role` holds `permission`; unknown roles hold nothing."""
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def key_digest(api_key: str) -> str:
+    """The sha256 under which an API key is stored: keys themselves are never stored."""
+    return hashlib.sha256(api_key.encode()).hexdigest()

@@ -1,0 +1,123 @@
+"""Exactly one audit event per invocation, stored before the answer goes out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from contracts.audit.v1 import AuditEvent, Outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from contracts.decision.v1 import DecisionResponse
+    from leaim.domain.clock import Clock
+    from leaim.governance.ports import AuditLog
+
+
+def new_event_id() -> str:
+    """A fresh, unique audit event id."""
+    return uuid.uuid4().hex
+
+
+class InvocationAudit:
+    """What one invocation did, gathered as it runs, and stored as one audit event at its end.
+
+    The entry point creates one per invocation; whichever path ends the invocation (a decision,
+    a rejection, an error) stores the event. Storing twice is a programming error and raises.
+    """
+
+    def __init__(
+        self,
+        log: AuditLog,
+        clock: Clock,
+        *,
+        source: str,
+        action: str,
+        invocation_id: str,
+        trace_id: str,
+    ) -> None:
+        self._log = log
+        self._clock = clock
+        self._started = clock.monotonic()
+        self._fields: dict[str, Any] = {
+            "source": source,
+            "action": action,
+            "invocation_id": invocation_id,
+            "trace_id": trace_id,
+        }
+        self._stored: AuditEvent | None = None
+
+    @property
+    def stored(self) -> AuditEvent | None:
+        """The event once stored, else None."""
+        return self._stored
+
+    @property
+    def trace_id(self) -> str:
+        """Trace id the event will carry."""
+        return str(self._fields["trace_id"])
+
+    def note(self, **fields: Any) -> None:
+        """Remember fields of the event (principal, use_case, model_version, ...) as they become known."""
+        self._fields.update({key: value for key, value in fields.items() if value is not None})
+
+    def event(
+        self,
+        outcome: Outcome,
+        *,
+        status_code: int | None = None,
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Build the event for this invocation as it stands now."""
+        return AuditEvent(
+            event_id=new_event_id(),
+            occurred_at=datetime.fromtimestamp(self._clock.now(), UTC),
+            outcome=outcome,
+            duration_ms=round((self._clock.monotonic() - self._started) * 1000.0, 3),
+            status_code=status_code,
+            error=error,
+            details=dict(details or {}),
+            **self._fields,
+        )
+
+    def store(
+        self,
+        outcome: Outcome,
+        *,
+        status_code: int | None = None,
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Store the invocation's event durably; raises AuditWriteError if the store refuses it."""
+        self._ensure_not_stored()
+        event = self.event(outcome, status_code=status_code, error=error, details=details)
+        self._log.append(event)
+        self._stored = event
+        return event
+
+    def store_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], *, status_code: int) -> None:
+        """Store a decision and the invocation's event in one transaction."""
+        self._ensure_not_stored()
+        self.note(
+            decision_id=decision.decision_id,
+            request_id=decision.request_id,
+            use_case=decision.use_case,
+            model_name=decision.model.name if decision.model else None,
+            model_version=decision.model.version if decision.model else None,
+            artifact_digest=decision.model.artifact_digest if decision.model else None,
+        )
+        event = self.event(
+            "fallback" if decision.fallback else "success",
+            status_code=status_code,
+            error=decision.fallback_reason,
+            details={"outcome": decision.outcome, "score": decision.score, "latency_ms": decision.latency_ms},
+        )
+        self._log.record_decision(decision, inputs, event)
+        self._stored = event
+
+    def _ensure_not_stored(self) -> None:
+        if self._stored is not None:
+            raise RuntimeError(f"invocation {self._fields['invocation_id']} already has its audit event")

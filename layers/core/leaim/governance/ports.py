@@ -1,0 +1,44 @@
+"""Ports of the governance layer: where audit events go and who the callers are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from contracts.audit.v1 import AuditEvent
+    from contracts.decision.v1 import DecisionResponse
+
+
+class AuditLog(Protocol):
+    """Durable audit storage. `record_decision` stores the decision and its event atomically."""
+
+    def append(self, event: AuditEvent) -> None:
+        """Store one event durably or raise AuditWriteError."""
+        ...
+
+    def record_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent) -> None:
+        """Store a decision with its minimized inputs and its audit event in one transaction.
+
+        Raises DuplicateDecisionError when the use case already has a decision for the request id,
+        and AuditWriteError when nothing could be stored.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller and its role."""
+
+    name: str
+    role: str
+
+
+class ApiKeyStore(Protocol):
+    """API keys mapped to principals; only digests of keys are stored."""
+
+    def lookup(self, key_digest: str) -> Principal | None:
+        """The principal owning the key with this sha256 digest, or None."""
+        ...

@@ -1,0 +1,122 @@
+"""The decision queue consumer: one message, one governed decision, one published result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from contracts.decision.v1 import DecisionMessage
+from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
+from leaim.governance.audit import InvocationAudit
+from leaim.orchestration.api import field_errors
+from leaim.orchestration.decisions import InputValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from contracts.decision.v1 import DecisionResponse
+    from leaim.domain.clock import Clock
+    from leaim.governance.ports import AuditLog
+    from leaim.orchestration.decisions import DecisionService
+    from leaim.orchestration.ports import DeadLetterSink, ResultPublisher, Telemetry
+
+PRINCIPAL_ATTRIBUTE = "principal"
+QUEUE_ROLE = "decision_client"
+
+
+class PoisonMessageError(LeaimError):
+    """The message can never become a decision; it is retried, then dead-lettered with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """One delivery of a queue message."""
+
+    message_id: str
+    body: str
+    receive_count: int
+    attributes: Mapping[str, str]
+
+
+class DecisionConsumer:
+    """Turns decision messages into decisions on the results queue, exactly once per request id."""
+
+    def __init__(
+        self,
+        *,
+        service: DecisionService,
+        publisher: ResultPublisher,
+        dead_letters: DeadLetterSink,
+        audit_log: AuditLog,
+        telemetry: Telemetry,
+        clock: Clock,
+        max_receive_count: int,
+        source: str,
+    ) -> None:
+        self._service = service
+        self._publisher = publisher
+        self._dead_letters = dead_letters
+        self._audit_log = audit_log
+        self._telemetry = telemetry
+        self._clock = clock
+        self._max_receive_count = max_receive_count
+        self._source = source
+
+    def handle(self, record: QueueRecord, invocation_id: str, remaining_ms: float | None) -> DecisionResponse | None:
+        """Process one delivery. Raises to have it retried; returns None once it is dead-lettered."""
+        with (
+            self._telemetry.attach(record.attributes),
+            self._telemetry.span(
+                "sqs.decision", {"message_id": record.message_id, "receive_count": record.receive_count}
+            ),
+        ):
+            audit = InvocationAudit(
+                self._audit_log,
+                self._clock,
+                source=self._source,
+                action="decision.create",
+                invocation_id=f"{invocation_id}:{record.message_id}:{record.receive_count}",
+                trace_id=self._telemetry.trace_id(),
+            )
+            audit.note(principal=record.attributes.get(PRINCIPAL_ATTRIBUTE, "queue"), role=QUEUE_ROLE)
+            try:
+                message = self._parse(record)
+                audit.note(use_case=message.use_case, request_id=message.request.request_id)
+                result = self._service.decide(message.use_case, message.request, audit, remaining_ms=remaining_ms)
+            except (PoisonMessageError, NotFoundError, InputValidationError) as error:
+                return self._poison(record, audit, str(error))
+            except AuditWriteError:
+                raise
+            except Exception as error:
+                if audit.stored is None:
+                    audit.store("error", error=f"{type(error).__name__}: {error}", details=self._attempt(record))
+                raise
+            with self._telemetry.span("sqs.publish_result"):
+                self._publisher.publish(result.response)
+            return result.response
+
+    def _parse(self, record: QueueRecord) -> DecisionMessage:
+        try:
+            payload = json.loads(record.body)
+        except json.JSONDecodeError as error:
+            raise PoisonMessageError(f"body is not valid JSON: {error}") from error
+        try:
+            return DecisionMessage.model_validate(payload)
+        except ValidationError as error:
+            fields = "; ".join(f"{f.field}: {f.message}" for f in field_errors(error))
+            raise PoisonMessageError(f"message does not match decision.v1: {fields}") from error
+
+    def _poison(self, record: QueueRecord, audit: InvocationAudit, reason: str) -> None:
+        details = self._attempt(record)
+        if record.receive_count < self._max_receive_count:
+            audit.store("rejected", error=reason, details={**details, "will_retry": True})
+            raise PoisonMessageError(reason)
+        # Last delivery: move it to the DLQ ourselves so that it arrives there with its reason.
+        self._dead_letters.send(record.body, record.attributes, reason)
+        audit.store("rejected", error=reason, details={**details, "dead_lettered": True})
+
+    def _attempt(self, record: QueueRecord) -> dict[str, object]:
+        return {"message_id": record.message_id, "receive_count": record.receive_count}

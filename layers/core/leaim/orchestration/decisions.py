@@ -1,0 +1,277 @@
+"""The governed decision: validate, enrich, route, score within a deadline, apply rules, audit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from contracts.decision.v1 import DecisionResponse, FieldError, ModelRef, Reason
+from contracts.inference.v1 import InferenceRequest
+from leaim.domain.deadline import Deadline
+from leaim.domain.features import feature_vector, merge_online
+from leaim.domain.privacy import minimize
+from leaim.domain.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
+from leaim.domain.validation import validate_inputs
+from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
+from leaim.governance.audit import new_event_id
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from contracts.audit.v1 import AuditEvent
+    from contracts.decision.v1 import DecisionRequest
+    from contracts.inference.v1 import RowScore
+    from contracts.manifest.v1 import UseCaseManifest
+    from leaim.domain.breaker import BreakerBoard
+    from leaim.domain.clock import Clock
+    from leaim.domain.manifests import ManifestCatalog
+    from leaim.governance.audit import InvocationAudit
+    from leaim.governance.ports import AuditLog
+    from leaim.orchestration.ports import (
+        ActiveModel,
+        DecisionStore,
+        FeatureStore,
+        ModelRouter,
+        Telemetry,
+        WorkerClient,
+    )
+
+INFERENCE_SOURCE = "worker:leaim-inference"
+
+
+class InputValidationError(LeaimError):
+    """The request's inputs do not satisfy the use case's manifest."""
+
+    def __init__(self, fields: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in fields))
+        self.fields = fields
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """A decision and whether it was made earlier for the same request id."""
+
+    response: DecisionResponse
+    replay: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    row: RowScore
+    model: ActiveModel
+
+
+class DecisionService:
+    """Makes governed decisions. Every dependency is a port, so it runs without AWS or Modal."""
+
+    def __init__(
+        self,
+        *,
+        catalog: ManifestCatalog,
+        features: FeatureStore,
+        router: ModelRouter,
+        workers: WorkerClient,
+        audit_log: AuditLog,
+        decisions: DecisionStore,
+        telemetry: Telemetry,
+        clock: Clock,
+        breakers: BreakerBoard,
+        pii_key: bytes,
+        deadline_margin_ms: float,
+    ) -> None:
+        self._catalog = catalog
+        self._features = features
+        self._router = router
+        self._workers = workers
+        self._audit_log = audit_log
+        self._decisions = decisions
+        self._telemetry = telemetry
+        self._clock = clock
+        self._breakers = breakers
+        self._pii_key = pii_key
+        self._margin_ms = deadline_margin_ms
+
+    def manifest(self, use_case: str) -> UseCaseManifest:
+        """The use case's manifest; raises NotFoundError for an unknown use case."""
+        return self._catalog.get(use_case)
+
+    def get(self, decision_id: str) -> DecisionResponse | None:
+        """A stored decision, or None."""
+        return self._decisions.get(decision_id)
+
+    def decide(
+        self, use_case: str, request: DecisionRequest, audit: InvocationAudit, *, remaining_ms: float | None
+    ) -> DecisionResult:
+        """Decide `request` for `use_case` and store the decision with the invocation's audit event.
+
+        Raises NotFoundError (unknown use case) or InputValidationError; the caller audits those.
+        Failures of the model path never raise: they give the manifest's fallback decision.
+        """
+        started = self._clock.monotonic()
+        manifest = self._catalog.get(use_case)
+        audit.note(use_case=use_case, request_id=request.request_id)
+        previous = self._decisions.by_request(use_case, request.request_id)
+        if previous is not None:
+            return self._replay(previous, audit)
+        cleaned, errors = validate_inputs(manifest, request.inputs)
+        if errors:
+            raise InputValidationError(errors)
+        deadline = Deadline.within(
+            manifest.latency_budget_ms,
+            now=self._clock.now(),
+            monotonic=self._clock.monotonic,
+            remaining_ms=remaining_ms,
+            margin_ms=self._margin_ms,
+        )
+        decision_id = uuid.uuid4().hex
+        with self._telemetry.span("decision.enrich", {"use_case": use_case}):
+            online, enrich_error = self._enrich(manifest, cleaned)
+        fields: dict[str, Any] = {**cleaned, **online}
+        policy = manifest.decision
+        review_outcome = policy.review_band.outcome if policy.review_band else None
+        score: float | None = None
+        model: ModelRef | None = None
+        fallback_reason: str | None = None
+        rule = match_rule(policy, fields)
+        if rule is not None:
+            outcome, reasons = rule.outcome, [rule_reason(rule)]
+        elif enrich_error is not None:
+            fallback_reason = enrich_error
+        else:
+            scored = self._score(manifest, decision_id, cleaned=cleaned, online=online, deadline=deadline, audit=audit)
+            if isinstance(scored, str):
+                fallback_reason = scored
+            else:
+                score = scored.row.score
+                model = ModelRef(
+                    name=scored.model.name, version=scored.model.version, artifact_digest=scored.model.artifact_digest
+                )
+                outcome, threshold_reason, _ = outcome_for_score(policy, score)
+                contributions = [(c.feature, c.value, c.contribution) for c in scored.row.contributions]
+                reasons = [threshold_reason, *feature_reasons(contributions)]
+        if fallback_reason is not None:
+            outcome = manifest.fallback.outcome
+            reasons = [
+                Reason(kind="fallback", code="fallback", message=f"{manifest.fallback.reason} ({fallback_reason})")
+            ]
+        response = DecisionResponse(
+            decision_id=decision_id,
+            request_id=request.request_id,
+            use_case=use_case,
+            outcome=outcome,
+            score=score,
+            reasons=reasons,
+            model=model,
+            fallback=fallback_reason is not None,
+            fallback_reason=fallback_reason,
+            review_required=outcome == review_outcome,
+            trace_id=audit.trace_id,
+            decided_at=datetime.fromtimestamp(self._clock.now(), UTC),
+            latency_ms=round((self._clock.monotonic() - started) * 1000.0, 3),
+        )
+        stored_inputs = minimize(manifest, cleaned, self._pii_key)
+        try:
+            with self._telemetry.span("decision.audit"):
+                audit.store_decision(response, stored_inputs, status_code=200)
+        except DuplicateDecisionError as duplicate:
+            return self._replay(duplicate.existing, audit)
+        return DecisionResult(response, replay=False)
+
+    def _replay(self, previous: DecisionResponse, audit: InvocationAudit) -> DecisionResult:
+        audit.note(decision_id=previous.decision_id)
+        audit.store("duplicate", status_code=200, details={"outcome": previous.outcome, "replay": True})
+        return DecisionResult(previous, replay=True)
+
+    def _enrich(
+        self, manifest: UseCaseManifest, cleaned: Mapping[str, Any]
+    ) -> tuple[dict[str, str | int | float], str | None]:
+        entity = str(cleaned[manifest.entity_key])
+        try:
+            stored = self._features.get(manifest.name, entity)
+        except LeaimError as error:
+            return merge_online(manifest, None), f"online feature store unavailable: {error}"
+        return merge_online(manifest, stored), None
+
+    def _score(
+        self,
+        manifest: UseCaseManifest,
+        decision_id: str,
+        *,
+        cleaned: Mapping[str, Any],
+        online: Mapping[str, Any],
+        deadline: Deadline,
+        audit: InvocationAudit,
+    ) -> _Scored | str:
+        """Score on the active model version, or say why not (the fallback reason)."""
+        active = self._router.active_model(manifest.name)
+        if active is None:
+            return "no model version is active for this use case"
+        label = f"{active.name}@{active.version}"
+        audit.note(model_name=active.name, model_version=active.version, artifact_digest=active.artifact_digest)
+        if list(active.feature_names) != manifest.feature_names:
+            return f"model {label} was trained on other features than the manifest declares"
+        breaker = self._breakers.for_target(active.artifact_digest)
+        if not breaker.allow():
+            return f"circuit open for model {label}"
+        timeout_s = deadline.remaining_s()
+        if timeout_s <= 0.0:
+            return "latency budget spent before the model call"
+        request = InferenceRequest(
+            request_id=decision_id,
+            model_name=active.name,
+            model_version=active.version,
+            artifact_digest=active.artifact_digest,
+            feature_names=list(active.feature_names),
+            rows=[feature_vector(manifest, cleaned, online)],
+            trace_context=self._telemetry.carrier(),
+            deadline_unix_ms=deadline.expires_unix_ms,
+        )
+        started = self._clock.monotonic()
+        with self._telemetry.span("worker.inference", {"model": label, "timeout_ms": round(timeout_s * 1000)}):
+            carrier_trace = self._telemetry.trace_id()
+            try:
+                result = self._workers.score(request, timeout_s)
+            except WorkerError as error:
+                breaker.record_failure()
+                self._audit_log.append(
+                    self._worker_event(audit, active, started, carrier_trace, error=f"{type(error).__name__}: {error}")
+                )
+                return f"model {label} failed: {type(error).__name__}: {error}"
+        breaker.record_success()
+        self._audit_log.append(
+            self._worker_event(
+                audit, active, started, carrier_trace, worker=result.worker, batch_size=result.batch_size
+            )
+        )
+        return _Scored(result.results[0], active)
+
+    def _worker_event(
+        self,
+        audit: InvocationAudit,
+        model: ActiveModel,
+        started: float,
+        trace_id: str,
+        *,
+        worker: str | None = None,
+        batch_size: int | None = None,
+        error: str | None = None,
+    ) -> AuditEvent:
+        """The audit event of one inference worker call, written by the code that made the call."""
+        base = audit.event("error" if error else "success", error=error)
+        return base.model_copy(
+            update={
+                "event_id": new_event_id(),
+                "source": INFERENCE_SOURCE,
+                "action": "worker.inference",
+                "trace_id": trace_id,
+                "worker": worker or INFERENCE_SOURCE,
+                "model_name": model.name,
+                "model_version": model.version,
+                "artifact_digest": model.artifact_digest,
+                "batch_size": batch_size,
+                "duration_ms": round((self._clock.monotonic() - started) * 1000.0, 3),
+                "details": {"caller_invocation": base.invocation_id, "caller": base.source},
+            }
+        )
