@@ -37,6 +37,7 @@ class Settings(BaseModel):
     modal_token_secret_arn: str | None = None
     inference_app: str = "leaim-inference"
     training_app: str = "leaim-training"
+    traces_file: Path | None = Field(default=None, description="Append finished spans here as JSON lines.")
     pii_token_key: str | None = None
     pii_token_key_secret_arn: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -1,0 +1,63 @@
+"""Decision queue function (LEAIM layer 4): SQS batches in, decisions on the results queue.
+
+Powertools' BatchProcessor reports partial batch failures, so only the failed records come back.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from leaim.bootstrap import build_core, build_decision_consumer
+from leaim.orchestration.consumer import QueueRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from leaim.adapters.sqs import SqsResultPublisher
+    from leaim.orchestration.consumer import DecisionConsumer
+
+SERVICE = "decision-queue"
+SOURCE = "DecisionQueueFunction"
+
+processor = BatchProcessor(event_type=EventType.SQS)
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE)
+
+
+@functools.cache
+def consumer() -> tuple[DecisionConsumer, SqsResultPublisher]:
+    """Built on the first invocation of a container and reused by the following ones."""
+    return build_decision_consumer(build_core(SERVICE), source=SOURCE)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """Decide one message; raising marks it failed so SQS redelivers it."""
+    attributes = {name: value.string_value for name, value in record.message_attributes.items() if value.string_value}
+    decision = consumer()[0].handle(
+        QueueRecord(
+            message_id=record.message_id,
+            body=record.body,
+            receive_count=int(record.attributes.approximate_receive_count),
+            attributes=attributes,
+        ),
+        invocation_id=lambda_context.aws_request_id,
+        remaining_ms=float(lambda_context.get_remaining_time_in_millis()),
+    )
+    if decision is not None:
+        logger.info("decision", extra={"trace_id": decision.trace_id, "outcome": decision.outcome})
+        metrics.add_metric(name="Decisions", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if decision.fallback else 0)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process an SQS batch and report the records that failed."""
+    consumer()[1].register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

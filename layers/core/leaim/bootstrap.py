@@ -1,0 +1,141 @@
+"""The composition root: the one place that builds adapters from settings and wires them into services."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore
+from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry, create_engine_for, create_schema
+from leaim.adapters.sqs import SqsDeadLetterSink, SqsResultPublisher
+from leaim.adapters.telemetry import JsonLinesSpanExporter, OtelTelemetry, install_tracer_provider
+from leaim.adapters.workers import build_worker_client
+from leaim.config import Settings
+from leaim.domain.breaker import BreakerBoard
+from leaim.domain.clock import SystemClock
+from leaim.domain.manifests import ManifestCatalog
+from leaim.exceptions import ConfigurationError
+from leaim.orchestration.api import DecisionApi
+from leaim.orchestration.consumer import DecisionConsumer
+from leaim.orchestration.decisions import DecisionService
+from leaim.orchestration.routing import CachedModelRouter
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from leaim.orchestration.ports import WorkerClient
+
+# Short AWS timeouts: a slow dependency must fail inside the decision's latency budget, not after it.
+_AWS_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every decision function shares."""
+
+    settings: Settings
+    engine: Engine
+    service: DecisionService
+    audit_log: SqlAuditLog
+    telemetry: OtelTelemetry
+    clock: SystemClock
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise ConfigurationError(f"LEAIM_{name.upper()} is not set")
+    return value
+
+
+def _pii_key(settings: Settings) -> bytes:
+    if settings.pii_token_key:
+        return settings.pii_token_key.encode()
+    if settings.pii_token_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return str(parameters.get_secret(settings.pii_token_key_secret_arn, max_age=3600)).encode()
+    raise ConfigurationError("set LEAIM_PII_TOKEN_KEY or LEAIM_PII_TOKEN_KEY_SECRET_ARN")
+
+
+def _modal_credentials(settings: Settings) -> None:
+    """Expose the Modal token from Secrets Manager to the Modal client, which reads it from the environment."""
+    if settings.worker_backend != "modal" or not settings.modal_token_secret_arn or "MODAL_TOKEN_ID" in os.environ:
+        return
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(settings.modal_token_secret_arn, transform="json", max_age=3600)
+    if not isinstance(secret, dict) or not {"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"} <= secret.keys():
+        raise ConfigurationError("the Modal token secret must hold MODAL_TOKEN_ID and MODAL_TOKEN_SECRET")
+    os.environ["MODAL_TOKEN_ID"] = secret["MODAL_TOKEN_ID"]
+    os.environ["MODAL_TOKEN_SECRET"] = secret["MODAL_TOKEN_SECRET"]
+
+
+def build_core(
+    service_name: str, settings: Settings | None = None, *, workers: WorkerClient | None = None
+) -> Core:
+    """Build the decision service and its adapters from settings (default: the environment)."""
+    settings = settings or Settings.from_env()
+    clock = SystemClock()
+    exporter = JsonLinesSpanExporter(settings.traces_file) if settings.traces_file else None
+    provider = install_tracer_provider(service_name, exporter)
+    telemetry = OtelTelemetry(provider.get_tracer("leaim"))
+    engine = create_engine_for(settings.database_url)
+    create_schema(engine)
+    audit_log = SqlAuditLog(engine)
+    dynamodb = boto3.client("dynamodb", config=_AWS_CONFIG)
+    _modal_credentials(settings)
+    service = DecisionService(
+        catalog=ManifestCatalog.from_directory(settings.use_cases_dir),
+        features=DynamoFeatureStore(_required(settings.features_table, "features_table"), dynamodb),
+        router=CachedModelRouter(SqlModelRegistry(engine), clock, settings.router_cache_s),
+        workers=workers or build_worker_client(settings),
+        audit_log=audit_log,
+        decisions=SqlDecisionStore(engine),
+        telemetry=telemetry,
+        clock=clock,
+        breakers=BreakerBoard(settings.breaker_failure_threshold, settings.breaker_reset_s, clock.monotonic),
+        pii_key=_pii_key(settings),
+        deadline_margin_ms=settings.deadline_margin_ms,
+    )
+    return Core(settings, engine, service, audit_log, telemetry, clock)
+
+
+def build_decision_api(core: Core, *, source: str) -> DecisionApi:
+    """The decision API of the API function."""
+    keys_table = _required(core.settings.api_keys_table, "api_keys_table")
+    return DecisionApi(
+        service=core.service,
+        keys=DynamoApiKeyStore(keys_table, boto3.client("dynamodb", config=_AWS_CONFIG)),
+        audit_log=core.audit_log,
+        telemetry=core.telemetry,
+        clock=core.clock,
+        max_body_bytes=core.settings.max_body_bytes,
+        source=source,
+    )
+
+
+def build_decision_consumer(core: Core, *, source: str) -> tuple[DecisionConsumer, SqsResultPublisher]:
+    """The queue consumer of the queue function, and its idempotent results publisher."""
+    settings = core.settings
+    sqs = boto3.client("sqs", config=_AWS_CONFIG)
+    publisher = SqsResultPublisher(
+        _required(settings.results_queue_url, "results_queue_url"),
+        sqs,
+        _required(settings.idempotency_table, "idempotency_table"),
+        boto3.client("dynamodb", config=_AWS_CONFIG),
+    )
+    consumer = DecisionConsumer(
+        service=core.service,
+        publisher=publisher,
+        dead_letters=SqsDeadLetterSink(_required(settings.decision_dlq_url, "decision_dlq_url"), sqs),
+        audit_log=core.audit_log,
+        telemetry=core.telemetry,
+        clock=core.clock,
+        max_receive_count=settings.decision_max_receive_count,
+        source=source,
+    )
+    return consumer, publisher
