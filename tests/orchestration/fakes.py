@@ -50,7 +50,7 @@ class MemoryAuditLog:
     def record_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent) -> None:
         for existing in self.decisions.values():
             if (existing.use_case, existing.request_id) == (decision.use_case, decision.request_id):
-                raise DuplicateDecisionError("duplicate", existing)
+                raise DuplicateDecisionError(existing)
         self.decisions[decision.decision_id] = decision
         self.inputs[decision.decision_id] = dict(inputs)
         self.events.append(event)

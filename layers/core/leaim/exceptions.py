@@ -37,8 +37,11 @@ class NotFoundError(LeaimError):
 
 
 class DuplicateDecisionError(LeaimError):
-    """A decision already exists for this use case and request id; `existing` is that decision."""
+    """A decision already exists for this (use case, request id); it is carried so callers can answer with it."""
 
-    def __init__(self, message: str, existing: DecisionResponse) -> None:
-        super().__init__(message)
-        self.existing = existing
+    def __init__(self, decision: DecisionResponse) -> None:
+        super().__init__(
+            f"request {decision.request_id!r} of use case {decision.use_case!r} "
+            f"was already decided as {decision.decision_id!r}"
+        )
+        self.decision = decision

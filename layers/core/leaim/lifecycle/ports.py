@@ -15,16 +15,17 @@ class ModelRegistry(Protocol):
         self,
         name: str,
         version: str,
+        *,
         artifact_digest: str,
         family: str,
         feature_names: Sequence[str],
         params: Mapping[str, object],
         metrics: Mapping[str, object],
-    ) -> None:
+    ) -> object:
         """Publish a version; the same version with other content is refused."""
         ...
 
-    def activate(self, use_case: str, name: str, version: str) -> None:
+    def activate(self, use_case: str, name: str, version: str) -> object:
         """Route the use case's traffic to this version."""
         ...
 

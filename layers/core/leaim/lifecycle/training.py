@@ -93,11 +93,11 @@ class TrainingService:
             self._registry.register(
                 manifest.model.name,
                 version,
-                result.artifact_digest,
-                manifest.model.family,
-                result.feature_names,
-                dict(manifest.model.params),
-                result.metrics.model_dump(),
+                artifact_digest=result.artifact_digest,
+                family=manifest.model.family,
+                feature_names=result.feature_names,
+                params=dict(manifest.model.params),
+                metrics=result.metrics.model_dump(),
             )
             if activate:
                 self._registry.activate(manifest.name, manifest.model.name, version)

@@ -176,7 +176,7 @@ class DecisionService:
             with self._telemetry.span("decision.audit"):
                 audit.store_decision(response, stored_inputs, status_code=200)
         except DuplicateDecisionError as duplicate:
-            return self._replay(duplicate.existing, audit)
+            return self._replay(duplicate.decision, audit)
         return DecisionResult(response, replay=False)
 
     def _replay(self, previous: DecisionResponse, audit: InvocationAudit) -> DecisionResult:

@@ -1,0 +1,145 @@
+"""Relational schema of the audit store and the model registry.
+
+These rows are storage shapes, not contracts: the adapters translate them to and from `contracts`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKeyConstraint, Index, Table, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware timestamps stored as UTC; naive values are taken to be UTC already.
+
+    SQLite has no timezone type and would silently drop the offset, so every value is normalised to UTC
+    on the way in and comes back aware on both backends.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to UTC before storing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime whatever the backend handed back."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class JsonDocument(TypeDecorator[Any]):
+    """JSON everywhere, stored as JSONB on PostgreSQL so the documents can be indexed and queried."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Pick JSONB on PostgreSQL, plain JSON elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class AuditEventRow(SQLModel, table=True):
+    """One `contracts.audit.v1.AuditEvent`, column for field."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_source_action_outcome", "source", "action", "outcome"),)
+
+    event_id: str = Field(primary_key=True)
+    schema_version: str
+    occurred_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    source: str
+    action: str
+    invocation_id: str
+    outcome: str
+    trace_id: str = Field(index=True)
+    duration_ms: float
+    status_code: int | None = None
+    principal: str | None = None
+    role: str | None = None
+    use_case: str | None = None
+    request_id: str | None = None
+    decision_id: str | None = Field(default=None, index=True)
+    model_name: str | None = None
+    model_version: str | None = None
+    artifact_digest: str | None = None
+    worker: str | None = None
+    batch_size: int | None = None
+    error: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDocument)
+
+
+class DecisionRow(SQLModel, table=True):
+    """One decision, at most one per (use case, caller's request id)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("use_case", "request_id", name="uq_decisions_use_case_request_id"),)
+
+    decision_id: str = Field(primary_key=True)
+    use_case: str
+    request_id: str
+    outcome: str
+    fallback: bool
+    model_name: str | None = None
+    model_version: str | None = None
+    response: dict[str, Any] = Field(sa_type=JsonDocument)
+    inputs: dict[str, Any] = Field(sa_type=JsonDocument)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime, index=True)
+
+
+class ModelVersionRow(SQLModel, table=True):
+    """One immutable model version."""
+
+    __tablename__ = "model_versions"
+
+    name: str = Field(primary_key=True)
+    version: str = Field(primary_key=True)
+    artifact_digest: str
+    family: str
+    feature_names: list[str] = Field(sa_type=JsonDocument)
+    params: dict[str, Any] = Field(sa_type=JsonDocument)
+    metrics: dict[str, Any] = Field(sa_type=JsonDocument)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class UseCaseRouteRow(SQLModel, table=True):
+    """The model version a use case's traffic goes to."""
+
+    __tablename__ = "use_case_routes"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_name", "model_version"],
+            ["model_versions.name", "model_versions.version"],
+            name="fk_use_case_routes_model_version",
+        ),
+    )
+
+    use_case: str = Field(primary_key=True)
+    model_name: str
+    model_version: str
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+ALL: tuple[Table, ...] = tuple(
+    SQLModel.metadata.tables[name] for name in ("audit_events", "decisions", "model_versions", "use_case_routes")
+)

@@ -1,0 +1,296 @@
+"""Audit log and decision store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from contracts.audit.v1 import AuditEvent
+from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
+from leaim.adapters.sql import DuplicateDecisionError, SqlAuditLog, SqlDecisionStore
+from leaim.adapters.sql.tables import AuditEventRow
+from leaim.exceptions import AuditWriteError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from leaim.orchestration.ports import AuditLog, DecisionStore
+
+BASE_TIME = datetime(2025, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
+
+
+def make_event(**overrides: Any) -> AuditEvent:
+    values: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "occurred_at": BASE_TIME,
+        "source": "DecisionApiFunction",
+        "action": "decision.create",
+        "invocation_id": uuid.uuid4().hex,
+        "outcome": "success",
+        "trace_id": uuid.uuid4().hex,
+        "duration_ms": 12.5,
+    }
+    values.update(overrides)
+    return AuditEvent(**values)
+
+
+def make_decision(**overrides: Any) -> DecisionResponse:
+    values: dict[str, Any] = {
+        "decision_id": uuid.uuid4().hex,
+        "request_id": "req-1",
+        "use_case": "credit_limit",
+        "outcome": "approved",
+        "score": 0.8125,
+        "reasons": [
+            Reason(kind="feature", code="income", message="high income", feature="income", contribution=0.4),
+            Reason(kind="rule", code="R1", message="existing customer"),
+        ],
+        "model": ModelRef(name="credit", version="3", artifact_digest="sha256:" + "a" * 64),
+        "fallback": False,
+        "review_required": False,
+        "trace_id": uuid.uuid4().hex,
+        "decided_at": datetime(2025, 3, 14, 10, 0, tzinfo=timezone(timedelta(hours=2))),
+        "latency_ms": 41.0,
+    }
+    values.update(overrides)
+    return DecisionResponse(**values)
+
+
+def decision_event(decision: DecisionResponse, **overrides: Any) -> AuditEvent:
+    return make_event(
+        decision_id=decision.decision_id,
+        request_id=decision.request_id,
+        use_case=decision.use_case,
+        trace_id=decision.trace_id,
+        **overrides,
+    )
+
+
+def test_adapters_implement_the_ports(engine: Engine) -> None:
+    log: AuditLog = SqlAuditLog(engine)
+    store: DecisionStore = SqlDecisionStore(engine)
+    assert log is not None
+    assert store is not None
+
+
+def test_every_audit_event_field_has_a_column() -> None:
+    assert set(AuditEvent.model_fields) == set(AuditEventRow.model_fields)
+
+
+def test_event_round_trips_exactly(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    full = make_event(
+        occurred_at=datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=-5))),
+        outcome="fallback",
+        duration_ms=0.1 + 0.2,
+        status_code=200,
+        principal="svc-loans",
+        role="caller",
+        use_case="credit_limit",
+        request_id="req-9",
+        decision_id="dec-9",
+        model_name="credit",
+        model_version="3",
+        artifact_digest="sha256:" + "b" * 64,
+        worker="inference",
+        batch_size=4,
+        error="WorkerTimeoutError: no answer in 250 ms",
+        details={"reason": "timeout", "attempts": 2, "nested": {"ratio": 0.125, "flags": [True, None]}},
+    )
+    minimal = make_event(occurred_at=BASE_TIME + timedelta(seconds=1))
+    log.append(full)
+    log.append(minimal)
+
+    stored = {event.event_id: event for event in log.events()}
+
+    assert stored == {full.event_id: full, minimal.event_id: minimal}
+    assert stored[full.event_id].occurred_at.utcoffset() == timedelta(0)
+    assert stored[full.event_id].occurred_at == datetime(2025, 1, 2, 8, 4, 5, 678901, tzinfo=UTC)
+
+
+def test_naive_timestamps_are_read_back_as_utc(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    log.append(make_event(occurred_at=datetime(2025, 6, 1, 12, 0)))
+    (stored,) = log.events()
+    assert stored.occurred_at == datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_append_many_is_one_transaction(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    taken = make_event()
+    log.append(taken)
+
+    with pytest.raises(AuditWriteError, match="were not stored") as caught:
+        log.append_many([make_event(), make_event(), make_event(event_id=taken.event_id)])
+
+    assert caught.value.__cause__ is not None
+    assert log.count() == 1
+    log.append_many(make_event() for _ in range(3))
+    assert log.count() == 4
+
+
+def test_details_that_are_not_json_are_refused(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    with pytest.raises(AuditWriteError, match="details of audit event"):
+        log.append(make_event(details={"score": float("nan")}))
+    assert log.count() == 0
+
+
+def test_record_decision_stores_decision_inputs_and_event(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    decision = make_decision()
+    event = decision_event(decision)
+
+    log.record_decision(decision, {"income": 52000, "region": "tok_9f2c", "existing": True}, event)
+
+    assert store.get(decision.decision_id) == decision
+    assert store.by_request(decision.use_case, decision.request_id) == decision
+    assert log.events(decision_id=decision.decision_id) == [event]
+
+
+def test_unknown_decisions_are_none(engine: Engine) -> None:
+    store = SqlDecisionStore(engine)
+    assert store.get("missing") is None
+    assert store.by_request("credit_limit", "missing") is None
+
+
+def test_failing_event_insert_leaves_no_decision(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    earlier = make_event()
+    log.append(earlier)
+    decision = make_decision()
+
+    with pytest.raises(AuditWriteError):
+        log.record_decision(decision, {}, decision_event(decision, event_id=earlier.event_id))
+
+    assert store.get(decision.decision_id) is None
+    assert log.count() == 1
+
+
+def test_failing_decision_insert_leaves_no_event(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    first = make_decision(request_id="req-1")
+    log.record_decision(first, {}, decision_event(first))
+    reused_id = make_decision(decision_id=first.decision_id, request_id="req-2")
+    orphan = decision_event(reused_id)
+
+    with pytest.raises(AuditWriteError, match="a key is already taken"):
+        log.record_decision(reused_id, {}, orphan)
+
+    assert log.count(trace_id=orphan.trace_id) == 0
+    assert store.by_request(reused_id.use_case, "req-2") is None
+    assert store.get(first.decision_id) == first
+
+
+def test_inputs_that_are_not_json_leave_nothing_behind(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    decision = make_decision()
+
+    with pytest.raises(AuditWriteError, match="inputs of decision"):
+        log.record_decision(decision, {"income": object()}, decision_event(decision))
+
+    assert store.get(decision.decision_id) is None
+    assert log.count() == 0
+
+
+def test_duplicate_request_carries_the_first_decision(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    first = make_decision(outcome="approved")
+    log.record_decision(first, {"income": 1}, decision_event(first))
+    retry = make_decision(outcome="declined")
+    retry_event = decision_event(retry)
+
+    with pytest.raises(DuplicateDecisionError) as caught:
+        log.record_decision(retry, {"income": 1}, retry_event)
+
+    assert caught.value.decision == first
+    assert store.by_request(first.use_case, first.request_id) == first
+    assert store.get(retry.decision_id) is None
+    assert log.count(trace_id=retry_event.trace_id) == 0
+
+
+def test_same_request_id_in_another_use_case_is_a_new_decision(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    first = make_decision(use_case="credit_limit")
+    other = make_decision(use_case="fraud_check")
+    log.record_decision(first, {}, decision_event(first))
+    log.record_decision(other, {}, decision_event(other))
+    assert store.by_request("fraud_check", other.request_id) == other
+
+
+def test_fallback_decision_without_model_round_trips(engine: Engine) -> None:
+    log, store = SqlAuditLog(engine), SqlDecisionStore(engine)
+    decision = make_decision(
+        outcome="pending_review",
+        score=None,
+        model=None,
+        fallback=True,
+        fallback_reason="worker timeout",
+        review_required=True,
+        reasons=[Reason(kind="fallback", code="timeout", message="worker did not answer")],
+    )
+    log.record_decision(decision, {}, decision_event(decision, outcome="fallback"))
+    assert store.get(decision.decision_id) == decision
+
+
+def test_concurrent_appends_from_many_threads_all_land(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    threads, per_thread = 8, 200
+    start = threading.Barrier(threads)
+
+    def append_batch(worker: int) -> None:
+        start.wait()
+        for index in range(per_thread):
+            log.append(make_event(source=f"Function{worker}", invocation_id=f"{worker}-{index}"))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for outcome in [pool.submit(append_batch, worker) for worker in range(threads)]:
+            outcome.result()
+
+    assert log.count() == threads * per_thread
+    assert all(log.count(source=f"Function{worker}") == per_thread for worker in range(threads))
+
+
+def test_counts_by_outcome(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    log.append_many(
+        [
+            *(make_event(outcome="success") for _ in range(3)),
+            make_event(outcome="fallback"),
+            make_event(outcome="rejected", status_code=400),
+            make_event(source="DecisionQueueFunction", action="decision.consume", outcome="success"),
+            make_event(source="DecisionQueueFunction", action="decision.consume", outcome="error"),
+        ]
+    )
+
+    assert log.outcome_counts() == {
+        ("DecisionApiFunction", "decision.create", "success"): 3,
+        ("DecisionApiFunction", "decision.create", "fallback"): 1,
+        ("DecisionApiFunction", "decision.create", "rejected"): 1,
+        ("DecisionQueueFunction", "decision.consume", "success"): 1,
+        ("DecisionQueueFunction", "decision.consume", "error"): 1,
+    }
+    assert log.count(outcome="success") == 4
+    assert log.count(source="DecisionQueueFunction", outcome="error") == 1
+    assert log.count(action="decision.create") == 5
+
+
+def test_events_are_filtered_ordered_and_limited(engine: Engine) -> None:
+    log = SqlAuditLog(engine)
+    trace = uuid.uuid4().hex
+    events = [make_event(trace_id=trace, occurred_at=BASE_TIME + timedelta(minutes=minute)) for minute in (3, 1, 2)]
+    log.append_many([*events, make_event(occurred_at=BASE_TIME + timedelta(minutes=5))])
+    oldest_first = sorted(events, key=lambda event: event.occurred_at)
+
+    assert log.events(trace_id=trace) == oldest_first
+    assert log.events(trace_id=trace, limit=2) == oldest_first[:2]
+    assert log.events(since=BASE_TIME + timedelta(minutes=2, seconds=30), trace_id=trace) == oldest_first[2:]
+    assert log.count(since=BASE_TIME + timedelta(minutes=2)) == 3
+    berlin = timezone(timedelta(hours=1))
+    assert log.count(since=(BASE_TIME + timedelta(minutes=2)).astimezone(berlin)) == 3
+    assert log.events(trace_id="unknown") == []
