@@ -1,0 +1,60 @@
+"""Deployment constants shared by the training and inference apps: names, hardware, pins, limits."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+INFERENCE_APP_NAME = "leaim-inference"
+TRAINING_APP_NAME = "leaim-training"
+INFERENCE_CLASS_NAME = "InferenceWorker"
+TRAINING_FUNCTION_NAME = "train"
+ARTIFACTS_VOLUME_NAME = "leaim-artifacts"
+
+GPU = "L4"
+PYTHON_VERSION = "3.11"
+
+# Pinned to what the lockfile resolves locally, so the parity check in training and the scores served
+# in the cloud come from the same library versions the tests ran against.
+NUMPY_VERSION = "2.4.6"
+ONNX_VERSION = "1.23.2"
+ONNXRUNTIME_VERSION = "1.31.1"
+SCIKIT_LEARN_VERSION = "1.9.1"
+PYDANTIC_VERSION = "2.14.3"
+OPENTELEMETRY_VERSION = "1.45.2"
+
+COMMON_PACKAGES = (
+    f"numpy=={NUMPY_VERSION}",
+    f"pydantic=={PYDANTIC_VERSION}",
+    f"opentelemetry-api=={OPENTELEMETRY_VERSION}",
+)
+INFERENCE_PACKAGES = (*COMMON_PACKAGES, f"onnxruntime-gpu=={ONNXRUNTIME_VERSION}")
+TRAINING_PACKAGES = (
+    *COMMON_PACKAGES,
+    f"onnx=={ONNX_VERSION}",
+    f"onnxruntime=={ONNXRUNTIME_VERSION}",
+    f"scikit-learn=={SCIKIT_LEARN_VERSION}",
+)
+LOCAL_SOURCES = ("gpu_workers", "contracts")
+
+MINUTES = 60
+TRAINING_TIMEOUT_S = 30 * MINUTES
+INFERENCE_TIMEOUT_S = 5 * MINUTES
+INFERENCE_SCALEDOWN_WINDOW_S = 5 * MINUTES
+
+MAX_BATCH_SIZE = 64
+BATCH_WAIT_MS = 10
+
+ARTIFACT_ROOT_ENV = "LEAIM_ARTIFACT_ROOT"
+DEFAULT_ARTIFACT_ROOT = "/artifacts"
+
+
+def artifact_root() -> Path:
+    """Folder holding `<sha256>.onnx` artifacts: the volume mount in Modal, `$LEAIM_ARTIFACT_ROOT` locally."""
+    return Path(os.environ.get(ARTIFACT_ROOT_ENV, DEFAULT_ARTIFACT_ROOT))
+
+
+def worker_id() -> str:
+    """Identifies this container or process in results, as `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,1 @@
+"""Training worker: plain trainer logic and the Modal function that runs it on a GPU."""

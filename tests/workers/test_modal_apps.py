@@ -1,0 +1,128 @@
+"""The Modal app definitions, inspected offline, and their `.local()` paths on real artifacts."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import time
+from typing import TYPE_CHECKING
+
+import modal
+import pytest
+
+from contracts.inference.v1 import InferenceResult
+from contracts.training.v1 import TrainingResult
+from gpu_workers import settings
+from gpu_workers.inference import modal_app as inference_app
+from gpu_workers.training import modal_app as training_app
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from contracts.inference.v1 import InferenceRequest
+    from contracts.training.v1 import TrainingRequest
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
+
+
+def test_inference_app_declares_gpu_volume_and_batched_score() -> None:
+    info = inference_app.InferenceWorker(artifact_digest="0" * 64).score.info()
+
+    assert inference_app.app.name == "leaim-inference"
+    assert isinstance(inference_app.InferenceWorker, modal.Cls)
+    assert inference_app.InferenceWorker.__name__ == settings.INFERENCE_CLASS_NAME
+    assert info.gpus == [(settings.GPU, 1)]
+    assert info.method_names == ["score"]
+    assert info.batching_info is not None
+    assert (info.batching_info.max_batch_size, info.batching_info.wait_ms) == (
+        settings.MAX_BATCH_SIZE,
+        settings.BATCH_WAIT_MS,
+    )
+    assert info.timeout == settings.INFERENCE_TIMEOUT_S
+    assert {path: mount.name for path, mount in info.volumes.items()} == {"/artifacts": "leaim-artifacts"}
+    assert isinstance(inference_app.image, modal.Image)
+
+
+def test_training_app_declares_gpu_volume_and_timeout() -> None:
+    info = training_app.train.info()
+
+    assert training_app.app.name == "leaim-training"
+    assert isinstance(training_app.train, modal.Function)
+    assert getattr(training_app, settings.TRAINING_FUNCTION_NAME) is training_app.train
+    assert info.gpus == [(settings.GPU, 1)]
+    assert info.batching_info is None
+    assert info.timeout == settings.TRAINING_TIMEOUT_S == 30 * settings.MINUTES
+    assert {path: mount.name for path, mount in info.volumes.items()} == {"/artifacts": "leaim-artifacts"}
+    assert isinstance(training_app.image, modal.Image)
+
+
+def test_images_pin_the_versions_the_tests_run_against() -> None:
+    for package, pinned in [
+        ("numpy", settings.NUMPY_VERSION),
+        ("onnx", settings.ONNX_VERSION),
+        ("scikit-learn", settings.SCIKIT_LEARN_VERSION),
+        ("pydantic", settings.PYDANTIC_VERSION),
+        ("opentelemetry-api", settings.OPENTELEMETRY_VERSION),
+    ]:
+        assert importlib.metadata.version(package) == pinned, package
+    assert f"onnxruntime-gpu=={settings.ONNXRUNTIME_VERSION}" in settings.INFERENCE_PACKAGES
+    assert f"onnxruntime=={settings.ONNXRUNTIME_VERSION}" in settings.TRAINING_PACKAGES
+    assert all("==" in requirement for requirement in settings.INFERENCE_PACKAGES + settings.TRAINING_PACKAGES)
+
+
+def test_artifact_root_defaults_to_the_volume_mount(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LEAIM_ARTIFACT_ROOT", raising=False)
+    assert str(settings.artifact_root()) == settings.DEFAULT_ARTIFACT_ROOT == "/artifacts"
+    monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(tmp_path))
+    assert settings.artifact_root() == tmp_path
+
+
+def test_local_inference_worker_scores_a_real_artifact_and_isolates_bad_items(
+    trained, monkeypatch: pytest.MonkeyPatch, make_inference_request: Callable[..., InferenceRequest]
+) -> None:
+    monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(trained.root))
+    worker = inference_app.InferenceWorker(artifact_digest=trained.result.artifact_digest)
+    good = make_inference_request("good", rows=slice(0, 4)).model_dump(mode="json")
+    late = make_inference_request("late", deadline_unix_ms=int(time.time() * 1000) - 1).model_dump(mode="json")
+    other = make_inference_request("other", artifact_digest="f" * 64).model_dump(mode="json")
+    malformed = {**good, "rows": [[1.0]]}
+
+    outputs = worker.score.local([good, late, malformed, other])
+
+    result = InferenceResult.model_validate(outputs[0])
+    assert (result.request_id, result.batch_size, len(result.results)) == ("good", 4, 4)
+    assert [output.get("error", {}).get("type") for output in outputs[1:]] == [
+        "DeadlineExceededError",
+        "InvalidRequestError",
+        "ModelMismatchError",
+    ]
+    assert all(output["error"]["message"] for output in outputs[1:])
+
+
+def test_local_inference_worker_reports_a_missing_artifact_until_it_appears(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_inference_request: Callable[..., InferenceRequest]
+) -> None:
+    monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(tmp_path))
+    digest = trained.result.artifact_digest
+    worker = inference_app.InferenceWorker(artifact_digest=digest)
+    payload = make_inference_request().model_dump(mode="json")
+
+    (missing,) = worker.score.local([payload])
+    shutil.copyfile(trained.root / f"{digest}.onnx", tmp_path / f"{digest}.onnx")
+    (found,) = worker.score.local([payload])
+
+    assert missing["error"]["type"] == "ArtifactNotFoundError"
+    assert InferenceResult.model_validate(found).artifact_digest == digest
+
+
+def test_local_train_function_stores_the_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_training_request: Callable[..., TrainingRequest], trained
+) -> None:
+    monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(tmp_path))
+
+    output = training_app.train.local(make_training_request().model_dump(mode="json"))
+
+    result = TrainingResult.model_validate(output)
+    assert result.artifact_digest == trained.result.artifact_digest
+    assert (tmp_path / f"{result.artifact_digest}.onnx").is_file()
