@@ -10,7 +10,6 @@ from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from leaim.domain.breaker import BreakerBoard
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import DuplicateDecisionError, WorkerError
-from leaim.governance.ports import Principal
 from leaim.orchestration.decisions import DecisionService
 from leaim.orchestration.ports import ActiveModel
 
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest
     from contracts.training.v1 import TrainingRequest, TrainingResult
+    from leaim.governance.ports import Principal
 
 DIGEST = "ab" * 32
 TRACE = "0123456789abcdef0123456789abcdef"
@@ -110,7 +110,10 @@ class LinearWorker:
             parts = [w * x for w, x in zip(self.weights, row, strict=True)]
             score = 1.0 / (1.0 + math.exp(-(sum(parts) + self.bias)))
             contributions = sorted(
-                (Contribution(feature=f, value=x, contribution=c) for f, x, c in zip(request.feature_names, row, parts, strict=True)),
+                (
+                    Contribution(feature=f, value=x, contribution=c)
+                    for f, x, c in zip(request.feature_names, row, parts, strict=True)
+                ),
                 key=lambda c: -abs(c.contribution),
             )[: request.top_reasons]
             results.append(RowScore(score=score, contributions=contributions))

@@ -26,7 +26,13 @@ def make_api(world: World, max_body_bytes: int = 4096) -> DecisionApi:
     )
 
 
-def call(api: DecisionApi, body: object, key: str | None = "client-key", use_case: str = "card_fraud", raw: bytes | None = None):
+def call(
+    api: DecisionApi,
+    body: object,
+    key: str | None = "client-key",
+    use_case: str = "card_fraud",
+    raw: bytes | None = None,
+):
     headers = {"x-api-key": key} if key else {}
     payload = raw if raw is not None else json.dumps(body).encode()
     return api.create(use_case, payload, Invocation(invocation_id="inv-1", headers=headers, remaining_ms=3000))
@@ -46,7 +52,12 @@ def test_decision_is_answered_with_everything_a_caller_needs() -> None:
     for key in ("decision_id", "outcome", "score", "reasons", "model", "trace_id", "fallback"):
         assert key in answer.body
     event = only_event(world)
-    assert (event.principal, event.role, event.outcome, event.status_code) == ("checkout-service", "decision_client", "success", 200)
+    assert (event.principal, event.role, event.outcome, event.status_code) == (
+        "checkout-service",
+        "decision_client",
+        "success",
+        200,
+    )
     read = api.read(answer.body["decision_id"], Invocation(invocation_id="inv-2", headers={"x-api-key": "auditor-key"}))
     assert read.status == 200 and read.body == answer.body
 

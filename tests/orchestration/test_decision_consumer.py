@@ -40,7 +40,9 @@ def make(world: World):
 
 
 def record(body: str, receive_count: int = 1, message_id: str = "m-1") -> QueueRecord:
-    return QueueRecord(message_id=message_id, body=body, receive_count=receive_count, attributes={"principal": "batch-job"})
+    return QueueRecord(
+        message_id=message_id, body=body, receive_count=receive_count, attributes={"principal": "batch-job"}
+    )
 
 
 def test_a_message_becomes_one_published_decision() -> None:
@@ -49,7 +51,7 @@ def test_a_message_becomes_one_published_decision() -> None:
     body = json.dumps({"use_case": "card_fraud", "request": {"request_id": "q-1", "inputs": transaction()}})
     decision = consumer.handle(record(body), "inv", 5000)
     assert decision is not None and published.decisions == [decision]
-    event = [e for e in world.audit.events if e.source == "DecisionQueueFunction"][0]
+    event = next(e for e in world.audit.events if e.source == "DecisionQueueFunction")
     assert event.principal == "batch-job" and event.invocation_id == "inv:m-1:1"
 
 

@@ -11,7 +11,12 @@ from tests.orchestration.fakes import TRACE, World, transaction
 
 def decide(world: World, request_id: str = "r-1", remaining_ms: float | None = 5_000, **inputs: object):
     audit = InvocationAudit(
-        world.audit, world.clock, source="DecisionApiFunction", action="decision.create", invocation_id=request_id, trace_id=TRACE
+        world.audit,
+        world.clock,
+        source="DecisionApiFunction",
+        action="decision.create",
+        invocation_id=request_id,
+        trace_id=TRACE,
     )
     request = DecisionRequest(request_id=request_id, inputs=transaction(**inputs))
     return world.service.decide("card_fraud", request, audit, remaining_ms=remaining_ms), audit
@@ -52,9 +57,11 @@ def test_the_worker_receives_features_from_inputs_and_the_online_store_with_the_
 def test_risky_transaction_is_declined_and_a_middle_score_goes_to_review() -> None:
     world = World()
     world.features.put("card_fraud", "card-42", {"avg_amount_30d": 50.0, "txn_count_24h": 1, "home_country": "DE"})
-    declined, _ = decide(world, "r-hi", country="US", hour_of_day=2, card_present=False, merchant_category="digital_goods")
+    declined, _ = decide(
+        world, "r-hi", country="US", hour_of_day=2, card_present=False, merchant_category="digital_goods"
+    )
     assert declined.response.outcome == "declined"
-    review, _ = decide(world, "r-mid", country="US", hour_of_day=2, amount=50.0)
+    review, _ = decide(world, "r-mid", country="US", card_present=False, amount=50.0)
     assert review.response.score is not None and 0.3 <= review.response.score < 0.5
     assert review.response.outcome == "review" and review.response.review_required
 

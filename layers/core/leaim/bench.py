@@ -1,0 +1,264 @@
+"""`leaim bench`: the governed decision path measured against its floors, side by side in one run.
+
+Measured on the reference model: raw onnxruntime batch-1 scoring; a bare Chalice handler that only
+parses the request (the framework floor); the full governed decision in process (validation, DynamoDB
+enrichment over loopback, routing, rules, telemetry, durable SQLite audit); decisions over HTTP through
+the local gateway at several concurrency levels; and the API function's cold start in a fresh process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chalice import Chalice, Response
+from rich.table import Table
+
+from contracts.decision.v1 import DecisionRequest
+from contracts.inference.v1 import InferenceRequest, InferenceResult
+from gpu_workers.inference.runtime import ModelRuntime
+from leaim.bootstrap import build_core, build_decision_api
+from leaim.data.synthetic import CardFraudGenerator
+from leaim.domain.features import feature_vector, merge_online
+from leaim.local.context import LocalFunction
+from leaim.local.traffic import decision_request, percentile, send
+from leaim.local.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
+from leaim.orchestration.api import Invocation
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+    from contracts.training.v1 import TrainingRequest, TrainingResult
+
+COLD_START_RUNS = 5
+COLD_START_SCRIPT = """
+import json, sys, time
+started = time.perf_counter()
+import functions.decision_api.app as function
+imported = time.perf_counter()
+function.decision_api()
+ready = time.perf_counter()
+print(json.dumps({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
+                  "onnxruntime_loaded": "onnxruntime" in sys.modules}))
+"""
+
+
+class InProcessWorkerClient:
+    """The inference runtime called in this process: the raw model cost, without any transport."""
+
+    def __init__(self, runtime: ModelRuntime) -> None:
+        self._runtime = runtime
+
+    def score(self, request: InferenceRequest, timeout_s: float) -> InferenceResult:
+        """Score one request."""
+        return self._runtime.score_many([request])[0]
+
+    def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
+        """Not offered: the benchmark trains through the local training worker."""
+        raise NotImplementedError("the in-process client only scores")
+
+
+def _timed(call: Callable[[], object], iterations: int, warmup: int = 50) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000.0)
+    return samples
+
+
+def _proxy_event(path: str, resource: str, parameters: dict[str, str], body: str, api_key: str) -> dict[str, Any]:
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json", "x-api-key": api_key},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": "POST",
+            "path": "/v1" + path,
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def _floor_app() -> Chalice:
+    """The framework floor: route, parse the same JSON into the same contract, answer."""
+    app = Chalice(app_name="leaim-bench-floor")
+
+    @app.route("/v1/decisions/{use_case}", methods=["POST"])
+    def parse_only(use_case: str) -> Response:
+        request = DecisionRequest.model_validate_json(app.current_request.raw_body)
+        return Response(body=json.dumps({"request_id": request.request_id}), status_code=200)
+
+    return app
+
+
+def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
+    """Run every measurement and print the table; returns the exit status."""
+    rows: list[tuple[str, list[float], str]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="leaim-bench-") as state,
+        LocalWorld(WorldOptions(state_dir=Path(state), breaker_reset_s=10.0)) as world,
+    ):
+        with console.status("Training the reference model..."):
+            trained = world.train()
+        generator = CardFraudGenerator(world.manifest, seed=11)
+        cards = generator.cards(200)
+        world.seed(cards)
+        samples = generator.transactions(iterations + 100, cards)
+        manifest = world.manifest
+        runtime = ModelRuntime.load(world.state_dir / "artifacts", trained.artifact_digest)
+        transaction = samples[0]
+        row = feature_vector(manifest, transaction.inputs, merge_online(manifest, transaction.online))
+        inference = InferenceRequest(
+            request_id="bench",
+            model_name=trained.model_name,
+            model_version=trained.model_version,
+            artifact_digest=trained.artifact_digest,
+            feature_names=manifest.feature_names,
+            rows=[row],
+            deadline_unix_ms=2**62,
+        )
+        with console.status("Raw onnxruntime batch-1 scoring..."):
+            raw = _timed(lambda: runtime.score_many([inference]), iterations)
+        rows.append(("raw onnxruntime, batch 1", raw, "the model floor"))
+
+        key = world.api_keys["decision_client"]
+        body = json.dumps({"request_id": "floor", "inputs": transaction.inputs})
+        event = _proxy_event(
+            f"/decisions/{REFERENCE_USE_CASE}", "/v1/decisions/{use_case}", {"use_case": REFERENCE_USE_CASE}, body, key
+        )
+        floor_app = _floor_app()
+        context = LocalFunction(
+            "BenchFloor",
+            "bench-floor",
+            "arn:aws:lambda:us-east-1:123456789012:function:bench-floor",
+            floor_app,
+            10,
+            1024,
+        ).new_context()
+        with console.status("Bare Chalice parse-only handler..."):
+            floor = _timed(lambda: floor_app(event, context), iterations)
+        rows.append(("bare Chalice handler (parse only)", floor, "the framework floor"))
+
+        api = build_decision_api(
+            build_core("decision-api", workers=InProcessWorkerClient(runtime)), source="DecisionApiFunction"
+        )
+        bodies = iter(
+            json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples)
+        )
+        headers = {"x-api-key": key, "content-type": "application/json"}
+
+        def governed() -> None:
+            answer = api.create(REFERENCE_USE_CASE, next(bodies), Invocation(uuid.uuid4().hex, headers, 10_000.0))
+            if answer.status != 200 or answer.body["fallback"]:
+                raise RuntimeError(f"governed decision did not score: {answer.status} {answer.body}")
+
+        with console.status("Full governed decision in process..."):
+            full = _timed(governed, iterations, warmup=50)
+        rows.append(("governed decision, in process", full, "validate, enrich, score, rules, audit"))
+
+        http_rows = _http(world, samples, key, http_requests, console)
+        cold = _cold_starts(console)
+    _print(console, rows, raw, full, http_rows, cold)
+    return 0
+
+
+def _http(
+    world: LocalWorld, samples: list[Any], key: str, requests: int, console: Console
+) -> list[tuple[int, list[float], float]]:
+    results = []
+    api_url = world.running.api_url
+    for concurrency in (1, 4, 16):
+        traffic = [
+            decision_request(REFERENCE_USE_CASE, f"http-{concurrency}-{i}", samples[i % len(samples)].inputs, key)
+            for i in range(requests)
+        ]
+        with console.status(f"HTTP through the local gateway, concurrency {concurrency}..."):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                answers = list(pool.map(lambda request: send(api_url, request), traffic))
+            elapsed = time.perf_counter() - started
+        failed = [a for a in answers if a.status != 200]
+        if failed:
+            raise RuntimeError(f"{len(failed)} HTTP decisions failed, first: {failed[0].status} {failed[0].body}")
+        results.append((concurrency, [a.seconds * 1000.0 for a in answers], requests / elapsed))
+    return results
+
+
+def _cold_starts(console: Console) -> list[dict[str, Any]]:
+    runs = []
+    with console.status("API function cold start in fresh processes..."):
+        for _ in range(COLD_START_RUNS):
+            output = subprocess.run(
+                [sys.executable, "-c", COLD_START_SCRIPT],
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs.append(json.loads(output.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def _print(
+    console: Console,
+    rows: list[tuple[str, list[float], str]],
+    raw: list[float],
+    full: list[float],
+    http_rows: list[tuple[int, list[float], float]],
+    cold: list[dict[str, Any]],
+) -> None:
+    table = Table(title="Decision path, one run (milliseconds)")
+    for column in ("measurement", "p50", "p99", "x raw p50", "what it is"):
+        table.add_column(column, justify="left" if column in ("measurement", "what it is") else "right")
+    raw_p50 = percentile(raw, 0.5)
+    for name, samples, note in rows:
+        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        table.add_row(name, f"{p50:.3f}", f"{p99:.3f}", f"{p50 / raw_p50:.1f}", note)
+    for concurrency, samples, throughput in http_rows:
+        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        table.add_row(
+            f"HTTP via local gateway, concurrency {concurrency}",
+            f"{p50:.3f}",
+            f"{p99:.3f}",
+            f"{p50 / raw_p50:.1f}",
+            f"{throughput:.0f} decisions/s, worker process over HTTP",
+        )
+    console.print(table)
+    overhead_p50 = percentile(full, 0.5) - raw_p50
+    overhead_p99 = percentile(full, 0.99) - percentile(raw, 0.99)
+    console.print(
+        f"Governed overhead above the raw model call: p50 {overhead_p50:.3f} ms (target <= 1), "
+        f"p99 {overhead_p99:.3f} ms (target <= 3)"
+    )
+    totals = sorted(run["import_ms"] + run["init_ms"] for run in cold)
+    median = totals[len(totals) // 2]
+    imports = sorted(run["import_ms"] for run in cold)[len(cold) // 2]
+    console.print(
+        f"API function cold start (import + init, median of {len(cold)} fresh processes): {median:.0f} ms "
+        f"(import {imports:.0f} ms; target <= 300); onnxruntime imported: "
+        f"{any(run['onnxruntime_loaded'] for run in cold)}"
+    )

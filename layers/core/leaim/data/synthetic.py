@@ -1,0 +1,139 @@
+"""Seeded synthetic data for the reference card-fraud use case, with optional drift.
+
+Labels come from a fixed logistic ground truth over the features computed by the serving transforms,
+so a model trained on this data has something real to learn and drift is visible to a monitor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from leaim.domain.features import feature_vector
+
+if TYPE_CHECKING:
+    from contracts.manifest.v1 import UseCaseManifest
+
+HOME_COUNTRIES = ["DE", "FR", "NL", "ES", "IT", "GB", "US"]
+FOREIGN_COUNTRIES = ["DE", "FR", "NL", "ES", "IT", "GB", "US", "BR", "NG", "RU", "OTHER"]
+MERCHANTS = ["grocery", "fuel", "restaurants", "travel", "electronics", "digital_goods", "gambling", "other"]
+MERCHANT_WEIGHTS = [0.30, 0.12, 0.18, 0.07, 0.08, 0.08, 0.03, 0.14]
+AGE_BANDS = ["18-25", "26-40", "41-65", "65+"]
+FIRST_NAMES = ["Ana", "Ben", "Chloe", "Dario", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kemi", "Lena"]
+LAST_NAMES = ["Almeida", "Becker", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ivanova", "Jansen"]
+# Ground truth over the model features, in log-odds: what makes a transaction fraudulent here.
+TRUE_WEIGHTS = {
+    "log_amount": 0.25,
+    "amount_to_avg": 0.30,
+    "txn_count_24h": 0.10,
+    "foreign": 1.7,
+    "night": 1.3,
+    "card_not_present": 1.1,
+    "risky_merchant": 1.4,
+    "gambling": 1.2,
+}
+TRUE_BIAS = -6.2
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A card and its holder."""
+
+    card_id: str
+    home_country: str
+    avg_amount_30d: float
+    txn_count_24h: int
+    cardholder_name: str
+    age_band: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabeledTransaction:
+    """Inputs as a caller sends them, the card's online features, and whether it was fraud."""
+
+    inputs: dict[str, str | int | float | bool]
+    online: dict[str, str | int | float]
+    label: int
+
+
+class CardFraudGenerator:
+    """Cards and transactions; `drift` in [0, 1] moves amounts, foreign share, night share and merchants."""
+
+    def __init__(self, manifest: UseCaseManifest, seed: int, drift: float = 0.0) -> None:
+        if not 0.0 <= drift <= 1.0:
+            raise ValueError("drift must be between 0 and 1")
+        self._manifest = manifest
+        self._seed = seed
+        self._drift = drift
+        self._rng = np.random.default_rng(seed)
+
+    def cards(self, n: int) -> list[Card]:
+        """`n` cards with their holders and recent activity."""
+        rng = self._rng
+        return [
+            Card(
+                card_id=f"card-{self._seed}-{index:06d}",
+                home_country=str(rng.choice(HOME_COUNTRIES)),
+                avg_amount_30d=round(float(rng.lognormal(4.0, 0.6)), 2),
+                txn_count_24h=int(rng.poisson(2.5)),
+                cardholder_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                age_band=str(rng.choice(AGE_BANDS, p=[0.15, 0.35, 0.38, 0.12])),
+            )
+            for index in range(n)
+        ]
+
+    def online_features(self, card: Card) -> dict[str, str | int | float]:
+        """The card's online features, as the feature store holds them."""
+        return {
+            "avg_amount_30d": card.avg_amount_30d,
+            "txn_count_24h": card.txn_count_24h,
+            "home_country": card.home_country,
+        }
+
+    def transactions(self, n: int, cards: list[Card]) -> list[LabeledTransaction]:
+        """`n` transactions of random `cards`, each with its fraud label."""
+        if not cards:
+            raise ValueError("transactions need at least one card")
+        rng, drift = self._rng, self._drift
+        merchant_weights = np.array(MERCHANT_WEIGHTS)
+        merchant_weights[MERCHANTS.index("digital_goods")] += 0.20 * drift
+        merchant_weights /= merchant_weights.sum()
+        foreign_share = 0.10 + 0.30 * drift
+        night_share = 0.10 + 0.25 * drift
+        start = rng.integers(0, 1_000_000_000)
+        result = []
+        for index in range(n):
+            card = cards[int(rng.integers(0, len(cards)))]
+            amount = card.avg_amount_30d * float(rng.lognormal(0.0, 0.7)) * (1.0 + 1.5 * drift)
+            if rng.random() < 0.001:
+                amount = float(rng.uniform(20_000, 60_000))
+            if rng.random() < foreign_share:
+                country = str(rng.choice(FOREIGN_COUNTRIES))
+            else:
+                country = card.home_country
+            if rng.random() < 0.002:
+                country = str(rng.choice(["KP", "IR"]))
+            hour = int(rng.integers(0, 6)) if rng.random() < night_share else int(rng.integers(6, 24))
+            inputs: dict[str, str | int | float | bool] = {
+                "transaction_id": f"tx-{self._seed}-{start + index}",
+                "card_id": card.card_id,
+                "amount": round(min(max(amount, 0.01), 100_000.0), 2),
+                "merchant_category": str(rng.choice(MERCHANTS, p=merchant_weights)),
+                "country": country,
+                "hour_of_day": hour,
+                "card_present": bool(rng.random() >= 0.35),
+                "cardholder_name": card.cardholder_name,
+                "cardholder_age_band": card.age_band,
+            }
+            online = self.online_features(card)
+            features = feature_vector(self._manifest, inputs, online)
+            logit = TRUE_BIAS + sum(
+                TRUE_WEIGHTS.get(name, 0.0) * value
+                for name, value in zip(self._manifest.feature_names, features, strict=True)
+            )
+            label = int(rng.random() < 1.0 / (1.0 + math.exp(-logit)))
+            result.append(LabeledTransaction(inputs=inputs, online=online, label=label))
+        return result

@@ -1,0 +1,32 @@
+"""Data minimization: PII fields are replaced by keyed tokens before anything is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TYPE_CHECKING
+
+from leaim.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from contracts.manifest.v1 import UseCaseManifest
+
+MIN_KEY_BYTES = 16
+
+
+def token(key: bytes, field: str, value: object) -> str:
+    """Deterministic keyed token of one value: equal values join, the clear text cannot be recovered."""
+    digest = hmac.new(key, f"{field}:{value}".encode(), hashlib.sha256).hexdigest()
+    return f"tok_{digest[:32]}"
+
+
+def minimize(manifest: UseCaseManifest, inputs: Mapping[str, object], key: bytes) -> dict[str, object]:
+    """Inputs with every PII field tokenized; other fields unchanged."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(f"the PII token key must be at least {MIN_KEY_BYTES} bytes")
+    pii = {field.name for field in manifest.inputs if field.pii}
+    return {
+        name: token(key, name, value) if name in pii and value is not None else value for name, value in inputs.items()
+    }

@@ -1,0 +1,86 @@
+"""Deterministic business rules and score thresholds: how a score becomes an outcome, with its reasons."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from contracts.decision.v1 import Reason
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from contracts.manifest.v1 import Condition, DecisionPolicy, Rule
+
+
+def _holds(condition: Condition, fields: Mapping[str, object]) -> bool:
+    if condition.field not in fields or fields[condition.field] is None:
+        return False
+    value = fields[condition.field]
+    expected = condition.value
+    match condition.op:
+        case "eq":
+            return value == expected
+        case "ne":
+            return value != expected
+        case "in":
+            return isinstance(expected, list) and value in expected
+        case "not_in":
+            return isinstance(expected, list) and value not in expected
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(expected, bool) or not isinstance(expected, (int, float)):
+        return False
+    match condition.op:
+        case "gt":
+            return value > expected
+        case "ge":
+            return value >= expected
+        case "lt":
+            return value < expected
+        case "le":
+            return value <= expected
+    return False
+
+
+def match_rule(policy: DecisionPolicy, fields: Mapping[str, object]) -> Rule | None:
+    """The first rule whose conditions all hold, or None."""
+    for rule in policy.rules:
+        if all(_holds(condition, fields) for condition in rule.when):
+            return rule
+    return None
+
+
+def rule_reason(rule: Rule) -> Reason:
+    """The reason a rule gives for its outcome."""
+    return Reason(kind="rule", code=rule.name, message=rule.reason)
+
+
+def outcome_for_score(policy: DecisionPolicy, score: float) -> tuple[str, Reason, bool]:
+    """Outcome, threshold reason and whether a person must review, for a model score."""
+    band = policy.review_band
+    if band is not None and band.low <= score < band.high:
+        message = f"score {score:.3f} is in the review band [{band.low:g}, {band.high:g})"
+        return band.outcome, Reason(kind="threshold", code="review_band", message=message), True
+    if score >= policy.threshold:
+        message = f"score {score:.3f} is at or above the threshold {policy.threshold:g}"
+        return policy.positive_outcome, Reason(kind="threshold", code="above_threshold", message=message), False
+    message = f"score {score:.3f} is below the threshold {policy.threshold:g}"
+    return policy.negative_outcome, Reason(kind="threshold", code="below_threshold", message=message), False
+
+
+def feature_reasons(contributions: Iterable[tuple[str, float, float]]) -> list[Reason]:
+    """Feature contributions (feature, value, log-odds contribution) as readable reasons."""
+    reasons = []
+    for feature, value, contribution in contributions:
+        direction = "raised" if contribution >= 0 else "lowered"
+        reasons.append(
+            Reason(
+                kind="feature",
+                code=feature,
+                message=f"{feature}={value:g} {direction} the risk ({contribution:+.2f} log-odds)",
+                feature=feature,
+                value=value,
+                contribution=contribution,
+            )
+        )
+    return reasons

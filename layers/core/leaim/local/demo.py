@@ -1,0 +1,287 @@
+"""`leaim demo`: governed decisions end to end on the embedded default, ending with an audit reconciliation."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leaim.adapters.sqs import REASON_ATTRIBUTE
+from leaim.data.synthetic import CardFraudGenerator
+from leaim.local.traffic import (
+    Answer,
+    QueueOutcome,
+    decision_request,
+    malformed_requests,
+    percentile,
+    send,
+)
+from leaim.local.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
+    from leaim.local.traffic import Sent
+
+API_SOURCE = "DecisionApiFunction"
+QUEUE_SOURCE = "DecisionQueueFunction"
+
+
+@dataclass
+class DemoOptions:
+    """How much traffic the demo sends."""
+
+    http_requests: int = 240
+    outage_requests: int = 40
+    queue_messages: int = 60
+    concurrency: int = 8
+    world: WorldOptions = field(default_factory=WorldOptions)
+
+
+@dataclass
+class Report:
+    """What the demo saw, and what the audit store holds for it."""
+
+    answers: list[Answer] = field(default_factory=list)
+    queue: QueueOutcome = field(default_factory=QueueOutcome)
+    queue_deliveries: int = 0
+    audit: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def run_demo(options: DemoOptions, console: Console) -> int:
+    """Run the demo; returns the process exit status (1 when an invocation lacks its audit event)."""
+    started = datetime.now(UTC)
+    report = Report()
+    with LocalWorld(options.world) as world:
+        stack = world.running
+        console.print(f"[bold]Local stack[/] API {stack.api_url}  AWS endpoint {stack.endpoint_url}")
+        console.print(f"Worker processes {', '.join(world.workers.urls)}")
+        with console.status("Training the reference model on the training worker..."):
+            trained = world.train()
+        metrics = trained.metrics
+        console.print(
+            f"Trained [bold]{trained.model_name} {trained.model_version}[/] sha256 {trained.artifact_digest[:12]}  "
+            f"AUC {metrics.auc:.3f}  precision {metrics.precision:.3f}  recall {metrics.recall:.3f}  "
+            f"ONNX parity {metrics.parity_max_abs_diff:.1e}"
+        )
+        generator = CardFraudGenerator(world.manifest, seed=options.world.seed + 1)
+        cards = generator.cards(500)
+        world.seed(cards)
+        transactions = iter(generator.transactions(options.http_requests * 2 + options.queue_messages + 100, cards))
+        keys = world.api_keys
+        client = keys["decision_client"]
+
+        traffic: list[Sent] = []
+        for index in range(options.http_requests):
+            inputs = next(transactions).inputs
+            if index % 30 == 29:
+                traffic.extend(malformed_requests(REFERENCE_USE_CASE, inputs, keys, index)[: 1 + index % 9])
+            traffic.append(decision_request(REFERENCE_USE_CASE, f"http-{index}", inputs, client))
+        replays = [t for t in traffic if t.kind == "valid"][:10]
+        traffic.extend(type(t)("replay", t.method, t.path, t.body, t.headers) for t in replays)
+        report.answers += _send_all(console, "HTTP decisions", stack.api_url, traffic, options.concurrency)
+
+        world.workers.pause()
+        outage = [
+            decision_request(REFERENCE_USE_CASE, f"outage-{i}", next(transactions).inputs, client)
+            for i in range(options.outage_requests)
+        ]
+        outage_answers = _send_all(console, "Worker paused", stack.api_url, outage, 4)
+        report.answers += [Answer("outage", a.status, a.body, a.seconds, a.replay) for a in outage_answers]
+        world.workers.resume()
+        time.sleep(options.world.breaker_reset_s + 0.5)
+        recovery = [
+            decision_request(REFERENCE_USE_CASE, f"recovered-{i}", next(transactions).inputs, client) for i in range(20)
+        ]
+        report.answers += _send_all(console, "Worker resumed", stack.api_url, recovery, 4)
+
+        first = next(a for a in report.answers if a.status == 200 and "decision_id" in a.body)
+        read = send(
+            stack.api_url,
+            type(traffic[0])(
+                "read", "GET", f"/v1/decisions/{first.body['decision_id']}", b"", {"x-api-key": keys["auditor"]}
+            ),
+        )
+        report.answers.append(read)
+
+        _queue_phase(world, options, transactions, report, console)
+        stats = stack.stats
+        report.queue_deliveries = _deliveries(stats, QUEUE_SOURCE)
+        _reconcile(world, report, started)
+    _print_report(console, report, options)
+    if report.missing:
+        console.print(f"[bold red]{len(report.missing)} invocations lack their audit event[/]")
+        for line in report.missing[:10]:
+            console.print(f"  {line}")
+        return 1
+    console.print("[bold green]Every invocation has its audit event.[/]")
+    return 0
+
+
+def _send_all(console: Console, title: str, api_url: str, traffic: Sequence[Sent], concurrency: int) -> list[Answer]:
+    answers: list[Answer] = []
+    with _progress(console) as progress, ThreadPoolExecutor(max_workers=concurrency) as pool:
+        task = progress.add_task(title, total=len(traffic))
+        for answer in pool.map(lambda request: send(api_url, request), traffic):
+            answers.append(answer)
+            progress.advance(task)
+    return answers
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, report: Report, console: Console) -> None:
+    stack = world.running
+    sqs = boto3.client("sqs", endpoint_url=stack.endpoint_url)
+    queue_url = stack.queue_url("DecisionQueue")
+    bodies: list[str] = []
+    for index in range(options.queue_messages):
+        if index % 20 == 7:
+            bodies.append('{"use_case": "card_fraud", "request": ')
+        elif index % 20 == 13:
+            bodies.append(
+                json.dumps({"use_case": REFERENCE_USE_CASE, "request": {"request_id": f"q-{index}", "inputs": {}}})
+            )
+        else:
+            message = {
+                "use_case": REFERENCE_USE_CASE,
+                "request": {"request_id": f"q-{index}", "inputs": next(transactions).inputs},
+            }
+            bodies.append(json.dumps(message))
+    duplicates = [bodies[0], bodies[1]]
+    for body in [*bodies, *duplicates]:
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={"principal": {"DataType": "String", "StringValue": "local-batch-job"}},
+        )
+    poison = sum(1 for index in range(options.queue_messages) if index % 20 in (7, 13))
+    expected_results = options.queue_messages - poison
+    results_url = stack.queue_url("DecisionResultsQueue")
+    dlq_url = stack.queue_url("DecisionDeadLetterQueue")
+    deadline = time.monotonic() + 90
+    with _progress(console) as progress:
+        results_task = progress.add_task("Queue results", total=expected_results)
+        dead_task = progress.add_task("Dead letters", total=poison)
+        while time.monotonic() < deadline and (
+            len(report.queue.results) < expected_results or len(report.queue.dead_letters) < poison
+        ):
+            for message in _drain(sqs, results_url):
+                report.queue.results.append(json.loads(message["Body"]))
+            for message in _drain(sqs, dlq_url):
+                reason = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "")
+                report.queue.dead_letters.append(({"body": message["Body"]}, reason))
+            progress.update(results_task, completed=len(report.queue.results))
+            progress.update(dead_task, completed=len(report.queue.dead_letters))
+    # Redelivered duplicates must not publish twice: give a late duplicate the time to show up.
+    time.sleep(1.0)
+    report.queue.results += [json.loads(m["Body"]) for m in _drain(sqs, results_url)]
+
+
+def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    answer = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    )
+    messages: list[dict[str, Any]] = answer.get("Messages", [])
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def _deliveries(stats: Any, function: str) -> int:
+    return sum(poller.records for name, poller in stats.pollers.items() if name.startswith(function))
+
+
+def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
+    """Match every invocation the demo made with its audit event."""
+    log = world.audit_log
+    api_events = log.events(source=API_SOURCE, since=started, limit=1_000_000)
+    queue_events = log.events(source=QUEUE_SOURCE, since=started, limit=1_000_000)
+    worker_events = log.events(action="worker.inference", since=started, limit=1_000_000)
+    training_events = log.events(action="worker.training", since=started, limit=1_000_000)
+    api_traces = Counter(event.trace_id for event in api_events)
+    for answer in report.answers:
+        trace = answer.body.get("trace_id")
+        if not trace or api_traces[trace] != 1:
+            report.missing.append(f"HTTP {answer.kind} answered {answer.status}: {api_traces[trace]} audit events")
+    if len(queue_events) != report.queue_deliveries:
+        report.missing.append(f"queue: {report.queue_deliveries} deliveries, {len(queue_events)} audit events")
+    worker_traces = {event.trace_id for event in worker_events}
+    for event in [*api_events, *queue_events]:
+        called = (event.outcome == "success" and event.model_version) or (
+            event.outcome == "fallback" and "failed" in (event.error or "")
+        )
+        if called and event.trace_id not in worker_traces:
+            report.missing.append(f"{event.source} {event.invocation_id}: worker call without its audit event")
+    report.audit = {
+        "api": len(api_events),
+        "queue": len(queue_events),
+        "worker.inference": len(worker_events),
+        "worker.training": len(training_events),
+    }
+
+
+def _print_report(console: Console, report: Report, options: DemoOptions) -> None:
+    decided = [a for a in report.answers if a.status == 200 and "outcome" in a.body and a.kind != "read"]
+    outcomes = Counter(a.body["outcome"] for a in decided if not a.replay)
+    queue_outcomes = Counter(r["outcome"] for r in report.queue.results)
+    fallbacks = sum(1 for a in decided if a.body.get("fallback") and not a.replay)
+    queue_fallbacks = sum(1 for r in report.queue.results if r.get("fallback"))
+    rejections = Counter(f"{a.status} {a.body.get('error', '')}" for a in report.answers if a.status >= 400)
+    model_latency = [a.seconds * 1000 for a in decided if not a.body.get("fallback") and not a.replay]
+    fallback_latency = [a.seconds * 1000 for a in decided if a.body.get("fallback")]
+
+    table = Table(title="Governed decisions", show_lines=False)
+    table.add_column("what")
+    table.add_column("HTTP", justify="right")
+    table.add_column("queue", justify="right")
+    for outcome in sorted(set(outcomes) | set(queue_outcomes)):
+        table.add_row(f"decision: {outcome}", str(outcomes[outcome]), str(queue_outcomes[outcome]))
+    table.add_row("of which fallbacks", str(fallbacks), str(queue_fallbacks))
+    table.add_row("idempotent replays", str(sum(1 for a in decided if a.replay)), "-")
+    for label, count in sorted(rejections.items()):
+        table.add_row(f"rejected: {label}", str(count), "-")
+    table.add_row("dead-lettered with a reason", "-", str(sum(1 for _, reason in report.queue.dead_letters if reason)))
+    table.add_row("latency p50 / p99 (model)", _ms(model_latency), "-")
+    table.add_row("latency p50 / p99 (fallback)", _ms(fallback_latency), "-")
+    console.print(table)
+
+    audit = Table(title="Audit events stored against invocations made")
+    audit.add_column("invoked")
+    audit.add_column("invocations", justify="right")
+    audit.add_column("audit events", justify="right")
+    audit.add_row(API_SOURCE, str(len(report.answers)), str(report.audit.get("api", 0)))
+    audit.add_row(QUEUE_SOURCE + " (deliveries)", str(report.queue_deliveries), str(report.audit.get("queue", 0)))
+    audit.add_row("inference worker calls", "-", str(report.audit.get("worker.inference", 0)))
+    audit.add_row("training worker calls", "1", str(report.audit.get("worker.training", 0)))
+    console.print(audit)
+    published = Counter(r["request_id"] for r in report.queue.results)
+    twice = [request for request, count in published.items() if count > 1]
+    if twice:
+        report.missing.append(f"results published twice for {twice}")
+
+
+def _ms(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.99):.1f} ms"

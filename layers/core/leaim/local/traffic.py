@@ -1,0 +1,113 @@
+"""Decision traffic for the embedded default: well-formed, malformed, replayed, over HTTP and over SQS."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One HTTP request of the traffic and what it was meant to test."""
+
+    kind: str
+    method: str
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class Answer:
+    """What came back."""
+
+    kind: str
+    status: int
+    body: dict[str, Any]
+    seconds: float
+    replay: bool = False
+
+
+@dataclass
+class QueueOutcome:
+    """Results and dead letters collected from the queues."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+def send(api_url: str, request: Sent, timeout_s: float = 10.0) -> Answer:
+    """Send one request to the local gateway and time it."""
+    http_request = urllib.request.Request(  # noqa: S310 - the URL is the local gateway's own
+        api_url.rstrip("/") + request.path,
+        data=request.body or None,
+        method=request.method,
+        headers=dict(request.headers),
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(http_request, timeout=timeout_s) as response:  # noqa: S310
+            payload, status = response.read(), response.status
+            replay = response.headers.get("x-idempotent-replay") == "true"
+    except urllib.error.HTTPError as error:
+        payload, status, replay = error.read(), error.code, False
+    seconds = time.perf_counter() - started
+    try:
+        body = json.loads(payload) if payload else {}
+    except json.JSONDecodeError:
+        body = {"raw": payload.decode("utf-8", "replace")}
+    return Answer(request.kind, status, body if isinstance(body, dict) else {"value": body}, seconds, replay)
+
+
+def decision_request(use_case: str, request_id: str, inputs: Mapping[str, Any], api_key: str | None) -> Sent:
+    """A well-formed decision request."""
+    return raw_request(
+        "valid", use_case, json.dumps({"request_id": request_id, "inputs": dict(inputs)}).encode(), api_key
+    )
+
+
+def raw_request(kind: str, use_case: str, body: bytes, api_key: str | None) -> Sent:
+    """A decision request with any body."""
+    headers = {"content-type": "application/json"}
+    if api_key is not None:
+        headers["x-api-key"] = api_key
+    return Sent(kind, "POST", f"/v1/decisions/{use_case}", body, headers)
+
+
+def malformed_requests(use_case: str, inputs: Mapping[str, Any], keys: Mapping[str, str], index: int) -> list[Sent]:
+    """One of each kind of bad request, named by the problem it carries."""
+    client = keys["decision_client"]
+    wrong_type = {**inputs, "amount": "a lot", "hour_of_day": 25}
+    missing = {name: value for name, value in inputs.items() if name != "country"}
+    body = lambda payload: json.dumps(payload).encode()  # noqa: E731 - local shorthand
+    return [
+        raw_request("malformed_json", use_case, b'{"request_id": "broken", "inputs": {', client),
+        raw_request(
+            "unknown_field", use_case, body({"request_id": f"bad-{index}-a", "inputs": inputs, "x": 1}), client
+        ),
+        raw_request("wrong_types", use_case, body({"request_id": f"bad-{index}-b", "inputs": wrong_type}), client),
+        raw_request("missing_field", use_case, body({"request_id": f"bad-{index}-c", "inputs": missing}), client),
+        raw_request("no_api_key", use_case, body({"request_id": f"bad-{index}-d", "inputs": inputs}), None),
+        raw_request("bad_api_key", use_case, body({"request_id": f"bad-{index}-e", "inputs": inputs}), "not-a-key"),
+        raw_request("wrong_role", use_case, body({"request_id": f"bad-{index}-f", "inputs": inputs}), keys["auditor"]),
+        raw_request("unknown_use_case", "mortgage", body({"request_id": f"bad-{index}-g", "inputs": inputs}), client),
+        raw_request(
+            "too_large", use_case, body({"request_id": f"bad-{index}-h", "inputs": inputs, "pad": "x" * 70_000}), client
+        ),
+    ]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]

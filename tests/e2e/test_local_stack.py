@@ -1,0 +1,172 @@
+"""The governed decision path end to end on the embedded default: real handlers, workers, moto, SQLite."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+
+from leaim.adapters.sqs import REASON_ATTRIBUTE
+from leaim.data.synthetic import CardFraudGenerator
+from leaim.local.traffic import Sent, decision_request, malformed_requests, send
+from leaim.local.world import LocalWorld, WorldOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
+    options = WorldOptions(state_dir=tmp_path_factory.mktemp("world"), breaker_reset_s=1.0)
+    with LocalWorld(options) as running:
+        running.train(rows=6_000)
+        running.seed(CardFraudGenerator(running.manifest, seed=99).cards(50))
+        yield running
+
+
+@pytest.fixture
+def transactions(world: LocalWorld) -> Iterator[dict[str, object]]:
+    cards = CardFraudGenerator(world.manifest, seed=99).cards(50)
+    generator = CardFraudGenerator(world.manifest, seed=1234)
+    return iter([t.inputs for t in generator.transactions(200, cards)])
+
+
+def api_events(world: LocalWorld, trace_id: str):
+    return world.audit_log.events(trace_id=trace_id)
+
+
+def test_http_decision_is_scored_audited_and_traced(world: LocalWorld, transactions) -> None:
+    stack = world.running
+    answer = send(
+        stack.api_url, decision_request("card_fraud", "e2e-1", next(transactions), world.api_keys["decision_client"])
+    )
+    assert answer.status == 200, answer.body
+    body = answer.body
+    assert body["outcome"] in {"approved", "declined", "review"}
+    assert body["model"]["version"] == "v1" and not body["fallback"]
+    assert body["reasons"] and body["trace_id"]
+    events = api_events(world, body["trace_id"])
+    assert sorted((e.source, e.action, e.outcome) for e in events) == [
+        ("DecisionApiFunction", "decision.create", "success"),
+        ("worker:leaim-inference", "worker.inference", "success"),
+    ]
+    worker = next(e for e in events if e.action == "worker.inference")
+    assert worker.artifact_digest == body["model"]["artifact_digest"] and worker.batch_size >= 1
+    spans = [json.loads(line) for line in (world.state_dir / "traces.jsonl").read_text().splitlines()]
+    names = {span["name"] for span in spans if span["trace_id"] == body["trace_id"]}
+    assert {"POST /v1/decisions/{use_case}", "decision.enrich", "worker.inference", "decision.audit"} <= names
+
+    read = send(
+        stack.api_url,
+        Sent("read", "GET", f"/v1/decisions/{body['decision_id']}", b"", {"x-api-key": world.api_keys["auditor"]}),
+    )
+    assert read.status == 200 and read.body == body
+
+
+def test_traceparent_from_the_caller_is_continued(world: LocalWorld, transactions) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = decision_request("card_fraud", "e2e-traced", next(transactions), world.api_keys["decision_client"])
+    headers = {**request.headers, "traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
+    answer = send(world.running.api_url, Sent("valid", request.method, request.path, request.body, headers))
+    assert answer.status == 200 and answer.body["trace_id"] == trace
+    assert len(api_events(world, trace)) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "field"),
+    [
+        ("malformed_json", 400, "body"),
+        ("unknown_field", 422, "x"),
+        ("wrong_types", 422, "inputs.amount"),
+        ("missing_field", 422, "inputs.country"),
+        ("no_api_key", 401, None),
+        ("bad_api_key", 401, None),
+        ("wrong_role", 403, None),
+        ("unknown_use_case", 404, None),
+        ("too_large", 413, None),
+    ],
+)
+def test_bad_requests_get_the_right_status_naming_the_fields_and_are_audited(
+    world: LocalWorld, transactions, kind: str, status: int, field: str | None
+) -> None:
+    requests = {r.kind: r for r in malformed_requests("card_fraud", next(transactions), world.api_keys, 0)}
+    answer = send(world.running.api_url, requests[kind])
+    assert answer.status == status, answer.body
+    if field is not None:
+        assert field in {f["field"] for f in answer.body["fields"]}
+    events = api_events(world, answer.body["trace_id"])
+    assert [(e.outcome, e.status_code) for e in events] == [("rejected", status)]
+
+
+def test_unrouted_path_is_refused_by_the_gateway(world: LocalWorld) -> None:
+    answer = send(world.running.api_url, Sent("none", "DELETE", "/v1/decisions/x", b"", {}))
+    assert answer.status == 403
+
+
+def test_worker_outage_gives_audited_fallbacks_then_recovers(world: LocalWorld, transactions) -> None:
+    key = world.api_keys["decision_client"]
+    api_url = world.running.api_url
+    world.workers.pause()
+    try:
+        answers = [
+            send(api_url, decision_request("card_fraud", f"e2e-out-{i}", next(transactions), key)) for i in range(7)
+        ]
+    finally:
+        world.workers.resume()
+    assert all(a.status == 200 and a.body["fallback"] and a.body["outcome"] == "review" for a in answers)
+    assert any("circuit open" in a.body["fallback_reason"] for a in answers[5:])
+    for answer in answers:
+        outcomes = {(e.action, e.outcome) for e in api_events(world, answer.body["trace_id"])}
+        assert ("decision.create", "fallback") in outcomes
+    timed_out = api_events(world, answers[0].body["trace_id"])
+    assert ("worker.inference", "error") in {(e.action, e.outcome) for e in timed_out}
+    time.sleep(1.5)
+    recovered = send(api_url, decision_request("card_fraud", "e2e-back", next(transactions), key))
+    assert recovered.status == 200 and not recovered.body["fallback"]
+
+
+def _drain(sqs, url: str, want: int, timeout_s: float = 60.0) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < want and time.monotonic() < deadline:
+        answer = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        for message in answer.get("Messages", []):
+            got.append(message)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return got
+
+
+def test_queue_decisions_poison_to_dlq_with_reason_and_duplicates_published_once(
+    world: LocalWorld, transactions
+) -> None:
+    stack = world.running
+    sqs = boto3.client("sqs", endpoint_url=stack.endpoint_url)
+    queue = stack.queue_url("DecisionQueue")
+    good = [
+        json.dumps({"use_case": "card_fraud", "request": {"request_id": f"e2e-q-{i}", "inputs": next(transactions)}})
+        for i in range(4)
+    ]
+    poison = json.dumps({"use_case": "card_fraud", "request": {"request_id": "e2e-q-bad", "inputs": {"amount": -1}}})
+    entries = [*good, poison, good[0]]
+    sqs.send_message_batch(
+        QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(entries)]
+    )
+    results = _drain(sqs, stack.queue_url("DecisionResultsQueue"), want=4)
+    dead = _drain(sqs, stack.queue_url("DecisionDeadLetterQueue"), want=1)
+    assert sorted(json.loads(m["Body"])["request_id"] for m in results) == [f"e2e-q-{i}" for i in range(4)]
+    assert len(dead) == 1 and dead[0]["Body"] == poison
+    reason = dead[0]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert "inputs.amount" in reason
+    assert _drain(sqs, stack.queue_url("DecisionResultsQueue"), want=1, timeout_s=3) == []
+    attempts = world.audit_log.events(source="DecisionQueueFunction", action="decision.create", limit=10_000)
+    poison_attempts = [e for e in attempts if e.request_id == "e2e-q-bad"]
+    assert len(poison_attempts) == 3 and poison_attempts[-1].details.get("dead_lettered") is True
+    duplicate = [e for e in attempts if e.request_id == "e2e-q-0"]
+    assert sorted(e.outcome for e in duplicate) == ["duplicate", "success"]
