@@ -96,4 +96,4 @@ def _observe(action: str, answer: HttpAnswer) -> None:
     if answer.status == 200:
         metrics.add_metric(name="DecisionLatency", unit=MetricUnit.Milliseconds, value=float(body["latency_ms"]))
         metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if body.get("fallback") else 0)
-    metrics.flush_metrics()
+        metrics.flush_metrics()

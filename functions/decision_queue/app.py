@@ -60,4 +60,5 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch and report the records that failed."""
     consumer()[1].register_lambda_context(context)
+    metrics.add_metric(name="DeliveredRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,95 @@
+"""What a handler sees when it runs locally: the Lambda context object, and one thread per invocation."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from leaim.exceptions import LeaimError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class FunctionTimeoutError(LeaimError):
+    """The handler did not return within the function's `Timeout`."""
+
+
+@dataclass
+class LambdaContext:
+    """The attributes and method of the Python runtime's context object.
+
+    `memory_limit_in_mb` is a string, as the runtime reads it from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
+    """
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: str
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline_monotonic: float = field(repr=False)
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's `Timeout`; never negative."""
+        return max(0, int((self.deadline_monotonic - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    """A function's handler with its name, ARN, memory and timeout; invoked in-process, one thread per call."""
+
+    logical_id: str
+    function_name: str
+    arn: str
+    handler: Callable[[Any, LambdaContext], Any]
+    timeout_s: int
+    memory_mb: int
+
+    def new_context(self) -> LambdaContext:
+        """A fresh context whose remaining time counts down from the function's `Timeout`."""
+        request_id = str(uuid.uuid4())
+        day = datetime.now(UTC).strftime("%Y/%m/%d")
+        return LambdaContext(
+            function_name=self.function_name,
+            function_version="$LATEST",
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=str(self.memory_mb),
+            aws_request_id=request_id,
+            log_group_name=f"/aws/lambda/{self.function_name}",
+            log_stream_name=f"{day}/[$LATEST]{uuid.uuid4().hex}",
+            deadline_monotonic=time.monotonic() + self.timeout_s,
+        )
+
+    def invoke(self, event: Any) -> Any:
+        """Run the handler on its own thread and return its result or raise its exception.
+
+        Past the `Timeout` this raises `FunctionTimeoutError`; the handler's thread cannot be killed as Lambda
+        kills a sandbox, so it runs on as a daemon thread and its result is discarded.
+        """
+        context = self.new_context()
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = self.handler(event, context)
+            except BaseException as error:
+                outcome["error"] = error
+
+        thread = threading.Thread(target=run, name=f"{self.logical_id}-{context.aws_request_id}", daemon=True)
+        thread.start()
+        thread.join(self.timeout_s)
+        if thread.is_alive():
+            raise FunctionTimeoutError(
+                f"{self.function_name} ({context.aws_request_id}) timed out after {self.timeout_s} seconds"
+            )
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("result")

@@ -1,0 +1,382 @@
+"""The local stack: the template's resources in moto, its handlers imported, its pollers and API served.
+
+All functions share this process, so their environments are merged into `os.environ`; a variable two functions
+set differently cannot be honoured for both and stops the start (an `environment` override settles it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from leaim.exceptions import ConfigurationError
+from leaim.local.aws import DUMMY_CREDENTIAL, LocalEndpoint, Provisioner, Resolver, local_session, physical_name
+from leaim.local.context import LocalFunction
+from leaim.local.gateway import ApiGateway, Route
+from leaim.local.pollers import KinesisPoller, PollerStats, SqsPoller
+from leaim.local.template import (
+    KINESIS_STREAM,
+    SERVERLESS_API,
+    SQS_QUEUE,
+    ApiEvent,
+    KinesisEvent,
+    SqsEvent,
+    TemplateError,
+    load_template,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    from leaim.local.aws import PhysicalResource
+    from leaim.local.template import Function, Template
+
+DEFAULT_REGION = "us-east-1"
+# The stage SAM gives the implicit API of `Api` events that name no RestApiId.
+IMPLICIT_API_STAGE = "Prod"
+STATE_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class StackStats:
+    """API responses by status code, and each poller's counters keyed `<function>.<event>`."""
+
+    api: Mapping[int, int]
+    pollers: Mapping[str, PollerStats]
+
+
+def handler_module(template: Template, function: Function) -> tuple[str, str]:
+    """(module, attribute) of a function's handler: its `CodeUri` folder as a package under `sys.path`.
+
+    `CodeUri: functions/decision_api/` with `Handler: app.app` in a template at the repository root (which is
+    on `sys.path`) gives `("functions.decision_api.app", "app")`.
+    """
+    code_dir = (template.directory / function.code_uri).resolve()
+    module, _, attribute = function.handler.rpartition(".")
+    if not module or not attribute:
+        raise TemplateError(f"{function.logical_id}.Handler {function.handler!r} is not of the form module.function")
+    roots = [Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()]
+    containing = [root for root in roots if code_dir == root or root in code_dir.parents]
+    if not containing:
+        raise TemplateError(f"{function.logical_id}.CodeUri {code_dir} is not under any sys.path entry")
+    root = max(containing, key=lambda path: len(path.parts))
+    parts = [*code_dir.relative_to(root).parts, *module.split(".")]
+    if not all(part.isidentifier() for part in parts):
+        raise TemplateError(f"{function.logical_id}: {'/'.join(parts)} is not an importable module path")
+    return ".".join(parts), attribute
+
+
+class LocalStack:
+    """The template run on this machine: moto for AWS, in-process functions, pollers and an API gateway."""
+
+    def __init__(
+        self,
+        template_path: Path,
+        *,
+        state_dir: Path,
+        parameters: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        stack_name: str = "leaim-local",
+        api_port: int = 0,
+    ) -> None:
+        self.template_path = template_path
+        self.state_dir = state_dir
+        self.parameters = dict(parameters or {})
+        self.environment = dict(environment or {})
+        self.stack_name = stack_name
+        self.api_port = api_port
+        self.region = DEFAULT_REGION
+        self._endpoint: LocalEndpoint | None = None
+        self._resolver: Resolver | None = None
+        self._functions: dict[str, LocalFunction] = {}
+        self._pollers: dict[str, SqsPoller | KinesisPoller] = {}
+        self._gateway: ApiGateway | None = None
+        self._saved_environ: dict[str, str | None] = {}
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Create the resources, wire the environment, import the handlers, then start pollers and the API."""
+        template = load_template(self.template_path)
+        parameter_values = template.parameter_values(self.parameters)
+        try:
+            self._start(template, parameter_values)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, template: Template, parameter_values: Mapping[str, str]) -> None:
+        self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        self._endpoint = LocalEndpoint()
+        self._endpoint.start()
+        self._set_environ(
+            {
+                "AWS_ENDPOINT_URL": self._endpoint.url,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+                "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
+            }
+        )
+        self._resolver = Resolver(template, parameter_values, stack_name=self.stack_name, region=self.region)
+        Provisioner(self._resolver, endpoint_url=self._endpoint.url).provision()
+        active = [
+            function
+            for function in template.functions.values()
+            if not function.condition or self._resolver.condition(function.condition, function.logical_id)
+        ]
+        self._set_environ({**self._merged_environment(active), **self.environment})
+        for function in active:
+            self._functions[function.logical_id] = self._load(template, function)
+        routes = [route for function in active for route in self._routes(function)]
+        self._gateway = ApiGateway(routes, region=self.region, account_id=self._resolver.account_id, port=self.api_port)
+        self._gateway.start()
+        for function in active:
+            self._pollers.update(self._event_pollers(function))
+        for poller in self._pollers.values():
+            poller.start()
+        self._write_state()
+
+    def stop(self) -> None:
+        """Stop pollers, the API and moto; restore the process environment. Safe to call twice."""
+        for poller in self._pollers.values():
+            poller.stop()
+        self._pollers.clear()
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        if self._endpoint is not None:
+            self._endpoint.stop()
+            self._endpoint = None
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+        self._functions.clear()
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The moto endpoint every boto3 client of this process talks to."""
+        if self._endpoint is None:
+            raise RuntimeError("the stack is not started")
+        return self._endpoint.url
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API including its stage, as the `https://...amazonaws.com/<stage>` URL in AWS."""
+        gateway = self._require_gateway()
+        stages = sorted({route.stage for route in gateway.routes})
+        return f"{gateway.url}/{stages[0]}" if stages else gateway.url
+
+    @property
+    def stats(self) -> StackStats:
+        """Counters of the API and of every poller."""
+        gateway = self._require_gateway()
+        return StackStats(api=gateway.stats, pollers={name: p.stats for name, p in self._pollers.items()})
+
+    def physical_resource(self, logical_id: str) -> PhysicalResource:
+        """The created resource behind a logical id."""
+        if self._resolver is None:
+            raise RuntimeError("the stack is not started")
+        try:
+            return self._resolver.resources[logical_id]
+        except KeyError:
+            raise KeyError(f"{logical_id} is not a created resource of {self.template_path.name}") from None
+
+    def physical_id(self, logical_id: str) -> str:
+        """What `Ref` returns for the resource: a queue's URL, a table's, bucket's or stream's name."""
+        return self.physical_resource(logical_id).ref
+
+    def queue_url(self, logical_id: str) -> str:
+        """URL of a declared queue."""
+        return self._typed(logical_id, SQS_QUEUE).ref
+
+    def queue_arn(self, logical_id: str) -> str:
+        """ARN of a declared queue."""
+        return self._typed(logical_id, SQS_QUEUE).attributes["Arn"]
+
+    def table_name(self, logical_id: str) -> str:
+        """Name of a declared DynamoDB table."""
+        return self._typed(logical_id, "AWS::DynamoDB::Table").ref
+
+    def bucket_name(self, logical_id: str) -> str:
+        """Name of a declared S3 bucket."""
+        return self._typed(logical_id, "AWS::S3::Bucket").ref
+
+    def stream_name(self, logical_id: str) -> str:
+        """Name of a declared Kinesis stream."""
+        return self._typed(logical_id, KINESIS_STREAM).ref
+
+    def function(self, logical_id: str) -> LocalFunction:
+        """A loaded function: its handler, name, ARN and timeout."""
+        try:
+            return self._functions[logical_id]
+        except KeyError:
+            raise KeyError(f"{logical_id} is not a function of the started stack") from None
+
+    def handler(self, logical_id: str) -> Any:
+        """The imported handler object of a function (a callable, or a Chalice app)."""
+        return self.function(logical_id).handler
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke a function with `event` on its own thread, with a fresh context; returns its result."""
+        return self.function(logical_id).invoke(event)
+
+    def _require_gateway(self) -> ApiGateway:
+        if self._gateway is None:
+            raise RuntimeError("the stack is not started")
+        return self._gateway
+
+    def _typed(self, logical_id: str, kind: str) -> PhysicalResource:
+        resource = self.physical_resource(logical_id)
+        if resource.type != kind:
+            raise KeyError(f"{logical_id} is a {resource.type}, not a {kind}")
+        return resource
+
+    def _set_environ(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _merged_environment(self, functions: list[Function]) -> dict[str, str]:
+        assert self._resolver is not None
+        merged: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        conflicts: list[str] = []
+        for function in functions:
+            for name, raw in function.environment.items():
+                value = self._resolver.resolve_string(raw, f"{function.logical_id}.Environment.Variables.{name}")
+                if name in merged and merged[name] != value and name not in self.environment:
+                    conflicts.append(
+                        f"{name} is {merged[name]!r} in {owner[name]} but {value!r} in {function.logical_id}"
+                    )
+                merged.setdefault(name, value)
+                owner.setdefault(name, function.logical_id)
+        if conflicts:
+            raise ConfigurationError(
+                "functions share one process locally, so their environment variables must agree: "
+                + "; ".join(conflicts)
+                + " (pass an environment override to choose a value)"
+            )
+        return merged
+
+    def _load(self, template: Template, function: Function) -> LocalFunction:
+        assert self._resolver is not None
+        module_name, attribute = handler_module(template, function)
+        module = importlib.import_module(module_name)
+        try:
+            handler = getattr(module, attribute)
+        except AttributeError:
+            raise TemplateError(f"{function.logical_id}.Handler: {module_name} has no {attribute}") from None
+        named = self._resolver.resources[function.logical_id]
+        return LocalFunction(
+            logical_id=function.logical_id,
+            function_name=named.ref,
+            arn=named.attributes["Arn"],
+            handler=handler,
+            timeout_s=function.timeout_s,
+            memory_mb=function.memory_mb,
+        )
+
+    def _routes(self, function: Function) -> list[Route]:
+        assert self._resolver is not None
+        routes: list[Route] = []
+        for event in function.events:
+            if not isinstance(event, ApiEvent):
+                continue
+            where = f"{function.logical_id}.Events.{event.name}.RestApiId"
+            if event.rest_api_id is None:
+                stage = IMPLICIT_API_STAGE
+                api_id = hashlib.sha256(physical_name(self.stack_name, "ServerlessRestApi").encode()).hexdigest()[:10]
+            else:
+                api_id = self._resolver.resolve_string(event.rest_api_id, where)
+                api = next(
+                    (r for r in self._resolver.resources.values() if r.type == SERVERLESS_API and r.ref == api_id),
+                    None,
+                )
+                if api is None:
+                    raise TemplateError(f"{where} does not refer to an AWS::Serverless::Api of the template")
+                stage_name = self._resolver.template.resources[api.logical_id].properties.get("StageName")
+                stage = self._resolver.resolve_string(stage_name, f"{api.logical_id}.Properties.StageName")
+            method = "ANY" if event.method in {"ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"} else event.method
+            routes.append(Route(event.path, method, self._functions[function.logical_id], stage, api_id))
+        return routes
+
+    def _event_pollers(self, function: Function) -> dict[str, SqsPoller | KinesisPoller]:
+        assert self._resolver is not None and self._endpoint is not None
+        pollers: dict[str, SqsPoller | KinesisPoller] = {}
+        session = local_session(self.region)
+        local_function = self._functions[function.logical_id]
+        for event in function.events:
+            name = f"{function.logical_id}.{event.name}"
+            if isinstance(event, SqsEvent) and event.enabled:
+                queue = self._source(event.queue, SQS_QUEUE, f"{name}.Queue")
+                pollers[name] = SqsPoller(
+                    name,
+                    local_function,
+                    sqs=session.client("sqs", endpoint_url=self._endpoint.url),
+                    queue_url=queue.ref,
+                    queue_arn=queue.attributes["Arn"],
+                    region=self.region,
+                    batch_size=event.batch_size,
+                    maximum_batching_window_s=event.maximum_batching_window_s,
+                    report_batch_item_failures=event.report_batch_item_failures,
+                )
+            elif isinstance(event, KinesisEvent) and event.enabled:
+                stream = self._source(event.stream, KINESIS_STREAM, f"{name}.Stream")
+                pollers[name] = KinesisPoller(
+                    name,
+                    local_function,
+                    kinesis=session.client("kinesis", endpoint_url=self._endpoint.url),
+                    stream_name=stream.ref,
+                    stream_arn=stream.attributes["Arn"],
+                    region=self.region,
+                    starting_position=event.starting_position,
+                    batch_size=event.batch_size,
+                    bisect_batch_on_function_error=event.bisect_batch_on_function_error,
+                    report_batch_item_failures=event.report_batch_item_failures,
+                    maximum_retry_attempts=event.maximum_retry_attempts,
+                )
+        return pollers
+
+    def _source(self, value: Any, kind: str, where: str) -> PhysicalResource:
+        assert self._resolver is not None
+        arn = self._resolver.resolve_string(value, where)
+        for resource in self._resolver.resources.values():
+            if resource.type == kind and resource.attributes.get("Arn") == arn:
+                return resource
+        raise TemplateError(f"{where}: {arn} is not the ARN of a {kind} declared in the template")
+
+    def _write_state(self) -> None:
+        """Record where the stack listens, so other local processes (CLI, workers) can find it."""
+        assert self._resolver is not None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "stack_name": self.stack_name,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "api_url": self.api_url,
+            "resources": {
+                logical_id: {"type": r.type, "ref": r.ref, "attributes": dict(r.attributes)}
+                for logical_id, r in self._resolver.resources.items()
+            },
+        }
+        (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")

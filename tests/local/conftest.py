@@ -1,0 +1,42 @@
+"""One local stack, started from the fixture template, shared by the tests of this folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import boto3
+import pytest
+
+from leaim.local.stack import LocalStack
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEMPLATE = FIXTURES / "template.yaml"
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout_s: float = 20.0, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy; fail after a generous timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(TEMPLATE, state_dir=tmp_path_factory.mktemp("state"), stack_name="fixture") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def session(stack: LocalStack) -> boto3.session.Session:
+    return boto3.session.Session(region_name=stack.region)
