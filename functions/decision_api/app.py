@@ -38,19 +38,21 @@ def decision_api() -> DecisionApi:
     return build_decision_api(build_core(SERVICE), source=SOURCE)
 
 
-@app.route("/v1/decisions/{use_case}", methods=["POST"], content_types=CONTENT_TYPES)
-def create_decision(use_case: str) -> Response:
-    """Make a governed decision."""
+# API Gateway allows one variable name per path level: `id` is the use case when posting, the
+# decision when reading.
+@app.route("/v1/decisions/{id}", methods=["POST"], content_types=CONTENT_TYPES)
+def create_decision(**path: str) -> Response:
+    """Make a governed decision for the use case named by the path."""
     request = app.current_request
-    answer = decision_api().create(use_case, request.raw_body or b"", _invocation(request))
+    answer = decision_api().create(path["id"], request.raw_body or b"", _invocation(request))
     _observe("decision.create", answer)
     return _respond(answer)
 
 
-@app.route("/v1/decisions/{decision_id}", methods=["GET"])
-def get_decision(decision_id: str) -> Response:
-    """Return a decision made earlier."""
-    answer = decision_api().read(decision_id, _invocation(app.current_request))
+@app.route("/v1/decisions/{id}", methods=["GET"])
+def get_decision(**path: str) -> Response:
+    """Return the decision named by the path."""
+    answer = decision_api().read(path["id"], _invocation(app.current_request))
     _observe("decision.read", answer)
     return _respond(answer)
 

@@ -107,8 +107,8 @@ def _floor_app() -> Chalice:
     """The framework floor: route, parse the same JSON into the same contract, answer."""
     app = Chalice(app_name="leaim-bench-floor")
 
-    @app.route("/v1/decisions/{use_case}", methods=["POST"])
-    def parse_only(use_case: str) -> Response:
+    @app.route("/v1/decisions/{id}", methods=["POST"])
+    def parse_only(**path: str) -> Response:
         request = DecisionRequest.model_validate_json(app.current_request.raw_body)
         return Response(body=json.dumps({"request_id": request.request_id}), status_code=200)
 
@@ -148,7 +148,7 @@ def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
         key = world.api_keys["decision_client"]
         body = json.dumps({"request_id": "floor", "inputs": transaction.inputs})
         event = _proxy_event(
-            f"/decisions/{REFERENCE_USE_CASE}", "/v1/decisions/{use_case}", {"use_case": REFERENCE_USE_CASE}, body, key
+            f"/decisions/{REFERENCE_USE_CASE}", "/v1/decisions/{id}", {"id": REFERENCE_USE_CASE}, body, key
         )
         floor_app = _floor_app()
         context = LocalFunction(
