@@ -47,12 +47,15 @@ class MemoryAuditLog:
     def append(self, event: AuditEvent) -> None:
         self.events.append(event)
 
-    def record_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent) -> None:
+    def record_decision(
+        self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent, related=()
+    ) -> None:
         for existing in self.decisions.values():
             if (existing.use_case, existing.request_id) == (decision.use_case, decision.request_id):
                 raise DuplicateDecisionError(existing)
         self.decisions[decision.decision_id] = decision
         self.inputs[decision.decision_id] = dict(inputs)
+        self.events.extend(related)
         self.events.append(event)
 
     def get(self, decision_id: str) -> DecisionResponse | None:

@@ -19,12 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from chalice import Chalice, Response
 from rich.table import Table
 
-from contracts.decision.v1 import DecisionRequest
+from contracts.decision.v1 import DecisionRequest, DecisionResponse
 from contracts.inference.v1 import InferenceRequest, InferenceResult
 from gpu_workers.inference.runtime import ModelRuntime
+from leaim.adapters.dynamodb import DynamoFeatureStore
+from leaim.adapters.sql import SqlAuditLog, create_engine_for
 from leaim.bootstrap import build_core, build_decision_api
 from leaim.data.synthetic import CardFraudGenerator
 from leaim.domain.features import feature_vector, merge_online
@@ -179,6 +182,31 @@ def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
         with console.status("Full governed decision in process..."):
             full = _timed(governed, iterations, warmup=50)
         rows.append(("governed decision, in process", full, "validate, enrich, score, rules, audit"))
+
+        features = DynamoFeatureStore(world.running.table_name("FeaturesTable"), boto3.client("dynamodb"))
+        card = str(transaction.inputs["card_id"])
+        with console.status("Online feature lookup..."):
+            lookup = _timed(lambda: features.get(REFERENCE_USE_CASE, card), iterations)
+        rows.append(("  of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))
+        log = SqlAuditLog(create_engine_for(os.environ["LEAIM_DATABASE_URL"]))
+        sample = world.audit_log.events(source="DecisionApiFunction", outcome="success", limit=1)[0]
+        decision = DecisionResponse.model_validate(
+            api.read(str(sample.decision_id), Invocation(uuid.uuid4().hex, headers)).body
+        )
+        stored = iter(range(10**9))
+
+        def commit() -> None:
+            index = next(stored)
+            log.record_decision(
+                decision.model_copy(update={"decision_id": f"bench-{index}", "request_id": f"bench-{index}"}),
+                transaction.inputs,
+                sample.model_copy(update={"event_id": f"bench-{index}"}),
+                [sample.model_copy(update={"event_id": f"bench-w-{index}"})],
+            )
+
+        with console.status("Durable audit commit..."):
+            commits = _timed(commit, iterations)
+        rows.append(("  of which: audit commit", commits, "decision + 2 events, one SQLite transaction"))
 
         http_rows = _http(world, samples, key, http_requests, console)
         cold = _cold_starts(console)

@@ -74,9 +74,7 @@ def _modal_credentials(settings: Settings) -> None:
     os.environ["MODAL_TOKEN_SECRET"] = secret["MODAL_TOKEN_SECRET"]
 
 
-def build_core(
-    service_name: str, settings: Settings | None = None, *, workers: WorkerClient | None = None
-) -> Core:
+def build_core(service_name: str, settings: Settings | None = None, *, workers: WorkerClient | None = None) -> Core:
     """Build the decision service and its adapters from settings (default: the environment)."""
     settings = settings or Settings.from_env()
     clock = SystemClock()

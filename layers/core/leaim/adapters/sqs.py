@@ -74,4 +74,3 @@ class SqsDeadLetterSink:
         self._sqs.send_message(
             QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=_string_attributes({**attributes, **extra})
         )
-

@@ -27,8 +27,9 @@ class JsonLinesSpanExporter(SpanExporter):
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
         self._lock = threading.Lock()
+        # One handle for the exporter's life: opening the file per span would cost more than the span.
+        self._file = path.open("a", encoding="utf-8", buffering=1)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Write the spans."""
@@ -51,12 +52,14 @@ class JsonLinesSpanExporter(SpanExporter):
                     }
                 )
             )
-        with self._lock, self._path.open("a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
+        with self._lock:
+            self._file.write("\n".join(lines) + "\n")
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
-        """Nothing to release: every export closes the file."""
+        """Close the file."""
+        with self._lock:
+            self._file.close()
 
 
 def install_tracer_provider(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:

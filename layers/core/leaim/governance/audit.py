@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from contracts.audit.v1 import AuditEvent, Outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from contracts.decision.v1 import DecisionResponse
     from leaim.domain.clock import Clock
@@ -98,8 +98,15 @@ class InvocationAudit:
         self._stored = event
         return event
 
-    def store_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], *, status_code: int) -> None:
-        """Store a decision and the invocation's event in one transaction."""
+    def store_decision(
+        self,
+        decision: DecisionResponse,
+        inputs: Mapping[str, object],
+        *,
+        status_code: int,
+        related: Sequence[AuditEvent] = (),
+    ) -> None:
+        """Store a decision, the invocation's event and `related` events (its worker calls) in one transaction."""
         self._ensure_not_stored()
         self.note(
             decision_id=decision.decision_id,
@@ -115,7 +122,7 @@ class InvocationAudit:
             error=decision.fallback_reason,
             details={"outcome": decision.outcome, "score": decision.score, "latency_ms": decision.latency_ms},
         )
-        self._log.record_decision(decision, inputs, event)
+        self._log.record_decision(decision, inputs, event, related)
         self._stored = event
 
     def _ensure_not_stored(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionResponse
@@ -19,8 +19,16 @@ class AuditLog(Protocol):
         """Store one event durably or raise AuditWriteError."""
         ...
 
-    def record_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent) -> None:
-        """Store a decision with its minimized inputs and its audit event in one transaction.
+    def record_decision(
+        self,
+        decision: DecisionResponse,
+        inputs: Mapping[str, object],
+        event: AuditEvent,
+        related: Sequence[AuditEvent] = (),
+    ) -> None:
+        """Store a decision with its minimized inputs, its audit event and `related` events in one transaction.
+
+        `related` are the events of the worker calls made for the decision.
 
         Raises DuplicateDecisionError when the use case already has a decision for the request id,
         and AuditWriteError when nothing could be stored.

@@ -33,7 +33,7 @@ from concurrent.futures import Future
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -229,11 +229,15 @@ def make_handler(host: WorkerHost) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                # The caller's deadline passed and it hung up: its answer has nowhere to go.
+                logger.info("caller of %s hung up before the answer (status %d)", self.path, status)
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug("%s %s", self.address_string(), format % args)
@@ -304,6 +308,7 @@ class LocalWorkerPool:
         self._children: list[subprocess.Popen[bytes]] = []
         self._urls: list[str] = []
         self._paused = False
+        self._log: BinaryIO | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -315,6 +320,7 @@ class LocalWorkerPool:
         if self._children:
             raise RuntimeError("the worker pool is already started")
         self.artifact_root.mkdir(parents=True, exist_ok=True)
+        self._log = (self.artifact_root.parent / "workers.log").open("ab")
         environment = {**os.environ, ARTIFACT_ROOT_ENV: str(self.artifact_root)}
         try:
             for index in range(self.processes):
@@ -333,6 +339,7 @@ class LocalWorkerPool:
                         ],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
+                        stderr=self._log,
                         env=environment,
                     )
                 )
@@ -360,6 +367,9 @@ class LocalWorkerPool:
                 if stream is not None:
                     stream.close()
         self._children = []
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def pause(self) -> None:
         """Freeze every process (SIGSTOP): connections are accepted by the kernel but never answered."""

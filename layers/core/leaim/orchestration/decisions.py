@@ -126,6 +126,7 @@ class DecisionService:
             margin_ms=self._margin_ms,
         )
         decision_id = uuid.uuid4().hex
+        worker_events: list[AuditEvent] = []
         with self._telemetry.span("decision.enrich", {"use_case": use_case}):
             online, enrich_error = self._enrich(manifest, cleaned)
         fields: dict[str, Any] = {**cleaned, **online}
@@ -140,7 +141,15 @@ class DecisionService:
         elif enrich_error is not None:
             fallback_reason = enrich_error
         else:
-            scored = self._score(manifest, decision_id, cleaned=cleaned, online=online, deadline=deadline, audit=audit)
+            scored = self._score(
+                manifest,
+                decision_id,
+                cleaned=cleaned,
+                online=online,
+                deadline=deadline,
+                audit=audit,
+                worker_events=worker_events,
+            )
             if isinstance(scored, str):
                 fallback_reason = scored
             else:
@@ -174,8 +183,11 @@ class DecisionService:
         stored_inputs = minimize(manifest, cleaned, self._pii_key)
         try:
             with self._telemetry.span("decision.audit"):
-                audit.store_decision(response, stored_inputs, status_code=200)
+                audit.store_decision(response, stored_inputs, status_code=200, related=worker_events)
         except DuplicateDecisionError as duplicate:
+            # A concurrent delivery of the same request won: its decision stands, our worker calls are still audited.
+            for event in worker_events:
+                self._audit_log.append(event)
             return self._replay(duplicate.decision, audit)
         return DecisionResult(response, replay=False)
 
@@ -203,8 +215,12 @@ class DecisionService:
         online: Mapping[str, Any],
         deadline: Deadline,
         audit: InvocationAudit,
+        worker_events: list[AuditEvent],
     ) -> _Scored | str:
-        """Score on the active model version, or say why not (the fallback reason)."""
+        """Score on the active model version, or say why not (the fallback reason).
+
+        The event of each worker call is added to `worker_events`, stored with the decision.
+        """
         active = self._router.active_model(manifest.name)
         if active is None:
             return "no model version is active for this use case"
@@ -235,12 +251,12 @@ class DecisionService:
                 result = self._workers.score(request, timeout_s)
             except WorkerError as error:
                 breaker.record_failure()
-                self._audit_log.append(
+                worker_events.append(
                     self._worker_event(audit, active, started, carrier_trace, error=f"{type(error).__name__}: {error}")
                 )
                 return f"model {label} failed: {type(error).__name__}: {error}"
         breaker.record_success()
-        self._audit_log.append(
+        worker_events.append(
             self._worker_event(
                 audit, active, started, carrier_trace, worker=result.worker, batch_size=result.batch_size
             )

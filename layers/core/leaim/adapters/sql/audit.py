@@ -17,7 +17,7 @@ from leaim.adapters.sql.tables import AuditEventRow, DecisionRow
 from leaim.exceptions import AuditWriteError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy import ColumnElement, Engine
@@ -44,8 +44,16 @@ class SqlAuditLog:
         except SQLAlchemyError as error:
             raise AuditWriteError(f"audit events {_ids(rows)} were not stored: {type(error).__name__}") from error
 
-    def record_decision(self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent) -> None:
-        """Store a decision, its (already minimized) inputs and its audit event in one transaction.
+    def record_decision(
+        self,
+        decision: DecisionResponse,
+        inputs: Mapping[str, object],
+        event: AuditEvent,
+        related: Sequence[AuditEvent] = (),
+    ) -> None:
+        """Store a decision, its (already minimized) inputs, its audit event and `related` ones in one transaction.
+
+        `related` are the events of the worker calls made for the decision: one commit, one fsync.
 
         Raises DuplicateDecisionError, carrying the stored decision, when the use case already has a decision
         for this request id, and AuditWriteError when anything else stops the write; either way nothing is kept.
@@ -56,6 +64,7 @@ class SqlAuditLog:
             with Session(self._engine) as session, session.begin():
                 session.add(decision_row)
                 session.add(event_row)
+                session.add_all(_event_row(extra) for extra in related)
         except IntegrityError as error:
             existing = self._existing_decision(decision)
             if existing is not None:
