@@ -1,0 +1,75 @@
+"""Every published contract, and its JSON Schema snapshot committed under `contracts/schemas/`.
+
+A published contract never changes shape: the test suite compares each model's JSON Schema with its
+snapshot. An additive change (a new optional field) is made by writing the new snapshot on purpose:
+
+    uv run python -m contracts.published --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from contracts.audit.v1 import AuditEvent
+from contracts.decision.v1 import DecisionMessage, DecisionRequest, DecisionResponse, ErrorResponse
+from contracts.inference.v1 import InferenceRequest, InferenceResult
+from contracts.manifest.v1 import UseCaseManifest
+from contracts.training.v1 import TrainingRequest, TrainingResult
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+SCHEMAS = Path(__file__).parent / "schemas"
+
+PUBLISHED: dict[str, type[BaseModel]] = {
+    "audit.v1.AuditEvent": AuditEvent,
+    "decision.v1.DecisionMessage": DecisionMessage,
+    "decision.v1.DecisionRequest": DecisionRequest,
+    "decision.v1.DecisionResponse": DecisionResponse,
+    "decision.v1.ErrorResponse": ErrorResponse,
+    "inference.v1.InferenceRequest": InferenceRequest,
+    "inference.v1.InferenceResult": InferenceResult,
+    "manifest.v1.UseCaseManifest": UseCaseManifest,
+    "training.v1.TrainingRequest": TrainingRequest,
+    "training.v1.TrainingResult": TrainingResult,
+}
+
+
+def schema_of(name: str) -> dict[str, object]:
+    """The JSON Schema of a published contract, as validated input."""
+    return PUBLISHED[name].model_json_schema(mode="validation")
+
+
+def snapshot_path(name: str) -> Path:
+    """Where the snapshot of `name` is committed."""
+    return SCHEMAS / f"{name}.json"
+
+
+def render(schema: dict[str, object]) -> str:
+    """The snapshot text: stable key order, one trailing newline."""
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    """Check the snapshots (default) or write them (`--write`)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="write the snapshots of every published contract")
+    arguments = parser.parse_args()
+    changed = []
+    for name in PUBLISHED:
+        text = render(schema_of(name))
+        path = snapshot_path(name)
+        if arguments.write:
+            SCHEMAS.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif not path.exists() or path.read_text(encoding="utf-8") != text:
+            changed.append(name)
+    if changed:
+        raise SystemExit(f"contracts differ from their snapshots: {', '.join(changed)}")
+
+
+if __name__ == "__main__":
+    main()
