@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 
 from leaim.bootstrap import build_core, build_decision_api
 from leaim.orchestration.api import Invocation
@@ -43,8 +43,10 @@ def decision_api() -> DecisionApi:
 @app.route("/v1/decisions/{id}", methods=["POST"], content_types=CONTENT_TYPES)
 def create_decision(**path: str) -> Response:
     """Make a governed decision for the use case named by the path."""
-    request = app.current_request
-    answer = decision_api().create(path["id"], request.raw_body or b"", _invocation(request))
+    request = _current_request()
+    raw = request.raw_body or b""
+    body = raw.encode() if isinstance(raw, str) else raw
+    answer = decision_api().create(path["id"], body, _invocation(request))
     _observe("decision.create", answer)
     return _respond(answer)
 
@@ -52,9 +54,16 @@ def create_decision(**path: str) -> Response:
 @app.route("/v1/decisions/{id}", methods=["GET"])
 def get_decision(**path: str) -> Response:
     """Return the decision named by the path."""
-    answer = decision_api().read(path["id"], _invocation(app.current_request))
+    answer = decision_api().read(path["id"], _invocation(_current_request()))
     _observe("decision.read", answer)
     return _respond(answer)
+
+
+def _current_request() -> Request:
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("a route ran outside of a request")
+    return request
 
 
 def _invocation(request: Request) -> Invocation:

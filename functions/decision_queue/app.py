@@ -16,6 +16,7 @@ from leaim.bootstrap import build_core, build_decision_consumer
 from leaim.orchestration.consumer import QueueRecord
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -57,7 +58,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Process an SQS batch and report the records that failed."""
     consumer()[1].register_lambda_context(context)
     metrics.add_metric(name="DeliveredRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))

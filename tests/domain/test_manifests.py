@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from leaim.domain.manifests import ManifestCatalog, load_manifest, shipped_directory
 from leaim.exceptions import ConfigurationError, NotFoundError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def reference() -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 from rich.table import Table
 
 from contracts.decision.v1 import DecisionRequest, DecisionResponse
@@ -112,7 +112,10 @@ def _floor_app() -> Chalice:
 
     @app.route("/v1/decisions/{id}", methods=["POST"])
     def parse_only(**path: str) -> Response:
-        request = DecisionRequest.model_validate_json(app.current_request.raw_body)
+        current = app.current_request
+        if current is None:
+            raise RuntimeError("a route ran outside of a request")
+        request = DecisionRequest.model_validate_json(current.raw_body)
         return Response(body=json.dumps({"request_id": request.request_id}), status_code=200)
 
     return app
@@ -120,7 +123,6 @@ def _floor_app() -> Chalice:
 
 def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
     """Run every measurement and print the table; returns the exit status."""
-    rows: list[tuple[str, list[float], str]] = []
     with (
         tempfile.TemporaryDirectory(prefix="leaim-bench-") as state,
         LocalWorld(WorldOptions(state_dir=Path(state), breaker_reset_s=10.0)) as world,
@@ -131,87 +133,94 @@ def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
         cards = generator.cards(200)
         world.seed(cards)
         samples = generator.transactions(iterations + 100, cards)
-        manifest = world.manifest
-        runtime = ModelRuntime.load(world.state_dir / "artifacts", trained.artifact_digest)
-        transaction = samples[0]
-        row = feature_vector(manifest, transaction.inputs, merge_online(manifest, transaction.online))
-        inference = InferenceRequest(
-            request_id="bench",
-            model_name=trained.model_name,
-            model_version=trained.model_version,
-            artifact_digest=trained.artifact_digest,
-            feature_names=manifest.feature_names,
-            rows=[row],
-            deadline_unix_ms=2**62,
-        )
-        with console.status("Raw onnxruntime batch-1 scoring..."):
-            raw = _timed(lambda: runtime.score_many([inference]), iterations)
-        rows.append(("raw onnxruntime, batch 1", raw, "the model floor"))
-
-        key = world.api_keys["decision_client"]
-        body = json.dumps({"request_id": "floor", "inputs": transaction.inputs})
-        event = _proxy_event(
-            f"/decisions/{REFERENCE_USE_CASE}", "/v1/decisions/{id}", {"id": REFERENCE_USE_CASE}, body, key
-        )
-        floor_app = _floor_app()
-        context = LocalFunction(
-            "BenchFloor",
-            "bench-floor",
-            "arn:aws:lambda:us-east-1:123456789012:function:bench-floor",
-            floor_app,
-            10,
-            1024,
-        ).new_context()
-        with console.status("Bare Chalice parse-only handler..."):
-            floor = _timed(lambda: floor_app(event, context), iterations)
-        rows.append(("bare Chalice handler (parse only)", floor, "the framework floor"))
-
-        api = build_decision_api(
-            build_core("decision-api", workers=InProcessWorkerClient(runtime)), source="DecisionApiFunction"
-        )
-        bodies = iter(
-            json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples)
-        )
-        headers = {"x-api-key": key, "content-type": "application/json"}
-
-        def governed() -> None:
-            answer = api.create(REFERENCE_USE_CASE, next(bodies), Invocation(uuid.uuid4().hex, headers, 10_000.0))
-            if answer.status != 200 or answer.body["fallback"]:
-                raise RuntimeError(f"governed decision did not score: {answer.status} {answer.body}")
-
-        with console.status("Full governed decision in process..."):
-            full = _timed(governed, iterations, warmup=50)
-        rows.append(("governed decision, in process", full, "validate, enrich, score, rules, audit"))
-
-        features = DynamoFeatureStore(world.running.table_name("FeaturesTable"), boto3.client("dynamodb"))
-        card = str(transaction.inputs["card_id"])
-        with console.status("Online feature lookup..."):
-            lookup = _timed(lambda: features.get(REFERENCE_USE_CASE, card), iterations)
-        rows.append(("  of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))
-        log = SqlAuditLog(create_engine_for(os.environ["LEAIM_DATABASE_URL"]))
-        sample = world.audit_log.events(source="DecisionApiFunction", outcome="success", limit=1)[0]
-        decision = DecisionResponse.model_validate(
-            api.read(str(sample.decision_id), Invocation(uuid.uuid4().hex, headers)).body
-        )
-        stored = iter(range(10**9))
-
-        def commit() -> None:
-            index = next(stored)
-            log.record_decision(
-                decision.model_copy(update={"decision_id": f"bench-{index}", "request_id": f"bench-{index}"}),
-                transaction.inputs,
-                sample.model_copy(update={"event_id": f"bench-{index}"}),
-                [sample.model_copy(update={"event_id": f"bench-w-{index}"})],
-            )
-
-        with console.status("Durable audit commit..."):
-            commits = _timed(commit, iterations)
-        rows.append(("  of which: audit commit", commits, "decision + 2 events, one SQLite transaction"))
-
-        http_rows = _http(world, samples, key, http_requests, console)
+        rows, raw, full = _in_process(console, world, trained, samples, iterations)
+        http_rows = _http(world, samples, world.api_keys["decision_client"], http_requests, console)
         cold = _cold_starts(console)
     _print(console, rows, raw, full, http_rows, cold)
     return 0
+
+
+def _in_process(
+    console: Console, world: LocalWorld, trained: TrainingResult, samples: list[Any], iterations: int
+) -> tuple[list[tuple[str, list[float], str]], list[float], list[float]]:
+    """The raw model, the framework floor, the governed decision and its I/O parts, side by side."""
+    rows: list[tuple[str, list[float], str]] = []
+    manifest = world.manifest
+    runtime = ModelRuntime.load(world.state_dir / "artifacts", trained.artifact_digest)
+    transaction = samples[0]
+    row = feature_vector(manifest, transaction.inputs, merge_online(manifest, transaction.online))
+    inference = InferenceRequest(
+        request_id="bench",
+        model_name=trained.model_name,
+        model_version=trained.model_version,
+        artifact_digest=trained.artifact_digest,
+        feature_names=manifest.feature_names,
+        rows=[row],
+        deadline_unix_ms=2**62,
+    )
+    with console.status("Raw onnxruntime batch-1 scoring..."):
+        raw = _timed(lambda: runtime.score_many([inference]), iterations)
+    rows.append(("raw onnxruntime, batch 1", raw, "the model floor"))
+
+    key = world.api_keys["decision_client"]
+    body = json.dumps({"request_id": "floor", "inputs": transaction.inputs})
+    event = _proxy_event(
+        f"/decisions/{REFERENCE_USE_CASE}", "/v1/decisions/{id}", {"id": REFERENCE_USE_CASE}, body, key
+    )
+    floor_app = _floor_app()
+    context = LocalFunction(
+        "BenchFloor",
+        "bench-floor",
+        "arn:aws:lambda:us-east-1:123456789012:function:bench-floor",
+        floor_app,
+        10,
+        1024,
+    ).new_context()
+    with console.status("Bare Chalice parse-only handler..."):
+        floor = _timed(lambda: floor_app(event, context), iterations)
+    rows.append(("bare Chalice handler (parse only)", floor, "the framework floor"))
+
+    api = build_decision_api(
+        build_core("decision-api", workers=InProcessWorkerClient(runtime)), source="DecisionApiFunction"
+    )
+    bodies = iter(json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples))
+    headers = {"x-api-key": key, "content-type": "application/json"}
+
+    def governed() -> None:
+        answer = api.create(REFERENCE_USE_CASE, next(bodies), Invocation(uuid.uuid4().hex, headers, 10_000.0))
+        if answer.status != 200 or answer.body["fallback"]:
+            raise RuntimeError(f"governed decision did not score: {answer.status} {answer.body}")
+
+    with console.status("Full governed decision in process..."):
+        full = _timed(governed, iterations, warmup=50)
+    rows.append(("governed decision, in process", full, "validate, enrich, score, rules, audit"))
+
+    features = DynamoFeatureStore(world.running.table_name("FeaturesTable"), boto3.client("dynamodb"))
+    card = str(transaction.inputs["card_id"])
+    with console.status("Online feature lookup..."):
+        lookup = _timed(lambda: features.get(REFERENCE_USE_CASE, card), iterations)
+    rows.append(("  of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))
+    log = SqlAuditLog(create_engine_for(os.environ["LEAIM_DATABASE_URL"]))
+    sample = world.audit_log.events(source="DecisionApiFunction", outcome="success", limit=1)[0]
+    decision = DecisionResponse.model_validate(
+        api.read(str(sample.decision_id), Invocation(uuid.uuid4().hex, headers)).body
+    )
+    stored = iter(range(10**9))
+
+    def commit() -> None:
+        index = next(stored)
+        log.record_decision(
+            decision.model_copy(update={"decision_id": f"bench-{index}", "request_id": f"bench-{index}"}),
+            transaction.inputs,
+            sample.model_copy(update={"event_id": f"bench-{index}"}),
+            [sample.model_copy(update={"event_id": f"bench-w-{index}"})],
+        )
+
+    with console.status("Durable audit commit..."):
+        commits = _timed(commit, iterations)
+    rows.append(("  of which: audit commit", commits, "decision + 2 events, one SQLite transaction"))
+
+    return rows, raw, full
 
 
 def _http(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,9 @@ from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    from leaim.data.synthetic import Card
+    from leaim.local.world import LocalWorld
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +81,13 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
     return run_bench(console, iterations=arguments.iterations, http_requests=arguments.http_requests)
 
 
+def _example_inputs(world: LocalWorld, cards: list[Card]) -> dict[str, object]:
+    """Inputs of one well-formed transaction of a seeded card, for the printed example."""
+    from leaim.data.synthetic import CardFraudGenerator
+
+    return dict(CardFraudGenerator(world.manifest, seed=0).transactions(1, cards[:1])[0].inputs)
+
+
 def _up(arguments: argparse.Namespace, console: Console) -> int:
     from leaim.data.synthetic import CardFraudGenerator
     from leaim.local.world import LocalWorld, WorldOptions
@@ -96,9 +107,14 @@ def _up(arguments: argparse.Namespace, console: Console) -> int:
         console.print(f"Audit store    {world.database_url}")
         console.print(f"API keys       {world.state_dir / 'api-keys.json'}")
         console.print(f"Function logs  {arguments.state_dir / 'functions.log'}")
+        example = json.dumps({"request_id": "r-1", "inputs": _example_inputs(world, cards)})
+        console.print("Try:")
         console.print(
-            f"Try: curl -s -X POST {stack.api_url}/v1/decisions/card_fraud -H 'x-api-key: "
-            f'{world.api_keys["decision_client"]}\' -d \'{{"request_id": "r-1", "inputs": {{...}}}}\''
+            f"  curl -s -X POST {stack.api_url}/v1/decisions/card_fraud "
+            f"-H 'x-api-key: {world.api_keys['decision_client']}' -d '{example}'",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
         )
         console.print("Ctrl-C stops the stack.")
         while True:

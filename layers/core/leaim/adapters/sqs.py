@@ -39,7 +39,10 @@ class SqsResultPublisher:
         self._config = IdempotencyConfig(event_key_jmespath="[use_case, request_id]", expires_after_seconds=24 * 3600)
         persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb_client)
 
-        @idempotent_function(data_keyword_argument="decision", persistence_store=persistence, config=self._config)
+        # Powertools' decorator is untyped; `send` keeps its own signature.
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="decision", persistence_store=persistence, config=self._config
+        )
         def send(decision: dict[str, Any]) -> dict[str, str]:
             answer = self._sqs.send_message(
                 QueueUrl=self._queue_url,

@@ -110,10 +110,7 @@ class CardFraudGenerator:
             amount = card.avg_amount_30d * float(rng.lognormal(0.0, 0.7)) * (1.0 + 1.5 * drift)
             if rng.random() < 0.001:
                 amount = float(rng.uniform(20_000, 60_000))
-            if rng.random() < foreign_share:
-                country = str(rng.choice(FOREIGN_COUNTRIES))
-            else:
-                country = card.home_country
+            country = str(rng.choice(FOREIGN_COUNTRIES)) if rng.random() < foreign_share else card.home_country
             if rng.random() < 0.002:
                 country = str(rng.choice(["KP", "IR"]))
             hour = int(rng.integers(0, 6)) if rng.random() < night_share else int(rng.integers(6, 24))

@@ -20,7 +20,7 @@ class ModelRegistry(Protocol):
         family: str,
         feature_names: Sequence[str],
         params: Mapping[str, object],
-        metrics: Mapping[str, object],
+        metrics: Mapping[str, float],
     ) -> object:
         """Publish a version; the same version with other content is refused."""
         ...

@@ -163,11 +163,8 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
                 json.dumps({"use_case": REFERENCE_USE_CASE, "request": {"request_id": f"q-{index}", "inputs": {}}})
             )
         else:
-            message = {
-                "use_case": REFERENCE_USE_CASE,
-                "request": {"request_id": f"q-{index}", "inputs": next(transactions).inputs},
-            }
-            bodies.append(json.dumps(message))
+            request = {"request_id": f"q-{index}", "inputs": next(transactions).inputs}
+            bodies.append(json.dumps({"use_case": REFERENCE_USE_CASE, "request": request}))
     duplicates = [bodies[0], bodies[1]]
     for body in [*bodies, *duplicates]:
         sqs.send_message(
@@ -221,8 +218,8 @@ def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
     training_events = log.events(action="worker.training", since=started, limit=1_000_000)
     api_traces = Counter(event.trace_id for event in api_events)
     for answer in report.answers:
-        trace = answer.body.get("trace_id")
-        if not trace or api_traces[trace] != 1:
+        trace = str(answer.body.get("trace_id", ""))
+        if api_traces[trace] != 1:
             report.missing.append(f"HTTP {answer.kind} answered {answer.status}: {api_traces[trace]} audit events")
     if len(queue_events) != report.queue_deliveries:
         report.missing.append(f"queue: {report.queue_deliveries} deliveries, {len(queue_events)} audit events")

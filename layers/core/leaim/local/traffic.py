@@ -81,12 +81,16 @@ def raw_request(kind: str, use_case: str, body: bytes, api_key: str | None) -> S
     return Sent(kind, "POST", f"/v1/decisions/{use_case}", body, headers)
 
 
+def body(payload: Mapping[str, Any]) -> bytes:
+    """A JSON request body."""
+    return json.dumps(payload).encode()
+
+
 def malformed_requests(use_case: str, inputs: Mapping[str, Any], keys: Mapping[str, str], index: int) -> list[Sent]:
     """One of each kind of bad request, named by the problem it carries."""
     client = keys["decision_client"]
     wrong_type = {**inputs, "amount": "a lot", "hour_of_day": 25}
     missing = {name: value for name, value in inputs.items() if name != "country"}
-    body = lambda payload: json.dumps(payload).encode()  # noqa: E731 - local shorthand
     return [
         raw_request("malformed_json", use_case, b'{"request_id": "broken", "inputs": {', client),
         raw_request(

@@ -87,7 +87,8 @@ class DecisionConsumer:
                 audit.note(use_case=message.use_case, request_id=message.request.request_id)
                 result = self._service.decide(message.use_case, message.request, audit, remaining_ms=remaining_ms)
             except (PoisonMessageError, NotFoundError, InputValidationError) as error:
-                return self._poison(record, audit, str(error))
+                self._poison(record, audit, str(error))
+                return None
             except AuditWriteError:
                 raise
             except Exception as error:
