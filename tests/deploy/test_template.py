@@ -30,7 +30,6 @@ SQS_DEFAULT_RETENTION_S = 345_600
 LAMBDA_DEFAULT_TIMEOUT_S = 3
 
 Template = dict[str, Any]
-Rule = "Callable[[Template], list[str]]"
 
 
 def load_template() -> Template:
@@ -109,6 +108,14 @@ def retention_s(queue: dict[str, Any]) -> int:
     return int(queue["Properties"].get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION_S))
 
 
+def lowest_number(template: Template, value: Any) -> int:
+    """The smallest value a property can take: a literal, or the least its parameter lets a deployment pass."""
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        parameter = template["Parameters"][value["Ref"]]
+        return int(parameter.get("MinValue", parameter["Default"]))
+    return int(value)
+
+
 def visibility_covers_function_timeout(template: Template) -> list[str]:
     """A queue must not hand a message to a second consumer while the first may still be working on it."""
     queues = resources_of_type(template, "AWS::SQS::Queue")
@@ -122,7 +129,9 @@ def visibility_covers_function_timeout(template: Template) -> list[str]:
             violations.append(f"{function_id}.{event_name}: Queue is not !GetAtt <queue of this template>.Arn")
             continue
         timeout = int(function_property(template, functions[function_id], "Timeout", LAMBDA_DEFAULT_TIMEOUT_S))
-        visibility = int(queues[queue_id]["Properties"].get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT_S))
+        visibility = lowest_number(
+            template, queues[queue_id]["Properties"].get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT_S)
+        )
         if visibility < VISIBILITY_TIMEOUT_FACTOR * timeout:
             violations.append(
                 f"{queue_id}: VisibilityTimeout {visibility} s < {VISIBILITY_TIMEOUT_FACTOR} x "
@@ -265,6 +274,10 @@ def _shorten_visibility(template: Template) -> None:
     queue["VisibilityTimeout"] = VISIBILITY_TIMEOUT_FACTOR * int(template["Globals"]["Function"]["Timeout"]) - 1
 
 
+def _lower_visibility_parameter_minimum(template: Template) -> None:
+    template["Parameters"]["DecisionQueueVisibilityTimeout"]["MinValue"] = 1
+
+
 def _lengthen_function_timeout(template: Template) -> None:
     _resource(template, "DecisionQueueFunction")["Properties"]["Timeout"] = 900
 
@@ -304,6 +317,7 @@ BREAKAGES = [
     (queues_have_dead_letter_queues, _drop_redrive, "DecisionResultsQueue"),
     (queues_have_dead_letter_queues, _shorten_dead_letter_retention, "DecisionDeadLetterQueue"),
     (visibility_covers_function_timeout, _shorten_visibility, "DecisionQueue"),
+    (visibility_covers_function_timeout, _lower_visibility_parameter_minimum, "VisibilityTimeout 1 s"),
     (visibility_covers_function_timeout, _lengthen_function_timeout, "DecisionQueueFunction timeout 900"),
     (api_events_use_shared_api, _implicit_api, "DecisionApiFunction.CreateDecision"),
     (api_paths_are_deployable, _sibling_path_variables, "{decision_id}"),

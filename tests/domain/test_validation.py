@@ -64,3 +64,43 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_optional_fields_may_be_null() -> None:
     assert errors_of(cardholder_name=None, cardholder_age_band=None) == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "kind"),
+    [
+        ({"amount": None}, "inputs.amount", "missing"),
+        ({"amount": math.inf}, "inputs.amount", "type_error"),
+        ({"amount": 2**60}, "inputs.amount", "out_of_range"),
+        ({"amount": 100_000.5}, "inputs.amount", "out_of_range"),
+        ({"hour_of_day": True}, "inputs.hour_of_day", "type_error"),
+        ({"hour_of_day": "9"}, "inputs.hour_of_day", "type_error"),
+        ({"card_present": "true"}, "inputs.card_present", "type_error"),
+        ({"country": 3}, "inputs.country", "type_error"),
+        ({"merchant_category": ["fuel"]}, "inputs.merchant_category", "type_error"),
+        ({"cardholder_age_band": "99+"}, "inputs.cardholder_age_band", "not_allowed"),
+        ({"cardholder_name": "x" * 129}, "inputs.cardholder_name", "too_long"),
+    ],
+)
+def test_more_problems_by_kind(changes: dict, field: str, kind: str) -> None:
+    assert errors_of(**changes) == {field: kind}
+
+
+def test_messages_are_readable() -> None:
+    _, errors = validate_inputs(MANIFEST, {**GOOD, "amount": True, "hour_of_day": 30})
+    messages = {error.field: error.message for error in errors}
+    assert messages == {"inputs.amount": "must be a number, not boolean", "inputs.hour_of_day": "must be at most 23"}
+
+
+def test_integers_stay_integers_and_optional_fields_are_kept_when_given() -> None:
+    cleaned, errors = validate_inputs(MANIFEST, {**GOOD, "cardholder_name": "Ana", "cardholder_age_band": "26-40"})
+    assert errors == []
+    assert cleaned["hour_of_day"] == 9 and isinstance(cleaned["hour_of_day"], int)
+    assert (cleaned["cardholder_name"], cleaned["cardholder_age_band"]) == ("Ana", "26-40")
+
+
+def test_an_empty_request_reports_every_required_field() -> None:
+    _, errors = validate_inputs(MANIFEST, {})
+    required = {f"inputs.{field.name}" for field in MANIFEST.inputs if field.required}
+    assert {error.field for error in errors} == required
+    assert {error.type for error in errors} == {"missing"}

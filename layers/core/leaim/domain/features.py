@@ -1,4 +1,21 @@
-"""The one implementation of the feature transforms, shared by training data and live serving."""
+"""The one implementation of the feature transforms, shared by training data and live serving.
+
+Training builds its matrix with `feature_matrix`, which calls `feature_vector` per record, so the
+model is trained on exactly the numbers the decision path computes for a live request.
+
+Transforms (every result is a float):
+
+- `identity`: the source value.
+- `log1p`: log(1 + value); negative values count as 0 so the transform is defined for every input.
+- `ratio`: source / (other + 1). The +1 smoothing keeps the ratio finite for an entity whose
+  denominator is still 0 (a new card has no 30-day average) and damps ratios over tiny denominators.
+- `indicator`: 1.0 when the value equals `equals` (booleans and categories alike), else 0.0.
+- `mismatch`: 1.0 when source and other differ, else 0.0.
+- `in_range`: 1.0 when low <= value <= high, else 0.0.
+
+A boolean never equals a number here, so `indicator` with `equals: false` does not fire on 0.
+Numeric transforms need a number: a missing value or a string is a `ValueError` naming the feature.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +58,12 @@ def _number(feature: Feature, name: str, value: object) -> float:
     return float(value)
 
 
+def _same(left: object, right: object) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left is right
+    return left == right
+
+
 def _transform(feature: Feature, fields: Mapping[str, object]) -> float:
     value = fields.get(feature.source)
     other = fields.get(feature.other) if feature.other else None
@@ -50,14 +73,14 @@ def _transform(feature: Feature, fields: Mapping[str, object]) -> float:
         case "log1p":
             return math.log1p(max(_number(feature, feature.source, value), 0.0))
         case "ratio":
-            # +1 in the denominator keeps the ratio finite for entities whose average is still zero.
-            return _number(feature, feature.source, value) / (_number(feature, str(feature.other), other) + 1.0)
+            # Smoothing: +1 keeps the ratio finite for entities whose average is still zero; a negative
+            # denominator is clamped to zero for the same reason.
+            denominator = max(_number(feature, str(feature.other), other), 0.0) + 1.0
+            return _number(feature, feature.source, value) / denominator
         case "indicator":
-            if isinstance(feature.equals, bool):
-                return 1.0 if value is feature.equals else 0.0
-            return 1.0 if value == feature.equals else 0.0
+            return 1.0 if _same(value, feature.equals) else 0.0
         case "mismatch":
-            return 1.0 if value != other else 0.0
+            return 0.0 if _same(value, other) else 1.0
         case "in_range":
             number = _number(feature, feature.source, value)
             return (
@@ -71,7 +94,11 @@ def _transform(feature: Feature, fields: Mapping[str, object]) -> float:
 def feature_vector(
     manifest: UseCaseManifest, inputs: Mapping[str, object], online: Mapping[str, object]
 ) -> list[float]:
-    """Model features of one record, in `manifest.feature_names` order."""
+    """Model features of one record, in `manifest.feature_names` order.
+
+    `inputs` are validated inputs; `online` are the entity's online features with defaults merged
+    (`merge_online`). An input wins over an online feature of the same name.
+    """
     fields = {**online, **inputs}
     return [_transform(feature, fields) for feature in manifest.features]
 

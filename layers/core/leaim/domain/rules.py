@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from contracts.manifest.v1 import Condition, DecisionPolicy, Rule
 
 
+def _same(left: object, right: object) -> bool:
+    # A boolean field never equals a number: `card_present eq 1` is a manifest mistake, not a match.
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left is right
+    return left == right
+
+
+def _among(value: object, expected: object) -> bool:
+    return isinstance(expected, list) and any(_same(value, item) for item in expected)
+
+
 def _holds(condition: Condition, fields: Mapping[str, object]) -> bool:
     if condition.field not in fields or fields[condition.field] is None:
         return False
@@ -19,13 +30,13 @@ def _holds(condition: Condition, fields: Mapping[str, object]) -> bool:
     expected = condition.value
     match condition.op:
         case "eq":
-            return value == expected
+            return _same(value, expected)
         case "ne":
-            return value != expected
+            return not _same(value, expected)
         case "in":
-            return isinstance(expected, list) and value in expected
+            return _among(value, expected)
         case "not_in":
-            return isinstance(expected, list) and value not in expected
+            return isinstance(expected, list) and not _among(value, expected)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if isinstance(expected, bool) or not isinstance(expected, (int, float)):
@@ -43,7 +54,11 @@ def _holds(condition: Condition, fields: Mapping[str, object]) -> bool:
 
 
 def match_rule(policy: DecisionPolicy, fields: Mapping[str, object]) -> Rule | None:
-    """The first rule whose conditions all hold, or None."""
+    """The first rule, in manifest order, whose conditions all hold; None when none does.
+
+    `in` and `not_in` take a list of values; ordering comparisons hold only between two numbers; a
+    condition on a field that is absent or null never holds, whatever its operator.
+    """
     for rule in policy.rules:
         if all(_holds(condition, fields) for condition in rule.when):
             return rule
@@ -56,21 +71,36 @@ def rule_reason(rule: Rule) -> Reason:
 
 
 def outcome_for_score(policy: DecisionPolicy, score: float) -> tuple[str, Reason, bool]:
-    """Outcome, threshold reason and whether a person must review, for a model score."""
+    """Outcome, threshold reason and whether a person must review, for a model score.
+
+    A score in the review band [low, high) gets the band's outcome and needs review; otherwise a
+    score at or above the threshold gets the positive outcome and any lower score the negative one.
+    """
     band = policy.review_band
     if band is not None and band.low <= score < band.high:
         message = f"score {score:.3f} is in the review band [{band.low:g}, {band.high:g})"
-        return band.outcome, Reason(kind="threshold", code="review_band", message=message), True
+        return band.outcome, Reason(kind="threshold", code="review_band", message=message, value=score), True
     if score >= policy.threshold:
         message = f"score {score:.3f} is at or above the threshold {policy.threshold:g}"
-        return policy.positive_outcome, Reason(kind="threshold", code="above_threshold", message=message), False
+        return (
+            policy.positive_outcome,
+            Reason(kind="threshold", code="above_threshold", message=message, value=score),
+            False,
+        )
     message = f"score {score:.3f} is below the threshold {policy.threshold:g}"
-    return policy.negative_outcome, Reason(kind="threshold", code="below_threshold", message=message), False
+    return (
+        policy.negative_outcome,
+        Reason(kind="threshold", code="below_threshold", message=message, value=score),
+        False,
+    )
 
 
 def feature_reasons(contributions: Iterable[tuple[str, float, float]]) -> list[Reason]:
-    """Feature contributions (feature, value, log-odds contribution) as readable reasons."""
-    reasons = []
+    """Feature contributions (feature, value, log-odds contribution) as readable reasons, in the order given.
+
+    Example message: "amount_to_avg=7.2 raised the risk (+1.84 log-odds)".
+    """
+    reasons: list[Reason] = []
     for feature, value, contribution in contributions:
         direction = "raised" if contribution >= 0 else "lowered"
         reasons.append(

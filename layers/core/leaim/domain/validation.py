@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from contracts.manifest.v1 import InputField, UseCaseManifest
 
 Value = str | int | float | bool
+# Integers beyond 2**53 lose digits as floats; a number input that large cannot be stored faithfully.
+_LARGEST_EXACT_FLOAT_INT = 2**53
+
+
+_JSON_TYPES: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _received(value: object) -> str:
+    return _JSON_TYPES.get(type(value), "array" if isinstance(value, (list, tuple)) else "object")
 
 
 def _check(spec: InputField, value: object) -> tuple[Value | None, str | None, str | None]:
@@ -20,22 +29,26 @@ def _check(spec: InputField, value: object) -> tuple[Value | None, str | None, s
     kind = spec.type
     if kind == "boolean":
         if not isinstance(value, bool):
-            return None, "type_error", "must be true or false"
+            return None, "type_error", f"must be true or false, not {_received(value)}"
         return value, None, None
     if kind in ("number", "integer"):
+        # bool is a subclass of int in Python, but a caller sending true for an amount made a mistake.
+        wanted = "an integer" if kind == "integer" else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None, "type_error", f"must be {'an integer' if kind == 'integer' else 'a number'}"
+            return None, "type_error", f"must be {wanted}, not {_received(value)}"
         if kind == "integer" and not isinstance(value, int):
-            return None, "type_error", "must be an integer"
+            return None, "type_error", f"must be {wanted}, not {_received(value)}"
         if isinstance(value, float) and not math.isfinite(value):
             return None, "type_error", "must be a finite number"
+        if isinstance(value, int) and kind == "number" and abs(value) > _LARGEST_EXACT_FLOAT_INT:
+            return None, "out_of_range", "is too large to be a number"
         if spec.minimum is not None and value < spec.minimum:
             return None, "out_of_range", f"must be at least {spec.minimum:g}"
         if spec.maximum is not None and value > spec.maximum:
             return None, "out_of_range", f"must be at most {spec.maximum:g}"
         return (float(value) if kind == "number" else value), None, None
     if not isinstance(value, str):
-        return None, "type_error", "must be a string"
+        return None, "type_error", f"must be a string, not {_received(value)}"
     if kind == "category" and spec.allowed is not None and value not in spec.allowed:
         return None, "not_allowed", f"must be one of {', '.join(spec.allowed)}"
     if spec.max_length is not None and len(value) > spec.max_length:
@@ -46,7 +59,14 @@ def _check(spec: InputField, value: object) -> tuple[Value | None, str | None, s
 def validate_inputs(
     manifest: UseCaseManifest, inputs: Mapping[str, object]
 ) -> tuple[dict[str, Value], list[FieldError]]:
-    """The cleaned inputs, or every problem found (missing, unknown, wrong type, out of range, ...)."""
+    """The cleaned inputs and every problem found, all at once.
+
+    Each problem is a `FieldError` on `inputs.<name>` with a type: missing, unknown_field, type_error,
+    out_of_range, not_allowed or too_long. Typing is strict: a boolean is never a number, a string is
+    never coerced, an integer is accepted for a number (and returned as a float) but a float is never
+    an integer, NaN and infinities are refused. Optional fields may be absent or null; they are left
+    out of the cleaned inputs. The cleaned inputs are only meaningful when the problem list is empty.
+    """
     specs = {spec.name: spec for spec in manifest.inputs}
     cleaned: dict[str, Value] = {}
     errors = [
