@@ -17,13 +17,20 @@ MIN_KEY_BYTES = 16
 
 
 def token(key: bytes, field: str, value: object) -> str:
-    """Deterministic keyed token of one value: equal values join, the clear text cannot be recovered."""
+    """`tok_` + the first 32 hex digits of HMAC-SHA256(key, "field:value").
+
+    Deterministic, so equal values still join across records; keyed, so the clear text cannot be
+    recovered or guessed by hashing candidates without the key.
+    """
     digest = hmac.new(key, f"{field}:{value}".encode(), hashlib.sha256).hexdigest()
     return f"tok_{digest[:32]}"
 
 
 def minimize(manifest: UseCaseManifest, inputs: Mapping[str, object], key: bytes) -> dict[str, object]:
-    """Inputs with every PII field tokenized; other fields unchanged."""
+    """Inputs with every PII field tokenized; other fields and absent (null) values unchanged.
+
+    A key shorter than 16 bytes is a `ConfigurationError`: it would make the tokens guessable.
+    """
     if len(key) < MIN_KEY_BYTES:
         raise ConfigurationError(f"the PII token key must be at least {MIN_KEY_BYTES} bytes")
     pii = {field.name for field in manifest.inputs if field.pii}
