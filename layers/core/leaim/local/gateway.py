@@ -3,8 +3,8 @@
 Stage rule: API Gateway serves a stage at `https://<api>.execute-api.<region>.amazonaws.com/<stage>/<resource path>`.
 Locally a request path is first read that way (its first segment is a stage of the API, and the rest is matched
 against the routes); when that matches no resource, the whole path is matched as a resource path, as a custom
-domain mapped at its root would serve it. So with stage `v1` and route `/v1/decisions/{use_case}`, both
-`/v1/v1/decisions/x` and `/v1/decisions/x` reach the route; the event's `path` is the resource path and
+domain mapped at its root would serve it. So with stage `prod` and route `/v1/decisions/{id}`, both
+`/prod/v1/decisions/x` and `/v1/decisions/x` reach the route; the event's `path` is the resource path and
 `requestContext.path` carries the stage prefix either way.
 """
 
