@@ -62,7 +62,9 @@ def test_risky_transaction_is_declined_and_a_middle_score_goes_to_review() -> No
     )
     assert declined.response.outcome == "declined"
     review, _ = decide(world, "r-mid", country="US", card_present=False, amount=50.0)
-    assert review.response.score is not None and 0.3 <= review.response.score < 0.5
+    band = world.catalog.get("card_fraud").decision.review_band
+    assert band is not None and review.response.score is not None
+    assert band.low <= review.response.score < band.high
     assert review.response.outcome == "review" and review.response.review_required
 
 
