@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, JsonValue, StringConstraints
 
 from contracts._base import Contract
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
-Scalar = str | int | float | bool | None
 
 
 class DecisionRequest(Contract):
     """A request for one governed decision; `inputs` are checked against the use case's manifest."""
 
     request_id: Identifier = Field(description="Caller's idempotency key: the same id yields the same decision.")
-    inputs: dict[str, Scalar] = Field(description="Input fields named by the use case's manifest.")
+    inputs: dict[str, JsonValue] = Field(
+        description="Input fields named by the use case's manifest; their types are checked against it."
+    )
 
 
 class Reason(Contract):

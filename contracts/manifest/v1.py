@@ -151,6 +151,8 @@ class UseCaseManifest(Contract):
             problems.append("input names must be unique")
         if self.entity_key not in inputs:
             problems.append(f"entity_key {self.entity_key!r} is not an input")
+        elif not inputs[self.entity_key].required:
+            problems.append(f"entity_key {self.entity_key!r} must be a required input")
         for feature in self.features:
             for operand in (feature.source, feature.other):
                 if operand is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
@@ -24,18 +25,27 @@ if TYPE_CHECKING:
 
 SERVICE = "decision-api"
 SOURCE = "DecisionApiFunction"
-# Any body type reaches the handler, so that a wrong content type is answered (and audited) by the API.
-CONTENT_TYPES = ["application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
+# Every content type reaches the API, so that no request is answered (unaudited) by the framework alone.
+CONTENT_TYPES = ["*/*"]
 
 app = Chalice(app_name="leaim-decision-api")
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 
+_build_lock = threading.Lock()
+
+
 @functools.cache
+def _built() -> DecisionApi:
+    return build_decision_api(build_core(SERVICE), source=SOURCE)
+
+
 def decision_api() -> DecisionApi:
     """Built on the first request of a container and reused by the following ones."""
-    return build_decision_api(build_core(SERVICE), source=SOURCE)
+    # Concurrent first requests (the local stack serves on threads) must not build two of everything.
+    with _build_lock:
+        return _built()
 
 
 # API Gateway allows one variable name per path level: `id` is the use case when posting, the
@@ -51,7 +61,7 @@ def create_decision(**path: str) -> Response:
     return _respond(answer)
 
 
-@app.route("/v1/decisions/{id}", methods=["GET"])
+@app.route("/v1/decisions/{id}", methods=["GET"], content_types=CONTENT_TYPES)
 def get_decision(**path: str) -> Response:
     """Return the decision named by the path."""
     answer = decision_api().read(path["id"], _invocation(_current_request()))

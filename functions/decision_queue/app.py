@@ -6,6 +6,7 @@ Powertools' BatchProcessor reports partial batch failures, so only the failed re
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -31,10 +32,18 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 
+_build_lock = threading.Lock()
+
+
 @functools.cache
+def _built() -> tuple[DecisionConsumer, SqsResultPublisher]:
+    return build_decision_consumer(build_core(SERVICE), source=SOURCE)
+
+
 def consumer() -> tuple[DecisionConsumer, SqsResultPublisher]:
     """Built on the first invocation of a container and reused by the following ones."""
-    return build_decision_consumer(build_core(SERVICE), source=SOURCE)
+    with _build_lock:
+        return _built()
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

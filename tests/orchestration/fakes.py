@@ -47,6 +47,9 @@ class MemoryAuditLog:
     def append(self, event: AuditEvent) -> None:
         self.events.append(event)
 
+    def append_many(self, events) -> None:
+        self.events.extend(events)
+
     def record_decision(
         self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent, related=()
     ) -> None:

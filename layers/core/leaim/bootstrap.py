@@ -12,12 +12,13 @@ from botocore.config import Config
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore
 from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry, create_engine_for, create_schema
 from leaim.adapters.sqs import SqsDeadLetterSink, SqsResultPublisher
-from leaim.adapters.telemetry import JsonLinesSpanExporter, OtelTelemetry, install_tracer_provider
+from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.adapters.workers import build_worker_client
 from leaim.config import Settings
 from leaim.domain.breaker import BreakerBoard
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.privacy import MIN_KEY_BYTES
 from leaim.exceptions import ConfigurationError
 from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.consumer import DecisionConsumer
@@ -29,8 +30,12 @@ if TYPE_CHECKING:
 
     from leaim.orchestration.ports import WorkerClient
 
-# Short AWS timeouts: a slow dependency must fail inside the decision's latency budget, not after it.
-_AWS_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+# Short AWS timeouts on the request path: a slow dependency must fail inside the decision's latency
+# budget (a fallback), not after it. One attempt: a retry would not fit in the budget.
+_AWS_CONFIG = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+# The queue function's writes (results, dead letters, idempotency records) are retried by SQS itself,
+# but a transient error is cheaper to retry here.
+_AWS_WRITE_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,16 @@ def _required(value: str | None, name: str) -> str:
 
 def _pii_key(settings: Settings) -> bytes:
     if settings.pii_token_key:
-        return settings.pii_token_key.encode()
-    if settings.pii_token_key_secret_arn:
+        key = settings.pii_token_key.encode()
+    elif settings.pii_token_key_secret_arn:
         from aws_lambda_powertools.utilities import parameters
 
-        return str(parameters.get_secret(settings.pii_token_key_secret_arn, max_age=3600)).encode()
-    raise ConfigurationError("set LEAIM_PII_TOKEN_KEY or LEAIM_PII_TOKEN_KEY_SECRET_ARN")
+        key = str(parameters.get_secret(settings.pii_token_key_secret_arn, max_age=3600)).encode()
+    else:
+        raise ConfigurationError("set LEAIM_PII_TOKEN_KEY or LEAIM_PII_TOKEN_KEY_SECRET_ARN")
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(f"the PII token key must be at least {MIN_KEY_BYTES} bytes")
+    return key
 
 
 def _modal_credentials(settings: Settings) -> None:
@@ -78,8 +87,7 @@ def build_core(service_name: str, settings: Settings | None = None, *, workers: 
     """Build the decision service and its adapters from settings (default: the environment)."""
     settings = settings or Settings.from_env()
     clock = SystemClock()
-    exporter = JsonLinesSpanExporter(settings.traces_file) if settings.traces_file else None
-    provider = install_tracer_provider(service_name, exporter)
+    provider = install_tracer_provider(service_name, settings.traces_file)
     telemetry = OtelTelemetry(provider.get_tracer("leaim"))
     engine = create_engine_for(settings.database_url)
     create_schema(engine)
@@ -119,12 +127,12 @@ def build_decision_api(core: Core, *, source: str) -> DecisionApi:
 def build_decision_consumer(core: Core, *, source: str) -> tuple[DecisionConsumer, SqsResultPublisher]:
     """The queue consumer of the queue function, and its idempotent results publisher."""
     settings = core.settings
-    sqs = boto3.client("sqs", config=_AWS_CONFIG)
+    sqs = boto3.client("sqs", config=_AWS_WRITE_CONFIG)
     publisher = SqsResultPublisher(
         _required(settings.results_queue_url, "results_queue_url"),
         sqs,
         _required(settings.idempotency_table, "idempotency_table"),
-        boto3.client("dynamodb", config=_AWS_CONFIG),
+        boto3.client("dynamodb", config=_AWS_WRITE_CONFIG),
     )
     consumer = DecisionConsumer(
         service=core.service,

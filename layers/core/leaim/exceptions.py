@@ -28,6 +28,10 @@ class CircuitOpenError(WorkerError):
     """The circuit breaker is open for this worker target; the call was not attempted."""
 
 
+class DependencyUnavailableError(LeaimError):
+    """A store the request cannot be answered without (the API key table) did not answer."""
+
+
 class AuditWriteError(LeaimError):
     """An audit event could not be durably stored."""
 

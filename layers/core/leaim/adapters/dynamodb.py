@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leaim.exceptions import LeaimError
+from leaim.exceptions import DependencyUnavailableError, LeaimError
 from leaim.governance.ports import Principal
 
 if TYPE_CHECKING:
@@ -85,7 +85,9 @@ def _typed(value: Decimal | str) -> dict[str, str]:
 def _plain(value: Mapping[str, str]) -> Decimal | str:
     if "N" in value:
         return Decimal(value["N"])
-    return value["S"]
+    if "S" in value:
+        return value["S"]
+    raise FeatureStoreUnavailableError(f"online feature of unsupported DynamoDB type {sorted(value)}")
 
 
 class DynamoApiKeyStore:
@@ -108,7 +110,7 @@ class DynamoApiKeyStore:
         try:
             item = self._client.get_item(TableName=self._table, Key={"key_digest": {"S": key_digest}}).get("Item")
         except (BotoCoreError, ClientError) as error:
-            raise LeaimError(f"API key table unavailable: {error}") from error
+            raise DependencyUnavailableError(f"API key table unavailable: {error}") from error
         if item is None or not item.get("active", {}).get("BOOL", False):
             return None
         principal = Principal(name=item["principal"]["S"], role=item["role"]["S"])

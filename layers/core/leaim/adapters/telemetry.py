@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _provider_lock = threading.Lock()
+_exported_files: set[Path] = set()
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -62,8 +63,8 @@ class JsonLinesSpanExporter(SpanExporter):
             self._file.close()
 
 
-def install_tracer_provider(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
-    """Install the process's tracer provider once; later calls add `exporter` to the installed one."""
+def install_tracer_provider(service_name: str, traces_file: Path | None = None) -> TracerProvider:
+    """Install the process's tracer provider once; spans go to `traces_file` when given, once per file."""
     with _provider_lock:
         current = trace.get_tracer_provider()
         if isinstance(current, TracerProvider):
@@ -71,9 +72,10 @@ def install_tracer_provider(service_name: str, exporter: SpanExporter | None = N
         else:
             provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
             trace.set_tracer_provider(provider)
-        if exporter is not None:
+        if traces_file is not None and traces_file.resolve() not in _exported_files:
+            _exported_files.add(traces_file.resolve())
             # Simple (synchronous) export: a frozen Lambda container must not hold unsent spans.
-            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(traces_file)))
         return provider
 
 

@@ -19,6 +19,10 @@ class AuditLog(Protocol):
         """Store one event durably or raise AuditWriteError."""
         ...
 
+    def append_many(self, events: Sequence[AuditEvent]) -> None:
+        """Store events durably in one transaction, all or none, or raise AuditWriteError."""
+        ...
+
     def record_decision(
         self,
         decision: DecisionResponse,

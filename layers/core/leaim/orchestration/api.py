@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from contracts.decision.v1 import DecisionRequest, ErrorResponse, FieldError
-from leaim.exceptions import AuditWriteError, NotFoundError
+from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
 from leaim.governance.access import Permission, is_allowed, key_digest
 from leaim.governance.audit import InvocationAudit
 from leaim.orchestration.decisions import InputValidationError
@@ -111,6 +111,8 @@ class DecisionApi:
                 )
             except AuditWriteError as error:
                 return self._unavailable(error, audit)
+            except DependencyUnavailableError as error:
+                return self._reject(audit, _Rejection(503, "dependency_unavailable", str(error)), retry=True)
             except Exception as error:
                 return self._fail(audit, error)
             headers = {"x-idempotent-replay": "true"} if result.replay else {}
@@ -132,6 +134,8 @@ class DecisionApi:
                 return self._reject(audit, rejection)
             except AuditWriteError as error:
                 return self._unavailable(error, audit)
+            except DependencyUnavailableError as error:
+                return self._reject(audit, _Rejection(503, "dependency_unavailable", str(error)), retry=True)
             except Exception as error:
                 return self._fail(audit, error)
             return HttpAnswer(200, decision.model_dump(mode="json"))
@@ -163,7 +167,9 @@ class DecisionApi:
             raise _Rejection(413, "body_too_large", f"body is {len(body)} bytes; the limit is {self._max_body_bytes}")
         try:
             payload = json.loads(body or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (ValueError, RecursionError) as error:
+            # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
+            # RecursionError covers nesting too deep to parse.
             raise _Rejection(
                 400,
                 "malformed_json",
@@ -177,8 +183,8 @@ class DecisionApi:
                 422, "invalid_request", "request does not match decision.v1", field_errors(error)
             ) from error
 
-    def _reject(self, audit: InvocationAudit, rejection: _Rejection) -> HttpAnswer:
-        outcome: Outcome = "rejected"
+    def _reject(self, audit: InvocationAudit, rejection: _Rejection, *, retry: bool = False) -> HttpAnswer:
+        outcome: Outcome = "error" if rejection.status >= 500 else "rejected"
         fields = [f.model_dump() for f in rejection.fields]
         try:
             audit.store(
@@ -192,7 +198,7 @@ class DecisionApi:
         body = ErrorResponse(
             error=rejection.error, message=rejection.message, fields=rejection.fields, trace_id=audit.trace_id
         )
-        return HttpAnswer(rejection.status, body.model_dump(mode="json"))
+        return HttpAnswer(rejection.status, body.model_dump(mode="json"), {"retry-after": "1"} if retry else {})
 
     def _fail(self, audit: InvocationAudit, error: Exception) -> HttpAnswer:
         if audit.stored is None:

@@ -102,7 +102,7 @@ class DecisionConsumer:
     def _parse(self, record: QueueRecord) -> DecisionMessage:
         try:
             payload = json.loads(record.body)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:
             raise PoisonMessageError(f"body is not valid JSON: {error}") from error
         try:
             return DecisionMessage.model_validate(payload)
@@ -115,9 +115,10 @@ class DecisionConsumer:
         if record.receive_count < self._max_receive_count:
             audit.store("rejected", error=reason, details={**details, "will_retry": True})
             raise PoisonMessageError(reason)
-        # Last delivery: move it to the DLQ ourselves so that it arrives there with its reason.
-        self._dead_letters.send(record.body, record.attributes, reason)
+        # Last delivery: move it to the DLQ ourselves so that it arrives there with its reason. The event
+        # is stored first: if the send then fails, the retry finds the message audited, never unaudited.
         audit.store("rejected", error=reason, details={**details, "dead_lettered": True})
+        self._dead_letters.send(record.body, {**record.attributes, "source_message_id": record.message_id}, reason)
 
     def _attempt(self, record: QueueRecord) -> dict[str, object]:
         return {"message_id": record.message_id, "receive_count": record.receive_count}

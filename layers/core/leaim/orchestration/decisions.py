@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionRequest
-    from contracts.inference.v1 import RowScore
+    from contracts.inference.v1 import InferenceResult, RowScore
     from contracts.manifest.v1 import UseCaseManifest
     from leaim.domain.breaker import BreakerBoard
     from leaim.domain.clock import Clock
@@ -61,6 +61,21 @@ class DecisionResult:
 class _Scored:
     row: RowScore
     model: ActiveModel
+
+
+def _check_result(request: InferenceRequest, result: InferenceResult) -> None:
+    """A worker answer for another model, or with the wrong number of rows, is a worker failure."""
+    if (result.model_name, result.model_version, result.artifact_digest) != (
+        request.model_name,
+        request.model_version,
+        request.artifact_digest,
+    ):
+        raise WorkerError(
+            f"worker answered for {result.model_name}@{result.model_version} ({result.artifact_digest[:12]}), "
+            f"asked {request.model_name}@{request.model_version} ({request.artifact_digest[:12]})"
+        )
+    if len(result.results) != len(request.rows):
+        raise WorkerError(f"worker answered {len(result.results)} scores for {len(request.rows)} rows")
 
 
 class DecisionService:
@@ -107,7 +122,8 @@ class DecisionService:
         """Decide `request` for `use_case` and store the decision with the invocation's audit event.
 
         Raises NotFoundError (unknown use case) or InputValidationError; the caller audits those.
-        Failures of the model path never raise: they give the manifest's fallback decision.
+        Failures of the model path (registry, features, worker, breaker, deadline) give the manifest's
+        fallback decision. Should anything else fail after a worker call, that call's event is still stored.
         """
         started = self._clock.monotonic()
         manifest = self._catalog.get(use_case)
@@ -125,11 +141,33 @@ class DecisionService:
             remaining_ms=remaining_ms,
             margin_ms=self._margin_ms,
         )
-        decision_id = uuid.uuid4().hex
         worker_events: list[AuditEvent] = []
+        try:
+            return self._decide(manifest, request, cleaned, deadline, audit, worker_events, started)
+        except DuplicateDecisionError:
+            raise
+        except Exception:
+            if worker_events:
+                self._audit_log.append_many(worker_events)
+            raise
+
+    def _decide(
+        self,
+        manifest: UseCaseManifest,
+        request: DecisionRequest,
+        cleaned: dict[str, Any],
+        deadline: Deadline,
+        audit: InvocationAudit,
+        worker_events: list[AuditEvent],
+        started: float,
+    ) -> DecisionResult:
+        use_case = manifest.name
+        decision_id = uuid.uuid4().hex
         with self._telemetry.span("decision.enrich", {"use_case": use_case}):
-            online, enrich_error = self._enrich(manifest, cleaned)
-        fields: dict[str, Any] = {**cleaned, **online}
+            online, enrich_error = self._enrich(manifest, cleaned, deadline)
+        # Inputs win over online features of the same name, as in the model's features; with the store
+        # down, only rules on the caller's own inputs may decide.
+        fields: dict[str, Any] = dict(cleaned) if enrich_error else {**online, **cleaned}
         policy = manifest.decision
         review_outcome = policy.review_band.outcome if policy.review_band else None
         score: float | None = None
@@ -186,8 +224,8 @@ class DecisionService:
                 audit.store_decision(response, stored_inputs, status_code=200, related=worker_events)
         except DuplicateDecisionError as duplicate:
             # A concurrent delivery of the same request won: its decision stands, our worker calls are still audited.
-            for event in worker_events:
-                self._audit_log.append(event)
+            if worker_events:
+                self._audit_log.append_many(worker_events)
             return self._replay(duplicate.decision, audit)
         return DecisionResult(response, replay=False)
 
@@ -197,8 +235,10 @@ class DecisionService:
         return DecisionResult(previous, replay=True)
 
     def _enrich(
-        self, manifest: UseCaseManifest, cleaned: Mapping[str, Any]
+        self, manifest: UseCaseManifest, cleaned: Mapping[str, Any], deadline: Deadline
     ) -> tuple[dict[str, str | int | float], str | None]:
+        if deadline.expired():
+            return merge_online(manifest, None), "latency budget spent before enrichment"
         entity = str(cleaned[manifest.entity_key])
         try:
             stored = self._features.get(manifest.name, entity)
@@ -221,16 +261,20 @@ class DecisionService:
 
         The event of each worker call is added to `worker_events`, stored with the decision.
         """
-        active = self._router.active_model(manifest.name)
+        try:
+            active = self._router.active_model(manifest.name)
+        except LeaimError as error:
+            return f"model registry unavailable: {error}"
         if active is None:
             return "no model version is active for this use case"
         label = f"{active.name}@{active.version}"
         audit.note(model_name=active.name, model_version=active.version, artifact_digest=active.artifact_digest)
         if list(active.feature_names) != manifest.feature_names:
             return f"model {label} was trained on other features than the manifest declares"
-        breaker = self._breakers.for_target(active.artifact_digest)
-        if not breaker.allow():
-            return f"circuit open for model {label}"
+        try:
+            row = feature_vector(manifest, cleaned, online)
+        except (ValueError, OverflowError) as error:
+            return f"features could not be computed: {error}"
         timeout_s = deadline.remaining_s()
         if timeout_s <= 0.0:
             return "latency budget spent before the model call"
@@ -240,25 +284,35 @@ class DecisionService:
             model_version=active.version,
             artifact_digest=active.artifact_digest,
             feature_names=list(active.feature_names),
-            rows=[feature_vector(manifest, cleaned, online)],
+            rows=[row],
             trace_context=self._telemetry.carrier(),
             deadline_unix_ms=deadline.expires_unix_ms,
         )
+        breaker = self._breakers.for_target(active.artifact_digest)
+        if not breaker.allow():
+            return f"circuit open for model {label}"
         started = self._clock.monotonic()
         with self._telemetry.span("worker.inference", {"model": label, "timeout_ms": round(timeout_s * 1000)}):
             carrier_trace = self._telemetry.trace_id()
             try:
                 result = self._workers.score(request, timeout_s)
+                _check_result(request, result)
             except WorkerError as error:
                 breaker.record_failure()
                 worker_events.append(
-                    self._worker_event(audit, active, started, carrier_trace, error=f"{type(error).__name__}: {error}")
+                    self._worker_event(
+                        audit, active, decision_id, started, carrier_trace, error=f"{type(error).__name__}: {error}"
+                    )
                 )
                 return f"model {label} failed: {type(error).__name__}: {error}"
+            except BaseException:
+                # Whatever happened, the breaker's probe slot must not stay taken.
+                breaker.record_failure()
+                raise
         breaker.record_success()
         worker_events.append(
             self._worker_event(
-                audit, active, started, carrier_trace, worker=result.worker, batch_size=result.batch_size
+                audit, active, decision_id, started, carrier_trace, worker=result.worker, batch_size=result.batch_size
             )
         )
         return _Scored(result.results[0], active)
@@ -267,6 +321,7 @@ class DecisionService:
         self,
         audit: InvocationAudit,
         model: ActiveModel,
+        decision_id: str,
         started: float,
         trace_id: str,
         *,
@@ -282,6 +337,7 @@ class DecisionService:
                 "source": INFERENCE_SOURCE,
                 "action": "worker.inference",
                 "trace_id": trace_id,
+                "decision_id": decision_id,
                 "worker": worker or INFERENCE_SOURCE,
                 "model_name": model.name,
                 "model_version": model.version,
