@@ -76,3 +76,24 @@ def test_unparseable_body_is_poison() -> None:
     consumer, _, dead = make(world)
     consumer.handle(record("not json", 3), "inv", 5000)
     assert "not valid JSON" in dead.sent[0][2]
+
+
+def test_the_dead_letter_carries_the_source_message_id() -> None:
+    world = World()
+    consumer, _, dead = make(world)
+    consumer.handle(record("[[[", 3, message_id="m-9"), "inv", 5000)
+    assert dead.sent[0][1]["source_message_id"] == "m-9"
+
+
+def test_a_failed_dead_letter_send_leaves_the_delivery_audited_and_retried() -> None:
+    world = World()
+    consumer, _, dead = make(world)
+
+    def down(body, attributes, reason):
+        raise ConnectionError("sqs unreachable")
+
+    dead.send = down  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        consumer.handle(record("not json", 3), "inv", 5000)
+    (event,) = [e for e in world.audit.events if e.source == "DecisionQueueFunction"]
+    assert event.outcome == "rejected" and event.details["dead_lettered"] is True
