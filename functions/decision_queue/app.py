@@ -55,6 +55,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             body=record.body,
             receive_count=int(record.attributes.approximate_receive_count),
             attributes=attributes,
+            sender_id=record.attributes.sender_id,
         ),
         invocation_id=lambda_context.aws_request_id,
         remaining_ms=float(lambda_context.get_remaining_time_in_millis()),

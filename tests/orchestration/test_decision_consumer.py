@@ -41,7 +41,11 @@ def make(world: World):
 
 def record(body: str, receive_count: int = 1, message_id: str = "m-1") -> QueueRecord:
     return QueueRecord(
-        message_id=message_id, body=body, receive_count=receive_count, attributes={"principal": "batch-job"}
+        message_id=message_id,
+        body=body,
+        receive_count=receive_count,
+        attributes={"principal": "batch-job"},
+        sender_id="AIDAEXAMPLE",
     )
 
 
@@ -52,7 +56,7 @@ def test_a_message_becomes_one_published_decision() -> None:
     decision = consumer.handle(record(body), "inv", 5000)
     assert decision is not None and published.decisions == [decision]
     event = next(e for e in world.audit.events if e.source == "DecisionQueueFunction")
-    assert event.principal == "batch-job" and event.invocation_id == "inv:m-1:1"
+    assert event.principal == "sqs:AIDAEXAMPLE" and event.invocation_id == "inv:m-1:1"
 
 
 def test_poison_message_is_retried_then_dead_lettered_with_its_reason() -> None:

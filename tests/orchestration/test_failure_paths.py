@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from contracts.decision.v1 import DecisionRequest
 from leaim.domain.breaker import BreakerState
 from leaim.exceptions import DependencyUnavailableError
@@ -26,7 +28,7 @@ def decide(world: World, request_id: str, **inputs: object):
     return world.service.decide("card_fraud", request, audit, remaining_ms=5_000)
 
 
-class Explodes(Exception):
+class UnexpectedError(Exception):
     pass
 
 
@@ -40,13 +42,11 @@ def test_an_unexpected_worker_exception_still_releases_the_half_open_probe() -> 
     original = world.worker.score
 
     def explode(request, timeout_s):
-        raise Explodes("bug in a client library")
+        raise UnexpectedError("bug in a client library")
 
     world.worker.score = explode  # type: ignore[method-assign]
-    try:
+    with pytest.raises(UnexpectedError):
         decide(world, "r-boom")
-    except Explodes:
-        pass
     world.worker.score = original  # type: ignore[method-assign]
     assert breaker.state is BreakerState.OPEN
     world.clock.mono += 31.0
@@ -71,13 +71,11 @@ def test_worker_events_are_kept_when_storing_the_decision_fails_unexpectedly() -
     world = World()
 
     def broken(*args, **kwargs):
-        raise Explodes("database driver bug")
+        raise UnexpectedError("database driver bug")
 
     world.audit.record_decision = broken  # type: ignore[method-assign]
-    try:
+    with pytest.raises(UnexpectedError):
         decide(world, "r-1")
-    except Explodes:
-        pass
     assert world.audit.actions() == [("worker.inference", "success")]
 
 

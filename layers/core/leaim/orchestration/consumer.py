@@ -39,6 +39,7 @@ class QueueRecord:
     body: str
     receive_count: int
     attributes: Mapping[str, str]
+    sender_id: str
 
 
 class DecisionConsumer:
@@ -81,7 +82,8 @@ class DecisionConsumer:
                 invocation_id=f"{invocation_id}:{record.message_id}:{record.receive_count}",
                 trace_id=self._telemetry.trace_id(),
             )
-            audit.note(principal=record.attributes.get(PRINCIPAL_ATTRIBUTE, "queue"), role=QUEUE_ROLE)
+            # The sender is who SQS authenticated; the `principal` attribute is only what the sender claims.
+            audit.note(principal=f"sqs:{record.sender_id}", role=QUEUE_ROLE)
             try:
                 message = self._parse(record)
                 audit.note(use_case=message.use_case, request_id=message.request.request_id)
@@ -121,4 +123,8 @@ class DecisionConsumer:
         self._dead_letters.send(record.body, {**record.attributes, "source_message_id": record.message_id}, reason)
 
     def _attempt(self, record: QueueRecord) -> dict[str, object]:
-        return {"message_id": record.message_id, "receive_count": record.receive_count}
+        return {
+            "message_id": record.message_id,
+            "receive_count": record.receive_count,
+            "claimed_principal": record.attributes.get(PRINCIPAL_ATTRIBUTE),
+        }

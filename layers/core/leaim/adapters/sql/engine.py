@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
     from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+POSTGRES_CONNECT_TIMEOUT_S = 2
 POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg"}
 # Any fixed key works; it only has to be the same in every process creating the schema.
 SCHEMA_LOCK_KEY = 0x1EA1_5C4E
@@ -35,7 +36,12 @@ def create_engine_for(url: str) -> Engine:
     if parsed.drivername in {"sqlite", "sqlite+pysqlite"}:
         return _sqlite_engine(parsed)
     if parsed.drivername in POSTGRES_DRIVERS:
-        return create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        # Bounded waits: a stuck database must fail the invocation well inside the function's timeout.
+        return create_engine(
+            parsed.set(drivername="postgresql+psycopg"),
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "options": "-c statement_timeout=5000"},
+        )
     raise ConfigurationError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)}: use sqlite:/// or postgresql://"
     )
