@@ -55,6 +55,8 @@ class Report:
     answers: list[Answer] = field(default_factory=list)
     queue: QueueOutcome = field(default_factory=QueueOutcome)
     queue_deliveries: int = 0
+    expected_results: int = 0
+    expected_dead_letters: int = 0
     audit: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
@@ -121,7 +123,10 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         _reconcile(world, report, started)
     _print_report(console, report, options)
     if report.missing:
-        console.print(f"[bold red]{len(report.missing)} invocations lack their audit event[/]")
+        console.print(
+            f"[bold red]{len(report.missing)} problems: an invocation without exactly one audit event, "
+            "or a lost message[/]"
+        )
         for line in report.missing[:10]:
             console.print(f"  {line}")
         return 1
@@ -174,6 +179,7 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
         )
     poison = sum(1 for index in range(options.queue_messages) if index % 20 in (7, 13))
     expected_results = options.queue_messages - poison
+    report.expected_results, report.expected_dead_letters = expected_results, poison
     results_url = stack.queue_url("DecisionResultsQueue")
     dlq_url = stack.queue_url("DecisionDeadLetterQueue")
     deadline = time.monotonic() + 90
@@ -221,15 +227,31 @@ def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
         trace = str(answer.body.get("trace_id", ""))
         if api_traces[trace] != 1:
             report.missing.append(f"HTTP {answer.kind} answered {answer.status}: {api_traces[trace]} audit events")
-    if len(queue_events) != report.queue_deliveries:
-        report.missing.append(f"queue: {report.queue_deliveries} deliveries, {len(queue_events)} audit events")
-    worker_traces = {event.trace_id for event in worker_events}
+    per_delivery = Counter(event.invocation_id for event in queue_events)
+    if len(per_delivery) != report.queue_deliveries or any(count != 1 for count in per_delivery.values()):
+        report.missing.append(
+            f"queue: {report.queue_deliveries} deliveries, {len(per_delivery)} audited, {len(queue_events)} events"
+        )
+    per_decision = Counter(event.decision_id for event in worker_events)
     for event in [*api_events, *queue_events]:
         called = (event.outcome == "success" and event.model_version) or (
             event.outcome == "fallback" and "failed" in (event.error or "")
         )
-        if called and event.trace_id not in worker_traces:
-            report.missing.append(f"{event.source} {event.invocation_id}: worker call without its audit event")
+        if called and per_decision[event.decision_id] != 1:
+            report.missing.append(
+                f"{event.source} {event.invocation_id}: {per_decision[event.decision_id]} worker call events"
+            )
+    published = Counter(result["request_id"] for result in report.queue.results)
+    twice = sorted(request for request, count in published.items() if count > 1)
+    if twice:
+        report.missing.append(f"results published twice for {twice}")
+    if len(published) != report.expected_results:
+        report.missing.append(f"queue: {len(published)} results, {report.expected_results} expected")
+    reasons = [reason for _, reason in report.queue.dead_letters if reason]
+    if len(reasons) != report.expected_dead_letters:
+        report.missing.append(
+            f"dead letters: {len(reasons)} with a reason, {report.expected_dead_letters} poison messages sent"
+        )
     report.audit = {
         "api": len(api_events),
         "queue": len(queue_events),
@@ -272,10 +294,6 @@ def _print_report(console: Console, report: Report, options: DemoOptions) -> Non
     audit.add_row("inference worker calls", "-", str(report.audit.get("worker.inference", 0)))
     audit.add_row("training worker calls", "1", str(report.audit.get("worker.training", 0)))
     console.print(audit)
-    published = Counter(r["request_id"] for r in report.queue.results)
-    twice = [request for request, count in published.items() if count > 1]
-    if twice:
-        report.missing.append(f"results published twice for {twice}")
 
 
 def _ms(values: list[float]) -> str:
