@@ -150,6 +150,7 @@ def test_record_decision_stores_decision_inputs_and_event(engine: Engine) -> Non
 
     assert store.get(decision.decision_id) == decision
     assert store.by_request(decision.use_case, decision.request_id) == decision
+    assert store.inputs_of(decision.decision_id) == {"income": 52000, "region": "tok_9f2c", "existing": True}
     assert log.events(decision_id=decision.decision_id) == [event]
 
 
@@ -157,6 +158,7 @@ def test_unknown_decisions_are_none(engine: Engine) -> None:
     store = SqlDecisionStore(engine)
     assert store.get("missing") is None
     assert store.by_request("credit_limit", "missing") is None
+    assert store.inputs_of("missing") is None
 
 
 def test_failing_event_insert_leaves_no_decision(engine: Engine) -> None:

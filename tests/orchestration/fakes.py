@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,10 @@ class MemoryAuditLog:
 
     def get(self, decision_id: str) -> DecisionResponse | None:
         return self.decisions.get(decision_id)
+
+    def inputs_of(self, decision_id: str) -> Mapping[str, object] | None:
+        stored = self.inputs.get(decision_id)
+        return None if stored is None else json.loads(json.dumps(stored))
 
     def by_request(self, use_case: str, request_id: str) -> DecisionResponse | None:
         for decision in self.decisions.values():

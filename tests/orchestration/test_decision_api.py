@@ -62,6 +62,15 @@ def test_decision_is_answered_with_everything_a_caller_needs() -> None:
     assert read.status == 200 and read.body == answer.body
 
 
+def test_reused_request_id_with_other_inputs_is_409() -> None:
+    world = World()
+    api = make_api(world)
+    call(api, {"request_id": "r-1", "inputs": transaction()})
+    conflict = call(api, {"request_id": "r-1", "inputs": transaction(amount=5000.0)})
+    assert conflict.status == 409 and conflict.body["error"] == "request_id_reused"
+    assert [e.status_code for e in world.audit.events if e.source == "DecisionApiFunction"] == [200, 409]
+
+
 def test_replay_is_marked_in_a_header() -> None:
     world = World()
     api = make_api(world)

@@ -5,7 +5,7 @@ import pytest
 from contracts.decision.v1 import DecisionRequest
 from leaim.exceptions import NotFoundError, WorkerError, WorkerTimeoutError
 from leaim.governance.audit import InvocationAudit
-from leaim.orchestration.decisions import InputValidationError
+from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 from tests.orchestration.fakes import TRACE, World, transaction
 
 
@@ -108,10 +108,18 @@ def test_open_circuit_stops_calling_the_worker() -> None:
 def test_same_request_id_replays_the_first_decision_without_a_second_model_call() -> None:
     world = World()
     first, _ = decide(world, "r-same")
-    second, audit = decide(world, "r-same", amount=99999.0)
+    second, audit = decide(world, "r-same")
     assert second.replay and second.response == first.response
     assert len(world.worker.requests) == 1
     assert audit.stored is not None and audit.stored.outcome == "duplicate"
+
+
+def test_same_request_id_with_other_inputs_is_a_conflict_not_a_replay() -> None:
+    world = World()
+    decide(world, "r-same")
+    with pytest.raises(RequestIdReusedError, match="r-same"):
+        decide(world, "r-same", amount=99999.0)
+    assert len(world.worker.requests) == 1
 
 
 def test_invalid_inputs_raise_with_every_offending_field_and_store_nothing() -> None:

@@ -12,7 +12,7 @@ from contracts.decision.v1 import DecisionRequest, ErrorResponse, FieldError
 from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
 from leaim.governance.access import Permission, is_allowed, key_digest
 from leaim.governance.audit import InvocationAudit
-from leaim.orchestration.decisions import InputValidationError
+from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -109,6 +109,8 @@ class DecisionApi:
                 return self._reject(
                     audit, _Rejection(422, "invalid_inputs", "inputs do not match the use case", error.fields)
                 )
+            except RequestIdReusedError as error:
+                return self._reject(audit, _Rejection(409, "request_id_reused", str(error)))
             except AuditWriteError as error:
                 return self._unavailable(error, audit)
             except DependencyUnavailableError as error:

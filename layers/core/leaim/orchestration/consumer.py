@@ -12,7 +12,7 @@ from contracts.decision.v1 import DecisionMessage
 from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
 from leaim.governance.audit import InvocationAudit
 from leaim.orchestration.api import field_errors
-from leaim.orchestration.decisions import InputValidationError
+from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -88,7 +88,7 @@ class DecisionConsumer:
                 message = self._parse(record)
                 audit.note(use_case=message.use_case, request_id=message.request.request_id)
                 result = self._service.decide(message.use_case, message.request, audit, remaining_ms=remaining_ms)
-            except (PoisonMessageError, NotFoundError, InputValidationError) as error:
+            except (PoisonMessageError, NotFoundError, InputValidationError, RequestIdReusedError) as error:
                 self._poison(record, audit, str(error))
                 return None
             except AuditWriteError:

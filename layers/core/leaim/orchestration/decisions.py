@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 INFERENCE_SOURCE = "worker:leaim-inference"
 
 
+class RequestIdReusedError(LeaimError):
+    """A request id already decided is sent again with other inputs: not a retry, a conflict."""
+
+
 class InputValidationError(LeaimError):
     """The request's inputs do not satisfy the use case's manifest."""
 
@@ -121,19 +125,24 @@ class DecisionService:
     ) -> DecisionResult:
         """Decide `request` for `use_case` and store the decision with the invocation's audit event.
 
-        Raises NotFoundError (unknown use case) or InputValidationError; the caller audits those.
+        Raises NotFoundError (unknown use case), InputValidationError, or RequestIdReusedError (the id was
+        decided for other inputs); the caller audits those.
         Failures of the model path (registry, features, worker, breaker, deadline) give the manifest's
         fallback decision. Should anything else fail after a worker call, that call's event is still stored.
         """
         started = self._clock.monotonic()
         manifest = self._catalog.get(use_case)
         audit.note(use_case=use_case, request_id=request.request_id)
-        previous = self._decisions.by_request(use_case, request.request_id)
-        if previous is not None:
-            return self._replay(previous, audit)
         cleaned, errors = validate_inputs(manifest, request.inputs)
         if errors:
             raise InputValidationError(errors)
+        previous = self._decisions.by_request(use_case, request.request_id)
+        if previous is not None:
+            if self._decisions.inputs_of(previous.decision_id) != minimize(manifest, cleaned, self._pii_key):
+                raise RequestIdReusedError(
+                    f"request id {request.request_id!r} was decided as {previous.decision_id!r} for other inputs"
+                )
+            return self._replay(previous, audit)
         deadline = Deadline.within(
             manifest.latency_budget_ms,
             now=self._clock.now(),

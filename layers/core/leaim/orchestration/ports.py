@@ -87,6 +87,10 @@ class DecisionStore(Protocol):
         """The decision already made for this request id, for idempotent retries."""
         ...
 
+    def inputs_of(self, decision_id: str) -> Mapping[str, object] | None:
+        """The minimized inputs a decision was made on, to tell a retry from a reused request id."""
+        ...
+
 
 class ResultPublisher(Protocol):
     """Where the queue consumer sends decisions."""

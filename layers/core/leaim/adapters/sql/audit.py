@@ -174,6 +174,15 @@ class SqlDecisionStore:
             raise StoreUnavailableError(f"decision for request {request_id!r} could not be read") from error
         return None if row is None else _decision(row)
 
+    def inputs_of(self, decision_id: str) -> dict[str, Any] | None:
+        """The minimized inputs a decision was made on, or None."""
+        try:
+            with Session(self._engine) as session:
+                row = session.get(DecisionRow, decision_id)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"inputs of decision {decision_id!r} could not be read") from error
+        return None if row is None else dict(row.inputs)
+
 
 def _by_request(session: Session, use_case: str, request_id: str) -> DecisionRow | None:
     statement = select(DecisionRow).where(
