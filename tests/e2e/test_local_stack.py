@@ -170,3 +170,24 @@ def test_queue_decisions_poison_to_dlq_with_reason_and_duplicates_published_once
     assert len(poison_attempts) == 3 and poison_attempts[-1].details.get("dead_lettered") is True
     duplicate = [e for e in attempts if e.request_id == "e2e-q-0"]
     assert sorted(e.outcome for e in duplicate) == ["duplicate", "success"]
+
+
+def test_decisions_emit_emf_metrics_and_log_lines_with_the_trace_id(
+    world: LocalWorld, transactions, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    capfd.readouterr()
+    caplog.set_level("INFO")
+    answer = send(
+        world.running.api_url,
+        decision_request("card_fraud", "e2e-emf", next(transactions), world.api_keys["decision_client"]),
+    )
+    assert answer.status == 200
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "_aws" in line]
+    names = {
+        metric["Name"] for line in emf for block in line["_aws"]["CloudWatchMetrics"] for metric in block["Metrics"]
+    }
+    assert {"Decisions", "DecisionLatency", "Fallbacks"} <= names
+    assert all(block["Namespace"] == "LEAIM" for line in emf for block in line["_aws"]["CloudWatchMetrics"])
+    logged = [record for record in caplog.records if record.getMessage() == "decision.create"]
+    assert [record.trace_id for record in logged] == [answer.body["trace_id"]]
