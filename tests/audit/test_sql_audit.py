@@ -270,13 +270,8 @@ def test_counts_by_outcome(engine: Engine) -> None:
         ]
     )
 
-    assert log.outcome_counts() == {
-        ("DecisionApiFunction", "decision.create", "success"): 3,
-        ("DecisionApiFunction", "decision.create", "fallback"): 1,
-        ("DecisionApiFunction", "decision.create", "rejected"): 1,
-        ("DecisionQueueFunction", "decision.consume", "success"): 1,
-        ("DecisionQueueFunction", "decision.consume", "error"): 1,
-    }
+    assert log.count(outcome="fallback") == 1
+    assert log.count(outcome="rejected") == 1
     assert log.count(outcome="success") == 4
     assert log.count(source="DecisionQueueFunction", outcome="error") == 1
     assert log.count(action="decision.create") == 5

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import ValidationError
 
+from contracts import published
 from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import InferenceRequest
 from contracts.published import PUBLISHED, render, schema_of, snapshot_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -26,11 +32,19 @@ def test_snapshots_are_rendered_canonically() -> None:
         assert snapshot_path(name).read_text(encoding="utf-8") == render(schema_of(name))
 
 
-def test_snapshot_check_notices_a_new_field() -> None:
-    class Widened(DecisionRequest):
-        channel: str | None = None
-
-    assert Widened.model_json_schema(mode="validation") != schema_of("decision.v1.DecisionRequest")
+def test_the_check_command_names_a_contract_whose_snapshot_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in PUBLISHED:
+        shutil.copy(snapshot_path(name), tmp_path / snapshot_path(name).name)
+    edited = tmp_path / "decision.v1.DecisionRequest.json"
+    schema = json.loads(edited.read_text(encoding="utf-8"))
+    schema["properties"]["channel"] = {"type": "string"}
+    edited.write_text(render(schema), encoding="utf-8")
+    monkeypatch.setattr(published, "SCHEMAS", tmp_path)
+    monkeypatch.setattr("sys.argv", ["published"])
+    with pytest.raises(SystemExit, match=r"contracts differ from their snapshots: decision\.v1\.DecisionRequest$"):
+        published.main()
 
 
 def test_contracts_reject_unknown_fields_and_name_them() -> None:

@@ -7,10 +7,12 @@ import math
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from leaim.domain.breaker import BreakerBoard
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import DuplicateDecisionError, WorkerError
+from leaim.governance.audit import InvocationAudit
 from leaim.orchestration.decisions import DecisionService
 from leaim.orchestration.ports import ActiveModel
 
@@ -221,3 +223,17 @@ def transaction(**overrides: object) -> dict[str, object]:
     }
     inputs.update(overrides)
     return inputs
+
+
+def decide(world: World, request_id: str = "r-1", remaining_ms: float | None = 5_000, **inputs: object):
+    """Decide a card_fraud transaction through `world`'s service; returns the result and its audit."""
+    audit = InvocationAudit(
+        world.audit,
+        world.clock,
+        source="DecisionApiFunction",
+        action="decision.create",
+        invocation_id=request_id,
+        trace_id=TRACE,
+    )
+    request = DecisionRequest(request_id=request_id, inputs=transaction(**inputs))
+    return world.service.decide("card_fraud", request, audit, remaining_ms=remaining_ms), audit

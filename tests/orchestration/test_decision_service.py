@@ -6,20 +6,7 @@ from contracts.decision.v1 import DecisionRequest
 from leaim.exceptions import NotFoundError, WorkerError, WorkerTimeoutError
 from leaim.governance.audit import InvocationAudit
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
-from tests.orchestration.fakes import TRACE, World, transaction
-
-
-def decide(world: World, request_id: str = "r-1", remaining_ms: float | None = 5_000, **inputs: object):
-    audit = InvocationAudit(
-        world.audit,
-        world.clock,
-        source="DecisionApiFunction",
-        action="decision.create",
-        invocation_id=request_id,
-        trace_id=TRACE,
-    )
-    request = DecisionRequest(request_id=request_id, inputs=transaction(**inputs))
-    return world.service.decide("card_fraud", request, audit, remaining_ms=remaining_ms), audit
+from tests.orchestration.fakes import TRACE, World, decide
 
 
 def test_low_risk_transaction_is_approved_by_the_model_with_reasons_and_audit() -> None:

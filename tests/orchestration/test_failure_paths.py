@@ -6,26 +6,11 @@ import json
 
 import pytest
 
-from contracts.decision.v1 import DecisionRequest
 from leaim.domain.breaker import BreakerState
 from leaim.exceptions import DependencyUnavailableError
-from leaim.governance.audit import InvocationAudit
 from leaim.governance.ports import Principal
 from leaim.orchestration.api import DecisionApi, Invocation
-from tests.orchestration.fakes import DIGEST, TRACE, MemoryKeys, World, transaction
-
-
-def decide(world: World, request_id: str, **inputs: object):
-    audit = InvocationAudit(
-        world.audit,
-        world.clock,
-        source="DecisionApiFunction",
-        action="decision.create",
-        invocation_id=request_id,
-        trace_id=TRACE,
-    )
-    request = DecisionRequest(request_id=request_id, inputs=transaction(**inputs))
-    return world.service.decide("card_fraud", request, audit, remaining_ms=5_000)
+from tests.orchestration.fakes import DIGEST, MemoryKeys, World, decide, transaction
 
 
 class UnexpectedError(Exception):
@@ -50,7 +35,7 @@ def test_an_unexpected_worker_exception_still_releases_the_half_open_probe() -> 
     world.worker.score = original  # type: ignore[method-assign]
     assert breaker.state is BreakerState.OPEN
     world.clock.mono += 31.0
-    assert not decide(world, "r-after").response.fallback
+    assert not decide(world, "r-after")[0].response.fallback
 
 
 def test_a_worker_answer_for_another_model_is_a_failed_call() -> None:
@@ -61,7 +46,7 @@ def test_a_worker_answer_for_another_model_is_a_failed_call() -> None:
         return original(request, timeout_s).model_copy(update={"model_version": "v0"})
 
     world.worker.score = other_model  # type: ignore[method-assign]
-    result = decide(world, "r-1")
+    result, _ = decide(world, "r-1")
     assert result.response.fallback and "answered for card-fraud@v0" in (result.response.fallback_reason or "")
     assert world.audit.actions() == [("worker.inference", "error"), ("decision.create", "fallback")]
     assert world.audit.events[0].decision_id == result.response.decision_id
@@ -81,9 +66,9 @@ def test_worker_events_are_kept_when_storing_the_decision_fails_unexpectedly() -
 
 def test_a_concurrent_duplicate_replays_the_winner_and_still_audits_its_worker_call() -> None:
     world = World()
-    winner = decide(world, "r-race").response
+    winner = decide(world, "r-race")[0].response
     world.audit.by_request = lambda use_case, request_id: None  # type: ignore[method-assign]
-    loser = decide(world, "r-race")
+    loser, _ = decide(world, "r-race")
     assert loser.replay and loser.response == winner
     assert [a for a in world.audit.actions() if a[0] == "worker.inference"] == [("worker.inference", "success")] * 2
     assert world.audit.actions()[-1] == ("decision.create", "duplicate")

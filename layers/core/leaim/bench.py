@@ -26,6 +26,7 @@ from rich.table import Table
 from contracts.decision.v1 import DecisionRequest, DecisionResponse
 from contracts.inference.v1 import InferenceRequest, InferenceResult
 from gpu_workers.inference.runtime import ModelRuntime
+from gpu_workers.training.trainer import train
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlAuditLog, create_engine_for
 from leaim.bootstrap import build_core, build_decision_api
@@ -57,18 +58,19 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "init_ms": (ready - 
 
 
 class InProcessWorkerClient:
-    """The inference runtime called in this process: the raw model cost, without any transport."""
+    """The worker code called in this process: the raw model cost, without any transport."""
 
-    def __init__(self, runtime: ModelRuntime) -> None:
+    def __init__(self, runtime: ModelRuntime, artifact_root: Path) -> None:
         self._runtime = runtime
+        self._artifact_root = artifact_root
 
     def score(self, request: InferenceRequest, timeout_s: float) -> InferenceResult:
         """Score one request."""
         return self._runtime.score_many([request])[0]
 
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
-        """Not offered: the benchmark trains through the local training worker."""
-        raise NotImplementedError("the in-process client only scores")
+        """Train in this process, into the same artifact store."""
+        return train(request, self._artifact_root, worker="in-process")
 
 
 def _timed(call: Callable[[], object], iterations: int, warmup: int = 50) -> list[float]:
@@ -181,7 +183,8 @@ def _in_process(
     rows.append(("bare Chalice handler (parse only)", floor, "the framework floor"))
 
     api = build_decision_api(
-        build_core("decision-api", workers=InProcessWorkerClient(runtime)), source="DecisionApiFunction"
+        build_core("decision-api", workers=InProcessWorkerClient(runtime, world.state_dir / "artifacts")),
+        source="DecisionApiFunction",
     )
     bodies = iter(json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples))
     headers = {"x-api-key": key, "content-type": "application/json"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -44,6 +44,7 @@ class Core:
 
     settings: Settings
     engine: Engine
+    dynamodb: Any
     service: DecisionService
     audit_log: SqlAuditLog
     telemetry: OtelTelemetry
@@ -107,7 +108,7 @@ def build_core(service_name: str, settings: Settings | None = None, *, workers: 
         pii_key=_pii_key(settings),
         deadline_margin_ms=settings.deadline_margin_ms,
     )
-    return Core(settings, engine, service, audit_log, telemetry, clock)
+    return Core(settings, engine, dynamodb, service, audit_log, telemetry, clock)
 
 
 def build_decision_api(core: Core, *, source: str) -> DecisionApi:
@@ -115,7 +116,7 @@ def build_decision_api(core: Core, *, source: str) -> DecisionApi:
     keys_table = _required(core.settings.api_keys_table, "api_keys_table")
     return DecisionApi(
         service=core.service,
-        keys=DynamoApiKeyStore(keys_table, boto3.client("dynamodb", config=_AWS_CONFIG)),
+        keys=DynamoApiKeyStore(keys_table, core.dynamodb),
         audit_log=core.audit_log,
         telemetry=core.telemetry,
         clock=core.clock,

@@ -128,17 +128,6 @@ class SqlAuditLog:
             raise StoreUnavailableError(f"audit events could not be read: {type(error).__name__}") from error
         return [_event(row) for row in rows]
 
-    def outcome_counts(self) -> dict[tuple[str, str, str], int]:
-        """Number of events per (source, action, outcome)."""
-        source, action, outcome = col(AuditEventRow.source), col(AuditEventRow.action), col(AuditEventRow.outcome)
-        statement = select(source, action, outcome, func.count()).group_by(source, action, outcome)
-        try:
-            with Session(self._engine) as session:
-                rows = session.exec(statement).all()
-        except SQLAlchemyError as error:
-            raise StoreUnavailableError(f"audit events could not be counted: {type(error).__name__}") from error
-        return {(row[0], row[1], row[2]): row[3] for row in rows}
-
     def _existing_decision(self, decision: DecisionResponse) -> DecisionResponse | None:
         try:
             with Session(self._engine) as session:
