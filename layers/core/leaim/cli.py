@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from leaim.local.world import LocalWorld
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leaim", description="Governed ML decisions, on this machine or on AWS.")
     parser.add_argument("--state-dir", type=Path, default=Path(".leaim"), help="local state (default: .leaim)")
@@ -29,12 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=3000, help="API port on 127.0.0.1 (default: 3000)")
     up.add_argument("--no-train", action="store_true", help="do not train the reference model at start")
     demo = commands.add_parser("demo", help="train, start the stack, send decisions over HTTP and SQS, reconcile")
-    demo.add_argument("--requests", type=int, default=240, help="well-formed HTTP decision requests")
-    demo.add_argument("--queue-messages", type=int, default=60, help="messages sent to the decision queue")
+    demo.add_argument("--requests", type=_positive, default=240, help="well-formed HTTP decision requests")
+    demo.add_argument("--queue-messages", type=_positive, default=60, help="messages sent to the decision queue")
     demo.add_argument("--seed", type=int, default=7)
     bench = commands.add_parser("bench", help="measure the governed decision path against its floors")
-    bench.add_argument("--iterations", type=int, default=2000, help="timed calls per in-process measurement")
-    bench.add_argument("--http-requests", type=int, default=400, help="HTTP requests per concurrency level")
+    bench.add_argument("--iterations", type=_positive, default=2000, help="timed calls per in-process measurement")
+    bench.add_argument("--http-requests", type=_positive, default=400, help="HTTP requests per concurrency level")
     return parser
 
 

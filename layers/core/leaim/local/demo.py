@@ -170,7 +170,7 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
         else:
             request = {"request_id": f"q-{index}", "inputs": next(transactions).inputs}
             bodies.append(json.dumps({"use_case": REFERENCE_USE_CASE, "request": request}))
-    duplicates = [bodies[0], bodies[1]]
+    duplicates = bodies[:2]
     for body in [*bodies, *duplicates]:
         sqs.send_message(
             QueueUrl=queue_url,
