@@ -11,6 +11,7 @@ from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from leaim.domain.breaker import BreakerBoard
 from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.privacy import token
 from leaim.exceptions import DuplicateDecisionError, WorkerError
 from leaim.governance.audit import InvocationAudit
 from leaim.orchestration.decisions import DecisionService
@@ -177,6 +178,9 @@ class MemoryKeys:
         return self.by_digest.get(key_digest)
 
 
+PII_KEY = b"unit-test-pii-key-0123456789"
+
+
 class World:
     """A decision service over fakes, with handles on each fake."""
 
@@ -204,9 +208,13 @@ class World:
             telemetry=self.telemetry,
             clock=self.clock,
             breakers=self.breakers,
-            pii_key=b"unit-test-pii-key-0123456789",
+            pii_key=PII_KEY,
             deadline_margin_ms=50,
         )
+
+    def put_card(self, card_id: str, features: dict[str, float | int | str]) -> None:
+        """Store a card's online features under its token, as ingestion does."""
+        self.features.put("card_fraud", token(PII_KEY, "card_id", card_id), features)
 
 
 def transaction(**overrides: object) -> dict[str, object]:

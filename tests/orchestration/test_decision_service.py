@@ -11,7 +11,7 @@ from tests.orchestration.fakes import TRACE, World, decide
 
 def test_low_risk_transaction_is_approved_by_the_model_with_reasons_and_audit() -> None:
     world = World()
-    world.features.put("card_fraud", "card-42", {"avg_amount_30d": 75.0, "txn_count_24h": 3, "home_country": "DE"})
+    world.put_card("card-42", {"avg_amount_30d": 75.0, "txn_count_24h": 3, "home_country": "DE"})
     result, audit = decide(world)
     decision = result.response
     assert decision.outcome == "approved"
@@ -30,7 +30,7 @@ def test_low_risk_transaction_is_approved_by_the_model_with_reasons_and_audit() 
 
 def test_the_worker_receives_features_from_inputs_and_the_online_store_with_the_deadline() -> None:
     world = World()
-    world.features.put("card_fraud", "card-42", {"avg_amount_30d": 10.0, "txn_count_24h": 7, "home_country": "FR"})
+    world.put_card("card-42", {"avg_amount_30d": 10.0, "txn_count_24h": 7, "home_country": "FR"})
     decide(world, amount=99.0)
     sent = world.worker.requests[0]
     row = dict(zip(sent.feature_names, sent.rows[0], strict=True))
@@ -43,7 +43,7 @@ def test_the_worker_receives_features_from_inputs_and_the_online_store_with_the_
 
 def test_risky_transaction_is_declined_and_a_middle_score_goes_to_review() -> None:
     world = World()
-    world.features.put("card_fraud", "card-42", {"avg_amount_30d": 50.0, "txn_count_24h": 1, "home_country": "DE"})
+    world.put_card("card-42", {"avg_amount_30d": 50.0, "txn_count_24h": 1, "home_country": "DE"})
     declined, _ = decide(
         world, "r-hi", country="US", hour_of_day=2, card_present=False, merchant_category="digital_goods"
     )

@@ -9,17 +9,24 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore
+from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
+from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry, create_engine_for, create_schema
 from leaim.adapters.sqs import SqsDeadLetterSink, SqsResultPublisher
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.adapters.workers import build_worker_client
 from leaim.config import Settings
+from leaim.data.datasets import DatasetCatalog
 from leaim.domain.breaker import BreakerBoard
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
 from leaim.domain.privacy import MIN_KEY_BYTES
 from leaim.exceptions import ConfigurationError
+from leaim.ingestion.api import IngestionApi
+from leaim.ingestion.consumer import IngestionConsumer
+from leaim.ingestion.quarantine import QuarantineService
+from leaim.ingestion.service import IngestionService
+from leaim.ingestion.snapshots import SnapshotService
 from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.consumer import DecisionConsumer
 from leaim.orchestration.decisions import DecisionService
@@ -28,6 +35,7 @@ from leaim.orchestration.routing import CachedModelRouter
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from contracts.ingest.v1 import Source
     from leaim.orchestration.ports import WorkerClient
 
 # Short AWS timeouts on the request path: a slow dependency must fail inside the decision's latency
@@ -146,3 +154,84 @@ def build_decision_consumer(core: Core, *, source: str) -> tuple[DecisionConsume
         source=source,
     )
     return consumer, publisher
+
+
+@dataclass(frozen=True)
+class Ingestion:
+    """What every ingestion function shares."""
+
+    settings: Settings
+    service: IngestionService
+    quarantine: QuarantineService
+    snapshots: SnapshotService
+    dynamodb: Any
+    audit_log: SqlAuditLog
+    telemetry: OtelTelemetry
+    clock: SystemClock
+
+
+def build_ingestion(service_name: str, settings: Settings | None = None) -> Ingestion:
+    """Build the ingestion, quarantine and snapshot services and their adapters from settings."""
+    settings = settings or Settings.from_env()
+    clock = SystemClock()
+    provider = install_tracer_provider(service_name, settings.traces_file)
+    engine = create_engine_for(settings.database_url)
+    create_schema(engine)
+    manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
+    datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
+    dynamodb = boto3.client("dynamodb", config=_AWS_WRITE_CONFIG)
+    objects = S3ObjectStore(
+        _required(settings.datasets_bucket, "datasets_bucket"), boto3.client("s3", config=_AWS_WRITE_CONFIG)
+    )
+    ledger = DynamoRecordLedger(_required(settings.ingest_ledger_table, "ingest_ledger_table"), dynamodb)
+    service = IngestionService(
+        datasets=datasets,
+        manifests=manifests,
+        objects=objects,
+        ledger=ledger,
+        online=DynamoFeatureStore(_required(settings.features_table, "features_table"), dynamodb),
+        clock=clock,
+        pii_key=_pii_key(settings),
+    )
+    return Ingestion(
+        settings=settings,
+        service=service,
+        quarantine=QuarantineService(ingestion=service, objects=objects),
+        snapshots=SnapshotService(datasets=datasets, manifests=manifests, objects=objects, ledger=ledger, clock=clock),
+        dynamodb=dynamodb,
+        audit_log=SqlAuditLog(engine),
+        telemetry=OtelTelemetry(provider.get_tracer("leaim")),
+        clock=clock,
+    )
+
+
+def build_ingestion_api(ingestion: Ingestion, *, source: str) -> IngestionApi:
+    """The ingestion API of the ingestion API function."""
+    return IngestionApi(
+        ingestion=ingestion.service,
+        quarantine=ingestion.quarantine,
+        snapshots=ingestion.snapshots,
+        keys=DynamoApiKeyStore(_required(ingestion.settings.api_keys_table, "api_keys_table"), ingestion.dynamodb),
+        audit_log=ingestion.audit_log,
+        telemetry=ingestion.telemetry,
+        clock=ingestion.clock,
+        max_body_bytes=ingestion.settings.max_ingest_body_bytes,
+        source=source,
+    )
+
+
+def build_ingestion_consumer(ingestion: Ingestion, *, kind: Source, source: str) -> IngestionConsumer:
+    """The consumer of the ingest queue (`sqs`, which also dead-letters quarantined messages) or stream."""
+    dead_letters = None
+    if kind == "sqs":
+        queue = _required(ingestion.settings.ingest_dlq_url, "ingest_dlq_url")
+        dead_letters = SqsDeadLetterSink(queue, boto3.client("sqs", config=_AWS_WRITE_CONFIG))
+    return IngestionConsumer(
+        service=ingestion.service,
+        dead_letters=dead_letters,
+        audit_log=ingestion.audit_log,
+        telemetry=ingestion.telemetry,
+        clock=ingestion.clock,
+        kind=kind,
+        source=source,
+    )

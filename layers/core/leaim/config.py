@@ -41,6 +41,12 @@ class Settings(BaseModel):
     pii_token_key: str | None = None
     pii_token_key_secret_arn: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    datasets_bucket: str | None = None
+    ingest_ledger_table: str | None = None
+    ingest_dlq_url: str | None = None
+    datasets_dir: Path | None = Field(default=None, description="Dataset contracts folder; the shipped ones if unset.")
+    # Lambda's synchronous payload limit is 6 MB; a batch of 10,000 records fits well under 5 MiB.
+    max_ingest_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=10.0, gt=0)
     router_cache_s: float = Field(default=5.0, ge=0)

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leaim.exceptions import DependencyUnavailableError, LeaimError
+from leaim.exceptions import DependencyUnavailableError
 from leaim.governance.ports import Principal
+from leaim.ingestion.ports import LedgerEntry
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
+
+    from leaim.ingestion.ports import OnlineUpdate
+
+# DynamoDB's limits per BatchGetItem and per BatchWriteItem call.
+BATCH_GET_KEYS = 100
+BATCH_WRITE_ITEMS = 25
+# Conditional writes in flight at once: each is mostly a network round trip.
+PARALLEL_WRITES = 8
+_ROUNDS = 5
 
 
-class FeatureStoreUnavailableError(LeaimError):
+class FeatureStoreUnavailableError(DependencyUnavailableError):
     """The online feature store did not answer."""
 
 
@@ -65,17 +76,48 @@ class DynamoFeatureStore:
         event_time: datetime | None = None,
     ) -> None:
         """Store the latest features of one entity."""
-        when = (event_time or datetime.now(UTC)).isoformat()
-        item = {
-            "pk": {"S": f"{use_case}#{entity_id}"},
-            "features": {"M": {name: _typed(_to_dynamo(value)) for name, value in features.items()}},
-            "feature_version": {"S": feature_version},
-            "event_time": {"S": when},
-        }
+        item = _feature_item(use_case, entity_id, features, feature_version, event_time or datetime.now(UTC))
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (BotoCoreError, ClientError) as error:
             raise FeatureStoreUnavailableError(str(error)) from error
+
+    def put_latest(self, use_case: str, updates: Sequence[OnlineUpdate]) -> int:
+        """Write each update unless the stored value has the same or a later event time; returns the skipped count.
+
+        The check is a condition on the write itself, so a late event racing a newer one never wins.
+        """
+        requests = {
+            str(index): {
+                "TableName": self._table,
+                "Item": _feature_item(
+                    use_case, update.entity, update.features, update.feature_version, update.event_time
+                ),
+                "ConditionExpression": "attribute_not_exists(pk) OR event_time_us < :t",
+                "ExpressionAttributeValues": {":t": {"N": str(_micros(update.event_time))}},
+            }
+            for index, update in enumerate(updates)
+        }
+        try:
+            return len(conditional_puts(self._client, requests))
+        except (BotoCoreError, ClientError) as error:
+            raise FeatureStoreUnavailableError(str(error)) from error
+
+
+def _micros(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
+
+
+def _feature_item(
+    use_case: str, entity_id: str, features: Mapping[str, float | int | str], version: str, event_time: datetime
+) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"{use_case}#{entity_id}"},
+        "features": {"M": {name: _typed(_to_dynamo(value)) for name, value in features.items()}},
+        "feature_version": {"S": version},
+        "event_time": {"S": event_time.astimezone(UTC).isoformat()},
+        "event_time_us": {"N": str(_micros(event_time))},
+    }
 
 
 def _typed(value: Decimal | str) -> dict[str, str]:
@@ -88,6 +130,106 @@ def _plain(value: Mapping[str, str]) -> Decimal | str:
     if "S" in value:
         return value["S"]
     raise FeatureStoreUnavailableError(f"online feature of unsupported DynamoDB type {sorted(value)}")
+
+
+def conditional_puts(client: Any, requests: Mapping[str, dict[str, Any]]) -> set[str]:
+    """Run conditional `PutItem` requests side by side; returns the names of those whose condition failed.
+
+    One request per item rather than transactions of a hundred: a transaction is cancelled whole by one
+    failed condition, and each write's outcome is what the caller needs.
+    """
+
+    def put(name: str) -> str | None:
+        try:
+            client.put_item(**requests[name])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return name
+            raise
+        return None
+
+    if len(requests) <= 1:
+        return {name for name in map(put, requests) if name is not None}
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_WRITES, len(requests))) as pool:
+        return {name for name in pool.map(put, requests) if name is not None}
+
+
+class DynamoRecordLedger:
+    """`RecordLedger` on DynamoDB: one item per stored record, keyed `<dataset>#<record id>`, written once."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self._table = table_name
+        self._client = client
+
+    def lookup(self, dataset: str, record_ids: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries of the stored ones among `record_ids`."""
+        found: dict[str, LedgerEntry] = {}
+        unique = list(dict.fromkeys(record_ids))
+        try:
+            for start in range(0, len(unique), BATCH_GET_KEYS):
+                keys = [{"pk": {"S": f"{dataset}#{rid}"}} for rid in unique[start : start + BATCH_GET_KEYS]]
+                for item in _batch_get(self._client, self._table, keys):
+                    record_id = item["pk"]["S"].split("#", 1)[1]
+                    found[record_id] = LedgerEntry(item["digest"]["S"], item["location"]["S"])
+        except (BotoCoreError, ClientError) as error:
+            raise LedgerUnavailableError(f"record ledger unavailable: {error}") from error
+        return found
+
+    def claim(self, dataset: str, entries: Mapping[str, LedgerEntry]) -> set[str]:
+        """Write the entries in batches, then read them back; returns the ids whose entry is another's.
+
+        `BatchWriteItem` takes no conditions, so the read-back is what tells a record claimed concurrently by
+        another delivery: only the entry read back counts, and the caller treats the others as that delivery's.
+        """
+        stored_at = datetime.now(UTC).isoformat()
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": f"{dataset}#{record_id}"},
+                        "digest": {"S": entry.digest},
+                        "location": {"S": entry.location},
+                        "stored_at": {"S": stored_at},
+                    }
+                }
+            }
+            for record_id, entry in entries.items()
+        ]
+        try:
+            for start in range(0, len(puts), BATCH_WRITE_ITEMS):
+                _batch_write(self._client, self._table, puts[start : start + BATCH_WRITE_ITEMS])
+        except (BotoCoreError, ClientError) as error:
+            raise LedgerUnavailableError(f"record ledger unavailable: {error}") from error
+        held = self.lookup(dataset, list(entries))
+        return {record_id for record_id, entry in entries.items() if held.get(record_id) != entry}
+
+
+class LedgerUnavailableError(DependencyUnavailableError):
+    """The record ledger did not answer."""
+
+
+def _batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table: requests}
+    for _ in range(_ROUNDS):
+        answer = client.batch_write_item(RequestItems=pending)
+        pending = answer.get("UnprocessedItems") or {}
+        if not pending:
+            return
+        time.sleep(0.05)
+    raise LedgerUnavailableError(f"{len(pending[table])} ledger writes stayed unprocessed")
+
+
+def _batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+    for _ in range(_ROUNDS):
+        answer = client.batch_get_item(RequestItems=request)
+        items += answer.get("Responses", {}).get(table, [])
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            return items
+        time.sleep(0.05)
+    raise LedgerUnavailableError(f"{len(request[table]['Keys'])} keys stayed unprocessed")
 
 
 class DynamoApiKeyStore:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +17,8 @@ from leaim.domain.features import feature_vector
 from leaim.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from contracts.manifest.v1 import UseCaseManifest
 
 HOME_COUNTRIES = ["DE", "FR", "NL", "ES", "IT", "GB", "US"]
@@ -187,3 +190,17 @@ class CardFraudGenerator:
             label = int(rng.random() < 1.0 / (1.0 + math.exp(-logit)))
             result.append(LabeledTransaction(inputs=inputs, online=online, label=label))
         return result
+
+
+def transaction_record(
+    transaction: LabeledTransaction, event_time: datetime, *, labeled: bool = True
+) -> dict[str, str | int | float | bool]:
+    """A `transactions` dataset record (contract v1) of a generated transaction, as a producer sends it."""
+    record: dict[str, str | int | float | bool] = {
+        **transaction.inputs,
+        **transaction.online,
+        "event_time": event_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if labeled:
+        record["is_fraud"] = bool(transaction.label)
+    return record

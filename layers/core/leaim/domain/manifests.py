@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -17,11 +17,25 @@ from contracts.manifest.v1 import UseCaseManifest
 from leaim.exceptions import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from pydantic_core import ErrorDetails
+
+    ContractT = TypeVar("ContractT", bound=BaseModel)
 
 
 def load_manifest(path: Path) -> UseCaseManifest:
     """Read and validate one manifest; its file stem must equal its `name`.
+
+    Raises `ConfigurationError` naming the file and, for contract errors, every offending field path.
+    """
+    manifest = load_yaml_contract(path, UseCaseManifest)
+    if manifest.name != path.stem:
+        raise ConfigurationError(f"{path}: manifest name {manifest.name!r} differs from its file name {path.stem!r}")
+    return manifest
+
+
+def load_yaml_contract(path: Path, contract: type[ContractT]) -> ContractT:
+    """Read one YAML file and validate it as `contract`.
 
     Raises `ConfigurationError` naming the file and, for contract errors, every offending field path.
     """
@@ -34,15 +48,12 @@ def load_manifest(path: Path) -> UseCaseManifest:
     except yaml.YAMLError as error:
         raise ConfigurationError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(document, dict):
-        raise ConfigurationError(f"{path}: a manifest must be a YAML mapping, not {type(document).__name__}")
+        raise ConfigurationError(f"{path}: a contract must be a YAML mapping, not {type(document).__name__}")
     try:
-        manifest = UseCaseManifest.model_validate(document)
+        return contract.model_validate(document)
     except ValidationError as error:
         problems = "; ".join(_describe(item) for item in error.errors())
         raise ConfigurationError(f"{path}: {problems}") from error
-    if manifest.name != path.stem:
-        raise ConfigurationError(f"{path}: manifest name {manifest.name!r} differs from its file name {path.stem!r}")
-    return manifest
 
 
 def _describe(item: ErrorDetails) -> str:

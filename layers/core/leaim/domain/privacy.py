@@ -37,3 +37,14 @@ def minimize(manifest: UseCaseManifest, inputs: Mapping[str, object], key: bytes
     return {
         name: token(key, name, value) if name in pii and value is not None else value for name, value in inputs.items()
     }
+
+
+def entity_id(manifest: UseCaseManifest, inputs: Mapping[str, object], key: bytes) -> str:
+    """The key of an entity's online features: its token when the entity key is PII, else its value.
+
+    Ingestion writes and the decision path reads under this key, so a card number never reaches the
+    online store in clear.
+    """
+    field = next(field for field in manifest.inputs if field.name == manifest.entity_key)
+    value = inputs[manifest.entity_key]
+    return token(key, field.name, value) if field.pii else str(value)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 
 from contracts.decision.v1 import FieldError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
+    from contracts.dataset.v1 import DatasetField
     from contracts.manifest.v1 import InputField, UseCaseManifest
 
 Value = str | int | float | bool
+FieldValue = Value | datetime
 # Integers beyond 2**53 lose digits as floats; a number input that large cannot be stored faithfully.
 _LARGEST_EXACT_FLOAT_INT = 2**53
 
@@ -24,9 +27,24 @@ def _received(value: object) -> str:
     return _JSON_TYPES.get(type(value), "array" if isinstance(value, (list, tuple)) else "object")
 
 
-def _check(spec: InputField, value: object) -> tuple[Value | None, str | None, str | None]:
+def _timestamp(value: object) -> tuple[datetime | None, str | None, str | None]:
+    if not isinstance(value, str):
+        return None, "type_error", f"must be an ISO 8601 timestamp string, not {_received(value)}"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None, "type_error", "must be an ISO 8601 timestamp, e.g. 2026-11-23T10:15:00Z"
+    if parsed.tzinfo is None:
+        # A timestamp without an offset means a different instant in every time zone.
+        return None, "type_error", "must carry a UTC offset (Z or +hh:mm)"
+    return parsed.astimezone(UTC), None, None
+
+
+def _check(spec: InputField | DatasetField, value: object) -> tuple[FieldValue | None, str | None, str | None]:
     """The cleaned value, or an error type and message."""
     kind = spec.type
+    if kind == "timestamp":
+        return _timestamp(value)
     if kind == "boolean":
         if not isinstance(value, bool):
             return None, "type_error", f"must be true or false, not {_received(value)}"
@@ -67,22 +85,35 @@ def validate_inputs(
     an integer, NaN and infinities are refused. Optional fields may be absent or null; they are left
     out of the cleaned inputs. The cleaned inputs are only meaningful when the problem list is empty.
     """
-    specs = {spec.name: spec for spec in manifest.inputs}
-    cleaned: dict[str, Value] = {}
+    cleaned, errors = validate_fields(manifest.inputs, inputs, prefix="inputs.", unknown="an input of this use case")
+    # Manifest inputs have no timestamp type, so every cleaned value is a plain JSON scalar.
+    return cast("dict[str, Value]", cleaned), errors
+
+
+def validate_fields(
+    specs: Sequence[InputField | DatasetField], values: Mapping[str, object], *, prefix: str, unknown: str
+) -> tuple[dict[str, FieldValue], list[FieldError]]:
+    """`values` checked against `specs`: the cleaned values and every problem, each on `<prefix><name>`.
+
+    The rules are those of `validate_inputs`; a `timestamp` field takes an ISO 8601 string with a UTC
+    offset and comes back as an aware UTC datetime. `unknown` completes "is not ..." for unknown names.
+    """
+    by_name = {spec.name: spec for spec in specs}
+    cleaned: dict[str, FieldValue] = {}
     errors = [
-        FieldError(field=f"inputs.{name}", message="is not an input of this use case", type="unknown_field")
-        for name in inputs
-        if name not in specs
+        FieldError(field=f"{prefix}{name}", message=f"is not {unknown}", type="unknown_field")
+        for name in values
+        if name not in by_name
     ]
-    for name, spec in specs.items():
-        value = inputs.get(name)
+    for name, spec in by_name.items():
+        value = values.get(name)
         if value is None:
             if spec.required:
-                errors.append(FieldError(field=f"inputs.{name}", message="is required", type="missing"))
+                errors.append(FieldError(field=f"{prefix}{name}", message="is required", type="missing"))
             continue
         good, error_type, message = _check(spec, value)
         if error_type is not None:
-            errors.append(FieldError(field=f"inputs.{name}", message=str(message), type=error_type))
+            errors.append(FieldError(field=f"{prefix}{name}", message=str(message), type=error_type))
         elif good is not None:
             cleaned[name] = good
     return cleaned, errors

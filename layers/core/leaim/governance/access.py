@@ -11,13 +11,28 @@ class Permission(StrEnum):
 
     CREATE_DECISION = "decisions:create"
     READ_DECISION = "decisions:read"
+    INGEST_RECORDS = "datasets:ingest"
+    READ_QUARANTINE = "datasets:quarantine:read"
+    REPLAY_QUARANTINE = "datasets:quarantine:replay"
+    CREATE_SNAPSHOT = "datasets:snapshots:create"
+    READ_SNAPSHOTS = "datasets:snapshots:read"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "decision_client": frozenset({Permission.CREATE_DECISION, Permission.READ_DECISION}),
     "reviewer": frozenset({Permission.READ_DECISION}),
-    "auditor": frozenset({Permission.READ_DECISION}),
-    "ml_engineer": frozenset(),
+    "auditor": frozenset({Permission.READ_DECISION, Permission.READ_QUARANTINE, Permission.READ_SNAPSHOTS}),
+    "ml_engineer": frozenset({Permission.CREATE_SNAPSHOT, Permission.READ_SNAPSHOTS}),
+    "data_producer": frozenset({Permission.INGEST_RECORDS}),
+    "data_steward": frozenset(
+        {
+            Permission.INGEST_RECORDS,
+            Permission.READ_QUARANTINE,
+            Permission.REPLAY_QUARANTINE,
+            Permission.CREATE_SNAPSHOT,
+            Permission.READ_SNAPSHOTS,
+        }
+    ),
 }
 
 

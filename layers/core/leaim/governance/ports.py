@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from contextlib import AbstractContextManager
 
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionResponse
@@ -53,4 +54,26 @@ class ApiKeyStore(Protocol):
 
     def lookup(self, key_digest: str) -> Principal | None:
         """The principal owning the key with this sha256 digest, or None."""
+        ...
+
+
+class Telemetry(Protocol):
+    """Spans and trace context, so orchestration code names no telemetry library."""
+
+    def span(
+        self, name: str, attributes: Mapping[str, str | int | float | bool] | None = None
+    ) -> AbstractContextManager[None]:
+        """Open a child span of the current one for the duration of a `with` block."""
+        ...
+
+    def trace_id(self) -> str:
+        """Hex trace id of the current span (32 characters)."""
+        ...
+
+    def carrier(self) -> dict[str, str]:
+        """W3C trace context of the current span, to send inside worker requests."""
+        ...
+
+    def attach(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
+        """Continue the trace described by `carrier` for the duration of a `with` block."""
         ...

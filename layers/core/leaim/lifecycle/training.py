@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from contracts.audit.v1 import AuditEvent
 from contracts.training.v1 import TrainingRequest
+from leaim.data.records import training_matrix
 from leaim.domain.deadline import Deadline
 from leaim.domain.features import feature_matrix
 from leaim.exceptions import WorkerError
@@ -16,8 +17,10 @@ from leaim.exceptions import WorkerError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from contracts.ingest.v1 import SnapshotManifest
     from contracts.manifest.v1 import UseCaseManifest
     from contracts.training.v1 import TrainingResult
+    from leaim.data.parquet import ParquetTable
     from leaim.domain.clock import Clock
     from leaim.governance.ports import AuditLog
     from leaim.lifecycle.ports import ModelRegistry
@@ -66,41 +69,75 @@ class TrainingService:
         activate: bool = True,
     ) -> TrainingResult:
         """Train, register and (by default) activate one version. Every worker call is audited."""
-        job_id = uuid.uuid4().hex
         with self._telemetry.span("training.job", {"model": manifest.model.name, "version": version}):
             rows = feature_matrix(manifest, [(record.inputs, record.online) for record in records])
-            deadline = Deadline.within(timeout_s * 1000.0, now=self._clock.now(), monotonic=self._clock.monotonic)
-            request = TrainingRequest(
-                job_id=job_id,
-                model_name=manifest.model.name,
-                model_version=version,
-                family=manifest.model.family,
-                params=dict(manifest.model.params),
-                seed=seed,
-                feature_names=manifest.feature_names,
-                rows=rows,
-                labels=[record.label for record in records],
-                trace_context=self._telemetry.carrier(),
-                deadline_unix_ms=deadline.expires_unix_ms,
-            )
-            started = self._clock.monotonic()
-            try:
-                result = self._workers.train(request, timeout_s)
-            except WorkerError as error:
-                self._audit(manifest, request, started, error=f"{type(error).__name__}: {error}")
-                raise
-            self._audit(manifest, request, started, result=result)
-            self._registry.register(
-                manifest.model.name,
-                version,
-                artifact_digest=result.artifact_digest,
-                family=manifest.model.family,
-                feature_names=result.feature_names,
-                params=dict(manifest.model.params),
-                metrics=result.metrics.model_dump(),
-            )
-            if activate:
-                self._registry.activate(manifest.name, manifest.model.name, version)
+            labels = [record.label for record in records]
+            return self._train(manifest, rows, labels, version, seed, timeout_s, activate, {})
+
+    def train_on_snapshot(
+        self,
+        manifest: UseCaseManifest,
+        snapshot: SnapshotManifest,
+        table: ParquetTable,
+        *,
+        version: str,
+        seed: int,
+        timeout_s: float,
+        activate: bool = True,
+    ) -> TrainingResult:
+        """Train on a dataset snapshot's labeled rows, with the features computed when they were ingested.
+
+        The snapshot's id and content hash are recorded in the training call's audit event.
+        """
+        with self._telemetry.span("training.job", {"model": manifest.model.name, "version": version}):
+            rows, labels = training_matrix(manifest, snapshot, table)
+            lineage = {"snapshot_id": snapshot.snapshot_id, "snapshot_sha256": snapshot.content_sha256}
+            return self._train(manifest, rows, labels, version, seed, timeout_s, activate, lineage)
+
+    def _train(
+        self,
+        manifest: UseCaseManifest,
+        rows: list[list[float]],
+        labels: list[int],
+        version: str,
+        seed: int,
+        timeout_s: float,
+        activate: bool,
+        lineage: dict[str, str],
+    ) -> TrainingResult:
+        job_id = uuid.uuid4().hex
+        deadline = Deadline.within(timeout_s * 1000.0, now=self._clock.now(), monotonic=self._clock.monotonic)
+        request = TrainingRequest(
+            job_id=job_id,
+            model_name=manifest.model.name,
+            model_version=version,
+            family=manifest.model.family,
+            params=dict(manifest.model.params),
+            seed=seed,
+            feature_names=manifest.feature_names,
+            rows=rows,
+            labels=labels,
+            trace_context=self._telemetry.carrier(),
+            deadline_unix_ms=deadline.expires_unix_ms,
+        )
+        started = self._clock.monotonic()
+        try:
+            result = self._workers.train(request, timeout_s)
+        except WorkerError as error:
+            self._audit(manifest, request, started, lineage, error=f"{type(error).__name__}: {error}")
+            raise
+        self._audit(manifest, request, started, lineage, result=result)
+        self._registry.register(
+            manifest.model.name,
+            version,
+            artifact_digest=result.artifact_digest,
+            family=manifest.model.family,
+            feature_names=result.feature_names,
+            params=dict(manifest.model.params),
+            metrics=result.metrics.model_dump(),
+        )
+        if activate:
+            self._registry.activate(manifest.name, manifest.model.name, version)
         return result
 
     def _audit(
@@ -108,6 +145,7 @@ class TrainingService:
         manifest: UseCaseManifest,
         request: TrainingRequest,
         started: float,
+        lineage: dict[str, str],
         *,
         result: TrainingResult | None = None,
         error: str | None = None,
@@ -130,6 +168,6 @@ class TrainingService:
                 worker=result.worker if result else TRAINING_SOURCE,
                 batch_size=len(request.rows),
                 error=error,
-                details={"metrics": result.metrics.model_dump()} if result else {},
+                details={**lineage, "metrics": result.metrics.model_dump()} if result else dict(lineage),
             )
         )

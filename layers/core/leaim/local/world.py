@@ -5,22 +5,30 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore
+from contracts.ingest.v1 import SnapshotManifest
+from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
+from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, create_engine_for, create_schema
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.adapters.workers import LocalWorkerClient
-from leaim.data.synthetic import CardFraudGenerator
+from leaim.data.datasets import DatasetCatalog
+from leaim.data.synthetic import CardFraudGenerator, transaction_record
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.privacy import entity_id
+from leaim.exceptions import LeaimError
 from leaim.governance.access import key_digest
 from leaim.governance.ports import Principal
-from leaim.lifecycle.training import LabeledRecord, TrainingService
+from leaim.ingestion.snapshots import SnapshotService
+from leaim.lifecycle.training import TrainingService
 from leaim.local.stack import LocalStack
+from leaim.local.traffic import Sent, send
 from leaim.local.worker_host import LocalWorkerPool
 
 if TYPE_CHECKING:
@@ -32,7 +40,15 @@ if TYPE_CHECKING:
 REPOSITORY = Path(__file__).resolve().parents[4]
 TEMPLATE = REPOSITORY / "template.yaml"
 REFERENCE_USE_CASE = "card_fraud"
-ROLES = ("decision_client", "auditor", "reviewer", "ml_engineer")
+ROLES = ("decision_client", "auditor", "reviewer", "ml_engineer", "data_producer", "data_steward")
+REFERENCE_DATASET = "transactions"
+# Generated training transactions happen over the days before now, so they land in several partitions.
+TRAINING_DAYS = 14
+INGEST_BATCH = 5_000
+
+
+class LocalCallError(LeaimError):
+    """A call of the local stack's API did not answer as expected."""
 
 
 @dataclass
@@ -96,6 +112,7 @@ class LocalWorld:
             },
         )
         self.stack.start()
+        self._register_keys()
 
     def stop(self) -> None:
         """Stop the stack and the worker processes."""
@@ -112,12 +129,30 @@ class LocalWorld:
         return self.stack
 
     def train(self, *, rows: int = 20_000, timeout_s: float = 300.0) -> TrainingResult:
-        """Train the reference model on generated data through the training worker, and activate it."""
+        """Train the reference model as the training flow runs: ingest, snapshot, train on the snapshot, activate.
+
+        Generated transactions are ingested over HTTP through the ingestion API, a snapshot of the dataset
+        is cut through the API, and the training worker trains on that snapshot's rows.
+        """
         generator = CardFraudGenerator(self.manifest, seed=self.options.seed)
-        cards = generator.cards(2_000)
+        transactions = generator.transactions(rows, generator.cards(2_000))
+        now = datetime.now(UTC)
+        step = timedelta(days=TRAINING_DAYS) / max(rows, 1)
         records = [
-            LabeledRecord(inputs=t.inputs, online=t.online, label=t.label) for t in generator.transactions(rows, cards)
+            transaction_record(t, now - timedelta(days=TRAINING_DAYS) + index * step)
+            for index, t in enumerate(transactions)
         ]
+        for start in range(0, len(records), INGEST_BATCH):
+            self.call(
+                "POST",
+                f"/v1/ingest/{REFERENCE_DATASET}",
+                "data_producer",
+                {"contract_version": "v1", "records": records[start : start + INGEST_BATCH]},
+            )
+        snapshot = SnapshotManifest.model_validate(
+            self.call("POST", f"/v1/datasets/{REFERENCE_DATASET}/snapshots", "ml_engineer", {}, expect=201)
+        )
+        _, table = self.snapshots().read(REFERENCE_DATASET, snapshot.snapshot_id)
         provider = install_tracer_provider("leaim-cli")
         service = TrainingService(
             workers=LocalWorkerClient(self.workers.urls),
@@ -128,21 +163,58 @@ class LocalWorld:
             principal="leaim-cli",
         )
         version = f"v{len(self.registry.versions(self.manifest.model.name)) + 1}"
-        return service.train(self.manifest, records, version=version, seed=self.options.seed, timeout_s=timeout_s)
+        return service.train_on_snapshot(
+            self.manifest, snapshot, table, version=version, seed=self.options.seed, timeout_s=timeout_s
+        )
+
+    def call(self, method: str, path: str, role: str, body: object | None = None, *, expect: int = 200) -> Any:
+        """Call the stack's API as `role`; a status other than `expect` is a `LocalCallError` with the answer."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        answer = send(self.running.api_url, Sent(path, method, path, payload, {"x-api-key": self.api_keys[role]}), 60)
+        if answer.status != expect:
+            raise LocalCallError(f"{method} {path} answered {answer.status}: {answer.body}")
+        return answer.body
+
+    def snapshots(self) -> SnapshotService:
+        """The snapshot service over the stack's bucket and ledger, to read snapshots in this process."""
+        stack = self.running
+        return SnapshotService(
+            datasets=DatasetCatalog.from_directory(self.catalog),
+            manifests=self.catalog,
+            objects=S3ObjectStore(
+                stack.bucket_name("DatasetsBucket"), boto3.client("s3", endpoint_url=stack.endpoint_url)
+            ),
+            ledger=DynamoRecordLedger(
+                stack.table_name("IngestLedgerTable"), boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+            ),
+            clock=SystemClock(),
+        )
 
     def seed(self, cards: list[Card]) -> None:
-        """Register one API key per role and load the cards' online features."""
+        """Load the cards' online features, under their tokens as ingestion would."""
         stack = self.running
-        dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
-        keys = DynamoApiKeyStore(stack.table_name("ApiKeysTable"), dynamodb)
+        features = DynamoFeatureStore(
+            stack.table_name("FeaturesTable"), boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+        )
+        generator = CardFraudGenerator(self.manifest, seed=self.options.seed)
+        key = self._pii_key().encode()
+        for card in cards:
+            features.put(
+                REFERENCE_USE_CASE,
+                entity_id(self.manifest, {"card_id": card.card_id}, key),
+                generator.online_features(card),
+            )
+
+    def _register_keys(self) -> None:
+        """One API key per role, written to `api-keys.json` for the user."""
+        stack = self.running
+        keys = DynamoApiKeyStore(
+            stack.table_name("ApiKeysTable"), boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+        )
         for role in ROLES:
             key = f"leaim_{role}_{secrets.token_urlsafe(18)}"
             keys.register(key_digest(key), Principal(name=f"local-{role.replace('_', '-')}", role=role))
             self.api_keys[role] = key
-        features = DynamoFeatureStore(stack.table_name("FeaturesTable"), dynamodb)
-        generator = CardFraudGenerator(self.manifest, seed=self.options.seed)
-        for card in cards:
-            features.put(REFERENCE_USE_CASE, card.card_id, generator.online_features(card))
         (self.state_dir / "api-keys.json").write_text(json.dumps(self.api_keys, indent=2) + "\n", encoding="utf-8")
 
     def _pii_key(self) -> str:

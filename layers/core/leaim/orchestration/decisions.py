@@ -11,7 +11,7 @@ from contracts.decision.v1 import DecisionResponse, FieldError, ModelRef, Reason
 from contracts.inference.v1 import InferenceRequest
 from leaim.domain.deadline import Deadline
 from leaim.domain.features import feature_vector, merge_online
-from leaim.domain.privacy import minimize
+from leaim.domain.privacy import entity_id, minimize
 from leaim.domain.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
 from leaim.domain.validation import validate_inputs
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
@@ -248,7 +248,7 @@ class DecisionService:
     ) -> tuple[dict[str, str | int | float], str | None]:
         if deadline.expired():
             return merge_online(manifest, None), "latency budget spent before enrichment"
-        entity = str(cleaned[manifest.entity_key])
+        entity = entity_id(manifest, cleaned, self._pii_key)
         try:
             stored = self._features.get(manifest.name, entity)
         except LeaimError as error:

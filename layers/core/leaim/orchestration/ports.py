@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from leaim.governance.ports import ApiKeyStore, AuditLog, Principal
+from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from contextlib import AbstractContextManager
 
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest, InferenceResult
@@ -97,28 +96,6 @@ class ResultPublisher(Protocol):
 
     def publish(self, decision: DecisionResponse) -> None:
         """Send one decision to the results queue."""
-        ...
-
-
-class Telemetry(Protocol):
-    """Spans and trace context, so orchestration code names no telemetry library."""
-
-    def span(
-        self, name: str, attributes: Mapping[str, str | int | float | bool] | None = None
-    ) -> AbstractContextManager[None]:
-        """Open a child span of the current one for the duration of a `with` block."""
-        ...
-
-    def trace_id(self) -> str:
-        """Hex trace id of the current span (32 characters)."""
-        ...
-
-    def carrier(self) -> dict[str, str]:
-        """W3C trace context of the current span, to send inside worker requests."""
-        ...
-
-    def attach(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
-        """Continue the trace described by `carrier` for the duration of a `with` block."""
         ...
 
 

@@ -1,0 +1,1 @@
+"""Ingestion contracts: batches and messages in, reports, quarantined records and snapshots out."""

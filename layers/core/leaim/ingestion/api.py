@@ -1,0 +1,207 @@
+"""The ingestion API, independent of the web framework: records, quarantine and snapshots over HTTP, audited."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from contracts.decision.v1 import FieldError
+from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
+from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
+from leaim.governance.access import Permission
+from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, field_errors
+from leaim.ingestion.service import Incoming
+from leaim.ingestion.snapshots import EmptySnapshotError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pydantic import BaseModel
+
+    from contracts.ingest.v1 import IngestReport
+    from leaim.domain.clock import Clock
+    from leaim.governance.audit import InvocationAudit
+    from leaim.governance.http import Invocation
+    from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
+    from leaim.ingestion.quarantine import QuarantineService
+    from leaim.ingestion.service import IngestionService
+    from leaim.ingestion.snapshots import SnapshotService
+
+DEFAULT_PAGE = 100
+# Quarantine ids named in one audit event; the event keeps the counts of all of them.
+AUDITED_IDS = 100
+
+
+class IngestionApi(GovernedHttp):
+    """`/v1/ingest/{dataset}` and `/v1/datasets/{dataset}/snapshots` routes, one audit event per invocation."""
+
+    def __init__(
+        self,
+        *,
+        ingestion: IngestionService,
+        quarantine: QuarantineService,
+        snapshots: SnapshotService,
+        keys: ApiKeyStore,
+        audit_log: AuditLog,
+        telemetry: Telemetry,
+        clock: Clock,
+        max_body_bytes: int,
+        source: str,
+    ) -> None:
+        super().__init__(
+            keys=keys,
+            audit_log=audit_log,
+            telemetry=telemetry,
+            clock=clock,
+            max_body_bytes=max_body_bytes,
+            source=source,
+        )
+        self._ingestion = ingestion
+        self._quarantine = quarantine
+        self._snapshots = snapshots
+
+    def ingest(self, dataset: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/ingest/{dataset}`: store the good records of a batch, quarantine the bad ones."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            self._ingestion.datasets.versions(dataset)
+            batch = self._model(IngestBatch, self._json(body), "ingest.v1")
+            items = [
+                Incoming(payload=record, contract_version=batch.contract_version, origin=f"records[{index}]")
+                for index, record in enumerate(batch.records)
+            ]
+            report = self._ingestion.ingest(dataset, items, source="http", trace_id=audit.trace_id).report
+            return report, ingest_details(report)
+
+        return self._route(invocation, "ingest.records", Permission.INGEST_RECORDS, dataset, work)
+
+    def quarantine(self, dataset: str, query: Mapping[str, str], invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/ingest/{dataset}/quarantine?after=&limit=`: one page of quarantined records, PII masked."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            page = self._quarantine.page(dataset, after=query.get("after"), limit=_limit(query))
+            return page, {"dataset": dataset, "listed": len(page.items)}
+
+        return self._route(invocation, "ingest.quarantine.list", Permission.READ_QUARANTINE, dataset, work)
+
+    def replay(self, dataset: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/ingest/{dataset}/quarantine/replay`: check quarantined records again, store the good ones."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            request = self._model(ReplayRequest, self._json(body or b"{}"), "a replay request")
+            report = self._quarantine.replay(dataset, request, trace_id=audit.trace_id)
+            details = {
+                "dataset": dataset,
+                "replayed": report.replayed,
+                "stored": report.stored,
+                "still_quarantined": report.still_quarantined,
+                "contract_version": request.contract_version,
+            }
+            return report, details
+
+        return self._route(invocation, "ingest.quarantine.replay", Permission.REPLAY_QUARANTINE, dataset, work)
+
+    def create_snapshot(self, dataset: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/datasets/{dataset}/snapshots`: freeze the stored records (of an event-time range)."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            request = self._model(SnapshotRequest, self._json(body or b"{}"), "a snapshot request")
+            self._ingestion.datasets.versions(dataset)
+            try:
+                snapshot = self._snapshots.cut(
+                    dataset, principal=principal.name, since=request.since, until=request.until
+                )
+            except EmptySnapshotError as error:
+                raise Rejection(409, "no_records", str(error)) from error
+            details = {
+                "dataset": dataset,
+                "snapshot_id": snapshot.snapshot_id,
+                "content_sha256": snapshot.content_sha256,
+                "row_count": snapshot.row_count,
+                "contract_versions": snapshot.contract_versions,
+            }
+            return snapshot, details
+
+        return self._route(invocation, "dataset.snapshot.create", Permission.CREATE_SNAPSHOT, dataset, work, status=201)
+
+    def list_snapshots(self, dataset: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/datasets/{dataset}/snapshots`: the dataset's snapshots, newest first."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            items = self._snapshots.list(dataset)
+            return SnapshotList(dataset=dataset, items=items), {"dataset": dataset, "listed": len(items)}
+
+        return self._route(invocation, "dataset.snapshot.list", Permission.READ_SNAPSHOTS, dataset, work)
+
+    def read_snapshot(self, dataset: str, snapshot_id: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/datasets/{dataset}/snapshots/{snapshot_id}`: one snapshot's manifest."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            return self._snapshots.get(dataset, snapshot_id), {"dataset": dataset, "snapshot_id": snapshot_id}
+
+        return self._route(invocation, "dataset.snapshot.read", Permission.READ_SNAPSHOTS, dataset, work)
+
+    def _route(
+        self,
+        invocation: Invocation,
+        action: str,
+        permission: Permission,
+        dataset: str,
+        work: Callable[[Principal, InvocationAudit], tuple[BaseModel, dict[str, Any]]],
+        *,
+        status: int = 200,
+    ) -> HttpAnswer:
+        with self._telemetry.attach(invocation.headers), self._telemetry.span(action, {"dataset": dataset}):
+            audit = self._audit(invocation, action)
+            try:
+                principal = self._authorize(invocation, audit, permission)
+                answer, details = work(principal, audit)
+                audit.store("success", status_code=status, details=details)
+            except Rejection as rejection:
+                return self._reject(audit, rejection)
+            except NotFoundError as error:
+                return self._reject(audit, Rejection(404, "not_found", str(error)))
+            except AuditWriteError as error:
+                return self._unavailable(error, audit)
+            except DependencyUnavailableError as error:
+                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
+            except Exception as error:
+                return self._fail(audit, error)
+            return HttpAnswer(status, answer.model_dump(mode="json"))
+
+    def _model(self, model: type[Any], payload: object, what: str) -> Any:
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            raise Rejection(422, "invalid_request", f"body is not {what}", field_errors(error)) from error
+
+
+def ingest_details(report: IngestReport) -> dict[str, Any]:
+    """What an ingestion's audit event keeps: counts, versions, written objects, quarantine ids. Never values."""
+    return {
+        "dataset": report.dataset,
+        "source": report.source,
+        "received": report.received,
+        "stored": report.stored,
+        "duplicates": report.duplicates,
+        "quarantined": report.quarantined,
+        "stale_online_updates": report.stale_online_updates,
+        "contract_versions": report.contract_versions,
+        "partitions": report.partitions,
+        "quarantine_ids": [entry.quarantine_id for entry in report.quarantine[:AUDITED_IDS]],
+    }
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    text = query.get("limit")
+    if text is None:
+        return DEFAULT_PAGE
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise Rejection(
+            422,
+            "invalid_request",
+            "limit must be a whole number from 1 to 1000",
+            [FieldError(field="query.limit", message="must be a whole number from 1 to 1000", type="value_error")],
+        )
+    return int(text)
