@@ -14,8 +14,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contracts.audit.v1 import AuditEvent
+from contracts.dataset.v1 import DatasetContract
 from contracts.decision.v1 import DecisionMessage, DecisionRequest, DecisionResponse, ErrorResponse
 from contracts.inference.v1 import InferenceRequest, InferenceResult
+from contracts.ingest.v1 import (
+    IngestBatch,
+    IngestMessage,
+    IngestReport,
+    QuarantinedRecord,
+    QuarantinePage,
+    ReplayReport,
+    ReplayRequest,
+    SnapshotList,
+    SnapshotManifest,
+    SnapshotRequest,
+)
 from contracts.manifest.v1 import UseCaseManifest
 from contracts.training.v1 import TrainingRequest, TrainingResult
 
@@ -26,12 +39,23 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 PUBLISHED: dict[str, type[BaseModel]] = {
     "audit.v1.AuditEvent": AuditEvent,
+    "dataset.v1.DatasetContract": DatasetContract,
     "decision.v1.DecisionMessage": DecisionMessage,
     "decision.v1.DecisionRequest": DecisionRequest,
     "decision.v1.DecisionResponse": DecisionResponse,
     "decision.v1.ErrorResponse": ErrorResponse,
     "inference.v1.InferenceRequest": InferenceRequest,
     "inference.v1.InferenceResult": InferenceResult,
+    "ingest.v1.IngestBatch": IngestBatch,
+    "ingest.v1.IngestMessage": IngestMessage,
+    "ingest.v1.IngestReport": IngestReport,
+    "ingest.v1.QuarantinePage": QuarantinePage,
+    "ingest.v1.QuarantinedRecord": QuarantinedRecord,
+    "ingest.v1.ReplayReport": ReplayReport,
+    "ingest.v1.ReplayRequest": ReplayRequest,
+    "ingest.v1.SnapshotList": SnapshotList,
+    "ingest.v1.SnapshotManifest": SnapshotManifest,
+    "ingest.v1.SnapshotRequest": SnapshotRequest,
     "manifest.v1.UseCaseManifest": UseCaseManifest,
     "training.v1.TrainingRequest": TrainingRequest,
     "training.v1.TrainingResult": TrainingResult,

@@ -64,7 +64,7 @@ def ingest(dataset: str) -> Response:
 def list_quarantine(dataset: str) -> Response:
     """One page of the dataset's quarantined records."""
     request = _current_request()
-    query = {name: value for name, value in (request.query_params or {}).items()}
+    query = dict(request.query_params or {})
     answer = ingestion_api().quarantine(dataset, query, _invocation(request))
     _observe("ingest.quarantine.list", answer)
     return _respond(answer)

@@ -162,8 +162,12 @@ class IngestionService:
         candidates: dict[int, PreparedRecord] = {}
         for position, record in unique.items():
             entry = existing.get(record.record_id)
-            if entry is None or entry == LedgerEntry(record.digest, location[position]):
+            if entry is None:
                 candidates[position] = record
+            elif entry == LedgerEntry(record.digest, location[position]):
+                # Stored by an earlier delivery of this very batch: its object is rewritten whole, row included.
+                candidates[position] = record
+                duplicates.add(position)
             elif entry.digest == record.digest:
                 duplicates.add(position)
             else:

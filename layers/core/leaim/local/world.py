@@ -197,7 +197,7 @@ class LocalWorld:
             stack.table_name("FeaturesTable"), boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
         )
         generator = CardFraudGenerator(self.manifest, seed=self.options.seed)
-        key = self._pii_key().encode()
+        key = self.pii_key()
         for card in cards:
             features.put(
                 REFERENCE_USE_CASE,
@@ -216,6 +216,10 @@ class LocalWorld:
             keys.register(key_digest(key), Principal(name=f"local-{role.replace('_', '-')}", role=role))
             self.api_keys[role] = key
         (self.state_dir / "api-keys.json").write_text(json.dumps(self.api_keys, indent=2) + "\n", encoding="utf-8")
+
+    def pii_key(self) -> bytes:
+        """The key PII tokens are made with on this machine."""
+        return self._pii_key().encode()
 
     def _pii_key(self) -> str:
         path = self.state_dir / "pii-token.key"

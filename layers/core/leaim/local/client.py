@@ -1,0 +1,287 @@
+"""A client of the ingestion API over HTTP, and the record files that `leaim ingest` sends through it.
+
+The client only speaks HTTP, so it works the same against the local stack of `leaim up` and a deployed API.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import math
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from contracts.ingest.v1 import IngestReport, QuarantinePage, ReplayReport, SnapshotList, SnapshotManifest
+from leaim.exceptions import LeaimError
+from leaim.local.traffic import Sent, send
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from datetime import datetime
+    from pathlib import Path
+
+    from pydantic import JsonValue
+
+RecordFormat = Literal["jsonl", "csv"]
+Model = TypeVar("Model", bound=BaseModel)
+
+# The ingest API's default body limit (`Settings.max_ingest_body_bytes`); batches are cut to stay under it.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+# Room for the batch envelope around the records.
+_ENVELOPE_BYTES = 1024
+# Where `leaim up` (`LocalWorld`) writes its keys and its stack's address under the state folder. Read as plain
+# files, so that a client of a deployed API never imports the local stack and moto.
+API_KEYS_FILE = "api-keys.json"
+STACK_FILE = "stack/stack.json"
+NO_LOCAL_STACK = "no local stack is running: start one with `leaim up` or pass --api-url and --api-key"
+# A CSV cell that is a number: a whole number of at most 18 digits, or a decimal with a fraction or an exponent.
+# Leading zeros keep a cell text, so codes such as "007" are not turned into 7.
+_INTEGER = re.compile(r"[+-]?(0|[1-9][0-9]{0,17})")
+_DECIMAL = re.compile(r"[+-]?(0|[1-9][0-9]*)(\.[0-9]+([eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)")
+# A CSV row with more cells than the header keeps the extra cells under this name, so the server reports them.
+EXTRA_CELLS = "_extra_cells"
+
+
+class IngestApiError(LeaimError):
+    """A call of the ingestion API got no answer, or an answer other than 2xx."""
+
+
+class ApiTargetError(LeaimError):
+    """Which API to call, or with which key, cannot be told from the arguments and the state folder."""
+
+
+class RecordFileError(LeaimError):
+    """A record file cannot be read: unknown format or not UTF-8 text."""
+
+
+class IngestClient:
+    """The ingestion API's routes as methods; every non-2xx answer raises `IngestApiError` with a one-line message."""
+
+    def __init__(self, api_url: str, api_key: str, *, timeout_s: float = 120.0) -> None:
+        """Call the API at `api_url` (the stage's base URL) with `api_key` in `x-api-key`."""
+        self.api_url = api_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+
+    def ingest_batch(self, dataset: str, records: Sequence[JsonValue], contract_version: str = "v1") -> IngestReport:
+        """`POST /v1/ingest/{dataset}`: store the good records, quarantine the bad ones, report both."""
+        body = {"contract_version": contract_version, "records": list(records)}
+        return self._call(IngestReport, "POST", f"/v1/ingest/{_segment(dataset)}", body)
+
+    def quarantine_page(self, dataset: str, *, after: str | None = None, limit: int = 100) -> QuarantinePage:
+        """`GET /v1/ingest/{dataset}/quarantine`: up to `limit` (at most 1000) quarantined records after `after`."""
+        query = {"limit": str(limit)} | ({"after": after} if after else {})
+        path = f"/v1/ingest/{_segment(dataset)}/quarantine?{urllib.parse.urlencode(query)}"
+        return self._call(QuarantinePage, "GET", path)
+
+    def replay(
+        self, dataset: str, *, quarantine_ids: Sequence[str] | None = None, contract_version: str | None = None
+    ) -> ReplayReport:
+        """`POST /v1/ingest/{dataset}/quarantine/replay`: check the records again (all when no ids are given)."""
+        body: dict[str, object] = {}
+        if quarantine_ids is not None:
+            body["quarantine_ids"] = list(quarantine_ids)
+        if contract_version is not None:
+            body["contract_version"] = contract_version
+        return self._call(ReplayReport, "POST", f"/v1/ingest/{_segment(dataset)}/quarantine/replay", body)
+
+    def create_snapshot(
+        self, dataset: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> SnapshotManifest:
+        """`POST /v1/datasets/{dataset}/snapshots`: freeze the stored records of an event-time range (default: all)."""
+        body = {name: moment.isoformat() for name, moment in (("since", since), ("until", until)) if moment}
+        return self._call(SnapshotManifest, "POST", f"/v1/datasets/{_segment(dataset)}/snapshots", body)
+
+    def list_snapshots(self, dataset: str) -> list[SnapshotManifest]:
+        """`GET /v1/datasets/{dataset}/snapshots`: the dataset's snapshots, newest first."""
+        return self._call(SnapshotList, "GET", f"/v1/datasets/{_segment(dataset)}/snapshots").items
+
+    def _call(self, model: type[Model], method: str, path: str, body: object | None = None) -> Model:
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"x-api-key": self._api_key, "content-type": "application/json"}
+        route = f"{method} {path.partition('?')[0]}"
+        try:
+            answer = send(self.api_url, Sent(route, method, path, payload, headers), self._timeout_s)
+        except (OSError, http.client.HTTPException) as error:
+            raise IngestApiError(
+                f"{route}: no answer from {self.api_url}: {getattr(error, 'reason', error)}"
+            ) from error
+        if not 200 <= answer.status < 300:
+            raise IngestApiError(f"{route} answered {answer.status} {_problem(answer.body)}")
+        try:
+            return model.model_validate(answer.body)
+        except ValidationError as error:
+            raise IngestApiError(
+                f"{route} answered {answer.status} with a body that is not {model.__name__}"
+            ) from error
+
+
+def _segment(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def _problem(body: Mapping[str, Any]) -> str:
+    """The error code, message and offending fields of an error body, on one line."""
+    if "error" not in body:
+        return _one_line(str(body.get("raw", body)))[:300]
+    text = f"{body['error']}: {body.get('message', '')}"
+    fields = [f"{field.get('field')} {field.get('message')}" for field in body.get("fields") or []]
+    if fields:
+        text += f" ({'; '.join(fields)})"
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def local_client(
+    state_dir: Path, role: str, *, api_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0
+) -> IngestClient:
+    """A client of `api_url` with `api_key`; what is not given comes from the stack `leaim up` runs in `state_dir`.
+
+    The local key of `role` is only used against the local stack's own URL. Raises `ApiTargetError` when no
+    URL is given and no local stack runs, or when no key can be had for the URL.
+    """
+    local_url, local_keys = _local_stack(state_dir)
+    url = api_url or local_url
+    if url is None:
+        raise ApiTargetError(NO_LOCAL_STACK)
+    if api_key is not None:
+        return IngestClient(url, api_key, timeout_s=timeout_s)
+    if local_url is None or url.rstrip("/") != local_url.rstrip("/"):
+        raise ApiTargetError(f"pass --api-key with --api-url {url}")
+    if role not in local_keys:
+        raise ApiTargetError(f"{state_dir / API_KEYS_FILE} holds no {role} key: pass --api-key")
+    return IngestClient(url, local_keys[role], timeout_s=timeout_s)
+
+
+def _local_stack(state_dir: Path) -> tuple[str | None, dict[str, str]]:
+    """The API URL and keys of the local stack, or (None, {}) when none runs from `state_dir`."""
+    stack_file, keys_file = state_dir / STACK_FILE, state_dir / API_KEYS_FILE
+    if not stack_file.is_file() or not keys_file.is_file():
+        return None, {}
+    try:
+        url = json.loads(stack_file.read_text(encoding="utf-8"))["api_url"]
+        keys = json.loads(keys_file.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ApiTargetError(
+            f"{state_dir} holds an unreadable local stack state ({error}): {NO_LOCAL_STACK}"
+        ) from error
+    return str(url), {str(role): str(key) for role, key in keys.items()}
+
+
+def batches(
+    records: Iterable[JsonValue], max_records: int, max_bytes: int = MAX_BODY_BYTES
+) -> Iterator[list[JsonValue]]:
+    """`records` in batches of at most `max_records` whose request body stays under `max_bytes`.
+
+    A record too large for any batch goes alone, and the API refuses it.
+    """
+    batch: list[JsonValue] = []
+    size = _ENVELOPE_BYTES
+    for record in records:
+        record_size = len(json.dumps(record, separators=(",", ":")).encode()) + 1
+        if batch and (len(batch) == max_records or size + record_size > max_bytes):
+            yield batch
+            batch, size = [], _ENVELOPE_BYTES
+        batch.append(record)
+        size += record_size
+    if batch:
+        yield batch
+
+
+def record_format(path: Path) -> RecordFormat:
+    """`jsonl` or `csv`, from the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise RecordFileError(f"{path}: expected a .jsonl or .csv file")
+
+
+def count_records(path: Path) -> int:
+    """How many records `read_records(path)` yields, counted without converting them."""
+    if record_format(path) == "jsonl":
+        with path.open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            return max(sum(1 for row in csv.reader(text) if row) - 1, 0)
+    except UnicodeDecodeError as error:
+        raise RecordFileError(f"{path}: not UTF-8 text ({error})") from error
+
+
+def read_records(path: Path) -> Iterator[JsonValue]:
+    """Stream the records of a `.jsonl` file (one JSON value a line) or a `.csv` file (a header row, then records).
+
+    A JSON Lines line that is not JSON is yielded as its text, so the API quarantines it with a reason instead of
+    the client dropping it; blank lines are skipped. CSV cells become numbers where the text is one,
+    `true`/`false` become booleans, and an empty cell leaves its field out.
+    """
+    if record_format(path) == "jsonl":
+        return _json_lines(path)
+    return _csv_rows(path)
+
+
+def _json_lines(path: Path) -> Iterator[JsonValue]:
+    with path.open("rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line, parse_constant=_refuse_constant)
+            except ValueError:
+                yield line.decode("utf-8", "replace").strip()
+
+
+def _refuse_constant(name: str) -> float:
+    """NaN and Infinity are not JSON: a line holding them is sent as text like any other line that is not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _csv_rows(path: Path) -> Iterator[JsonValue]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            for row in csv.DictReader(text, restkey=EXTRA_CELLS):
+                yield {name: _cell(value) for name, value in row.items() if value not in (None, "")}
+    except UnicodeDecodeError as error:
+        raise RecordFileError(f"{path}: not UTF-8 text ({error})") from error
+
+
+def _cell(value: str | list[str]) -> JsonValue:
+    if isinstance(value, list):
+        return list(value)
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    if _DECIMAL.fullmatch(value):
+        number = float(value)
+        return number if math.isfinite(number) else value
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def write_records(path: Path, records: Sequence[Mapping[str, JsonValue]], kind: RecordFormat) -> None:
+    """Write records as JSON Lines or as CSV (columns in order of first appearance, booleans as true/false)."""
+    if kind == "jsonl":
+        with path.open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps(record) + "\n" for record in records)
+        return
+    columns = list(dict.fromkeys(name for record in records for name in record))
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns, restval="")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({name: _csv_text(value) for name, value in record.items()})
+
+
+def _csv_text(value: JsonValue) -> JsonValue:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
