@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, JsonValue
+from pydantic import AwareDatetime, Field, JsonValue
 
 from contracts._base import Contract
 from contracts.decision.v1 import FieldError
@@ -116,8 +116,8 @@ class ReplayReport(Contract):
 class SnapshotRequest(Contract):
     """Body of `POST /v1/datasets/{dataset}/snapshots`: the event-time range to freeze (all when absent)."""
 
-    since: datetime | None = None
-    until: datetime | None = None
+    since: AwareDatetime | None = Field(default=None, description="Earliest event time, with a UTC offset.")
+    until: AwareDatetime | None = Field(default=None, description="Event times before this one, with a UTC offset.")
 
 
 class SnapshotManifest(Contract):

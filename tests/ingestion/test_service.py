@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,12 +19,20 @@ from leaim.ingestion.service import offline_prefix, quarantine_prefix
 from leaim.ingestion.snapshots import EmptySnapshotError, SnapshotIntegrityError
 from tests.ingestion.fakes import PII_KEY, START, IngestionWorld, incoming
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from contracts.ingest.v1 import Source
+    from leaim.ingestion.service import IngestResult
+
 TRACE = "0123456789abcdef0123456789abcdef"
 DATASET = "transactions"
 
 
-def ingest(world: IngestionWorld, records: list[object], version: str | None = "v1", source: str = "http"):
-    return world.service.ingest(DATASET, incoming(records, version), source=source, trace_id=TRACE)  # type: ignore[arg-type]
+def ingest(
+    world: IngestionWorld, records: Sequence[object], version: str | None = "v1", source: Source = "http"
+) -> IngestResult:
+    return world.service.ingest(DATASET, incoming(records, version), source=source, trace_id=TRACE)
 
 
 def offline_rows(world: IngestionWorld) -> list[dict[str, object | None]]:
@@ -63,12 +72,12 @@ KINDS = ["missing", "range", "type", "unknown", "naive_time", "category", "not_o
 
 def test_a_large_batch_stores_the_good_records_and_quarantines_exactly_the_bad_ones() -> None:
     world = IngestionWorld()
-    records: list[object] = list(world.records(10_000, cards=800))
-    rng = random.Random(3)
-    bad = sorted(rng.sample(range(len(records)), 350))
+    good = world.records(10_000, cards=800)
+    records: list[object] = list(good)
+    bad = sorted(random.Random(3).sample(range(len(records)), 350))
     named: dict[int, str] = {}
     for index, position in enumerate(bad):
-        records[position], named[position] = _break(KINDS[index % len(KINDS)], records[position])  # type: ignore[arg-type]
+        records[position], named[position] = _break(KINDS[index % len(KINDS)], good[position])
 
     result = ingest(world, records)
 
@@ -90,7 +99,7 @@ def test_a_large_batch_stores_the_good_records_and_quarantines_exactly_the_bad_o
     assert len(world.ledger.entries) == report.stored
     rows = offline_rows(world)
     assert len(rows) == report.stored
-    good_ids = {records[p]["transaction_id"] for p in result.stored_positions}  # type: ignore[index]
+    good_ids = {good[p]["transaction_id"] for p in result.stored_positions}
     assert {row["transaction_id"] for row in rows} == good_ids
     assert sorted(report.partitions) == sorted(world.objects.under(offline_prefix(DATASET)))
 

@@ -1,4 +1,4 @@
-"""`leaim bench`: the governed decision path measured against its floors, side by side in one run.
+"""`leaim bench` and `leaim bench-ingest`: the decision and ingestion paths measured against their floors.
 
 Measured on the reference model: raw onnxruntime batch-1 scoring; a bare Chalice handler that only
 parses the request (the framework floor); the full governed decision in process (validation, DynamoDB
@@ -8,6 +8,7 @@ the local gateway at several concurrency levels; and the API function's cold sta
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +32,13 @@ from gpu_workers.training.trainer import train
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlAuditLog, create_engine_for
 from leaim.bootstrap import build_core, build_decision_api
-from leaim.data.synthetic import CardFraudGenerator
+from leaim.data.datasets import DatasetCatalog
+from leaim.data.parquet import encode
+from leaim.data.records import PreparedRecord, RecordPreparer, column_data, stored_columns
+from leaim.data.synthetic import CardFraudGenerator, transaction_record
 from leaim.domain.features import feature_vector, merge_online
+from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.validation import validate_fields
 from leaim.local.context import LocalFunction
 from leaim.local.traffic import decision_request, percentile, send
 from leaim.local.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
@@ -302,3 +309,102 @@ def _print(
         f"(import {imports:.0f} ms; target <= 300); onnxruntime imported: "
         f"{any(run['onnxruntime_loaded'] for run in cold)}"
     )
+
+
+def run_ingest_bench(console: Console, *, records: int, http_records: int) -> int:
+    """Ingestion throughput, floor first: validation alone, then validation and transformation with the
+    batched Parquet write, then the Kinesis handler path and HTTP on the local stack. Returns the exit status.
+    """
+    manifest = ManifestCatalog.from_directory(None).get(REFERENCE_USE_CASE)
+    datasets = DatasetCatalog.from_directory(ManifestCatalog.from_directory(None))
+    contract = datasets.get("transactions", "v1")
+    assert contract is not None
+    generator = CardFraudGenerator(manifest, seed=5)
+    start = datetime.now(UTC) - timedelta(days=7)
+    batch = [
+        transaction_record(t, start + timedelta(seconds=i))
+        for i, t in enumerate(generator.transactions(records, generator.cards(max(records // 10, 1))))
+    ]
+    preparer = RecordPreparer(contract, manifest, b"bench-pii-key-0123456789abcdef")
+    columns = stored_columns(datasets.latest("transactions"), manifest)
+    rows: list[tuple[str, float, str]] = []
+    with console.status("Validation alone..."):
+        seconds = _once(lambda: [validate_fields(contract.fields, r, prefix="record.", unknown="") for r in batch])
+    rows.append(("validation alone", records / seconds, "the floor: the contract check of each record"))
+    with console.status("Validation, minimization, features and the Parquet encoding..."):
+
+        def transform() -> None:
+            prepared = [preparer.prepare(record) for record in batch]
+            good = [p for p in prepared if isinstance(p, PreparedRecord)]
+            now = datetime.now(UTC)
+            encode(columns, column_data(columns, good, manifest=manifest, source="bench", ingested_at=now))
+
+        seconds = _once(transform)
+    rows.append(("validate + transform + Parquet", records / seconds, "one core, no I/O: the 20,000/s target"))
+    with (
+        tempfile.TemporaryDirectory(prefix="leaim-bench-") as state,
+        LocalWorld(WorldOptions(state_dir=Path(state), worker_processes=1)) as world,
+    ):
+        function = world.running.function("IngestStreamFunction")
+        events = [_kinesis_event(world, batch[i : i + 500], i) for i in range(0, len(batch), 500)]
+        with console.status("Kinesis handler path (moto writes)..."):
+            seconds = _once(lambda: [function.invoke(event) for event in events])
+        rows.append(("Kinesis handler, in process", records / seconds, "validate, transform, S3 + DynamoDB on moto"))
+        fresh = [{**r, "transaction_id": f"http-{r['transaction_id']}"} for r in batch[:http_records]]
+        with console.status("HTTP through the local gateway..."):
+
+            def post() -> None:
+                for i in range(0, len(fresh), 5_000):
+                    world.call(
+                        "POST",
+                        "/v1/ingest/transactions",
+                        "data_producer",
+                        {"contract_version": "v1", "records": fresh[i : i + 5_000]},
+                    )
+
+            seconds = _once(post)
+        rows.append(("HTTP, batches of 5,000", len(fresh) / seconds, "the same, behind the gateway"))
+    table = Table(title=f"Ingestion throughput ({records:,} records, one process)")
+    table.add_column("path")
+    table.add_column("records/s", justify="right")
+    table.add_column("x validation", justify="right")
+    table.add_column("what it includes")
+    floor = rows[0][1]
+    for name, rate, note in rows:
+        table.add_row(name, f"{rate:,.0f}", f"{rate / floor:.3f}", note)
+    console.print(table)
+    return 0
+
+
+def _once(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def _kinesis_event(world: LocalWorld, records: list[dict[str, Any]], offset: int) -> dict[str, Any]:
+    """A Lambda Kinesis event carrying `records` as ingest.v1 messages."""
+    arn = world.running.physical_resource("IngestStream").attributes["Arn"]
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": "bench",
+                    "sequenceNumber": f"{offset + i:056d}",
+                    "data": base64.b64encode(
+                        json.dumps({"dataset": "transactions", "contract_version": "v1", "record": r}).encode()
+                    ).decode(),
+                    "approximateArrivalTimestamp": time.time(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"shardId-000000000000:{offset + i:056d}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/bench",
+                "awsRegion": world.running.region,
+                "eventSourceARN": arn,
+            }
+            for i, r in enumerate(records)
+        ]
+    }

@@ -375,7 +375,7 @@ def _quarantine(arguments: argparse.Namespace, client: IngestClient, console: Co
 
 def _facts(title: str, facts: Mapping[str, object]) -> Table:
     """A two-column table of named values."""
-    table = Table(title=title, show_header=False)
+    table = Table(title=title, show_header=False, min_width=len(title))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for name, value in facts.items():
@@ -385,7 +385,9 @@ def _facts(title: str, facts: Mapping[str, object]) -> Table:
 
 def _rows(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
     """A table of rows; values are shown as text, never as markup."""
-    table = Table(*header, title=title)
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(Text("" if value is None else str(value)) for value in row))
     return table

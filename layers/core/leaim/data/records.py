@@ -98,8 +98,10 @@ def stored_columns(contract: DatasetContract, manifest: UseCaseManifest) -> list
     return [*kept, *meta, *features]
 
 
-def _canonical(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _canonical(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a stored value")
 
 
 class RecordPreparer:
@@ -115,6 +117,7 @@ class RecordPreparer:
         self._inputs = [field.name for field in manifest.inputs]
         self._online = [feature.name for feature in manifest.online_features]
         self._unknown = f"a field of {contract.dataset} {contract.version}"
+        self._entity = manifest.entity_key
 
     def prepare(self, payload: object) -> PreparedRecord | RecordProblem:
         """The stored form of `payload`, or every problem with it."""
@@ -144,7 +147,7 @@ class RecordPreparer:
             for name, value in cleaned.items()
             if name not in self._dropped
         }
-        canonical = json.dumps({name: _canonical(value) for name, value in values.items()}, sort_keys=True)
+        canonical = json.dumps(values, sort_keys=True, default=_canonical)
         event_time = cleaned[contract.event_time]
         assert isinstance(event_time, datetime)
         return PreparedRecord(
@@ -153,7 +156,10 @@ class RecordPreparer:
             contract_version=contract.version,
             values=values,
             features=tuple(features),
-            entity=entity_id(self._manifest, inputs, self._key),
+            # A tokenized entity key already holds the token the online store is keyed by.
+            entity=str(values[self._entity])
+            if self._entity in self._tokenized
+            else entity_id(self._manifest, inputs, self._key),
             online={name: online[name] for name in self._online},
             digest=hashlib.sha256(canonical.encode()).hexdigest(),
         )

@@ -149,7 +149,7 @@ class GovernedHttp:
                 audit.store("error", status_code=500, error=f"{type(error).__name__}: {error}")
             except AuditWriteError as audit_error:
                 return self._unavailable(audit_error, audit)
-        body = ErrorResponse(error="internal_error", message="the decision could not be made", trace_id=audit.trace_id)
+        body = ErrorResponse(error="internal_error", message="the request could not be served", trace_id=audit.trace_id)
         return HttpAnswer(500, body.model_dump(mode="json"))
 
     def _unavailable(self, error: AuditWriteError, audit: InvocationAudit) -> HttpAnswer:

@@ -103,7 +103,11 @@ class IngestionConsumer:
                     continue
                 reports[dataset] = ingest_details(result.report)
                 dead.update({group[index].position: record.reason for index, record in result.quarantined.items()})
-            self._service.keep_quarantined(list(unrouted.values()))
+            try:
+                self._service.keep_quarantined(list(unrouted.values()))
+            except Exception as error:
+                failed.update(unrouted)
+                errors.append(f"{UNROUTED}: {type(error).__name__}: {error}")
             details = {
                 "deliveries": len(deliveries),
                 "failed": len(failed),

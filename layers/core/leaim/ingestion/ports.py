@@ -50,7 +50,10 @@ class RecordLedger(Protocol):
         ...
 
     def claim(self, dataset: str, entries: Mapping[str, LedgerEntry]) -> set[str]:
-        """Record `entries` unless their record id is already stored; returns the ids that already were."""
+        """Record `entries` (ids the caller found unstored); returns the ids whose entry turned out to be another's.
+
+        An id claimed by a concurrent delivery is returned, so the caller counts it as that delivery's.
+        """
         ...
 
 

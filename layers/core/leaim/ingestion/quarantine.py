@@ -102,6 +102,9 @@ class QuarantineService:
 
 
 def _masked(record: QuarantinedRecord, pii: set[str]) -> QuarantinedRecord:
+    if record.dataset == UNROUTED:
+        # No contract says which parts of an unreadable message are personal: none is listed.
+        return record.model_copy(update={"payload": MASK})
     payload = record.payload
     if not isinstance(payload, dict) or not pii & payload.keys():
         return record

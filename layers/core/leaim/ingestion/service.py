@@ -34,7 +34,7 @@ from leaim.data.records import (
 from leaim.ingestion.ports import LedgerEntry, OnlineUpdate
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from contracts.dataset.v1 import DatasetContract
     from contracts.ingest.v1 import Source
@@ -135,79 +135,78 @@ class IngestionService:
         latest = self.datasets.latest(dataset)
         manifest = self._manifests.get(latest.use_case)
         now = datetime.fromtimestamp(self._clock.now(), UTC)
-        problems: dict[int, RecordProblem] = {}
-        prepared: dict[int, PreparedRecord] = {}
-        for position, item in enumerate(items):
-            outcome = self._prepare(dataset, item)
-            if isinstance(outcome, RecordProblem):
-                problems[position] = outcome
-            else:
-                prepared[position] = outcome
-        first: dict[str, int] = {}
-        duplicates: set[int] = set()
-        for position, record in prepared.items():
-            seen = first.setdefault(record.record_id, position)
-            if seen == position:
-                continue
-            if prepared[seen].digest == record.digest:
-                duplicates.add(position)
-            else:
-                problems[position] = _conflict(record, "an earlier record of the same batch")
-        unique = {position: record for position, record in prepared.items() if first[record.record_id] == position}
-        batch = hashlib.sha256("\n".join(sorted(first)).encode()).hexdigest()[:32]
-        location = {
-            position: offline_key(dataset, partition_day(r.event_time), batch) for position, r in unique.items()
-        }
-        existing = self._ledger.lookup(dataset, [record.record_id for record in unique.values()])
-        candidates: dict[int, PreparedRecord] = {}
-        for position, record in unique.items():
-            entry = existing.get(record.record_id)
-            if entry is None:
-                candidates[position] = record
-            elif entry == LedgerEntry(record.digest, location[position]):
-                # Stored by an earlier delivery of this very batch: its object is rewritten whole, row included.
-                candidates[position] = record
-                duplicates.add(position)
-            elif entry.digest == record.digest:
-                duplicates.add(position)
-            else:
-                problems[position] = _conflict(record, entry.location)
+        triage = self._triage(dataset, items)
+        candidates = triage.candidates
+        # Named after the records it holds: a retry of the same records rewrites the same object, and an
+        # object is never rewritten without a row it held.
+        batch = hashlib.sha256("\n".join(sorted(r.record_id for r in candidates.values())).encode()).hexdigest()[:32]
+        location = {p: offline_key(dataset, partition_day(r.event_time), batch) for p, r in candidates.items()}
         written = self._write_partitions(latest, manifest.name, candidates, location, source, now)
-        claims = {
-            record.record_id: LedgerEntry(record.digest, location[position])
-            for position, record in candidates.items()
-            if existing.get(record.record_id) is None
-        }
-        lost = self._ledger.claim(dataset, claims)
-        if lost:
-            # A concurrent delivery claimed these first: the same content is a duplicate, other content a conflict.
-            winners = self._ledger.lookup(dataset, sorted(lost))
-            for position, record in list(candidates.items()):
-                if record.record_id in lost:
-                    del candidates[position]
-                    winner = winners[record.record_id]
-                    if winner.digest == record.digest:
-                        duplicates.add(position)
-                    else:
-                        problems[position] = _conflict(record, winner.location)
-        fresh = [record for record in candidates.values() if record.record_id in claims]
-        stale = self._online.put_latest(manifest.name, _latest_per_entity(fresh, feature_version(manifest)))
-        quarantined = self._quarantine(dataset, items, problems, source, trace_id, now)
-        stored_positions = set(candidates) | duplicates
+        self._claim(dataset, triage, location)
+        stale = self._online.put_latest(
+            manifest.name, _latest_per_entity(candidates.values(), feature_version(manifest))
+        )
+        quarantined = self._quarantine(dataset, items, triage.problems, source, trace_id, now)
+        stored_positions = set(candidates) | triage.duplicates
         report = IngestReport(
             dataset=dataset,
             source=source,
             received=len(items),
             stored=len(stored_positions),
-            duplicates=len(duplicates),
+            duplicates=len(triage.duplicates),
             quarantined=len(quarantined),
             stale_online_updates=stale,
-            contract_versions=dict(Counter(prepared[p].contract_version for p in stored_positions)),
+            contract_versions=dict(Counter(triage.prepared[p].contract_version for p in stored_positions)),
             partitions=written,
             quarantine=[_entry(record) for record in list(quarantined.values())[:REPORTED_QUARANTINE]],
             trace_id=trace_id,
         )
         return IngestResult(report, quarantined, stored_positions)
+
+    def _triage(self, dataset: str, items: Sequence[Incoming]) -> _Triage:
+        """Prepare every record, then sort them: to store, duplicates (of the batch or the store), problems."""
+        triage = _Triage()
+        for position, item in enumerate(items):
+            outcome = self._prepare(dataset, item)
+            if isinstance(outcome, RecordProblem):
+                triage.problems[position] = outcome
+            else:
+                triage.prepared[position] = outcome
+        first: dict[str, int] = {}
+        for position, record in triage.prepared.items():
+            seen = first.setdefault(record.record_id, position)
+            if seen != position:
+                triage.settle(
+                    position, record, LedgerEntry(triage.prepared[seen].digest, "an earlier record of the batch")
+                )
+        unique = [
+            record.record_id for position, record in triage.prepared.items() if first[record.record_id] == position
+        ]
+        existing = self._ledger.lookup(dataset, unique)
+        for position, record in triage.prepared.items():
+            if first[record.record_id] != position:
+                continue
+            entry = existing.get(record.record_id)
+            if entry is None:
+                triage.candidates[position] = record
+            else:
+                triage.settle(position, record, entry)
+        return triage
+
+    def _claim(self, dataset: str, triage: _Triage, location: Mapping[int, str]) -> None:
+        claims = {
+            record.record_id: LedgerEntry(record.digest, location[position])
+            for position, record in triage.candidates.items()
+        }
+        lost = self._ledger.claim(dataset, claims)
+        if not lost:
+            return
+        # A concurrent delivery claimed these: the same content is a duplicate, other content a conflict.
+        winners = self._ledger.lookup(dataset, sorted(lost))
+        for position, record in list(triage.candidates.items()):
+            if record.record_id in lost:
+                del triage.candidates[position]
+                triage.settle(position, record, winners[record.record_id])
 
     def _prepare(self, dataset: str, item: Incoming) -> PreparedRecord | RecordProblem:
         version = item.contract_version
@@ -292,12 +291,29 @@ class IngestionService:
             )
 
 
+@dataclass
+class _Triage:
+    """Where each record of a batch stands, by its position in the batch."""
+
+    prepared: dict[int, PreparedRecord] = field(default_factory=dict)
+    candidates: dict[int, PreparedRecord] = field(default_factory=dict)
+    duplicates: set[int] = field(default_factory=set)
+    problems: dict[int, RecordProblem] = field(default_factory=dict)
+
+    def settle(self, position: int, record: PreparedRecord, held: LedgerEntry) -> None:
+        """A record whose id is already held: a duplicate of the same content, else a conflict."""
+        if held.digest == record.digest:
+            self.duplicates.add(position)
+        else:
+            self.problems[position] = _conflict(record, held.location)
+
+
 def _conflict(record: PreparedRecord, where: str) -> RecordProblem:
     reason = f"record id {record.record_id!r} is already stored with other content ({where})"
     return RecordProblem(reason, [FieldError(field="record", message=reason, type="conflict")], record.record_id)
 
 
-def _latest_per_entity(records: Sequence[PreparedRecord], version: str) -> list[OnlineUpdate]:
+def _latest_per_entity(records: Iterable[PreparedRecord], version: str) -> list[OnlineUpdate]:
     latest: dict[str, PreparedRecord] = {}
     for record in records:
         held = latest.get(record.entity)

@@ -10,6 +10,7 @@ import http.client
 import json
 import math
 import re
+import socket
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -161,18 +162,33 @@ def local_client(
 
 
 def _local_stack(state_dir: Path) -> tuple[str | None, dict[str, str]]:
-    """The API URL and keys of the local stack, or (None, {}) when none runs from `state_dir`."""
+    """The API URL and keys of the local stack, or (None, {}) when none runs from `state_dir`.
+
+    A stack that was killed leaves its state behind, so the URL only counts when something listens there.
+    """
     stack_file, keys_file = state_dir / STACK_FILE, state_dir / API_KEYS_FILE
     if not stack_file.is_file() or not keys_file.is_file():
         return None, {}
     try:
-        url = json.loads(stack_file.read_text(encoding="utf-8"))["api_url"]
+        url = str(json.loads(stack_file.read_text(encoding="utf-8"))["api_url"])
         keys = json.loads(keys_file.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError) as error:
         raise ApiTargetError(
             f"{state_dir} holds an unreadable local stack state ({error}): {NO_LOCAL_STACK}"
         ) from error
-    return str(url), {str(role): str(key) for role, key in keys.items()}
+    if not _listening(url):
+        return None, {}
+    return url, {str(role): str(key) for role, key in keys.items()}
+
+
+def _listening(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def batches(

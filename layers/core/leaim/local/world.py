@@ -128,7 +128,7 @@ class LocalWorld:
             raise RuntimeError("the local world is not started")
         return self.stack
 
-    def train(self, *, rows: int = 20_000, timeout_s: float = 300.0) -> TrainingResult:
+    def train(self, *, rows: int = 10_000, timeout_s: float = 300.0) -> TrainingResult:
         """Train the reference model as the training flow runs: ingest, snapshot, train on the snapshot, activate.
 
         Generated transactions are ingested over HTTP through the ingestion API, a snapshot of the dataset
