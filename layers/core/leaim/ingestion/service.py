@@ -177,7 +177,7 @@ class IngestionService:
             seen = first.setdefault(record.record_id, position)
             if seen != position:
                 triage.settle(
-                    position, record, LedgerEntry(triage.prepared[seen].digest, "an earlier record of the batch")
+                    position, record, LedgerEntry(triage.prepared[seen].digest, "an earlier record of the same batch")
                 )
         unique = [
             record.record_id for position, record in triage.prepared.items() if first[record.record_id] == position
