@@ -19,7 +19,9 @@ POLLER = "IngestStreamFunction.IngestRecords"
 
 @pytest.fixture
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
-    with LocalWorld(WorldOptions(state_dir=tmp_path_factory.mktemp("outage"), worker_processes=1)) as running:
+    with LocalWorld(
+        WorldOptions(state_dir=tmp_path_factory.mktemp("outage"), worker_processes=1, stack_name="e2e-outage")
+    ) as running:
         yield running
 
 

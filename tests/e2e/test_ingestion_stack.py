@@ -49,7 +49,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
-    with LocalWorld(WorldOptions(state_dir=tmp_path_factory.mktemp("ingest"), worker_processes=1)) as running:
+    with LocalWorld(
+        WorldOptions(state_dir=tmp_path_factory.mktemp("ingest"), worker_processes=1, stack_name="e2e-ingest")
+    ) as running:
         yield running
 
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.cli import BROKEN_KINDS, main, sample_records
+from leaim.cli import main
 from leaim.data.datasets import DatasetCatalog
+from leaim.data.synthetic import BROKEN_KINDS, sample_records
 from leaim.domain.manifests import ManifestCatalog
 from leaim.domain.validation import validate_fields
 from leaim.local.client import (
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+MANIFEST = ManifestCatalog.from_directory(None).get("card_fraud")
 CONTRACT = DatasetCatalog.from_directory(ManifestCatalog.from_directory(None)).get("transactions", "v1")
 # The field each kind of broken sample record gets wrong, in the order of BROKEN_KINDS.
 OFFENDING = ["record.country", "record.amount", "record.merchant_category", "record.event_time"]
@@ -172,7 +174,7 @@ def test_sample_data_writes_the_valid_and_broken_records_asked_for(
 
 
 def test_sample_records_survive_a_round_trip_through_csv(tmp_path: Path) -> None:
-    records = sample_records(30, 8, seed=3, now=datetime(2026, 11, 23, tzinfo=UTC))
+    records = sample_records(MANIFEST, 30, 8, seed=3, now=datetime(2026, 11, 23, tzinfo=UTC))
     path = tmp_path / "sample.csv"
 
     write_records(path, records, "csv")
@@ -316,7 +318,7 @@ def test_ingest_quarantine_replay_and_snapshot_on_the_local_stack(
     base = ["--state-dir", str(state)]
     leaim(capsys, *base, "sample-data", str(sample), "--rows", "200", "--bad", "8", "--seed", "5")
 
-    with LocalWorld(WorldOptions(state_dir=state, worker_processes=1)):
+    with LocalWorld(WorldOptions(state_dir=state, worker_processes=1, stack_name="cli-ingest")):
         status, out, err = leaim(
             capsys, *base, "ingest", str(sample), "--dataset", "transactions", "--batch-size", "50"
         )

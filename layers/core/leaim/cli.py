@@ -13,7 +13,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -28,8 +28,6 @@ from leaim.exceptions import LeaimError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from pydantic import JsonValue
-
     from contracts.ingest.v1 import IngestReport, QuarantineEntry, SnapshotManifest
     from leaim.data.synthetic import Card
     from leaim.local.client import IngestClient, RecordFormat
@@ -38,9 +36,6 @@ if TYPE_CHECKING:
 # Quarantine entries shown after an ingestion or a replay; `leaim quarantine` lists them all.
 SHOWN_QUARANTINE = 10
 SAMPLE_USE_CASE = "card_fraud"
-SAMPLE_DAYS = timedelta(days=14)
-# The kinds of broken record `leaim sample-data --bad` mixes in, in turn.
-BROKEN_KINDS = ("missing field", "amount out of range", "unknown category", "timestamp without offset")
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -398,11 +393,14 @@ def _versions(counts: dict[str, int]) -> str:
 
 
 def _sample_data(arguments: argparse.Namespace, console: Console) -> int:
+    from leaim.data.synthetic import BROKEN_KINDS, sample_records
+    from leaim.domain.manifests import ManifestCatalog
     from leaim.local.client import write_records
 
     path: Path = arguments.file
     kind: RecordFormat = arguments.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
-    records = sample_records(arguments.rows, arguments.bad, seed=arguments.seed, now=datetime.now(UTC))
+    manifest = ManifestCatalog.from_directory(None).get(SAMPLE_USE_CASE)
+    records = sample_records(manifest, arguments.rows, arguments.bad, seed=arguments.seed, now=datetime.now(UTC))
     write_records(path, records, kind)
     console.print(
         f"Wrote {len(records)} transactions records to {path}: {arguments.rows} valid, {arguments.bad} broken",
@@ -415,40 +413,3 @@ def _sample_data(arguments: argparse.Namespace, console: Console) -> int:
         )
     console.print(f"Try: leaim ingest {path} --dataset transactions", markup=False, highlight=False)
     return 0
-
-
-def sample_records(rows: int, bad: int, *, seed: int, now: datetime) -> list[dict[str, JsonValue]]:
-    """`rows` valid `transactions` v1 records with event times over the 14 days before `now`, and `bad` broken ones.
-
-    The broken records are spread evenly among the valid ones, each kind of `BROKEN_KINDS` in turn, and their
-    record ids start with `bad-`.
-    """
-    from leaim.data.synthetic import CardFraudGenerator, transaction_record
-    from leaim.domain.manifests import ManifestCatalog
-
-    generator = CardFraudGenerator(ManifestCatalog.from_directory(None).get(SAMPLE_USE_CASE), seed=seed)
-    transactions = generator.transactions(rows + bad, generator.cards(200))
-    step = SAMPLE_DAYS / rows
-    start = now - SAMPLE_DAYS
-    keyed: list[tuple[tuple[int, int], dict[str, JsonValue]]] = [
-        ((index, 1), dict(transaction_record(transaction, start + index * step)))
-        for index, transaction in enumerate(transactions[:rows])
-    ]
-    for number, transaction in enumerate(transactions[rows:]):
-        position = (number + 1) * rows // (bad + 1)
-        record = _broken(dict(transaction_record(transaction, start + position * step)), number)
-        keyed.append(((position, 0), {**record, "transaction_id": f"bad-{seed}-{number:05d}"}))
-    return [record for _, record in sorted(keyed, key=lambda pair: pair[0])]
-
-
-def _broken(record: dict[str, JsonValue], number: int) -> dict[str, JsonValue]:
-    """The record with one fault, the kind `BROKEN_KINDS[number % 4]`."""
-    kind = BROKEN_KINDS[number % len(BROKEN_KINDS)]
-    if kind == "missing field":
-        return {name: value for name, value in record.items() if name != "country"}
-    if kind == "amount out of range":
-        return {**record, "amount": 250_000.0}
-    if kind == "unknown category":
-        return {**record, "merchant_category": "casino"}
-    moment = datetime.fromisoformat(str(record["event_time"]))
-    return {**record, "event_time": moment.replace(tzinfo=None).isoformat(timespec="seconds")}

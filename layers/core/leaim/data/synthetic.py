@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +17,7 @@ from leaim.domain.features import feature_vector
 from leaim.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from pydantic import JsonValue
 
     from contracts.manifest.v1 import UseCaseManifest
 
@@ -204,3 +204,44 @@ def transaction_record(
     if labeled:
         record["is_fraud"] = bool(transaction.label)
     return record
+
+
+SAMPLE_DAYS = timedelta(days=14)
+# The kinds of broken record `sample_records` mixes in, in turn.
+BROKEN_KINDS = ("missing field", "amount out of range", "unknown category", "timestamp without offset")
+
+
+def sample_records(
+    manifest: UseCaseManifest, rows: int, bad: int, *, seed: int, now: datetime
+) -> list[dict[str, JsonValue]]:
+    """`rows` valid `transactions` v1 records with event times over the 14 days before `now`, and `bad` broken ones.
+
+    The broken records are spread evenly among the valid ones, each kind of `BROKEN_KINDS` in turn, and their
+    record ids start with `bad-`.
+    """
+    generator = CardFraudGenerator(manifest, seed=seed)
+    transactions = generator.transactions(rows + bad, generator.cards(200))
+    step = SAMPLE_DAYS / rows
+    start = now - SAMPLE_DAYS
+    keyed: list[tuple[tuple[int, int], dict[str, JsonValue]]] = [
+        ((index, 1), dict(transaction_record(transaction, start + index * step)))
+        for index, transaction in enumerate(transactions[:rows])
+    ]
+    for number, transaction in enumerate(transactions[rows:]):
+        position = (number + 1) * rows // (bad + 1)
+        record = _broken(dict(transaction_record(transaction, start + position * step)), number)
+        keyed.append(((position, 0), {**record, "transaction_id": f"bad-{seed}-{number:05d}"}))
+    return [record for _, record in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def _broken(record: dict[str, JsonValue], number: int) -> dict[str, JsonValue]:
+    """The record with one fault, the kind `BROKEN_KINDS[number % 4]`."""
+    kind = BROKEN_KINDS[number % len(BROKEN_KINDS)]
+    if kind == "missing field":
+        return {name: value for name, value in record.items() if name != "country"}
+    if kind == "amount out of range":
+        return {**record, "amount": 250_000.0}
+    if kind == "unknown category":
+        return {**record, "merchant_category": "casino"}
+    moment = datetime.fromisoformat(str(record["event_time"]))
+    return {**record, "event_time": moment.replace(tzinfo=None).isoformat(timespec="seconds")}

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leaim.adapters.sqs import REASON_ATTRIBUTE
-from leaim.data.synthetic import CardFraudGenerator
+from leaim.data.synthetic import CardFraudGenerator, sample_records
 from leaim.local.traffic import (
     Answer,
     QueueOutcome,
@@ -24,7 +24,7 @@ from leaim.local.traffic import (
     percentile,
     send,
 )
-from leaim.local.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
+from leaim.local.world import REFERENCE_DATASET, REFERENCE_USE_CASE, LocalWorld, WorldOptions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 API_SOURCE = "DecisionApiFunction"
 QUEUE_SOURCE = "DecisionQueueFunction"
+INGEST_SOURCES = ("IngestApiFunction", "IngestQueueFunction", "IngestStreamFunction")
 
 
 @dataclass
@@ -44,8 +45,20 @@ class DemoOptions:
     http_requests: int = 240
     outage_requests: int = 40
     queue_messages: int = 60
+    ingest_records: int = 1_200
     concurrency: int = 8
     world: WorldOptions = field(default_factory=WorldOptions)
+
+
+@dataclass
+class Ingestion:
+    """Records sent to each ingestion entry point, and what their audit events say became of them."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    broken: Counter[str] = field(default_factory=Counter)
+    invocations: Counter[str] = field(default_factory=Counter)
+    events: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+    snapshot: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +72,7 @@ class Report:
     expected_dead_letters: int = 0
     audit: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    ingestion: Ingestion = field(default_factory=Ingestion)
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
@@ -72,6 +86,12 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         with console.status("Training the reference model on the training worker..."):
             trained = world.train()
         metrics = trained.metrics
+        if world.training_snapshot is not None:
+            snapshot = world.training_snapshot
+            console.print(
+                f"Ingested {snapshot.row_count} transactions over HTTP and trained on snapshot "
+                f"[bold]{snapshot.snapshot_id}[/] sha256 {snapshot.content_sha256[:12]}"
+            )
         console.print(
             f"Trained [bold]{trained.model_name} {trained.model_version}[/] sha256 {trained.artifact_digest[:12]}  "
             f"AUC {metrics.auc:.3f}  precision {metrics.precision:.3f}  recall {metrics.recall:.3f}  "
@@ -118,6 +138,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         report.answers.append(read)
 
         _queue_phase(world, options, transactions, report, console)
+        _ingest_phase(world, options, report.ingestion, console)
         stats = stack.stats
         report.queue_deliveries = _deliveries(stats, QUEUE_SOURCE)
         _reconcile(world, report, started)
@@ -201,6 +222,107 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
     report.queue.results += [json.loads(m["Body"]) for m in _drain(sqs, results_url)]
 
 
+def _ingest_phase(world: LocalWorld, options: DemoOptions, ingestion: Ingestion, console: Console) -> None:
+    """Send transactions records, some broken, over HTTP (twice), the ingest stream and the ingest queue."""
+    stack = world.running
+    since = datetime.now(UTC)
+    records = sample_records(
+        world.manifest, options.ingest_records, options.ingest_records // 25, seed=options.world.seed + 2, now=since
+    )
+    third = len(records) // 3
+    http, stream, queue = records[:third], records[third : 2 * third], records[2 * third :]
+    for _ in range(2):
+        world.call(
+            "POST", f"/v1/ingest/{REFERENCE_DATASET}", "data_producer", {"contract_version": "v1", "records": http}
+        )
+    ingestion.sent["IngestApiFunction"] = 2 * len(http)
+    ingestion.broken["IngestApiFunction"] = 2 * _bad(http)
+    bodies = [_message(record) for record in stream] + ['{"dataset": "transactions", "record": ']
+    kinesis = boto3.client("kinesis", endpoint_url=stack.endpoint_url)
+    for start in range(0, len(bodies), 500):
+        chunk = bodies[start : start + 500]
+        kinesis.put_records(
+            StreamName=stack.stream_name("IngestStream"),
+            Records=[{"Data": body.encode(), "PartitionKey": str(i)} for i, body in enumerate(chunk)],
+        )
+    ingestion.sent["IngestStreamFunction"] = len(bodies)
+    ingestion.broken["IngestStreamFunction"] = _bad(stream) + 1
+    messages = [_message(record) for record in queue]
+    messages += messages[:5]
+    sqs = boto3.client("sqs", endpoint_url=stack.endpoint_url)
+    for start in range(0, len(messages), 10):
+        sqs.send_message_batch(
+            QueueUrl=stack.queue_url("IngestQueue"),
+            Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(messages[start : start + 10])],
+        )
+    ingestion.sent["IngestQueueFunction"] = len(messages)
+    ingestion.broken["IngestQueueFunction"] = _bad(queue)
+    deadline = time.monotonic() + 120
+    with _progress(console) as progress:
+        tasks = {
+            name: progress.add_task(name.removesuffix("Function"), total=count)
+            for name, count in ingestion.sent.items()
+        }
+        while time.monotonic() < deadline:
+            _read_ingest_events(world, since, ingestion)
+            received = {name: sum(e["received"] for e in events) for name, events in ingestion.events.items()}
+            for name, task in tasks.items():
+                progress.update(task, completed=received.get(name, 0))
+            if all(received.get(name, 0) >= count for name, count in ingestion.sent.items()):
+                break
+            time.sleep(0.3)
+    ingestion.snapshot = world.call(
+        "POST", f"/v1/datasets/{REFERENCE_DATASET}/snapshots", "ml_engineer", {}, expect=201
+    )
+    stats = stack.stats
+    ingestion.invocations["IngestApiFunction"] = 2
+    for name in ("IngestStreamFunction", "IngestQueueFunction"):
+        ingestion.invocations[name] = sum(p.invocations for key, p in stats.pollers.items() if key.startswith(name))
+
+
+def _bad(records: Sequence[dict[str, Any]]) -> int:
+    return sum(1 for record in records if str(record["transaction_id"]).startswith("bad-"))
+
+
+def _message(record: dict[str, Any]) -> str:
+    return json.dumps({"dataset": REFERENCE_DATASET, "contract_version": "v1", "record": record})
+
+
+def _read_ingest_events(world: LocalWorld, since: datetime, ingestion: Ingestion) -> None:
+    """Each ingestion invocation's counts, from its audit event."""
+    ingestion.events = {}
+    for source in INGEST_SOURCES:
+        rows = []
+        for event in world.audit_log.events(source=source, action="ingest.records", since=since, limit=100_000):
+            details = event.details
+            counts = details["datasets"].values() if "datasets" in details else [details]
+            unrouted = int(details.get("unrouted", 0))
+            rows.append(
+                {
+                    "received": sum(int(c["received"]) for c in counts) + unrouted,
+                    "stored": sum(int(c["stored"]) for c in counts),
+                    "duplicates": sum(int(c["duplicates"]) for c in counts),
+                    "quarantined": sum(int(c["quarantined"]) for c in counts) + unrouted,
+                }
+            )
+        ingestion.events[source] = rows
+
+
+def _reconcile_ingestion(ingestion: Ingestion, missing: list[str]) -> None:
+    """Every ingestion invocation has its event, and every record sent is stored or quarantined, once."""
+    for source, sent in ingestion.sent.items():
+        events = ingestion.events.get(source, [])
+        if len(events) != ingestion.invocations[source]:
+            missing.append(f"{source}: {ingestion.invocations[source]} invocations, {len(events)} audit events")
+        received = sum(e["received"] for e in events)
+        kept = sum(e["stored"] + e["quarantined"] for e in events)
+        quarantined = sum(e["quarantined"] for e in events)
+        if received != sent or kept != received:
+            missing.append(f"{source}: {sent} records sent, {received} received, {kept} stored or quarantined")
+        if quarantined != ingestion.broken[source]:
+            missing.append(f"{source}: {ingestion.broken[source]} broken records sent, {quarantined} quarantined")
+
+
 def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     answer = sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
@@ -252,6 +374,7 @@ def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
         report.missing.append(
             f"dead letters: {len(reasons)} with a reason, {report.expected_dead_letters} poison messages sent"
         )
+    _reconcile_ingestion(report.ingestion, report.missing)
     report.audit = {
         "api": len(api_events),
         "queue": len(queue_events),
@@ -284,6 +407,7 @@ def _print_report(console: Console, report: Report, options: DemoOptions) -> Non
     table.add_row("latency p50 / p99 (model)", _ms(model_latency), "-")
     table.add_row("latency p50 / p99 (fallback)", _ms(fallback_latency), "-")
     console.print(table)
+    _print_ingestion(console, report.ingestion)
 
     audit = Table(title="Audit events stored against invocations made")
     audit.add_column("invoked")
@@ -293,7 +417,37 @@ def _print_report(console: Console, report: Report, options: DemoOptions) -> Non
     audit.add_row(QUEUE_SOURCE + " (deliveries)", str(report.queue_deliveries), str(report.audit.get("queue", 0)))
     audit.add_row("inference worker calls", "-", str(report.audit.get("worker.inference", 0)))
     audit.add_row("training worker calls", "1", str(report.audit.get("worker.training", 0)))
+    for source in INGEST_SOURCES:
+        events = report.ingestion.events.get(source, [])
+        audit.add_row(source, str(report.ingestion.invocations[source]), str(len(events)))
     console.print(audit)
+
+
+def _print_ingestion(console: Console, ingestion: Ingestion) -> None:
+    table = Table(title="Ingested records (received = stored + quarantined)")
+    for column in ("entry point", "sent", "stored", "of which duplicates", "quarantined"):
+        table.add_column(column, justify="left" if column == "entry point" else "right")
+    labels = {
+        "IngestApiFunction": "HTTP (the batch sent twice)",
+        "IngestStreamFunction": "Kinesis stream",
+        "IngestQueueFunction": "SQS queue (5 sent twice)",
+    }
+    for source, label in labels.items():
+        events = ingestion.events.get(source, [])
+        table.add_row(
+            label,
+            str(ingestion.sent[source]),
+            str(sum(e["stored"] for e in events)),
+            str(sum(e["duplicates"] for e in events)),
+            str(sum(e["quarantined"] for e in events)),
+        )
+    console.print(table)
+    snapshot = ingestion.snapshot
+    if snapshot:
+        console.print(
+            f"Snapshot {snapshot['snapshot_id']}: {snapshot['row_count']} rows ({snapshot['labeled_rows']} labeled), "
+            f"sha256 {snapshot['content_sha256'][:12]}, sources {snapshot['sources']}"
+        )
 
 
 def _ms(values: list[float]) -> str:

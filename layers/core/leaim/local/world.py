@@ -61,6 +61,8 @@ class WorldOptions:
     breaker_reset_s: float = 2.0
     queue_visibility_timeout_s: int = 2
     seed: int = 7
+    # moto keeps its resources for the life of the process: worlds started in one process need distinct names.
+    stack_name: str = "leaim-local"
 
 
 class LocalWorld:
@@ -73,6 +75,7 @@ class LocalWorld:
         self.workers = LocalWorkerPool(self.state_dir / "artifacts", processes=options.worker_processes)
         self.stack: LocalStack | None = None
         self.api_keys: dict[str, str] = {}
+        self.training_snapshot: SnapshotManifest | None = None
         self.catalog = ManifestCatalog.from_directory(None)
         self.manifest = self.catalog.get(REFERENCE_USE_CASE)
         self.engine = create_engine_for(self.database_url)
@@ -95,6 +98,7 @@ class LocalWorld:
         self.workers.start()
         self.stack = LocalStack(
             TEMPLATE,
+            stack_name=self.options.stack_name,
             state_dir=self.state_dir / "stack",
             api_port=self.options.api_port,
             parameters={
@@ -153,6 +157,7 @@ class LocalWorld:
             self.call("POST", f"/v1/datasets/{REFERENCE_DATASET}/snapshots", "ml_engineer", {}, expect=201)
         )
         _, table = self.snapshots().read(REFERENCE_DATASET, snapshot.snapshot_id)
+        self.training_snapshot = snapshot
         provider = install_tracer_provider("leaim-cli")
         service = TrainingService(
             workers=LocalWorkerClient(self.workers.urls),
