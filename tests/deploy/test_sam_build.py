@@ -182,17 +182,26 @@ def test_gpu_runtime_is_not_in_the_lambda_artifact(build_dir: Path, tmp_path: Pa
         assert result.returncode == 0, f"{module} is importable from the built function and layers"
 
 
-def test_built_api_function_rejects_a_request_without_api_key_and_audits_it(build_dir: Path, tmp_path: Path) -> None:
-    event_path = EVENTS / "create_decision_without_api_key.json"
+@pytest.mark.parametrize(
+    ("function", "event_file"),
+    [
+        (API_FUNCTION, "create_decision_without_api_key.json"),
+        ("IngestApiFunction", "ingest_records_without_api_key.json"),
+    ],
+)
+def test_built_api_function_rejects_a_request_without_api_key_and_audits_it(
+    build_dir: Path, tmp_path: Path, function: str, event_file: str
+) -> None:
+    event_path = EVENTS / event_file
     event = json.loads(event_path.read_text(encoding="utf-8"))
     context = event["requestContext"]
-    assert (context["resourcePath"], context["httpMethod"]) in api_routes(API_FUNCTION), "event of no template route"
+    assert (context["resourcePath"], context["httpMethod"]) in api_routes(function), "event of no template route"
     database = tmp_path / "audit.db"
     environment = {
-        **function_environment(API_FUNCTION),
+        **function_environment(function),
         **AWS_ENVIRONMENT,
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": lambda_path(build_dir, API_FUNCTION),
+        "PYTHONPATH": lambda_path(build_dir, function),
         "LEAIM_DATABASE_URL": f"sqlite:///{database}",
         # Secrets Manager is not reachable from a test: the key is given directly instead of by secret ARN.
         "LEAIM_PII_TOKEN_KEY": "test-pii-token-key",
@@ -210,7 +219,7 @@ def test_built_api_function_rejects_a_request_without_api_key_and_audits_it(buil
             str(event_path),
             str(response_path),
         ],
-        cwd=build_dir / API_FUNCTION,
+        cwd=build_dir / function,
         env=environment,
         capture_output=True,
         text=True,

@@ -281,7 +281,10 @@ class LocalStack:
     def _load(self, template: Template, function: Function) -> LocalFunction:
         assert self._resolver is not None
         module_name, attribute = handler_module(template, function)
-        module = importlib.import_module(module_name)
+        # A handler module keeps what it builds for later invocations, as a Lambda container does; a new stack
+        # is a new deployment, so it gets the module afresh rather than clients bound to an earlier endpoint.
+        loaded = sys.modules.get(module_name)
+        module = importlib.reload(loaded) if loaded is not None else importlib.import_module(module_name)
         try:
             handler = getattr(module, attribute)
         except AttributeError:
