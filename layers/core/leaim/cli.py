@@ -1,6 +1,6 @@
 """The `leaim` command: the embedded default, the benchmark, and a client of the ingestion API.
 
-`up` and `demo` run the local stack and `bench` measures it; `ingest`, `quarantine`, `snapshot` and `snapshots`
+`up` and `demo` run the local stack and `bench` and `bench-ingest` measure it; `ingest`, `quarantine`, `snapshot` and `snapshots`
 call the ingestion API, local or deployed; `sample-data` writes records to try them on.
 """
 
@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure the governed decision path against its floors")
     bench.add_argument("--iterations", type=_positive, default=2000, help="timed calls per in-process measurement")
     bench.add_argument("--http-requests", type=_positive, default=400, help="HTTP requests per concurrency level")
+    bench_ingest = commands.add_parser("bench-ingest", help="measure ingestion throughput against validation alone")
+    bench_ingest.add_argument("--records", type=_positive, default=20_000, help="records per measurement")
+    bench_ingest.add_argument("--http-records", type=_positive, default=10_000, help="records sent over HTTP")
     ingest = commands.add_parser("ingest", help="send a .jsonl or .csv file of records to the ingestion API")
     ingest.add_argument("file", type=Path, help="records: one JSON object a line (.jsonl), or a .csv with a header")
     ingest.add_argument("--dataset", required=True, help="dataset the records belong to, e.g. transactions")
@@ -173,6 +176,10 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
         from leaim.bench import run_bench
 
         return run_bench(console, iterations=arguments.iterations, http_requests=arguments.http_requests)
+    if arguments.command == "bench-ingest":
+        from leaim.bench import run_ingest_bench
+
+        return run_ingest_bench(console, records=arguments.records, http_records=arguments.http_records)
     if arguments.command == "sample-data":
         return _sample_data(arguments, console)
     client_commands: dict[str, Callable[[argparse.Namespace, IngestClient, Console], int]] = {
