@@ -1,7 +1,7 @@
 """The `leaim` command: the embedded default, the benchmark, and a client of the ingestion API.
 
-`up` and `demo` run the local stack and `bench` and `bench-ingest` measure it; `ingest`, `quarantine`, `snapshot` and `snapshots`
-call the ingestion API, local or deployed; `sample-data` writes records to try them on.
+`up` and `demo` run the local stack and `bench` and `bench-ingest` measure it; `ingest`, `quarantine`,
+`snapshot` and `snapshots` call the ingestion API, local or deployed; `sample-data` writes records to try them on.
 """
 
 from __future__ import annotations
