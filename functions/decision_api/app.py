@@ -6,22 +6,19 @@ authenticates, validates, decides and audits; this module only maps results to H
 
 from __future__ import annotations
 
-import functools
-import json
-import threading
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice.app import Chalice, Response
+from chalice.app import Chalice
 
-from leaim.bootstrap import build_core, build_decision_api
-from leaim.orchestration.api import Invocation
+from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
+from leaim.bootstrap import build_core, build_decision_api, once
 
 if TYPE_CHECKING:
-    from chalice.app import Request
+    from chalice.app import Response
 
-    from leaim.orchestration.api import DecisionApi, HttpAnswer
+    from leaim.governance.http import HttpAnswer
 
 SERVICE = "decision-api"
 SOURCE = "DecisionApiFunction"
@@ -33,19 +30,8 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 
-_build_lock = threading.Lock()
-
-
-@functools.cache
-def _built() -> DecisionApi:
-    return build_decision_api(build_core(SERVICE), source=SOURCE)
-
-
-def decision_api() -> DecisionApi:
-    """Built on the first request of a container and reused by the following ones."""
-    # Concurrent first requests (the local stack serves on threads) must not build two of everything.
-    with _build_lock:
-        return _built()
+# Built on the first request of a container and reused by the following ones.
+decision_api = once(lambda: build_decision_api(build_core(SERVICE), source=SOURCE))
 
 
 # API Gateway allows one variable name per path level: `id` is the use case when posting, the
@@ -53,45 +39,18 @@ def decision_api() -> DecisionApi:
 @app.route("/v1/decisions/{id}", methods=["POST"], content_types=CONTENT_TYPES)
 def create_decision(**path: str) -> Response:
     """Make a governed decision for the use case named by the path."""
-    request = _current_request()
-    raw = request.raw_body or b""
-    body = raw.encode() if isinstance(raw, str) else raw
-    answer = decision_api().create(path["id"], body, _invocation(request))
+    request = current_request(app)
+    answer = decision_api().create(path["id"], body_of(request), invocation_of(app, request))
     _observe("decision.create", answer)
-    return _respond(answer)
+    return respond(answer)
 
 
 @app.route("/v1/decisions/{id}", methods=["GET"], content_types=CONTENT_TYPES)
 def get_decision(**path: str) -> Response:
     """Return the decision named by the path."""
-    answer = decision_api().read(path["id"], _invocation(_current_request()))
+    answer = decision_api().read(path["id"], invocation_of(app, current_request(app)))
     _observe("decision.read", answer)
-    return _respond(answer)
-
-
-def _current_request() -> Request:
-    request = app.current_request
-    if request is None:
-        raise RuntimeError("a route ran outside of a request")
-    return request
-
-
-def _invocation(request: Request) -> Invocation:
-    context = app.lambda_context
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    return Invocation(
-        invocation_id=context.aws_request_id,
-        headers=headers,
-        remaining_ms=float(context.get_remaining_time_in_millis()),
-    )
-
-
-def _respond(answer: HttpAnswer) -> Response:
-    return Response(
-        body=json.dumps(answer.body, separators=(",", ":")),
-        status_code=answer.status,
-        headers={"content-type": "application/json", **answer.headers},
-    )
+    return respond(answer)
 
 
 def _observe(action: str, answer: HttpAnswer) -> None:

@@ -5,24 +5,19 @@ Powertools' BatchProcessor reports partial batch failures, so only the failed re
 
 from __future__ import annotations
 
-import functools
-import threading
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from leaim.bootstrap import build_core, build_decision_consumer
+from leaim.bootstrap import build_core, build_decision_consumer, once
 from leaim.orchestration.consumer import QueueRecord
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from leaim.adapters.sqs import SqsResultPublisher
-    from leaim.orchestration.consumer import DecisionConsumer
 
 SERVICE = "decision-queue"
 SOURCE = "DecisionQueueFunction"
@@ -32,18 +27,8 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 
-_build_lock = threading.Lock()
-
-
-@functools.cache
-def _built() -> tuple[DecisionConsumer, SqsResultPublisher]:
-    return build_decision_consumer(build_core(SERVICE), source=SOURCE)
-
-
-def consumer() -> tuple[DecisionConsumer, SqsResultPublisher]:
-    """Built on the first invocation of a container and reused by the following ones."""
-    with _build_lock:
-        return _built()
+# Built on the first invocation of a container and reused by the following ones.
+consumer = once(lambda: build_decision_consumer(build_core(SERVICE), source=SOURCE))
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

@@ -7,21 +7,17 @@ come back; a quarantined record is handled, and also kept on the ingest dead-let
 
 from __future__ import annotations
 
-import functools
-import threading
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
-from leaim.bootstrap import build_ingestion, build_ingestion_consumer
+from leaim.bootstrap import build_ingestion, build_ingestion_consumer, once
 from leaim.ingestion.consumer import Delivery
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from leaim.ingestion.consumer import IngestionConsumer
 
 SERVICE = "ingest-queue"
 SOURCE = "IngestQueueFunction"
@@ -29,18 +25,8 @@ SOURCE = "IngestQueueFunction"
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
-_build_lock = threading.Lock()
-
-
-@functools.cache
-def _built() -> IngestionConsumer:
-    return build_ingestion_consumer(build_ingestion(SERVICE), kind="sqs", source=SOURCE)
-
-
-def consumer() -> IngestionConsumer:
-    """Built on the first invocation of a container and reused by the following ones."""
-    with _build_lock:
-        return _built()
+# Built on the first invocation of a container and reused by the following ones.
+consumer = once(lambda: build_ingestion_consumer(build_ingestion(SERVICE), kind="sqs", source=SOURCE))
 
 
 @logger.inject_lambda_context(clear_state=True)

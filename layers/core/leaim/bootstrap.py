@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -33,10 +34,14 @@ from leaim.orchestration.decisions import DecisionService
 from leaim.orchestration.routing import CachedModelRouter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Engine
 
     from contracts.ingest.v1 import Source
     from leaim.orchestration.ports import WorkerClient
+
+T = TypeVar("T")
 
 # Short AWS timeouts on the request path: a slow dependency must fail inside the decision's latency
 # budget (a fallback), not after it. One attempt: a retry would not fit in the budget.
@@ -235,3 +240,20 @@ def build_ingestion_consumer(ingestion: Ingestion, *, kind: Source, source: str)
         kind=kind,
         source=source,
     )
+
+
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """`build` run on the first call of a container and its result reused by the following ones.
+
+    Concurrent first calls (the local stack serves on threads) wait for the one build instead of making two.
+    """
+    lock = threading.Lock()
+    built: list[T] = []
+
+    def get() -> T:
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return get

@@ -1,0 +1,48 @@
+"""Chalice glue shared by the API functions: a request in as an `Invocation`, an `HttpAnswer` out as a response."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from chalice.app import Response
+
+from leaim.governance.http import Invocation
+
+if TYPE_CHECKING:
+    from chalice.app import Chalice, Request
+
+    from leaim.governance.http import HttpAnswer
+
+
+def current_request(app: Chalice) -> Request:
+    """The request a route is serving."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("a route ran outside of a request")
+    return request
+
+
+def body_of(request: Request) -> bytes:
+    """The raw body, as bytes whatever API Gateway sent."""
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def invocation_of(app: Chalice, request: Request) -> Invocation:
+    """The invocation id, lower-cased headers and remaining time of the request being served."""
+    context = app.lambda_context
+    return Invocation(
+        invocation_id=context.aws_request_id,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        remaining_ms=float(context.get_remaining_time_in_millis()),
+    )
+
+
+def respond(answer: HttpAnswer) -> Response:
+    """The answer as a JSON response."""
+    return Response(
+        body=json.dumps(answer.body, separators=(",", ":")),
+        status_code=answer.status,
+        headers={"content-type": "application/json", **answer.headers},
+    )
