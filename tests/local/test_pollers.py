@@ -146,6 +146,13 @@ def test_kinesis_bisects_a_failing_batch_and_gives_up_on_the_poison_record(
     )
     assert list(checkpoints.values()) == [last_sequence]
     assert stack.stats.pollers[poller].discarded == 1
+    poison_sequence = put["Records"][2]["SequenceNumber"]
+    failures = session.client("sqs").receive_message(QueueUrl=stack.queue_url("ChangesFailureQueue"), WaitTimeSeconds=1)
+    batch_info = [json.loads(m["Body"])["KinesisBatchInfo"] for m in failures.get("Messages", [])]
+    assert [(b["startSequenceNumber"], b["endSequenceNumber"], b["batchSize"]) for b in batch_info] == [
+        (poison_sequence, poison_sequence, 1)
+    ]
+    assert batch_info[0]["streamArn"] == stack.physical_resource("ChangesStream").attributes["Arn"]
     # MaximumRetryAttempts is 1: the isolated poison record ran once, was retried once, then was given up.
     assert _deliveries(session, stack, f"change#{run}-poison") >= 3
     assert all(_deliveries(session, stack, f"change#{run}-{name}") >= 1 for name in "abc")

@@ -90,6 +90,7 @@ def test_fixture_functions_carry_globals_and_events() -> None:
     (changes,) = template.functions["StreamFunction"].events
     assert isinstance(changes, KinesisEvent)
     assert (changes.bisect_batch_on_function_error, changes.maximum_retry_attempts) == (True, 1)
+    assert changes.on_failure == {"Fn::GetAtt": ["ChangesFailureQueue", "Arn"]}
 
 
 def test_parameters_defaults_overrides_and_allowed_values() -> None:
@@ -129,4 +130,23 @@ def test_unsupported_event_type_names_function_and_event() -> None:
         }
     }
     with pytest.raises(TemplateError, match=r"F\.Events\.Topic: event Type 'SNS' is not supported"):
+        parse_template(document, Path("template.yaml"))
+
+
+def test_a_kinesis_on_failure_destination_other_than_sqs_is_refused() -> None:
+    destination = {"OnFailure": {"Type": "SNS", "Destination": "arn:aws:sns:us-east-1:123456789012:t"}}
+    properties = {"Stream": "arn", "StartingPosition": "LATEST", "DestinationConfig": destination}
+    document = {
+        "Resources": {
+            "F": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "f/",
+                    "Handler": "app.h",
+                    "Events": {"Changes": {"Type": "Kinesis", "Properties": properties}},
+                },
+            }
+        }
+    }
+    with pytest.raises(TemplateError, match=r"F\.Events\.Changes\.DestinationConfig\.OnFailure: only an SQS"):
         parse_template(document, Path("template.yaml"))

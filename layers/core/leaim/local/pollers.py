@@ -11,11 +11,14 @@ reads further, so the checkpoint never passes a record that was not processed or
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -250,6 +253,38 @@ class SqsPoller(_Poller):
                 logger.warning("%s: could not delete a processed message: %s", self.name, failure)
 
 
+def kinesis_failure(
+    records: list[dict[str, Any]], *, shard_id: str, stream_arn: str, function_arn: str, invocations: int
+) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination for records it gave up on: where they are, not their data."""
+    first, last = records[0]["kinesis"], records[-1]["kinesis"]
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invocations,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "KinesisBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["sequenceNumber"],
+            "endSequenceNumber": last["sequenceNumber"],
+            "approximateArrivalOfFirstRecord": _arrival(first),
+            "approximateArrivalOfLastRecord": _arrival(last),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
+
+
+def _arrival(kinesis: dict[str, Any]) -> str:
+    moment = datetime.fromtimestamp(float(kinesis["approximateArrivalTimestamp"]), UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def kinesis_record(
     record: dict[str, Any], *, shard_id: str, stream_arn: str, region: str, function_arn: str
 ) -> dict[str, Any]:
@@ -292,6 +327,7 @@ class KinesisPoller(_Poller):
         bisect_batch_on_function_error: bool = False,
         report_batch_item_failures: bool = False,
         maximum_retry_attempts: int = -1,
+        on_failure: tuple[SQSClient, str] | None = None,
     ) -> None:
         super().__init__(name, function)
         if starting_position not in {"TRIM_HORIZON", "LATEST"}:
@@ -305,6 +341,7 @@ class KinesisPoller(_Poller):
         self.bisect = bisect_batch_on_function_error
         self.report_batch_item_failures = report_batch_item_failures
         self.maximum_retry_attempts = maximum_retry_attempts
+        self.on_failure = on_failure
 
     def start(self) -> None:
         """Open an iterator on every shard (so `LATEST` means now) and read each on its own thread."""
@@ -352,6 +389,19 @@ class KinesisPoller(_Poller):
             return None
         return min((sequences.index(s) for s in failed), default=len(batch))
 
+    def _send_failure(self, shard_id: str, records: list[dict[str, Any]], retries: int) -> None:
+        if self.on_failure is None:
+            return
+        sqs, queue_url = self.on_failure
+        failure = kinesis_failure(
+            records,
+            shard_id=shard_id,
+            stream_arn=self.stream_arn,
+            function_arn=self.function.arn,
+            invocations=retries + 1,
+        )
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(failure))
+
     def _checkpoint(self, shard_id: str, record: dict[str, Any]) -> None:
         with self._lock:
             self._stats.checkpoints[shard_id] = record["kinesis"]["sequenceNumber"]
@@ -379,6 +429,7 @@ class KinesisPoller(_Poller):
                     "%s: giving up on %d records of %s after %d retries", self.name, len(remaining), shard_id, retries
                 )
                 self._count(discarded=len(remaining))
+                self._send_failure(shard_id, remaining, retries)
                 self._checkpoint(shard_id, batch[-1])
                 continue
             segments.appendleft((remaining, retries + 1))

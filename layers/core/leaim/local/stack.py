@@ -345,6 +345,11 @@ class LocalStack:
                 )
             elif isinstance(event, KinesisEvent) and event.enabled:
                 stream = self._source(event.stream, KINESIS_STREAM, f"{name}.Stream")
+                on_failure = (
+                    None
+                    if event.on_failure is None
+                    else self._source(event.on_failure, SQS_QUEUE, f"{name}.DestinationConfig.OnFailure").ref
+                )
                 pollers[name] = KinesisPoller(
                     name,
                     local_function,
@@ -357,6 +362,9 @@ class LocalStack:
                     bisect_batch_on_function_error=event.bisect_batch_on_function_error,
                     report_batch_item_failures=event.report_batch_item_failures,
                     maximum_retry_attempts=event.maximum_retry_attempts,
+                    on_failure=None
+                    if on_failure is None
+                    else (session.client("sqs", endpoint_url=self._endpoint.url), on_failure),
                 )
         return pollers
 

@@ -154,6 +154,7 @@ class KinesisEvent:
     report_batch_item_failures: bool = False
     maximum_retry_attempts: int = -1
     enabled: bool = True
+    on_failure: Any = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,16 @@ def _response_types(properties: Mapping[str, Any], where: str) -> bool:
     return bool(types)
 
 
+def _on_failure(properties: Mapping[str, Any], where: str) -> Any:
+    """The unresolved ARN of an SQS `DestinationConfig.OnFailure`, or None."""
+    on_failure = (properties.get("DestinationConfig") or {}).get("OnFailure")
+    if not on_failure:
+        return None
+    if on_failure.get("Type", "SQS") != "SQS" or "Destination" not in on_failure:
+        raise TemplateError(f"{where}.DestinationConfig.OnFailure: only an SQS Destination is supported locally")
+    return on_failure["Destination"]
+
+
 def _parse_event(function_id: str, name: str, body: Mapping[str, Any]) -> Event:
     where = f"{function_id}.Events.{name}"
     kind = body.get("Type")
@@ -325,6 +336,7 @@ def _parse_event(function_id: str, name: str, body: Mapping[str, Any]) -> Event:
             report_batch_item_failures=_response_types(properties, where),
             maximum_retry_attempts=_int(properties.get("MaximumRetryAttempts", -1), f"{where}.MaximumRetryAttempts"),
             enabled=_bool(properties.get("Enabled", True), f"{where}.Enabled"),
+            on_failure=_on_failure(properties, where),
         )
     if kind in {"Schedule", "ScheduleV2"}:
         return ScheduleEvent(name=name, properties=dict(properties))
