@@ -131,9 +131,9 @@ class RecordPreparer:
         shown_id = record_id if isinstance(record_id, str) and len(record_id) <= 256 else None
         cleaned, errors = validate_fields(contract.fields, payload, prefix="record.", unknown=self._unknown)
         if errors:
-            names = ", ".join(error.field for error in errors)
+            problems = "; ".join(f"{error.field} {error.message}" for error in errors)
             return RecordProblem(
-                f"record does not match {contract.dataset} {contract.version}: {names}", errors, shown_id
+                f"record does not match {contract.dataset} {contract.version}: {problems}", errors, shown_id
             )
         inputs = {name: cleaned[name] for name in self._inputs if name in cleaned}
         online = merge_online(self._manifest, {name: cleaned[name] for name in self._online if name in cleaned})
