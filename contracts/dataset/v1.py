@@ -64,8 +64,8 @@ class DatasetContract(Contract):
         if len(fields) != len(self.fields):
             problems.append("field names must be unique")
         record_id = fields.get(self.record_id)
-        if record_id is None or not record_id.required or record_id.type != "string" or record_id.pii == "drop":
-            problems.append(f"record_id {self.record_id!r} must be a required string field that is kept")
+        if record_id is None or not record_id.required or record_id.type != "string" or record_id.pii:
+            problems.append(f"record_id {self.record_id!r} must be a required string field that is not PII")
         event_time = fields.get(self.event_time)
         if event_time is None or not event_time.required or event_time.type != "timestamp" or event_time.pii:
             problems.append(f"event_time {self.event_time!r} must be a required timestamp field")

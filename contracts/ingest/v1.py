@@ -7,9 +7,9 @@ contract (`contracts.dataset.v1`); a record that fails is quarantined, never dro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, JsonValue
+from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
 
 from contracts._base import Contract
 from contracts.decision.v1 import FieldError
@@ -17,6 +17,7 @@ from contracts.decision.v1 import FieldError
 MAX_BATCH_RECORDS = 10_000
 
 Source = Literal["http", "sqs", "kinesis", "replay"]
+QuarantineId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 
 class IngestBatch(Contract):
@@ -93,8 +94,8 @@ class QuarantinePage(Contract):
 class ReplayRequest(Contract):
     """Body of `POST /v1/ingest/{dataset}/quarantine/replay`: which records to try again, and as which version."""
 
-    quarantine_ids: list[str] | None = Field(
-        default=None, max_length=1000, description="Records to replay; all of the dataset's when absent."
+    quarantine_ids: list[QuarantineId] | None = Field(
+        default=None, max_length=1000, description="Records to replay; the first 1000 of the dataset's when absent."
     )
     contract_version: str | None = Field(
         default=None, max_length=16, description="Check the records against this version instead of their own."
@@ -133,6 +134,9 @@ class SnapshotManifest(Contract):
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     row_count: int
     labeled_rows: int
+    excluded_rows: int = Field(
+        default=0, description="Stored rows left out: their features were computed by other feature definitions."
+    )
     contract_versions: dict[str, int]
     sources: dict[str, int]
     event_time_min: datetime

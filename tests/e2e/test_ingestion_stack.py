@@ -18,8 +18,8 @@ from leaim.data.records import feature_column
 from leaim.domain.breaker import BreakerBoard
 from leaim.domain.clock import SystemClock
 from leaim.domain.privacy import entity_id
+from leaim.exceptions import SnapshotIntegrityError
 from leaim.governance.audit import InvocationAudit
-from leaim.ingestion.snapshots import SnapshotIntegrityError
 from leaim.local.traffic import Sent, send
 from leaim.local.world import LocalWorld, WorldOptions
 from leaim.orchestration.decisions import DecisionService

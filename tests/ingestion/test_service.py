@@ -13,10 +13,9 @@ from contracts.ingest.v1 import QuarantinedRecord, ReplayRequest
 from leaim.data.parquet import decode
 from leaim.data.records import PreparedRecord, RecordPreparer, feature_column, feature_version
 from leaim.domain.privacy import token
-from leaim.exceptions import NotFoundError
+from leaim.exceptions import EmptySnapshotError, NotFoundError, SnapshotIntegrityError
 from leaim.ingestion.ports import LedgerEntry
 from leaim.ingestion.service import offline_prefix, quarantine_prefix
-from leaim.ingestion.snapshots import EmptySnapshotError, SnapshotIntegrityError
 from tests.ingestion.fakes import PII_KEY, START, IngestionWorld, incoming
 
 if TYPE_CHECKING:
@@ -273,8 +272,8 @@ def test_a_record_claimed_first_by_a_concurrent_delivery_is_a_duplicate_or_a_con
     assert (report.stored, report.duplicates, report.quarantined) == (2, 1, 1)
     assert list(result.quarantined) == [1]
     assert elsewhere in result.quarantined[1].reason
-    # Only the record this delivery won feeds the online store.
-    assert len(world.online.updates) == 1
+    # The stored records feed the online store (a duplicate again: the write is conditional); the conflict does not.
+    assert len(world.online.updates) == 2
 
 
 def test_replay_with_a_fixed_contract_version_stores_records_and_empties_the_quarantine() -> None:

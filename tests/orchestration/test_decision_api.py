@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from leaim.governance.http import Invocation
 from leaim.governance.ports import Principal
-from leaim.orchestration.api import DecisionApi, Invocation
+from leaim.orchestration.api import DecisionApi
 from tests.orchestration.fakes import MemoryKeys, World, transaction
 
 KEYS = {

@@ -8,8 +8,9 @@ import pytest
 
 from leaim.domain.breaker import BreakerState
 from leaim.exceptions import DependencyUnavailableError
+from leaim.governance.http import Invocation
 from leaim.governance.ports import Principal
-from leaim.orchestration.api import DecisionApi, Invocation
+from leaim.orchestration.api import DecisionApi
 from tests.orchestration.fakes import DIGEST, MemoryKeys, World, decide, transaction
 
 

@@ -38,11 +38,12 @@ from leaim.data.records import PreparedRecord, RecordPreparer, column_data, stor
 from leaim.data.synthetic import CardFraudGenerator, transaction_record
 from leaim.domain.features import feature_vector, merge_online
 from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.privacy import entity_id
 from leaim.domain.validation import validate_fields
+from leaim.governance.http import Invocation
 from leaim.local.context import LocalFunction
 from leaim.local.traffic import decision_request, percentile, send
 from leaim.local.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
-from leaim.orchestration.api import Invocation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -206,7 +207,7 @@ def _in_process(
     rows.append(("governed decision, in process", full, "validate, enrich, score, rules, audit"))
 
     features = DynamoFeatureStore(world.running.table_name("FeaturesTable"), boto3.client("dynamodb"))
-    card = str(transaction.inputs["card_id"])
+    card = entity_id(manifest, transaction.inputs, world.pii_key())
     with console.status("Online feature lookup..."):
         lookup = _timed(lambda: features.get(REFERENCE_USE_CASE, card), iterations)
     rows.append(("  of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))

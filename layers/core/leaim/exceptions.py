@@ -49,3 +49,19 @@ class DuplicateDecisionError(LeaimError):
             f"was already decided as {decision.decision_id!r}"
         )
         self.decision = decision
+
+
+class SnapshotFormatError(LeaimError):
+    """A snapshot cannot be used to train this use case: other features, or no label."""
+
+
+class EmptySnapshotError(LeaimError):
+    """There is no stored record to freeze in the requested range."""
+
+
+class SnapshotExistsError(LeaimError):
+    """A snapshot with this id is already stored; snapshots are never overwritten."""
+
+
+class SnapshotIntegrityError(LeaimError):
+    """A snapshot's content does not match the hash its manifest recorded."""

@@ -83,7 +83,7 @@ class DynamoFeatureStore:
             raise FeatureStoreUnavailableError(str(error)) from error
 
     def put_latest(self, use_case: str, updates: Sequence[OnlineUpdate]) -> int:
-        """Write each update unless the stored value has the same or a later event time; returns the skipped count.
+        """Write each update unless the stored value has a later event time; returns the skipped count.
 
         The check is a condition on the write itself, so a late event racing a newer one never wins.
         """
@@ -93,7 +93,9 @@ class DynamoFeatureStore:
                 "Item": _feature_item(
                     use_case, update.entity, update.features, update.feature_version, update.event_time
                 ),
-                "ConditionExpression": "attribute_not_exists(pk) OR event_time_us < :t",
+                # Equal times rewrite the same values, so a retried delivery is not counted as late; an item
+                # written without `event_time_us` (before it existed) is replaced.
+                "ConditionExpression": "attribute_not_exists(event_time_us) OR event_time_us <= :t",
                 "ExpressionAttributeValues": {":t": {"N": str(_micros(update.event_time))}},
             }
             for index, update in enumerate(updates)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from contracts.decision.v1 import DecisionResponse
 
 REASON_ATTRIBUTE = "failure_reason"
+MAX_ATTRIBUTES = 10
 
 
 def _string_attributes(values: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -72,8 +73,15 @@ class SqsDeadLetterSink:
         self._sqs = sqs_client
 
     def send(self, body: str, attributes: Mapping[str, str], reason: str) -> None:
-        """Keep the body and attributes, add the reason and the time."""
-        extra = {REASON_ATTRIBUTE: reason[:1024], "failed_at": datetime.now(UTC).isoformat()}
+        """Keep the body and as many of its attributes as fit beside the reason and the time."""
+        extra = {REASON_ATTRIBUTE: _attribute_text(reason)[:1024], "failed_at": datetime.now(UTC).isoformat()}
+        # SQS takes ten attributes a message: the message's own keep the room the reason and the time leave.
+        kept = dict([(k, v) for k, v in attributes.items() if k not in extra][: MAX_ATTRIBUTES - len(extra)])
         self._sqs.send_message(
-            QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=_string_attributes({**attributes, **extra})
+            QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=_string_attributes({**kept, **extra})
         )
+
+
+def _attribute_text(text: str) -> str:
+    """`text` with the characters SQS refuses in an attribute value replaced."""
+    return "".join(c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\U0010ffff" else "?" for c in text)

@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from contracts.decision.v1 import FieldError
 from leaim.data.parquet import ColumnSpec
+from leaim.domain.clock import SystemClock
 from leaim.domain.features import feature_vector, merge_online
 from leaim.domain.privacy import entity_id, token
-from leaim.domain.validation import validate_fields
-from leaim.exceptions import LeaimError
+from leaim.domain.validation import is_text, validate_fields
+from leaim.exceptions import SnapshotFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from contracts.ingest.v1 import SnapshotManifest
     from contracts.manifest.v1 import UseCaseManifest
     from leaim.data.parquet import ColumnKind, ParquetTable
+    from leaim.domain.clock import Clock
     from leaim.domain.validation import FieldValue
 
 # Columns every stored row carries besides its contract's fields. Field names cannot start with "_".
@@ -34,6 +36,11 @@ CONTRACT_VERSION = "_contract_version"
 SOURCE = "_source"
 FEATURE_VERSION = "_feature_version"
 FEATURE_PREFIX = "_feature_"
+# Field problems a record's reason and report list; a record with more says how many more.
+MAX_FIELD_ERRORS = 20
+# Event times may run this far ahead of the ingesting clock (producers' clocks drift), and no earlier than this.
+MAX_CLOCK_SKEW = timedelta(days=1)
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 _KINDS: dict[str, ColumnKind] = {
     "string": "string",
     "category": "string",
@@ -42,10 +49,6 @@ _KINDS: dict[str, ColumnKind] = {
     "boolean": "boolean",
     "timestamp": "timestamp",
 }
-
-
-class SnapshotFormatError(LeaimError):
-    """A snapshot cannot be used to train this use case: other features, or no label."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +110,15 @@ def _canonical(value: object) -> str:
 class RecordPreparer:
     """Checks, minimizes and featurizes records of one contract version."""
 
-    def __init__(self, contract: DatasetContract, manifest: UseCaseManifest, pii_key: bytes) -> None:
-        """Prepare records of `contract`, featurized for `manifest`, PII tokenized with `pii_key`."""
+    def __init__(
+        self, contract: DatasetContract, manifest: UseCaseManifest, pii_key: bytes, clock: Clock | None = None
+    ) -> None:
+        """Prepare records of `contract`, featurized for `manifest`, PII tokenized with `pii_key`.
+
+        `clock` (the system clock by default) bounds event times: none may lie more than a day ahead.
+        """
         self.contract = contract
+        self._clock = clock or SystemClock()
         self._manifest = manifest
         self._key = pii_key
         self._tokenized = {f.name for f in contract.fields if f.pii == "tokenize"}
@@ -118,6 +127,11 @@ class RecordPreparer:
         self._online = [feature.name for feature in manifest.online_features]
         self._unknown = f"a field of {contract.dataset} {contract.version}"
         self._entity = manifest.entity_key
+
+    def _event_time_errors(self, moment: object) -> list[FieldError]:
+        now = datetime.fromtimestamp(self._clock.now(), UTC)
+        field = f"record.{self.contract.event_time}"
+        return [FieldError(field=field, message=m, type="out_of_range") for m in _event_time_problems(moment, now)]
 
     def prepare(self, payload: object) -> PreparedRecord | RecordProblem:
         """The stored form of `payload`, or every problem with it."""
@@ -128,12 +142,17 @@ class RecordPreparer:
             )
         contract = self.contract
         record_id = payload.get(contract.record_id)
-        shown_id = record_id if isinstance(record_id, str) and len(record_id) <= 256 else None
+        shown_id = record_id if isinstance(record_id, str) and len(record_id) <= 256 and is_text(record_id) else None
         cleaned, errors = validate_fields(contract.fields, payload, prefix="record.", unknown=self._unknown)
+        errors += self._event_time_errors(cleaned.get(contract.event_time))
         if errors:
-            problems = "; ".join(f"{error.field} {error.message}" for error in errors)
+            # A record can hold any number of unknown fields: the reason names the first few.
+            problems = "; ".join(f"{error.field} {error.message}" for error in errors[:MAX_FIELD_ERRORS])
+            more = f"; and {len(errors) - MAX_FIELD_ERRORS} more" if len(errors) > MAX_FIELD_ERRORS else ""
             return RecordProblem(
-                f"record does not match {contract.dataset} {contract.version}: {problems}", errors, shown_id
+                f"record does not match {contract.dataset} {contract.version}: {problems}{more}",
+                errors[:MAX_FIELD_ERRORS],
+                shown_id,
             )
         inputs = {name: cleaned[name] for name in self._inputs if name in cleaned}
         online = merge_online(self._manifest, {name: cleaned[name] for name in self._online if name in cleaned})
@@ -163,6 +182,17 @@ class RecordPreparer:
             online={name: online[name] for name in self._online},
             digest=hashlib.sha256(canonical.encode()).hexdigest(),
         )
+
+
+def _event_time_problems(moment: object, now: datetime) -> list[str]:
+    if not isinstance(moment, datetime):
+        return []
+    if moment > now + MAX_CLOCK_SKEW:
+        # A future event time would win every later update of the online store.
+        return [f"is more than {MAX_CLOCK_SKEW.days} day ahead of the time of ingestion"]
+    if moment < EARLIEST_EVENT:
+        return [f"is before {EARLIEST_EVENT.date().isoformat()}"]
+    return []
 
 
 def column_data(
@@ -222,4 +252,4 @@ def training_matrix(
 
 def partition_day(moment: datetime) -> str:
     """The `YYYY-MM-DD` partition of an event time (UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+    return moment.astimezone(UTC).date().isoformat()

@@ -54,7 +54,9 @@ def _scalar(value: object) -> str | int | float:
 
 def _number(feature: Feature, name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"feature {feature.name!r}: {name} is {value!r}, not a number")
+        # The value itself is not named: it may be personal data, and errors end up in stored reasons.
+        kind = "missing" if value is None else type(value).__name__
+        raise ValueError(f"feature {feature.name!r}: {name} is {kind}, not a number")
     return float(value)
 
 

@@ -20,11 +20,28 @@ FieldValue = Value | datetime
 _LARGEST_EXACT_FLOAT_INT = 2**53
 
 
+# Unknown field names are the caller's text: an error names at most this much of one.
+MAX_SHOWN_NAME = 64
 _JSON_TYPES: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
 def _received(value: object) -> str:
     return _JSON_TYPES.get(type(value), "array" if isinstance(value, (list, tuple)) else "object")
+
+
+def is_text(value: str) -> bool:
+    """Whether `value` can be written as UTF-8: JSON admits lone surrogates, which nothing can store."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A caller's field name as an error names it: short, and storable."""
+    shown = name if is_text(name) else name.encode(errors="backslashreplace").decode()
+    return shown if len(shown) <= MAX_SHOWN_NAME else shown[: MAX_SHOWN_NAME - 1] + "…"
 
 
 def _timestamp(value: object) -> tuple[datetime | None, str | None, str | None]:
@@ -37,7 +54,10 @@ def _timestamp(value: object) -> tuple[datetime | None, str | None, str | None]:
     if parsed.tzinfo is None:
         # A timestamp without an offset means a different instant in every time zone.
         return None, "type_error", "must carry a UTC offset (Z or +hh:mm)"
-    return parsed.astimezone(UTC), None, None
+    try:
+        return parsed.astimezone(UTC), None, None
+    except OverflowError:
+        return None, "out_of_range", "is outside the years 1 to 9999 in UTC"
 
 
 def _check(spec: InputField | DatasetField, value: object) -> tuple[FieldValue | None, str | None, str | None]:
@@ -67,6 +87,8 @@ def _check(spec: InputField | DatasetField, value: object) -> tuple[FieldValue |
         return (float(value) if kind == "number" else value), None, None
     if not isinstance(value, str):
         return None, "type_error", f"must be a string, not {_received(value)}"
+    if not is_text(value):
+        return None, "type_error", "must be valid Unicode text (it holds a lone surrogate)"
     if kind == "category" and spec.allowed is not None and value not in spec.allowed:
         return None, "not_allowed", f"must be one of {', '.join(spec.allowed)}"
     if spec.max_length is not None and len(value) > spec.max_length:
@@ -101,7 +123,7 @@ def validate_fields(
     by_name = {spec.name: spec for spec in specs}
     cleaned: dict[str, FieldValue] = {}
     errors = [
-        FieldError(field=f"{prefix}{name}", message=f"is not {unknown}", type="unknown_field")
+        FieldError(field=f"{prefix}{_shown(name)}", message=f"is not {unknown}", type="unknown_field")
         for name in values
         if name not in by_name
     ]

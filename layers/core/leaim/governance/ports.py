@@ -77,3 +77,11 @@ class Telemetry(Protocol):
     def attach(self, carrier: Mapping[str, str]) -> AbstractContextManager[None]:
         """Continue the trace described by `carrier` for the duration of a `with` block."""
         ...
+
+
+class DeadLetterSink(Protocol):
+    """Where a message that can never be processed goes, kept with the reason why."""
+
+    def send(self, body: str, attributes: Mapping[str, str], reason: str) -> None:
+        """Keep the message's body and attributes and add the failure reason."""
+        ...

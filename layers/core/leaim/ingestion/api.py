@@ -8,18 +8,22 @@ from pydantic import ValidationError
 
 from contracts.decision.v1 import FieldError
 from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
-from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
+from leaim.exceptions import (
+    AuditWriteError,
+    DependencyUnavailableError,
+    EmptySnapshotError,
+    NotFoundError,
+    SnapshotExistsError,
+)
 from leaim.governance.access import Permission
 from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, field_errors
-from leaim.ingestion.service import Incoming
-from leaim.ingestion.snapshots import EmptySnapshotError
+from leaim.ingestion.service import Incoming, ingest_details
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from pydantic import BaseModel
 
-    from contracts.ingest.v1 import IngestReport
     from leaim.domain.clock import Clock
     from leaim.governance.audit import InvocationAudit
     from leaim.governance.http import Invocation
@@ -29,8 +33,6 @@ if TYPE_CHECKING:
     from leaim.ingestion.snapshots import SnapshotService
 
 DEFAULT_PAGE = 100
-# Quarantine ids named in one audit event; the event keeps the counts of all of them.
-AUDITED_IDS = 100
 
 
 class IngestionApi(GovernedHttp):
@@ -114,6 +116,8 @@ class IngestionApi(GovernedHttp):
                 )
             except EmptySnapshotError as error:
                 raise Rejection(409, "no_records", str(error)) from error
+            except SnapshotExistsError as error:
+                raise Rejection(409, "snapshot_exists", f"{error}: send the request again") from error
             details = {
                 "dataset": dataset,
                 "snapshot_id": snapshot.snapshot_id,
@@ -177,27 +181,11 @@ class IngestionApi(GovernedHttp):
             raise Rejection(422, "invalid_request", f"body is not {what}", field_errors(error)) from error
 
 
-def ingest_details(report: IngestReport) -> dict[str, Any]:
-    """What an ingestion's audit event keeps: counts, versions, written objects, quarantine ids. Never values."""
-    return {
-        "dataset": report.dataset,
-        "source": report.source,
-        "received": report.received,
-        "stored": report.stored,
-        "duplicates": report.duplicates,
-        "quarantined": report.quarantined,
-        "stale_online_updates": report.stale_online_updates,
-        "contract_versions": report.contract_versions,
-        "partitions": report.partitions,
-        "quarantine_ids": [entry.quarantine_id for entry in report.quarantine[:AUDITED_IDS]],
-    }
-
-
 def _limit(query: Mapping[str, str]) -> int:
     text = query.get("limit")
     if text is None:
         return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1000:
         raise Rejection(
             422,
             "invalid_request",

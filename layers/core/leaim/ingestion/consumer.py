@@ -17,16 +17,14 @@ from pydantic import ValidationError
 from contracts.ingest.v1 import IngestMessage, QuarantinedRecord
 from leaim.governance.audit import InvocationAudit
 from leaim.governance.http import field_errors
-from leaim.ingestion.api import ingest_details
-from leaim.ingestion.service import UNROUTED, Incoming, quarantine_id_of
+from leaim.ingestion.service import UNROUTED, Incoming, ingest_details, quarantine_id_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from contracts.ingest.v1 import Source
     from leaim.domain.clock import Clock
-    from leaim.governance.ports import AuditLog, Telemetry
-    from leaim.ingestion.ports import DeadLetterSink
+    from leaim.governance.ports import AuditLog, DeadLetterSink, Telemetry
     from leaim.ingestion.service import IngestionService
 
 
@@ -108,6 +106,12 @@ class IngestionConsumer:
             except Exception as error:
                 failed.update(unrouted)
                 errors.append(f"{UNROUTED}: {type(error).__name__}: {error}")
+            # Copies on the dead-letter queue before the audit event, which says whether they all went there.
+            for position, reason in sorted(dead.items()):
+                refused = self._dead_letter(deliveries[position], reason)
+                if refused is not None:
+                    failed.add(position)
+                    errors.append(refused)
             details = {
                 "deliveries": len(deliveries),
                 "failed": len(failed),
@@ -118,13 +122,19 @@ class IngestionConsumer:
                 audit.store("error", error="; ".join(errors)[:2000], details=details)
             else:
                 audit.store("success", details=details)
-            if self._dead_letters is not None:
-                for position, reason in sorted(dead.items()):
-                    delivery = deliveries[position]
-                    self._dead_letters.send(
-                        delivery.body, {**delivery.attributes, "source_message_id": delivery.identifier}, reason
-                    )
             return [deliveries[position].identifier for position in sorted(failed)]
+
+    def _dead_letter(self, delivery: Delivery, reason: str) -> str | None:
+        """Copy a quarantined message to the dead-letter queue; the error when that failed (it is retried)."""
+        if self._dead_letters is None:
+            return None
+        try:
+            self._dead_letters.send(
+                delivery.body, {**delivery.attributes, "source_message_id": delivery.identifier}, reason
+            )
+        except Exception as error:
+            return f"dead letter of {delivery.identifier}: {type(error).__name__}: {error}"
+        return None
 
     def _route(self, position: int, delivery: Delivery, trace_id: str) -> _Routed | QuarantinedRecord:
         origin = delivery.origin

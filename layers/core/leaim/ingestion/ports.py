@@ -73,11 +73,3 @@ class OnlineFeatureWriter(Protocol):
     def put_latest(self, use_case: str, updates: Sequence[OnlineUpdate]) -> int:
         """Apply `updates` (one per entity); returns how many were older than what is stored, and skipped."""
         ...
-
-
-class DeadLetterSink(Protocol):
-    """Where a queue message whose record was quarantined is also kept, with the reason why."""
-
-    def send(self, body: str, attributes: Mapping[str, str], reason: str) -> None:
-        """Keep the message's body and attributes and add the failure reason."""
-        ...

@@ -54,7 +54,7 @@ class QuarantineService:
         """
         self._ingestion.datasets.versions(dataset)
         if request.quarantine_ids is not None:
-            keys = [quarantine_key(dataset, quarantine_id) for quarantine_id in request.quarantine_ids]
+            keys = [quarantine_key(dataset, quarantine_id) for quarantine_id in dict.fromkeys(request.quarantine_ids)]
         else:
             keys = self._objects.keys(quarantine_prefix(dataset), limit=MAX_PAGE)
         records = self._load(keys)
@@ -85,12 +85,8 @@ class QuarantineService:
         if dataset == UNROUTED:
             return set()
         catalog = self._ingestion.datasets
-        return {
-            field.name
-            for version in catalog.versions(dataset)
-            for field in (catalog.get(dataset, version) or catalog.latest(dataset)).fields
-            if field.pii
-        }
+        # Versions only add fields, so the newest one names every PII field of the dataset.
+        return {field.name for field in catalog.latest(dataset).fields if field.pii}
 
     def _load(self, keys: list[str]) -> list[QuarantinedRecord]:
         records = []
@@ -102,10 +98,10 @@ class QuarantineService:
 
 
 def _masked(record: QuarantinedRecord, pii: set[str]) -> QuarantinedRecord:
-    if record.dataset == UNROUTED:
-        # No contract says which parts of an unreadable message are personal: none is listed.
-        return record.model_copy(update={"payload": MASK})
     payload = record.payload
+    if record.dataset == UNROUTED or not isinstance(payload, dict):
+        # No contract says which parts of an unreadable message or a non-object record are personal: none is listed.
+        return record.model_copy(update={"payload": MASK})
     if not isinstance(payload, dict) or not pii & payload.keys():
         return record
     masked = {name: MASK if name in pii and value is not None else value for name, value in payload.items()}

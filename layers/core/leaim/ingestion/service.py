@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contracts.decision.v1 import FieldError
 from contracts.ingest.v1 import IngestReport, QuarantinedRecord, QuarantineEntry
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from contracts.dataset.v1 import DatasetContract
     from contracts.ingest.v1 import Source
+    from contracts.manifest.v1 import UseCaseManifest
     from leaim.data.datasets import DatasetCatalog
     from leaim.data.records import PreparedRecord
     from leaim.domain.clock import Clock
@@ -52,6 +53,8 @@ JSON = "application/json"
 PARQUET = "application/vnd.apache.parquet"
 # Reports list at most this many quarantined records; the quarantine itself keeps all of them.
 REPORTED_QUARANTINE = 1000
+# Quarantine ids named in one audit event; the event keeps the counts of all of them.
+AUDITED_IDS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +140,17 @@ class IngestionService:
         now = datetime.fromtimestamp(self._clock.now(), UTC)
         triage = self._triage(dataset, items)
         candidates = triage.candidates
-        # Named after the records it holds: a retry of the same records rewrites the same object, and an
-        # object is never rewritten without a row it held.
-        batch = hashlib.sha256("\n".join(sorted(r.record_id for r in candidates.values())).encode()).hexdigest()[:32]
+        # Named after the records it holds, content included: a retry of the same records rewrites the same
+        # object with the same rows, and no other batch ever writes to it.
+        held = json.dumps(sorted((r.record_id, r.digest) for r in candidates.values()))
+        batch = hashlib.sha256(held.encode()).hexdigest()[:32]
         location = {p: offline_key(dataset, partition_day(r.event_time), batch) for p, r in candidates.items()}
-        written = self._write_partitions(latest, manifest.name, candidates, location, source, now)
+        written = self._write_partitions(latest, manifest, candidates, location, source, now)
         self._claim(dataset, triage, location)
-        stale = self._online.put_latest(
-            manifest.name, _latest_per_entity(candidates.values(), feature_version(manifest))
-        )
+        # Duplicates too: a retry after the ledger claim must still reach the online store (the write is
+        # conditional on the event time, so applying it again changes nothing).
+        stored = [*candidates.values(), *(triage.prepared[p] for p in triage.duplicates)]
+        stale = self._online.put_latest(manifest.name, _latest_per_entity(stored, feature_version(manifest)))
         quarantined = self._quarantine(dataset, items, triage.problems, source, trace_id, now)
         stored_positions = set(candidates) | triage.duplicates
         report = IngestReport(
@@ -175,10 +180,12 @@ class IngestionService:
         first: dict[str, int] = {}
         for position, record in triage.prepared.items():
             seen = first.setdefault(record.record_id, position)
-            if seen != position:
-                triage.settle(
-                    position, record, LedgerEntry(triage.prepared[seen].digest, "an earlier record of the same batch")
-                )
+            if seen == position:
+                continue
+            if triage.prepared[seen].digest == record.digest:
+                triage.copies[position] = seen
+            else:
+                triage.problems[position] = _conflict(record, "an earlier record of the same batch")
         unique = [
             record.record_id for position, record in triage.prepared.items() if first[record.record_id] == position
         ]
@@ -194,6 +201,15 @@ class IngestionService:
         return triage
 
     def _claim(self, dataset: str, triage: _Triage, location: Mapping[int, str]) -> None:
+        self._claim_candidates(dataset, triage, location)
+        # A second copy of a record in the batch ends as its first copy did: stored (a duplicate) or quarantined.
+        for position, original in triage.copies.items():
+            if original in triage.problems:
+                triage.problems[position] = triage.problems[original]
+            else:
+                triage.duplicates.add(position)
+
+    def _claim_candidates(self, dataset: str, triage: _Triage, location: Mapping[int, str]) -> None:
         claims = {
             record.record_id: LedgerEntry(record.digest, location[position])
             for position, record in triage.candidates.items()
@@ -222,19 +238,18 @@ class IngestionService:
         preparer = self._preparers.get(key)
         if preparer is None:
             manifest = self._manifests.get(contract.use_case)
-            preparer = self._preparers[key] = RecordPreparer(contract, manifest, self._pii_key)
+            preparer = self._preparers[key] = RecordPreparer(contract, manifest, self._pii_key, self._clock)
         return preparer.prepare(item.payload)
 
     def _write_partitions(
         self,
         latest: DatasetContract,
-        use_case: str,
+        manifest: UseCaseManifest,
         records: Mapping[int, PreparedRecord],
         location: Mapping[int, str],
         source: str,
         now: datetime,
     ) -> list[str]:
-        manifest = self._manifests.get(use_case)
         columns = stored_columns(latest, manifest)
         by_key: dict[str, list[PreparedRecord]] = {}
         for position, record in records.items():
@@ -297,6 +312,7 @@ class _Triage:
 
     prepared: dict[int, PreparedRecord] = field(default_factory=dict)
     candidates: dict[int, PreparedRecord] = field(default_factory=dict)
+    copies: dict[int, int] = field(default_factory=dict)
     duplicates: set[int] = field(default_factory=set)
     problems: dict[int, RecordProblem] = field(default_factory=dict)
 
@@ -306,6 +322,22 @@ class _Triage:
             self.duplicates.add(position)
         else:
             self.problems[position] = _conflict(record, held.location)
+
+
+def ingest_details(report: IngestReport) -> dict[str, Any]:
+    """What an ingestion's audit event keeps: counts, versions, written objects, quarantine ids. Never values."""
+    return {
+        "dataset": report.dataset,
+        "source": report.source,
+        "received": report.received,
+        "stored": report.stored,
+        "duplicates": report.duplicates,
+        "quarantined": report.quarantined,
+        "stale_online_updates": report.stale_online_updates,
+        "contract_versions": report.contract_versions,
+        "partitions": report.partitions,
+        "quarantine_ids": [entry.quarantine_id for entry in report.quarantine[:AUDITED_IDS]],
+    }
 
 
 def _conflict(record: PreparedRecord, where: str) -> RecordProblem:
@@ -333,9 +365,10 @@ def _entry(record: QuarantinedRecord) -> QuarantineEntry:
 
 
 def _json_payload(payload: object) -> object:
-    # Payloads come from JSON; anything else (bytes of a broken message) is kept as text.
+    # Payloads come from JSON, but JSON admits text that is not UTF-8 (a lone surrogate): that payload is
+    # kept as its escaped JSON text, so that it can still be stored and read back.
     try:
-        json.dumps(payload)
+        json.dumps(payload, ensure_ascii=False).encode()
     except (TypeError, ValueError):
-        return str(payload)
+        return json.dumps(payload, default=str)
     return payload

@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING
 
 from contracts.ingest.v1 import SnapshotManifest
 from leaim.data.parquet import decode, encode
-from leaim.data.records import CONTRACT_VERSION, SOURCE, feature_version, stored_columns
-from leaim.exceptions import LeaimError, NotFoundError
+from leaim.data.records import CONTRACT_VERSION, FEATURE_VERSION, SOURCE, feature_version, stored_columns
+from leaim.exceptions import (
+    EmptySnapshotError,
+    NotFoundError,
+    SnapshotExistsError,
+    SnapshotIntegrityError,
+)
 from leaim.ingestion.service import JSON, PARQUET, offline_prefix
 
 if TYPE_CHECKING:
@@ -26,14 +31,6 @@ if TYPE_CHECKING:
     from leaim.ingestion.ports import ObjectStore, RecordLedger
 
 SNAPSHOT_PREFIX = "snapshots"
-
-
-class EmptySnapshotError(LeaimError):
-    """There is no stored record to freeze in the requested range."""
-
-
-class SnapshotIntegrityError(LeaimError):
-    """A snapshot's content does not match the hash its manifest recorded."""
 
 
 def snapshot_prefix(dataset: str) -> str:
@@ -83,22 +80,23 @@ class SnapshotService:
                 )
         ledger = self._ledger.lookup(dataset, sorted({str(row[latest.record_id]) for _, rows in read for row in rows}))
         # The ledger names one object per record id: a copy elsewhere (a retried or raced batch) is not stored.
-        kept = [
+        confirmed = [
             row
             for key, rows in read
             for row in rows
             if (entry := ledger.get(str(row[latest.record_id]))) is not None and entry.location == key
         ]
+        # Rows whose features came from other definitions cannot sit beside the current ones.
+        version = feature_version(manifest)
+        kept = [row for row in confirmed if row[FEATURE_VERSION] == version]
         if not kept:
             raise EmptySnapshotError(f"dataset {dataset!r} has no stored record in the requested range")
         kept.sort(key=lambda row: (row[latest.event_time], row[latest.record_id]))
         data = {column.name: [row.get(column.name) for row in kept] for column in columns}
         created = datetime.fromtimestamp(self._clock.now(), UTC)
-        blob = encode(
-            columns, data, metadata={"leaim.dataset": dataset, "leaim.feature_version": feature_version(manifest)}
-        )
+        blob = encode(columns, data, metadata={"leaim.dataset": dataset, "leaim.feature_version": version})
         digest = hashlib.sha256(blob).hexdigest()
-        snapshot_id = f"{dataset}-{created:%Y%m%dT%H%M%S}-{digest[:8]}"
+        snapshot_id = f"{dataset}-{created:%Y%m%dT%H%M%S%f}-{digest[:8]}"
         times = [row[latest.event_time] for row in kept]
         labels = data[latest.label] if latest.label else []
         snapshot = SnapshotManifest(
@@ -111,13 +109,14 @@ class SnapshotService:
             content_sha256=digest,
             row_count=len(kept),
             labeled_rows=sum(1 for label in labels if label is not None),
+            excluded_rows=len(confirmed) - len(kept),
             contract_versions=dict(Counter(str(row[CONTRACT_VERSION]) for row in kept)),
             sources=dict(Counter(str(row[SOURCE]) for row in kept)),
             event_time_min=min(times),  # type: ignore[type-var]
             event_time_max=max(times),  # type: ignore[type-var]
             since=since,
             until=until,
-            feature_version=feature_version(manifest),
+            feature_version=version,
             feature_names=manifest.feature_names,
             label=latest.label,
             partitions=partitions,
@@ -127,7 +126,7 @@ class SnapshotService:
         if not self._objects.put(
             _manifest_key(dataset, snapshot_id), snapshot.model_dump_json().encode(), content_type=JSON, if_absent=True
         ):
-            raise SnapshotIntegrityError(f"snapshot {snapshot_id} already exists")
+            raise SnapshotExistsError(f"snapshot {snapshot_id} already exists")
         return snapshot
 
     def list(self, dataset: str) -> list[SnapshotManifest]:
@@ -172,12 +171,20 @@ def _in_range(moment: object, since: datetime | None, until: datetime | None) ->
     return (since is None or moment >= since) and (until is None or moment < until)
 
 
+def _utc_day(moment: datetime) -> str:
+    """The UTC day of `moment`; a time whose UTC day falls outside the years 1 to 9999 gets the nearest one."""
+    try:
+        return moment.astimezone(UTC).date().isoformat()
+    except OverflowError:
+        return "0001-01-01" if moment.year == 1 else "9999-12-31"
+
+
 def _day_in_range(key: str, since: datetime | None, until: datetime | None) -> bool:
     """Whether a `.../date=YYYY-MM-DD/...` partition can hold events in [since, until)."""
     marker = key.find("date=")
     if marker < 0:
         return False
     day = key[marker + 5 : marker + 15]
-    if since is not None and day < since.astimezone(UTC).strftime("%Y-%m-%d"):
+    if since is not None and day < _utc_day(since):
         return False
-    return not (until is not None and day > until.astimezone(UTC).strftime("%Y-%m-%d"))
+    return not (until is not None and day > _utc_day(until))

@@ -9,15 +9,14 @@ from pydantic import ValidationError
 from contracts.decision.v1 import DecisionRequest
 from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
 from leaim.governance.access import Permission
-from leaim.governance.http import GovernedHttp, HttpAnswer, Invocation, Rejection, field_errors
+from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, field_errors
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:
     from leaim.domain.clock import Clock
+    from leaim.governance.http import Invocation
     from leaim.governance.ports import ApiKeyStore, AuditLog, Telemetry
     from leaim.orchestration.decisions import DecisionService
-
-__all__ = ["DecisionApi", "HttpAnswer", "Invocation", "field_errors"]
 
 
 class DecisionApi(GovernedHttp):

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from contracts.decision.v1 import DecisionMessage
 from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
 from leaim.governance.audit import InvocationAudit
-from leaim.orchestration.api import field_errors
+from leaim.governance.http import field_errors
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:

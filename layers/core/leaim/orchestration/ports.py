@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
+from leaim.governance.ports import ApiKeyStore, AuditLog, DeadLetterSink, Principal, Telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -96,12 +96,4 @@ class ResultPublisher(Protocol):
 
     def publish(self, decision: DecisionResponse) -> None:
         """Send one decision to the results queue."""
-        ...
-
-
-class DeadLetterSink(Protocol):
-    """Where a message that can never become a decision goes, with the reason why."""
-
-    def send(self, body: str, attributes: Mapping[str, str], reason: str) -> None:
-        """Keep the message's body and attributes and add the failure reason."""
         ...
