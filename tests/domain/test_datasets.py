@@ -214,3 +214,15 @@ def test_a_contract_violating_its_own_schema_is_refused_naming_the_field(
 def test_a_missing_folder_is_a_configuration_error(manifests: ManifestCatalog, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         DatasetCatalog.from_directory(manifests, tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("pii", ["tokenize", "drop"])
+def test_a_record_id_that_is_pii_is_refused_naming_record_id(
+    manifests: ManifestCatalog, tmp_path: Path, pii: str
+) -> None:
+    def record_id_is_pii(v1: dict[str, Any]) -> None:
+        field_of(v1, "transaction_id")["pii"] = pii
+
+    # Record ids are kept in clear in the ledger, the quarantine and reports: one that is personal data cannot be.
+    with pytest.raises(ConfigurationError, match="record_id 'transaction_id' must be a required string field"):
+        DatasetCatalog.from_directory(manifests, only_v1(tmp_path, record_id_is_pii))

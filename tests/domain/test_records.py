@@ -277,3 +277,18 @@ def test_feature_version_changes_with_the_feature_definitions(manifest: UseCaseM
     )
     assert feature_version(manifest) == feature_version(manifest.model_copy())
     assert feature_version(changed) != feature_version(manifest)
+
+
+def test_a_record_with_many_long_unknown_fields_names_a_bounded_number_of_short_ones(
+    catalog: DatasetCatalog, manifest: UseCaseManifest, transactions: list[LabeledTransaction]
+) -> None:
+    unknown = {f"{index:03d}{'x' * 4997}": index for index in range(500)}
+    result = problem(preparer(catalog, manifest).prepare({**transaction_record(transactions[6], WHEN), **unknown}))
+    assert len(result.fields) <= 20
+    assert {error.type for error in result.fields} == {"unknown_field"}
+    assert result.reason.count("is not a field of transactions v1") <= 20
+    assert result.reason.endswith(f"; and {500 - len(result.fields)} more")
+    for error in result.fields:
+        assert error.field.startswith("record.")
+        assert len(error.field.removeprefix("record.")) <= 64
+    assert len(result.reason) < 5000

@@ -104,3 +104,15 @@ def test_an_empty_request_reports_every_required_field() -> None:
     required = {f"inputs.{field.name}" for field in MANIFEST.inputs if field.required}
     assert {error.field for error in errors} == required
     assert {error.type for error in errors} == {"missing"}
+
+
+def test_a_long_unknown_name_is_shortened_and_a_lone_surrogate_is_not_text() -> None:
+    _, errors = validate_inputs(MANIFEST, {**GOOD, "x" * 5000: 1, "\ud800": 2, "transaction_id": "t-\udfff"})
+    by_field = {error.field: error.type for error in errors}
+    assert by_field == {
+        f"inputs.{'x' * 63}…": "unknown_field",
+        "inputs.\\ud800": "unknown_field",
+        "inputs.transaction_id": "type_error",
+    }
+    # Every error can be written as UTF-8, as stored reasons and answers must be.
+    assert all(f"{error.field} {error.message}".encode() for error in errors)

@@ -23,9 +23,9 @@ DATASET = "transactions"
 
 
 def records(world: LocalWorld, n: int, *, seed: int, start: datetime | None = None) -> list[dict[str, Any]]:
-    """`n` valid v1 records of up to 250 fresh cards, one minute apart from `start` (default: a day ago)."""
+    """`n` valid v1 records of up to 250 fresh cards, one minute apart from `start` (default: ending a day ago)."""
     generator = CardFraudGenerator(world.manifest, seed=seed)
-    begin = start or datetime.now(UTC) - timedelta(days=1)
+    begin = start or datetime.now(UTC) - timedelta(days=1, minutes=n)
     return [
         transaction_record(t, begin + timedelta(minutes=i))
         for i, t in enumerate(generator.transactions(n, generator.cards(min(max(n // 4, 1), 250))))

@@ -55,6 +55,9 @@ class MemoryObjectStore:
     def get(self, key: str) -> bytes | None:
         return self.objects.get(key)
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        return {key: body for key in keys if (body := self.get(key)) is not None}
+
     def keys(self, prefix: str, *, start_after: str | None = None, limit: int | None = None) -> list[str]:
         found = sorted(
             key for key in self.objects if key.startswith(prefix) and (start_after is None or key > start_after)
@@ -93,18 +96,26 @@ class MemoryLedger:
 
 
 class MemoryOnlineStore:
-    """Latest features per entity: an update with an event time not after the stored one is skipped."""
+    """Latest features per entity: an update with an event time before the stored one is skipped.
+
+    The next `failures` calls raise, as an unreachable table would, before writing anything.
+    """
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], OnlineUpdate] = {}
         self.updates: list[OnlineUpdate] = []
+        self.failures = 0
 
     def put_latest(self, use_case: str, updates: Sequence[OnlineUpdate]) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            raise DependencyUnavailableError("online feature table unreachable")
         skipped = 0
         for update in updates:
             self.updates.append(update)
             held = self.rows.get((use_case, update.entity))
-            if held is not None and held.event_time >= update.event_time:
+            # Equal times are applied, as the DynamoDB store does: a retried delivery is not late.
+            if held is not None and held.event_time > update.event_time:
                 skipped += 1
                 continue
             self.rows[(use_case, update.entity)] = update

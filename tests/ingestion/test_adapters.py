@@ -15,6 +15,7 @@ from moto.s3.models import s3_backends
 
 from leaim.adapters.dynamodb import DynamoFeatureStore, DynamoRecordLedger
 from leaim.adapters.s3 import ObjectStoreUnavailableError, S3ObjectStore
+from leaim.adapters.sqs import SqsDeadLetterSink
 from leaim.ingestion.ports import LedgerEntry, OnlineUpdate
 from leaim.local.aws import ACCOUNT_ID, LocalEndpoint, local_session
 from leaim.local.template import load_template
@@ -172,3 +173,39 @@ def test_put_latest_orders_by_instant_not_by_offset(features: DynamoFeatureStore
     earlier_elsewhere = update("tok_c", 2.0, datetime(2026, 3, 1, 10, 30, tzinfo=timezone(timedelta(hours=2))))
     assert features.put_latest("card_fraud", [earlier_elsewhere]) == 1
     assert features.get("card_fraud", "tok_c") == {"avg_amount_30d": 1, "txn_count_24h": 3, "home_country": "DE"}
+
+
+def test_put_latest_replaces_an_item_written_without_an_event_time(endpoint: LocalEndpoint) -> None:
+    name, dynamodb = create_table(endpoint, "FeaturesTable")
+    # An item as an older release wrote it: no `event_time_us` to compare with.
+    dynamodb.put_item(
+        TableName=name,
+        Item={
+            "pk": {"S": "card_fraud#tok_old"},
+            "features": {"M": {"avg_amount_30d": {"N": "1"}, "txn_count_24h": {"N": "1"}, "home_country": {"S": "FR"}}},
+            "feature_version": {"S": "fv-old"},
+        },
+    )
+    store = DynamoFeatureStore(name, dynamodb)
+    assert store.put_latest("card_fraud", [update("tok_old", 30.0, WHEN)]) == 0
+    assert store.get("card_fraud", "tok_old") == {"avg_amount_30d": 30, "txn_count_24h": 3, "home_country": "DE"}
+    item = dynamodb.get_item(TableName=name, Key={"pk": {"S": "card_fraud#tok_old"}})["Item"]
+    assert item["feature_version"] == {"S": "fv-test"}
+    assert "event_time_us" in item
+
+
+def test_a_dead_letter_with_ten_attributes_and_a_control_character_is_sent(endpoint: LocalEndpoint) -> None:
+    sqs = client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName=f"ingest-dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    attributes = {f"attribute_{index}": f"value {index}" for index in range(10)}
+
+    SqsDeadLetterSink(url, sqs).send('{"record": 1}', attributes, "record.amount \u0001 is not a number")
+
+    [received] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=0)["Messages"]
+    kept = received["MessageAttributes"]
+    assert received["Body"] == '{"record": 1}'
+    # SQS takes at most ten attributes a message and no control characters in their values.
+    assert len(kept) <= 10
+    assert kept["failure_reason"]["StringValue"] == "record.amount ? is not a number"
+    assert "failed_at" in kept
+    assert all(kept[name]["StringValue"] == value for name, value in attributes.items() if name in kept)

@@ -217,7 +217,7 @@ def test_the_quarantine_is_paged(world: ApiWorld) -> None:
     assert len(seen) == 5
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "-1", "ten", "2.5"])
+@pytest.mark.parametrize("limit", ["0", "1001", "-1", "ten", "2.5", "\u00b2"])
 def test_a_limit_out_of_range_names_query_limit(world: ApiWorld, limit: str) -> None:
     answer = world.api.quarantine("transactions", {"limit": limit}, world.invocation("steward-key"))
     assert answer.status == 422
@@ -300,3 +300,67 @@ def test_a_snapshot_range_without_a_utc_offset_is_refused_not_a_server_error(wor
     assert answer.status == 422
     assert "since" in [error["field"] for error in answer.body["fields"]]
     world.last_event()
+
+
+@pytest.mark.parametrize(
+    "quarantine_id",
+    ["../../offline/transactions/date=2026-03-01/x", "0123456789ABCDEF0123456789ABCDEF", "0123", ""],
+    ids=["path", "upper-case", "short", "empty"],
+)
+def test_a_replay_naming_an_id_that_is_not_a_quarantine_id_is_refused(world: ApiWorld, quarantine_id: str) -> None:
+    world.ingest(batch(world.records(1), version="v0"))
+    body = json.dumps({"quarantine_ids": [quarantine_id], "contract_version": "v1"}).encode()
+    answer = world.api.replay("transactions", body, world.invocation("steward-key"))
+    assert answer.status == 422
+    assert [error["field"] for error in answer.body["fields"]] == ["quarantine_ids.0"]
+    assert world.last_event().status_code == 422
+    assert world.ledger.entries == {}
+
+
+def test_a_replay_naming_one_id_twice_replays_it_once(world: ApiWorld) -> None:
+    [entry] = world.ingest(batch(world.records(1), version="v0")).body["quarantine"]
+    body = json.dumps({"quarantine_ids": [entry["quarantine_id"]] * 2, "contract_version": "v1"}).encode()
+    answer = world.api.replay("transactions", body, world.invocation("steward-key"))
+    assert answer.status == 200
+    assert (answer.body["replayed"], answer.body["stored"], answer.body["duplicates"]) == (1, 1, 0)
+    assert world.last_event().details["replayed"] == 1
+
+
+def test_a_quarantined_record_that_is_not_an_object_is_listed_masked(world: ApiWorld) -> None:
+    [record] = world.records(1)
+    # A record wrapped in an array: no contract field names its parts, so none of it may be listed.
+    records: list[object] = [[record], {"card_id": record["card_id"]}]
+    world.ingest(batch(records))
+    answer = world.api.quarantine("transactions", {}, world.invocation("steward-key"))
+    assert answer.status == 200
+    payloads = sorted((item["payload"] for item in answer.body["items"]), key=json.dumps)
+    assert payloads == ["***", {"card_id": MASK}]
+    assert str(record["card_id"]) not in json.dumps(answer.body)
+
+
+def test_a_snapshot_cut_again_at_the_same_instant_is_a_conflict_not_a_server_error(world: ApiWorld) -> None:
+    world.ingest(batch(world.records(3)))
+    first = world.api.create_snapshot("transactions", b"", world.invocation("ml-key"))
+    assert first.status == 201
+    # The clock has not moved and nothing new is stored: the second snapshot would have the first one's id.
+    again = world.api.create_snapshot("transactions", b"", world.invocation("ml-key"))
+    assert again.status == 409
+    assert again.body["error"] == "snapshot_exists"
+    event = world.last_event()
+    assert (event.outcome, event.status_code) == ("rejected", 409)
+    assert [s.snapshot_id for s in world.snapshots.list("transactions")] == [first.body["snapshot_id"]]
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["records", "no-records"])
+def test_a_snapshot_since_the_first_day_of_year_one_is_not_a_server_error(world: ApiWorld, stored: bool) -> None:
+    if stored:
+        world.ingest(batch(world.records(2)))
+    # 0001-01-01T00:00:00+05:00 is a day of year 0 in UTC, which datetime cannot hold.
+    body = b'{"since": "0001-01-01T00:00:00+05:00"}'
+    answer = world.api.create_snapshot("transactions", body, world.invocation("ml-key"))
+    if stored:
+        assert answer.status == 201
+        assert answer.body["row_count"] == 2
+    else:
+        assert (answer.status, answer.body["error"]) == (409, "no_records")
+    assert world.last_event().status_code == answer.status

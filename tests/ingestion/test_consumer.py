@@ -10,6 +10,7 @@ import yaml
 
 from contracts.ingest.v1 import QuarantinedRecord
 from leaim.data.datasets import shipped_directory
+from leaim.exceptions import DependencyUnavailableError
 from leaim.ingestion.consumer import Delivery, IngestionConsumer
 from leaim.ingestion.service import UNROUTED, quarantine_prefix
 from tests.ingestion.fakes import IngestionWorld
@@ -24,10 +25,15 @@ if TYPE_CHECKING:
 
 
 class MemoryDeadLetters:
+    """Keeps what it is sent; refuses, as an unreachable queue would, the messages named in `refused`."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, str], str]] = []
+        self.refused: set[str] = set()
 
     def send(self, body: str, attributes: Mapping[str, str], reason: str) -> None:
+        if attributes.get("source_message_id") in self.refused:
+            raise DependencyUnavailableError("dead-letter queue unreachable")
         self.sent.append((body, dict(attributes), reason))
 
 
@@ -205,3 +211,26 @@ def test_one_audit_event_per_batch() -> None:
     assert [event.invocation_id for event in world.audit.events] == ["inv-0", "inv-1", "inv-2"]
     assert all(event.details["deliveries"] == 2 for event in world.audit.events)
     assert len(world.ledger.entries) == 6
+
+
+def test_a_dead_letter_that_cannot_be_sent_fails_only_its_delivery_and_is_audited() -> None:
+    world = ConsumerWorld()
+    good = world.records(3)
+    bodies = [message(good[0]), message({**good[1], "amount": -1}), "{not json", message({**good[2], "amount": -2})]
+    world.dead_letters.refused.add("msg-1")
+
+    failed = world.consumer.handle(deliveries(bodies), "inv-1")
+
+    # The record is quarantined, but its copy for the dead-letter queue is not sent: only that delivery is retried.
+    assert failed == ["msg-1"]
+    assert sorted(attributes["source_message_id"] for _, attributes, _ in world.dead_letters.sent) == [
+        "msg-2",
+        "msg-3",
+    ]
+    assert len(world.ledger.entries) == 1
+    event = world.only_event()
+    assert event.outcome == "error"
+    assert event.error is not None
+    assert "msg-1" in event.error
+    assert not any(name in event.error for name in ("msg-0", "msg-2", "msg-3"))
+    assert event.details["failed"] == 1

@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING
 import pytest
 
 from contracts.ingest.v1 import QuarantinedRecord, ReplayRequest
-from leaim.data.parquet import decode
-from leaim.data.records import PreparedRecord, RecordPreparer, feature_column, feature_version
+from leaim.data.parquet import decode, encode
+from leaim.data.records import (
+    FEATURE_VERSION,
+    PreparedRecord,
+    RecordPreparer,
+    column_data,
+    feature_column,
+    feature_version,
+    stored_columns,
+)
 from leaim.domain.privacy import token
-from leaim.exceptions import EmptySnapshotError, NotFoundError, SnapshotIntegrityError
+from leaim.exceptions import DependencyUnavailableError, EmptySnapshotError, NotFoundError, SnapshotIntegrityError
 from leaim.ingestion.ports import LedgerEntry
-from leaim.ingestion.service import offline_prefix, quarantine_prefix
+from leaim.ingestion.service import offline_key, offline_prefix, quarantine_prefix
 from tests.ingestion.fakes import PII_KEY, START, IngestionWorld, incoming
 
 if TYPE_CHECKING:
@@ -413,3 +421,141 @@ def test_an_empty_dataset_cannot_be_snapshotted() -> None:
     with pytest.raises(EmptySnapshotError, match="no stored record"):
         world.snapshots.cut(DATASET, principal="t")
     assert world.snapshots.list(DATASET) == []
+
+
+def test_batches_whose_record_ids_join_to_the_same_text_keep_their_own_objects() -> None:
+    world = IngestionWorld()
+    records = world.records(3)
+    ids = ["a\nb", "a", "b"]
+    joined, first, second = ({**record, "transaction_id": rid} for record, rid in zip(records, ids, strict=True))
+    ingest(world, [joined])
+    ingest(world, [first, second])
+    # Both batches hold events of the same day: named after their ids joined by newlines, they shared an object.
+    assert len(world.objects.under(offline_prefix(DATASET))) == 2
+    snapshot, table = world.snapshots.read(DATASET, world.snapshots.cut(DATASET, principal="t").snapshot_id)
+    assert snapshot.row_count == 3
+    assert sorted(map(str, table.data["transaction_id"])) == sorted(ids)
+
+
+def test_a_delivery_retried_after_the_online_store_failed_reaches_the_online_store() -> None:
+    world = IngestionWorld()
+    records = world.records(4, cards=4)
+    world.online.failures = 1
+    with pytest.raises(DependencyUnavailableError):
+        ingest(world, records)
+    assert world.online.rows == {}
+
+    report = ingest(world, records).report
+
+    # The first attempt stored and claimed every record: the retry finds only duplicates, and must still
+    # bring the online store up to date.
+    assert (report.stored, report.duplicates, report.quarantined, report.stale_online_updates) == (4, 4, 0, 0)
+    expected = {
+        token(PII_KEY, "card_id", str(record["card_id"])): {
+            name: record[name] for name in ("avg_amount_30d", "txn_count_24h", "home_country")
+        }
+        for record in records
+    }
+    held = {entity: dict(update.features) for (use_case, entity), update in world.online.rows.items()}
+    assert held == expected
+    assert {use_case for use_case, _ in world.online.rows} == {"card_fraud"}
+
+
+def test_copies_of_a_record_whose_id_is_stored_with_other_content_are_all_quarantined() -> None:
+    world = IngestionWorld()
+    [record] = world.records(1)
+    other_content = {**record, "amount": 4321.0}
+    assert ingest(world, [other_content]).report.stored == 1
+    # Two copies of the same stored record: the name is dropped before storing, so only the payloads differ,
+    # and each copy is kept under its own quarantine id.
+    copies = [{**record, "cardholder_name": "First Copy"}, {**record, "cardholder_name": "Second Copy"}]
+
+    result = ingest(world, copies)
+
+    report = result.report
+    assert (report.received, report.stored, report.duplicates, report.quarantined) == (2, 0, 0, 2)
+    assert result.stored_positions == set()
+    assert sorted(result.quarantined) == [0, 1]
+    assert all("already stored with other content" in q.reason for q in result.quarantined.values())
+    assert len(quarantined(world)) == 2
+
+    replay = world.quarantine.replay(DATASET, ReplayRequest(), trace_id=TRACE)
+
+    assert (replay.replayed, replay.stored, replay.duplicates, replay.still_quarantined) == (2, 0, 0, 2)
+    assert len(quarantined(world)) == 2
+    [row] = offline_rows(world)
+    assert row["amount"] == 4321.0
+
+
+@pytest.mark.parametrize(
+    ("event_time", "message"),
+    [
+        ("0001-01-01T00:30:00+01:00", "outside the years 1 to 9999"),
+        ("9999-12-31T23:30:00-01:00", "outside the years 1 to 9999"),
+        ("2027-01-16T08:00:01Z", "ahead of the time of ingestion"),
+        ("1969-12-31T23:59:59Z", "before 1970-01-01"),
+    ],
+    ids=["before-year-1-in-utc", "after-year-9999-in-utc", "more-than-a-day-ahead", "before-1970"],
+)
+def test_an_event_time_out_of_range_is_quarantined_not_raised(event_time: str, message: str) -> None:
+    world = IngestionWorld()
+    assert datetime.fromtimestamp(world.clock.now(), UTC) == datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
+    [record, fine] = world.records(2)
+    within_a_day = {**fine, "event_time": "2027-01-16T08:00:00Z"}
+
+    result = ingest(world, [{**record, "event_time": event_time}, within_a_day])
+
+    assert (result.report.stored, result.report.quarantined) == (1, 1)
+    [problem] = result.quarantined.values()
+    assert [(error.field, error.type) for error in problem.fields] == [("record.event_time", "out_of_range")]
+    assert message in problem.reason
+    assert problem.record_id == record["transaction_id"]
+    assert quarantined(world) == [problem]
+
+
+def test_a_lone_surrogate_is_quarantined_and_the_quarantine_record_can_be_stored() -> None:
+    world = IngestionWorld()
+    [named, identified] = world.records(2)
+    records = [{**named, "cardholder_name": "\ud800"}, {**identified, "transaction_id": "\ud800"}]
+
+    result = ingest(world, records)
+
+    assert (result.report.stored, result.report.quarantined) == (0, 2)
+    assert [error.field for error in result.quarantined[0].fields] == ["record.cardholder_name"]
+    assert [error.field for error in result.quarantined[1].fields] == ["record.transaction_id"]
+    assert result.quarantined[0].record_id == named["transaction_id"]
+    # The id cannot be shown: it is not text that can be written.
+    assert result.quarantined[1].record_id is None
+    for record in result.quarantined.values():
+        assert record.model_dump_json().encode()
+    assert sorted(q.quarantine_id for q in quarantined(world)) == sorted(
+        q.quarantine_id for q in result.quarantined.values()
+    )
+    assert result.report.model_dump_json()
+    assert world.ledger.entries == {}
+
+
+def test_a_snapshot_leaves_out_rows_of_other_feature_definitions_and_counts_them() -> None:
+    world = IngestionWorld()
+    current, older = world.records(6, seed=1), world.records(4, seed=2, start=START + timedelta(hours=1))
+    ingest(world, current)
+    # Rows stored by an earlier release whose features were computed by other definitions.
+    contract = world.datasets.get(DATASET, "v1")
+    assert contract is not None
+    prepare = RecordPreparer(contract, world.manifest, PII_KEY)
+    prepared = [prepare.prepare(record) for record in older]
+    assert all(isinstance(record, PreparedRecord) for record in prepared)
+    rows = [record for record in prepared if isinstance(record, PreparedRecord)]
+    columns = stored_columns(world.datasets.latest(DATASET), world.manifest)
+    data = column_data(columns, rows, manifest=world.manifest, source="http", ingested_at=START)
+    data[FEATURE_VERSION] = ["fv-000000000000"] * len(rows)
+    key = offline_key(DATASET, "2026-03-01", "written-by-an-earlier-release")
+    world.objects.put(key, encode(columns, data), content_type="application/vnd.apache.parquet")
+    for record in rows:
+        world.ledger.entries[(DATASET, record.record_id)] = LedgerEntry(record.digest, key)
+
+    snapshot, table = world.snapshots.read(DATASET, world.snapshots.cut(DATASET, principal="t").snapshot_id)
+
+    assert (snapshot.row_count, snapshot.excluded_rows) == (6, 4)
+    assert sorted(map(str, table.data["transaction_id"])) == sorted(str(r["transaction_id"]) for r in current)
+    assert set(table.data[FEATURE_VERSION]) == {feature_version(world.manifest)}

@@ -10,10 +10,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from leaim.exceptions import DependencyUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
-# Small objects (quarantined records) are written side by side: one PUT is mostly waiting on the network.
-PARALLEL_PUTS = 8
+# Small objects (quarantined records) are read and written side by side: a request is mostly waiting.
+PARALLEL_REQUESTS = 8
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
@@ -49,7 +49,7 @@ class S3ObjectStore:
             for key, body in objects.items():
                 self.put(key, body, content_type=content_type)
             return
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_PUTS, len(objects))) as pool:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(objects))) as pool:
             futures = [pool.submit(self.put, key, body, content_type=content_type) for key, body in objects.items()]
             for future in futures:
                 future.result()
@@ -66,6 +66,15 @@ class S3ObjectStore:
         except BotoCoreError as error:
             raise ObjectStoreUnavailableError(f"s3://{self._bucket}/{key} could not be read: {error}") from error
         return body
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The objects that exist among `keys`, read several at a time."""
+        if len(keys) <= 1:
+            found = {key: self.get(key) for key in keys}
+        else:
+            with ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(keys))) as pool:
+                found = dict(zip(keys, pool.map(self.get, keys), strict=True))
+        return {key: body for key, body in found.items() if body is not None}
 
     def keys(self, prefix: str, *, start_after: str | None = None, limit: int | None = None) -> list[str]:
         """Keys under `prefix`, in lexical order, after `start_after`, at most `limit`."""

@@ -130,7 +130,7 @@ class IngestionConsumer:
             return None
         try:
             self._dead_letters.send(
-                delivery.body, {**delivery.attributes, "source_message_id": delivery.identifier}, reason
+                delivery.body, {"source_message_id": delivery.identifier, **delivery.attributes}, reason
             )
         except Exception as error:
             return f"dead letter of {delivery.identifier}: {type(error).__name__}: {error}"

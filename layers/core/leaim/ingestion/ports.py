@@ -25,6 +25,10 @@ class ObjectStore(Protocol):
         """The object at `key`, or None."""
         ...
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The objects at `keys` that exist, by key."""
+        ...
+
     def keys(self, prefix: str, *, start_after: str | None = None, limit: int | None = None) -> list[str]:
         """Keys under `prefix` in lexical order, after `start_after`, at most `limit` of them."""
         ...

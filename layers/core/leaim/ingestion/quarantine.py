@@ -89,12 +89,8 @@ class QuarantineService:
         return {field.name for field in catalog.latest(dataset).fields if field.pii}
 
     def _load(self, keys: list[str]) -> list[QuarantinedRecord]:
-        records = []
-        for key in keys:
-            body = self._objects.get(key)
-            if body is not None:
-                records.append(QuarantinedRecord.model_validate_json(body))
-        return records
+        bodies = self._objects.get_many(keys)
+        return [QuarantinedRecord.model_validate_json(bodies[key]) for key in keys if key in bodies]
 
 
 def _masked(record: QuarantinedRecord, pii: set[str]) -> QuarantinedRecord:

@@ -71,13 +71,10 @@ class SnapshotService:
             for key in self._objects.keys(offline_prefix(dataset))
             if _day_in_range(key, since, until) and key.endswith(".parquet")
         ]
-        read: list[tuple[str, list[dict[str, object | None]]]] = []
-        for key in partitions:
-            blob = self._objects.get(key)
-            if blob is not None:
-                read.append(
-                    (key, [row for row in decode(blob).rows() if _in_range(row[latest.event_time], since, until)])
-                )
+        read = [
+            (key, [row for row in decode(blob).rows() if _in_range(row[latest.event_time], since, until)])
+            for key, blob in self._objects.get_many(partitions).items()
+        ]
         ledger = self._ledger.lookup(dataset, sorted({str(row[latest.record_id]) for _, rows in read for row in rows}))
         # The ledger names one object per record id: a copy elsewhere (a retried or raced batch) is not stored.
         confirmed = [

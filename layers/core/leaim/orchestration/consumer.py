@@ -120,7 +120,7 @@ class DecisionConsumer:
         # Last delivery: move it to the DLQ ourselves so that it arrives there with its reason. The event
         # is stored first: if the send then fails, the retry finds the message audited, never unaudited.
         audit.store("rejected", error=reason, details={**details, "dead_lettered": True})
-        self._dead_letters.send(record.body, {**record.attributes, "source_message_id": record.message_id}, reason)
+        self._dead_letters.send(record.body, {"source_message_id": record.message_id, **record.attributes}, reason)
 
     def _attempt(self, record: QueueRecord) -> dict[str, object]:
         return {
