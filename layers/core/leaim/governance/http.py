@@ -153,7 +153,7 @@ class GovernedHttp:
         return HttpAnswer(500, body.model_dump(mode="json"))
 
     def _unavailable(self, error: AuditWriteError, audit: InvocationAudit) -> HttpAnswer:
-        # No decision leaves without its audit event: the caller retries with the same request id.
+        # No answer leaves without its audit event: the caller retries (a decision with the same request id).
         body = ErrorResponse(
             error="audit_unavailable",
             message=f"the audit store did not accept the event: {error}",
