@@ -30,6 +30,18 @@ from contracts.ingest.v1 import (
     SnapshotRequest,
 )
 from contracts.manifest.v1 import UseCaseManifest
+from contracts.model.v1 import (
+    ModelList,
+    ModelVersionView,
+    PromotionDecision,
+    RetrainingRequest,
+    Rollback,
+    SignedManifest,
+    TrafficChange,
+    TrafficPolicy,
+    TrainingJob,
+    TrainingJobRequest,
+)
 from contracts.training.v1 import TrainingRequest, TrainingResult
 
 if TYPE_CHECKING:
@@ -57,6 +69,16 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "ingest.v1.SnapshotManifest": SnapshotManifest,
     "ingest.v1.SnapshotRequest": SnapshotRequest,
     "manifest.v1.UseCaseManifest": UseCaseManifest,
+    "model.v1.ModelList": ModelList,
+    "model.v1.ModelVersionView": ModelVersionView,
+    "model.v1.PromotionDecision": PromotionDecision,
+    "model.v1.RetrainingRequest": RetrainingRequest,
+    "model.v1.Rollback": Rollback,
+    "model.v1.SignedManifest": SignedManifest,
+    "model.v1.TrafficChange": TrafficChange,
+    "model.v1.TrafficPolicy": TrafficPolicy,
+    "model.v1.TrainingJob": TrainingJob,
+    "model.v1.TrainingJobRequest": TrainingJobRequest,
     "training.v1.TrainingRequest": TrainingRequest,
     "training.v1.TrainingResult": TrainingResult,
 }

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from contracts._base import Contract
+from contracts.training.v1 import Family, ParamValue, param_problems
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Scalar = str | int | float | bool
@@ -72,9 +73,35 @@ class ModelSpec(Contract):
     """Which model family scores this use case, and how it is trained."""
 
     name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
-    family: Literal["logistic_regression"]
+    family: Family
     target: Name
-    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+
+
+class Gates(Contract):
+    """What a trained version must show on its held-out split before it may serve traffic."""
+
+    min_auc: float = Field(default=0.7, ge=0.0, le=1.0)
+    min_precision: float = Field(default=0.0, ge=0.0, le=1.0, description="At the decision threshold.")
+    min_recall: float = Field(default=0.0, ge=0.0, le=1.0, description="At the decision threshold.")
+    max_calibration_error: float = Field(default=0.1, ge=0.0, le=1.0)
+    min_disparate_impact: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="Lowest over highest favorable-outcome rate among protected groups."
+    )
+    min_group_rows: int = Field(default=30, ge=1, description="Smaller groups are reported, not gated.")
+    max_parity_diff: float = Field(default=1e-5, gt=0.0, description="ONNX against the native model.")
+    max_latency_p99_ms: float = Field(default=5.0, gt=0.0, description="One-row scoring on the exported model.")
+
+
+class Promotion(Contract):
+    """How the promotion controller judges a challenger against the champion."""
+
+    window_minutes: float = Field(default=60.0, gt=0.0)
+    min_requests: int = Field(default=50, ge=1, description="Challenger calls needed before any verdict but rollback.")
+    max_error_rate_increase: float = Field(default=0.02, ge=0.0, le=1.0)
+    max_fallback_rate_increase: float = Field(default=0.02, ge=0.0, le=1.0)
+    max_latency_ratio: float = Field(default=1.5, gt=1.0, description="Challenger p95 over champion p95.")
+    canary_percent: float = Field(default=10.0, gt=0.0, lt=100.0, description="Share a shadow challenger advances to.")
 
 
 class Condition(Contract):
@@ -141,6 +168,8 @@ class UseCaseManifest(Contract):
     decision: DecisionPolicy
     fallback: Fallback
     latency_budget_ms: int = Field(gt=0, le=30_000)
+    gates: Gates = Field(default_factory=Gates)
+    promotion: Promotion = Field(default_factory=Promotion)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UseCaseManifest:
@@ -172,6 +201,7 @@ class UseCaseManifest(Contract):
             problems += [
                 f"rule {rule.name!r} tests unknown field {c.field!r}" for c in rule.when if c.field not in known
             ]
+        problems += param_problems(self.model.family, dict(self.model.params))
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -1,0 +1,1 @@
+"""Model contract: signed model manifests, training jobs, the registry and traffic policies."""
