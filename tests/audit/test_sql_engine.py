@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-TABLES = {"audit_events", "decisions", "model_versions", "use_case_routes"}
+TABLES = {"audit_events", "decisions", "model_versions", "traffic_policies", "training_jobs"}
 
 
 def test_postgresql_urls_use_psycopg_3() -> None:
@@ -63,8 +63,8 @@ def test_create_schema_is_idempotent(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO model_versions (name, version, artifact_digest, family, feature_names, params, metrics,"
-                " created_at) VALUES ('m', '1', 'sha256:0', 'f', '[]', '{}', '{}', CURRENT_TIMESTAMP)"
+                "INSERT INTO model_versions (name, version, use_case, family, artifact_digest, feature_names, status,"
+                " manifest, created_at) VALUES ('m', 'v1', 'u', 'f', '0', '[]', 'approved', '{}', CURRENT_TIMESTAMP)"
             )
         )
     create_schema(engine)

@@ -15,7 +15,7 @@ from leaim.domain.privacy import token
 from leaim.exceptions import DuplicateDecisionError, WorkerError
 from leaim.governance.audit import InvocationAudit
 from leaim.orchestration.decisions import DecisionService
-from leaim.orchestration.ports import ActiveModel
+from leaim.orchestration.ports import ActiveModel, TrafficPlan
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest
+    from contracts.model.v1 import SignedManifest
     from contracts.training.v1 import TrainingRequest, TrainingResult
     from leaim.governance.ports import Principal
 
@@ -99,11 +100,11 @@ class MemoryFeatures:
 
 
 class FixedRouter:
-    def __init__(self, model: ActiveModel | None) -> None:
-        self.model = model
+    def __init__(self, plan: TrafficPlan | None) -> None:
+        self.traffic = plan
 
-    def active_model(self, use_case: str) -> ActiveModel | None:
-        return self.model
+    def plan(self, use_case: str) -> TrafficPlan | None:
+        return self.traffic
 
 
 class LinearWorker:
@@ -113,12 +114,16 @@ class LinearWorker:
         self.weights = weights
         self.bias = bias
         self.failure: WorkerError | None = None
+        self.failing: dict[str, WorkerError] = {}
         self.requests: list[InferenceRequest] = []
+        self.manifests: list[SignedManifest] = []
 
     def score(self, request: InferenceRequest, timeout_s: float) -> InferenceResult:
         self.requests.append(request)
         if self.failure is not None:
             raise self.failure
+        if request.artifact_digest in self.failing:
+            raise self.failing[request.artifact_digest]
         results = []
         for row in request.rows:
             parts = [w * x for w, x in zip(self.weights, row, strict=True)]
@@ -146,6 +151,9 @@ class LinearWorker:
 
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
         raise WorkerError("training is not part of these tests")
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        self.manifests.append(signed)
 
 
 class StaticTelemetry:
@@ -195,7 +203,7 @@ class World:
         weights = {"amount_to_avg": 0.6, "foreign": 2.0, "night": 1.5, "card_not_present": 1.0, "risky_merchant": 1.2}
         self.worker = LinearWorker([weights.get(name, 0.0) for name in names], bias=-4.0)
         self.model = ActiveModel(name="card-fraud", version="v1", artifact_digest=DIGEST, feature_names=tuple(names))
-        self.router = FixedRouter(self.model if active else None)
+        self.router = FixedRouter(self.plan() if active else None)
         self.telemetry = StaticTelemetry()
         self.breakers = BreakerBoard(failure_threshold=2, reset_s=30.0, monotonic=self.clock.monotonic)
         self.service = DecisionService(
@@ -210,6 +218,14 @@ class World:
             breakers=self.breakers,
             pii_key=PII_KEY,
             deadline_margin_ms=50,
+        )
+
+    def plan(
+        self, challenger: ActiveModel | None = None, policy: str | None = None, canary_percent: float = 0.0
+    ) -> TrafficPlan:
+        """A traffic plan with this world's model as champion."""
+        return TrafficPlan(
+            champion=self.model, challenger=challenger, policy=policy, canary_percent=canary_percent, revision=1
         )
 
     def put_card(self, card_id: str, features: dict[str, float | int | str]) -> None:

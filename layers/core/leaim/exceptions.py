@@ -40,6 +40,35 @@ class NotFoundError(LeaimError):
     """A decision, use case or model version does not exist."""
 
 
+class ConflictError(LeaimError):
+    """A change conflicts with what is stored: the API answers 409 and the caller may retry after reading again."""
+
+
+class ModelVersionExistsError(ConflictError):
+    """A model version with this name and version is already published; versions are immutable."""
+
+    def __init__(self, name: str, version: str, artifact_digest: str) -> None:
+        super().__init__(
+            f"model version {name}:{version} is already published with artifact {artifact_digest}; "
+            "versions are immutable"
+        )
+        self.name = name
+        self.version = version
+        self.artifact_digest = artifact_digest
+
+
+class VersionRejectedError(ConflictError):
+    """A version that failed its gates was asked to serve traffic."""
+
+
+class RevisionConflictError(ConflictError):
+    """A traffic policy changed since the caller read it: the expected revision is stale, or a racer won."""
+
+
+class TrafficChangeError(ConflictError):
+    """A traffic change the policy's current state does not allow, such as a rollback with nothing to restore."""
+
+
 class DuplicateDecisionError(LeaimError):
     """A decision already exists for this (use case, request id); it is carried so callers can answer with it."""
 

@@ -1,34 +1,117 @@
-"""Ports of the lifecycle layer."""
+"""Ports of the lifecycle layer; adapters implement them and `leaim.bootstrap` wires them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from contracts.model.v1 import JobState, SignedManifest, TrafficPolicy, TrainingJob, VersionStats
 
 
 class ModelRegistry(Protocol):
-    """Immutable model versions and the version each use case routes to."""
+    """Immutable, signed model versions and the traffic policy of each use case."""
 
-    def register(
+    def publish(self, signed: SignedManifest) -> SignedManifest:
+        """Record a new version; any existing (name, version) raises ModelVersionExistsError."""
+        ...
+
+    def get(self, name: str, version: str) -> SignedManifest | None:
+        """A published version, or None."""
+        ...
+
+    def versions(self, name: str) -> Sequence[SignedManifest]:
+        """Every published version of a model, oldest first."""
+        ...
+
+    def next_version(self, name: str) -> str:
+        """`v<n+1>` after the highest `v<n>` published for the model."""
+        ...
+
+    def traffic(self, use_case: str) -> TrafficPolicy | None:
+        """The use case's traffic policy, or None before any champion."""
+        ...
+
+    def set_champion(
+        self, use_case: str, model_name: str, version: str, *, actor: str, expected_revision: int | None
+    ) -> TrafficPolicy:
+        """Make an approved version the champion; the former champion is kept for a rollback."""
+        ...
+
+    def set_challenger(
         self,
-        name: str,
+        use_case: str,
+        model_name: str,
         version: str,
+        policy: str,
+        canary_percent: float,
         *,
-        artifact_digest: str,
-        family: str,
-        feature_names: Sequence[str],
-        params: Mapping[str, object],
-        metrics: Mapping[str, float],
-    ) -> object:
-        """Publish a version; the same version with other content is refused."""
+        actor: str,
+        expected_revision: int | None,
+    ) -> TrafficPolicy:
+        """Make an approved version the challenger under `policy` (shadow or canary)."""
         ...
 
-    def activate(self, use_case: str, name: str, version: str) -> object:
-        """Route the use case's traffic to this version."""
+    def clear_challenger(self, use_case: str, *, actor: str, expected_revision: int | None) -> TrafficPolicy:
+        """Take the challenger out of traffic."""
         ...
 
-    def versions(self, name: str) -> Sequence[object]:
-        """Published versions of a model."""
+    def restore_previous(self, use_case: str, *, actor: str, expected_revision: int | None) -> TrafficPolicy:
+        """Make the previous champion the champion again."""
+        ...
+
+
+class TrainingJobStore(Protocol):
+    """Training jobs and their progress."""
+
+    def create(self, job: TrainingJob) -> TrainingJob:
+        """Store a new job."""
+        ...
+
+    def get(self, job_id: str) -> TrainingJob | None:
+        """A job, or None."""
+        ...
+
+    def claim(self, job_id: str) -> TrainingJob | None:
+        """Move a queued job to running and return it; None when it was not queued (it ran already)."""
+        ...
+
+    def update(
+        self,
+        job_id: str,
+        *,
+        state: JobState | None = None,
+        stage: str | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        reasons: list[str] | None = None,
+        version: str | None = None,
+    ) -> TrainingJob:
+        """Record a job's progress."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The training queue."""
+
+    def send(self, job_id: str) -> None:
+        """Queue a job for the training function."""
+        ...
+
+
+class VersionStatsSource(Protocol):
+    """What each version of a model did in a use case's live traffic."""
+
+    def version_stats(self, use_case: str, model_name: str, since: datetime) -> dict[str, VersionStats]:
+        """Per version: worker calls, errors, fallbacks and p95 latency since `since`."""
+        ...
+
+
+class ManifestPublisher(Protocol):
+    """Puts a signed manifest where the inference workers load artifacts from."""
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Store the manifest beside its artifact in the workers' artifact store."""
         ...

@@ -1,166 +1,394 @@
-"""Training orchestration: prepare features with the serving transforms, call the training worker, register."""
+"""Training jobs: accepted over the API, queued, run on the training worker, gated, signed and registered.
+
+A job reads one dataset snapshot (checked against its content hash), trains on the features computed
+when its records were ingested, evaluates the gates of the use case's manifest, stores the artifact
+under its sha256, signs the version's manifest and publishes it to the registry, approved or rejected.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from contracts.audit.v1 import AuditEvent
-from contracts.training.v1 import TrainingRequest
-from leaim.data.records import training_matrix
+from contracts.decision.v1 import FieldError
+from contracts.model.v1 import Lineage, ModelManifest, TrainingJob, TrainingJobRequest
+from contracts.training.v1 import FAMILIES, TrainingRequest, param_problems
+from leaim.data.records import protected_groups, training_matrix
 from leaim.domain.deadline import Deadline
-from leaim.domain.features import feature_matrix
-from leaim.exceptions import WorkerError
+from leaim.exceptions import LeaimError, ModelVersionExistsError, NotFoundError, WorkerError
+from leaim.lifecycle import gates
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable
 
-    from contracts.ingest.v1 import SnapshotManifest
     from contracts.manifest.v1 import UseCaseManifest
+    from contracts.model.v1 import RetrainingRequest, SignedManifest, Trigger
     from contracts.training.v1 import TrainingResult
-    from leaim.data.parquet import ParquetTable
+    from leaim.data.datasets import DatasetCatalog
     from leaim.domain.clock import Clock
-    from leaim.governance.ports import AuditLog
-    from leaim.lifecycle.ports import ModelRegistry
-    from leaim.orchestration.ports import Telemetry, WorkerClient
+    from leaim.domain.manifests import ManifestCatalog
+    from leaim.governance.ports import AuditLog, Telemetry
+    from leaim.ingestion.ports import ObjectStore
+    from leaim.ingestion.snapshots import SnapshotService
+    from leaim.lifecycle.ports import JobQueue, ManifestPublisher, ModelRegistry, TrainingJobStore
+    from leaim.lifecycle.signing import ManifestSigner
+    from leaim.orchestration.ports import WorkerClient
 
 TRAINING_SOURCE = "worker:leaim-training"
+ARTIFACT_PREFIX = "artifacts/sha256"
+MODEL_PREFIX = "models"
+# Kept back from the function's remaining time for gating, signing and registering after the worker answers.
+FINISH_RESERVE_MS = 20_000.0
+PUBLISH_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class LabeledRecord:
-    """Raw inputs, the entity's online features at that time, and the label."""
+class InvalidJobError(LeaimError):
+    """A training job request names an unknown family or parameters out of range."""
 
-    inputs: Mapping[str, object]
-    online: Mapping[str, object]
-    label: int
+    def __init__(self, fields: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in fields))
+        self.fields = fields
 
 
-class TrainingService:
-    """Trains a use case's model on the training worker and publishes the version to the registry."""
+def artifact_key(digest: str) -> str:
+    """Object key of an artifact in the artifacts bucket."""
+    return f"{ARTIFACT_PREFIX}/{digest}.onnx"
+
+
+def manifest_key(model_name: str, version: str) -> str:
+    """Object key of a version's signed manifest in the artifacts bucket."""
+    return f"{MODEL_PREFIX}/{model_name}/{version}/manifest.json"
+
+
+class TrainingJobs:
+    """Accepts, runs and reports training jobs. Every dependency is a port or a lower-layer service."""
 
     def __init__(
         self,
         *,
-        workers: WorkerClient,
+        manifests: ManifestCatalog,
+        datasets: DatasetCatalog,
+        snapshots: SnapshotService,
+        jobs: TrainingJobStore,
+        queue: JobQueue,
         registry: ModelRegistry,
+        artifacts: ObjectStore,
+        workers: WorkerClient,
+        publisher: ManifestPublisher,
+        signer: Callable[[], ManifestSigner],
         audit_log: AuditLog,
         telemetry: Telemetry,
         clock: Clock,
-        principal: str,
+        code_version: str,
     ) -> None:
-        self._workers = workers
+        self._manifests = manifests
+        self._datasets = datasets
+        self._snapshots = snapshots
+        self._jobs = jobs
+        self._queue = queue
         self._registry = registry
+        self._artifacts = artifacts
+        self._workers = workers
+        self._publisher = publisher
+        self._signer = signer
         self._audit_log = audit_log
         self._telemetry = telemetry
         self._clock = clock
-        self._principal = principal
+        self._code_version = code_version
 
-    def train(
+    def model_names(self) -> list[str]:
+        """Every model a use-case manifest names, sorted."""
+        return sorted({self._manifests.get(name).model.name for name in self._manifests.names()})
+
+    def manifest_of_model(self, model_name: str) -> UseCaseManifest:
+        """The use case whose manifest names `model_name`; NotFoundError when none does."""
+        for name in self._manifests.names():
+            manifest = self._manifests.get(name)
+            if manifest.model.name == model_name:
+                return manifest
+        raise NotFoundError(f"no use case manifest names model {model_name!r}")
+
+    def dataset_of(self, manifest: UseCaseManifest) -> str:
+        """The dataset that feeds the use case; NotFoundError when no dataset contract does."""
+        for dataset in self._datasets.names():
+            if self._datasets.latest(dataset).use_case == manifest.name:
+                return dataset
+        raise NotFoundError(f"no dataset contract feeds use case {manifest.name!r}")
+
+    def get(self, job_id: str) -> TrainingJob:
+        """A job; NotFoundError when there is none."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(f"no training job {job_id!r}")
+        return job
+
+    def submit(
         self,
-        manifest: UseCaseManifest,
-        records: Sequence[LabeledRecord],
+        model_name: str,
+        request: TrainingJobRequest,
         *,
-        version: str,
-        seed: int,
-        timeout_s: float,
-        activate: bool = True,
-    ) -> TrainingResult:
-        """Train, register and (by default) activate one version. Every worker call is audited."""
-        with self._telemetry.span("training.job", {"model": manifest.model.name, "version": version}):
-            rows = feature_matrix(manifest, [(record.inputs, record.online) for record in records])
-            labels = [record.label for record in records]
-            return self._train(manifest, rows, labels, version, seed, timeout_s, activate, {})
+        principal: str,
+        trigger: Trigger = "person",
+        reason: str | None = None,
+    ) -> TrainingJob:
+        """Check a job request, store the job as queued and put it on the training queue.
 
-    def train_on_snapshot(
-        self,
-        manifest: UseCaseManifest,
-        snapshot: SnapshotManifest,
-        table: ParquetTable,
-        *,
-        version: str,
-        seed: int,
-        timeout_s: float,
-        activate: bool = True,
-    ) -> TrainingResult:
-        """Train on a dataset snapshot's labeled rows, with the features computed when they were ingested.
-
-        The snapshot's id and content hash are recorded in the training call's audit event.
+        Raises NotFoundError (unknown model or snapshot), InvalidJobError (family or parameters), and
+        ModelVersionExistsError (the version is already published: versions never change).
         """
-        with self._telemetry.span("training.job", {"model": manifest.model.name, "version": version}):
-            rows, labels = training_matrix(manifest, snapshot, table)
-            lineage = {"snapshot_id": snapshot.snapshot_id, "snapshot_sha256": snapshot.content_sha256}
-            return self._train(manifest, rows, labels, version, seed, timeout_s, activate, lineage)
+        manifest = self.manifest_of_model(model_name)
+        dataset = self.dataset_of(manifest)
+        self._snapshots.get(dataset, request.snapshot_id)
+        family = request.family or manifest.model.family
+        if request.params is not None:
+            params = dict(request.params)
+        elif family == manifest.model.family:
+            params = dict(manifest.model.params)
+        else:
+            params = {}
+        problems = []
+        if family not in FAMILIES:
+            problems.append(
+                FieldError(
+                    field="family",
+                    message=f"unknown model family {family!r}; known: {list(FAMILIES)}",
+                    type="value_error",
+                )
+            )
+        else:
+            problems += [
+                FieldError(field="params", message=problem, type="value_error")
+                for problem in param_problems(family, params)
+            ]
+        if problems:
+            raise InvalidJobError(problems)
+        version = request.version or self._registry.next_version(model_name)
+        existing = self._registry.get(model_name, version)
+        if existing is not None:
+            raise ModelVersionExistsError(model_name, version, existing.manifest.artifact_digest)
+        now = self._now()
+        job = TrainingJob(
+            job_id=uuid.uuid4().hex,
+            model_name=model_name,
+            use_case=manifest.name,
+            version=version,
+            snapshot_id=request.snapshot_id,
+            family=family,
+            params=params,
+            seed=request.seed,
+            deploy=request.deploy,
+            trigger=trigger,
+            reason=reason,
+            requested_by=principal,
+            state="queued",
+            stage="queued",
+            progress=0.0,
+            created_at=now,
+            updated_at=now,
+        )
+        self._jobs.create(job)
+        try:
+            self._queue.send(job.job_id)
+        except Exception as error:
+            self._jobs.update(job.job_id, state="failed", stage="queueing", message=f"could not be queued: {error}")
+            raise
+        return job
+
+    def retrain(self, use_case: str, request: RetrainingRequest, *, principal: str) -> TrainingJob:
+        """Cut a fresh snapshot of the use case's dataset and queue a job on it with the manifest's model.
+
+        The hook for a person, a schedule or the drift monitor: no code changes, the whole flow runs.
+        """
+        manifest = self._manifests.get(use_case)
+        dataset = self.dataset_of(manifest)
+        snapshot = self._snapshots.cut(dataset, principal=principal)
+        job_request = TrainingJobRequest(snapshot_id=snapshot.snapshot_id, deploy=request.deploy)
+        return self.submit(
+            manifest.model.name, job_request, principal=principal, trigger=request.trigger, reason=request.reason
+        )
+
+    def run(self, job_id: str, *, remaining_ms: float | None, principal: str) -> TrainingJob:
+        """Run a queued job to its end; a job that is not queued (a redelivery) is returned as it is.
+
+        The job ends succeeded (approved version), rejected (a gate failed: the version is still
+        published, with its reasons) or failed (no version: the message says why).
+        """
+        job = self._jobs.claim(job_id)
+        if job is None:
+            return self.get(job_id)
+        step = self._stepper(job.job_id)
+        try:
+            return self._run(job, step, remaining_ms, principal)
+        except (LeaimError, ValueError) as error:
+            return self._jobs.update(
+                job.job_id, state="failed", stage="failed", message=f"{type(error).__name__}: {error}"
+            )
+
+    def _run(
+        self, job: TrainingJob, step: Callable[[str, float], None], remaining_ms: float | None, principal: str
+    ) -> TrainingJob:
+        manifest = self._manifests.get(job.use_case)
+        dataset = self.dataset_of(manifest)
+        step("reading snapshot", 0.05)
+        snapshot, table = self._snapshots.read(dataset, job.snapshot_id)
+        rows, labels = training_matrix(manifest, snapshot, table)
+        groups = protected_groups(manifest, snapshot, table)
+        step("training", 0.2)
+        budget_ms = 15 * 60 * 1000.0 if remaining_ms is None else remaining_ms - FINISH_RESERVE_MS
+        if budget_ms <= 0:
+            raise WorkerError("no time left in the invocation to train")
+        deadline = Deadline.within(budget_ms, now=self._clock.now(), monotonic=self._clock.monotonic)
+        request = TrainingRequest(
+            job_id=job.job_id,
+            model_name=job.model_name,
+            model_version=job.version,
+            family=job.family,
+            params=job.params,
+            seed=job.seed,
+            feature_names=manifest.feature_names,
+            rows=rows,
+            labels=labels,
+            groups=groups,
+            threshold=manifest.decision.threshold,
+            trace_context=self._telemetry.carrier(),
+            deadline_unix_ms=deadline.expires_unix_ms,
+        )
+        lineage = {"snapshot_id": snapshot.snapshot_id, "snapshot_sha256": snapshot.content_sha256}
+        result = self._train(manifest, request, deadline.remaining_s(), lineage, principal)
+        step("evaluating gates", 0.7)
+        results = gates.evaluate(manifest, result.metrics)
+        failed = gates.reasons(results)
+        step("storing artifact", 0.8)
+        artifact = base64.b64decode(result.artifact_base64, validate=True)
+        actual = hashlib.sha256(artifact).hexdigest()
+        if actual != result.artifact_digest:
+            raise WorkerError(f"artifact bytes hash to {actual}, the worker reported {result.artifact_digest}")
+        key = artifact_key(result.artifact_digest)
+        self._artifacts.put(key, artifact, content_type="application/octet-stream", if_absent=True)
+        step("signing and registering", 0.9)
+        status: Literal["approved", "rejected"] = "rejected" if failed else "approved"
+        signed = self._signer().sign(
+            ModelManifest(
+                model_name=job.model_name,
+                model_version=job.version,
+                use_case=manifest.name,
+                family=result.family,
+                artifact_digest=result.artifact_digest,
+                artifact_bytes=result.artifact_bytes,
+                artifact_key=key,
+                feature_names=result.feature_names,
+                params=result.params,
+                seed=job.seed,
+                threshold=manifest.decision.threshold,
+                metrics=result.metrics,
+                gates=results,
+                status=status,
+                reasons=failed,
+                lineage=Lineage(
+                    dataset=dataset,
+                    snapshot_id=snapshot.snapshot_id,
+                    snapshot_sha256=snapshot.content_sha256,
+                    feature_version=snapshot.feature_version,
+                    code_version=self._code_version,
+                    training_job_id=job.job_id,
+                    trigger=job.trigger,
+                    requested_by=job.requested_by,
+                ),
+                baseline=result.baseline,
+                created_at=self._now(),
+            )
+        )
+        self._registry.publish(signed)
+        self._artifacts.put(
+            manifest_key(job.model_name, job.version),
+            signed.model_dump_json().encode(),
+            content_type="application/json",
+            if_absent=True,
+        )
+        if failed:
+            return self._jobs.update(
+                job.job_id, state="rejected", stage="done", progress=1.0, reasons=failed, message="a gate failed"
+            )
+        self._publisher.publish_manifest(signed, PUBLISH_TIMEOUT_S)
+        message = self._deploy(job, manifest, signed)
+        return self._jobs.update(job.job_id, state="succeeded", stage="done", progress=1.0, message=message)
+
+    def _deploy(self, job: TrainingJob, manifest: UseCaseManifest, signed: SignedManifest) -> str:
+        if job.deploy == "none":
+            return "approved; not deployed"
+        actor = f"training-job:{job.job_id}"
+        policy = self._registry.traffic(manifest.name)
+        if policy is None or policy.champion is None:
+            self._registry.set_champion(manifest.name, job.model_name, job.version, actor=actor, expected_revision=None)
+            return "approved; champion (the use case had none)"
+        self._registry.set_challenger(
+            manifest.name,
+            job.model_name,
+            job.version,
+            job.deploy,
+            manifest.promotion.canary_percent,
+            actor=actor,
+            expected_revision=policy.revision,
+        )
+        return f"approved; challenger under {job.deploy}"
 
     def _train(
         self,
         manifest: UseCaseManifest,
-        rows: list[list[float]],
-        labels: list[int],
-        version: str,
-        seed: int,
+        request: TrainingRequest,
         timeout_s: float,
-        activate: bool,
         lineage: dict[str, str],
+        principal: str,
     ) -> TrainingResult:
-        job_id = uuid.uuid4().hex
-        deadline = Deadline.within(timeout_s * 1000.0, now=self._clock.now(), monotonic=self._clock.monotonic)
-        request = TrainingRequest(
-            job_id=job_id,
-            model_name=manifest.model.name,
-            model_version=version,
-            family=manifest.model.family,
-            params=dict(manifest.model.params),
-            seed=seed,
-            feature_names=manifest.feature_names,
-            rows=rows,
-            labels=labels,
-            trace_context=self._telemetry.carrier(),
-            deadline_unix_ms=deadline.expires_unix_ms,
-        )
         started = self._clock.monotonic()
-        try:
-            result = self._workers.train(request, timeout_s)
-        except WorkerError as error:
-            self._audit(manifest, request, started, lineage, error=f"{type(error).__name__}: {error}")
-            raise
-        self._audit(manifest, request, started, lineage, result=result)
-        self._registry.register(
-            manifest.model.name,
-            version,
-            artifact_digest=result.artifact_digest,
-            family=manifest.model.family,
-            feature_names=result.feature_names,
-            params=dict(manifest.model.params),
-            metrics=result.metrics.model_dump(),
-        )
-        if activate:
-            self._registry.activate(manifest.name, manifest.model.name, version)
+        with self._telemetry.span("worker.training", {"model": f"{request.model_name}@{request.model_version}"}):
+            try:
+                result = self._workers.train(request, timeout_s)
+            except WorkerError as error:
+                self._audit_training(
+                    manifest, request, started, lineage, principal, error=f"{type(error).__name__}: {error}"
+                )
+                raise
+        self._audit_training(manifest, request, started, lineage, principal, result=result)
         return result
 
-    def _audit(
+    def _audit_training(
         self,
         manifest: UseCaseManifest,
         request: TrainingRequest,
         started: float,
         lineage: dict[str, str],
+        principal: str,
         *,
         result: TrainingResult | None = None,
         error: str | None = None,
     ) -> None:
+        """The audit event of the training worker call, written by the code that made it."""
+        details: dict[str, object] = {
+            **lineage,
+            "family": request.family,
+            "params": request.params,
+            "seed": request.seed,
+        }
+        if result is not None:
+            details["metrics"] = result.metrics.model_dump(mode="json")
+            details["training_ms"] = result.training_ms
+            details["evaluation_ms"] = result.evaluation_ms
         self._audit_log.append(
             AuditEvent(
                 event_id=uuid.uuid4().hex,
-                occurred_at=datetime.fromtimestamp(self._clock.now(), UTC),
+                occurred_at=self._now(),
                 source=TRAINING_SOURCE,
                 action="worker.training",
                 invocation_id=request.job_id,
                 outcome="error" if error else "success",
                 trace_id=self._telemetry.trace_id(),
                 duration_ms=round((self._clock.monotonic() - started) * 1000.0, 3),
-                principal=self._principal,
+                principal=principal,
                 use_case=manifest.name,
                 model_name=request.model_name,
                 model_version=request.model_version,
@@ -168,6 +396,15 @@ class TrainingService:
                 worker=result.worker if result else TRAINING_SOURCE,
                 batch_size=len(request.rows),
                 error=error,
-                details={**lineage, "metrics": result.metrics.model_dump()} if result else dict(lineage),
+                details=details,
             )
         )
+
+    def _stepper(self, job_id: str) -> Callable[[str, float], None]:
+        def step(stage: str, progress: float) -> None:
+            self._jobs.update(job_id, stage=stage, progress=progress)
+
+        return step
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.now(), UTC)

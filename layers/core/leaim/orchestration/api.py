@@ -53,7 +53,7 @@ class DecisionApi(GovernedHttp):
             audit.note(use_case=use_case)
             try:
                 self._authorize(invocation, audit, Permission.CREATE_DECISION)
-                request = self._parse(body)
+                request = self._request(body)
                 audit.note(request_id=request.request_id)
                 result = self._service.decide(use_case, request, audit, remaining_ms=invocation.remaining_ms)
             except Rejection as rejection:
@@ -97,7 +97,7 @@ class DecisionApi(GovernedHttp):
                 return self._fail(audit, error)
             return HttpAnswer(200, decision.model_dump(mode="json"))
 
-    def _parse(self, body: bytes) -> DecisionRequest:
+    def _request(self, body: bytes) -> DecisionRequest:
         payload = self._json(body)
         try:
             return DecisionRequest.model_validate(payload)

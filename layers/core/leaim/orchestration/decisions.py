@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ from leaim.domain.rules import feature_reasons, match_rule, outcome_for_score, r
 from leaim.domain.validation import validate_inputs
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
 from leaim.governance.audit import new_event_id
+from leaim.orchestration.routing import serving_model
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     )
 
 INFERENCE_SOURCE = "worker:leaim-inference"
+# Threads per container for shadow calls, which run beside the champion's call.
+SHADOW_THREADS = 4
 
 
 class RequestIdReusedError(LeaimError):
@@ -65,6 +71,15 @@ class DecisionResult:
 class _Scored:
     row: RowScore
     model: ActiveModel
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One worker call: the row's score, or why there is none, and the call's audit event if it was made."""
+
+    row: RowScore | None
+    event: AuditEvent | None
+    failure: str | None
 
 
 def _check_result(request: InferenceRequest, result: InferenceResult) -> None:
@@ -111,6 +126,8 @@ class DecisionService:
         self._breakers = breakers
         self._pii_key = pii_key
         self._margin_ms = deadline_margin_ms
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def manifest(self, use_case: str) -> UseCaseManifest:
         """The use case's manifest; raises NotFoundError for an unknown use case."""
@@ -193,6 +210,7 @@ class DecisionService:
                 decision_id,
                 cleaned=cleaned,
                 online=online,
+                routing_key=entity_id(manifest, cleaned, self._pii_key),
                 deadline=deadline,
                 audit=audit,
                 worker_events=worker_events,
@@ -262,20 +280,23 @@ class DecisionService:
         *,
         cleaned: Mapping[str, Any],
         online: Mapping[str, Any],
+        routing_key: str,
         deadline: Deadline,
         audit: InvocationAudit,
         worker_events: list[AuditEvent],
     ) -> _Scored | str:
-        """Score on the active model version, or say why not (the fallback reason).
+        """Score on the version the traffic plan picks, or say why not (the fallback reason).
 
-        The event of each worker call is added to `worker_events`, stored with the decision.
+        Under a shadow policy the challenger scores the same row concurrently; its answer is only
+        recorded. The event of each worker call is added to `worker_events`, stored with the decision.
         """
         try:
-            active = self._router.active_model(manifest.name)
+            plan = self._router.plan(manifest.name)
         except LeaimError as error:
             return f"model registry unavailable: {error}"
-        if active is None:
+        if plan is None:
             return "no model version is active for this use case"
+        active, role = serving_model(plan, manifest.name, routing_key)
         label = f"{active.name}@{active.version}"
         audit.note(model_name=active.name, model_version=active.version, artifact_digest=active.artifact_digest)
         if list(active.feature_names) != manifest.feature_names:
@@ -287,44 +308,106 @@ class DecisionService:
         timeout_s = deadline.remaining_s()
         if timeout_s <= 0.0:
             return "latency budget spent before the model call"
+        with self._telemetry.span("worker.inference", {"model": label, "timeout_ms": round(timeout_s * 1000)}):
+            carrier, trace_id = self._telemetry.carrier(), self._telemetry.trace_id()
+            shadow: Future[_Call] | None = None
+            challenger = plan.challenger if plan.policy == "shadow" else None
+            if challenger is not None and list(challenger.feature_names) == manifest.feature_names:
+                shadow = self._shadow_pool().submit(
+                    self._call, challenger, row, decision_id, deadline, carrier, trace_id, audit, "shadow"
+                )
+            call = self._call(active, row, decision_id, deadline, carrier, trace_id, audit, role)
+        if call.event is not None:
+            worker_events.append(call.event)
+        if shadow is not None and challenger is not None:
+            worker_events.append(self._shadow_event(shadow, challenger, deadline, decision_id, trace_id, audit))
+        if call.row is None:
+            return call.failure or f"model {label} gave no score"
+        return _Scored(call.row, active)
+
+    def _call(
+        self,
+        model: ActiveModel,
+        row: list[float],
+        decision_id: str,
+        deadline: Deadline,
+        carrier: dict[str, str],
+        trace_id: str,
+        audit: InvocationAudit,
+        role: str,
+    ) -> _Call:
+        """One worker call for one version, guarded by that version's breaker, with its audit event."""
+        label = f"{model.name}@{model.version}"
+        breaker = self._breakers.for_target(model.artifact_digest)
+        if not breaker.allow():
+            return _Call(None, None, f"circuit open for model {label}")
+        timeout_s = deadline.remaining_s()
+        if timeout_s <= 0.0:
+            return _Call(None, None, "latency budget spent before the model call")
         request = InferenceRequest(
             request_id=decision_id,
-            model_name=active.name,
-            model_version=active.version,
-            artifact_digest=active.artifact_digest,
-            feature_names=list(active.feature_names),
+            model_name=model.name,
+            model_version=model.version,
+            artifact_digest=model.artifact_digest,
+            feature_names=list(model.feature_names),
             rows=[row],
-            trace_context=self._telemetry.carrier(),
+            trace_context=carrier,
             deadline_unix_ms=deadline.expires_unix_ms,
         )
-        breaker = self._breakers.for_target(active.artifact_digest)
-        if not breaker.allow():
-            return f"circuit open for model {label}"
         started = self._clock.monotonic()
-        with self._telemetry.span("worker.inference", {"model": label, "timeout_ms": round(timeout_s * 1000)}):
-            carrier_trace = self._telemetry.trace_id()
-            try:
-                result = self._workers.score(request, timeout_s)
-                _check_result(request, result)
-            except WorkerError as error:
-                breaker.record_failure()
-                worker_events.append(
-                    self._worker_event(
-                        audit, active, decision_id, started, carrier_trace, error=f"{type(error).__name__}: {error}"
-                    )
-                )
-                return f"model {label} failed: {type(error).__name__}: {error}"
-            except BaseException:
-                # Whatever happened, the breaker's probe slot must not stay taken.
-                breaker.record_failure()
-                raise
+        try:
+            result = self._workers.score(request, timeout_s)
+            _check_result(request, result)
+        except WorkerError as error:
+            breaker.record_failure()
+            failure = f"{type(error).__name__}: {error}"
+            event = self._worker_event(audit, model, decision_id, started, trace_id, role=role, error=failure)
+            return _Call(None, event, f"model {label} failed: {failure}")
+        except BaseException:
+            # Whatever happened, the breaker's probe slot must not stay taken.
+            breaker.record_failure()
+            raise
         breaker.record_success()
-        worker_events.append(
-            self._worker_event(
-                audit, active, decision_id, started, carrier_trace, worker=result.worker, batch_size=result.batch_size
-            )
+        scored = result.results[0]
+        event = self._worker_event(
+            audit,
+            model,
+            decision_id,
+            started,
+            trace_id,
+            role=role,
+            worker=result.worker,
+            batch_size=result.batch_size,
+            score=scored.score,
         )
-        return _Scored(result.results[0], active)
+        return _Call(scored, event, None)
+
+    def _shadow_event(
+        self,
+        shadow: Future[_Call],
+        challenger: ActiveModel,
+        deadline: Deadline,
+        decision_id: str,
+        trace_id: str,
+        audit: InvocationAudit,
+    ) -> AuditEvent:
+        """The shadow call's event; one still running at the deadline is recorded as timed out."""
+        started = self._clock.monotonic()
+        try:
+            call = shadow.result(timeout=max(deadline.remaining_s(), 0.0))
+        except FutureTimeoutError:
+            error = "WorkerTimeoutError: the shadow call had not answered at the decision's deadline"
+            return self._worker_event(audit, challenger, decision_id, started, trace_id, role="shadow", error=error)
+        if call.event is not None:
+            return call.event
+        error = f"CircuitOpenError: {call.failure}"
+        return self._worker_event(audit, challenger, decision_id, started, trace_id, role="shadow", error=error)
+
+    def _shadow_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=SHADOW_THREADS, thread_name_prefix="shadow")
+            return self._pool
 
     def _worker_event(
         self,
@@ -334,8 +417,10 @@ class DecisionService:
         started: float,
         trace_id: str,
         *,
+        role: str,
         worker: str | None = None,
         batch_size: int | None = None,
+        score: float | None = None,
         error: str | None = None,
     ) -> AuditEvent:
         """The audit event of one inference worker call, written by the code that made the call."""
@@ -353,6 +438,11 @@ class DecisionService:
                 "artifact_digest": model.artifact_digest,
                 "batch_size": batch_size,
                 "duration_ms": round((self._clock.monotonic() - started) * 1000.0, 3),
-                "details": {"caller_invocation": base.invocation_id, "caller": base.source},
+                "details": {
+                    "caller_invocation": base.invocation_id,
+                    "caller": base.source,
+                    "role": role,
+                    **({} if score is None else {"score": score}),
+                },
             }
         )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest, InferenceResult
+    from contracts.model.v1 import SignedManifest
     from contracts.training.v1 import TrainingRequest, TrainingResult
 
 
@@ -29,6 +30,7 @@ __all__ = [
     "Principal",
     "ResultPublisher",
     "Telemetry",
+    "TrafficPlan",
     "WorkerClient",
 ]
 
@@ -42,6 +44,10 @@ class WorkerClient(Protocol):
 
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
         """Train and export one model version; same error contract as `score`."""
+        ...
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Put a signed manifest beside its artifact where the inference workers load from."""
         ...
 
 
@@ -67,11 +73,22 @@ class ActiveModel:
     feature_names: tuple[str, ...]
 
 
-class ModelRouter(Protocol):
-    """Which model version serves a use case right now."""
+@dataclass(frozen=True, slots=True)
+class TrafficPlan:
+    """How a use case's traffic is split right now: the champion, and a challenger under its policy."""
 
-    def active_model(self, use_case: str) -> ActiveModel | None:
-        """The version serving `use_case`, or None before any version is activated."""
+    champion: ActiveModel
+    challenger: ActiveModel | None
+    policy: str | None
+    canary_percent: float
+    revision: int
+
+
+class ModelRouter(Protocol):
+    """Which model versions serve a use case right now."""
+
+    def plan(self, use_case: str) -> TrafficPlan | None:
+        """The use case's champion and challenger, or None before it has a champion."""
         ...
 
 

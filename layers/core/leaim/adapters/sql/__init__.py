@@ -1,17 +1,20 @@
-"""SQL adapters: the audit log, the decision store and the model registry on SQLite or PostgreSQL."""
+"""SQL adapters on SQLite or PostgreSQL: audit log, decisions, model registry, training jobs, version stats."""
 
 from leaim.adapters.sql.audit import SqlAuditLog, SqlDecisionStore
 from leaim.adapters.sql.engine import create_engine_for, create_schema
 from leaim.adapters.sql.exceptions import DuplicateDecisionError, ModelVersionExistsError, StoreUnavailableError
-from leaim.adapters.sql.registry import ModelVersion, SqlModelRegistry
+from leaim.adapters.sql.jobs import SqlTrainingJobStore
+from leaim.adapters.sql.registry import SqlModelRegistry
+from leaim.adapters.sql.stats import SqlVersionStats
 
 __all__ = [
     "DuplicateDecisionError",
-    "ModelVersion",
     "ModelVersionExistsError",
     "SqlAuditLog",
     "SqlDecisionStore",
     "SqlModelRegistry",
+    "SqlTrainingJobStore",
+    "SqlVersionStats",
     "StoreUnavailableError",
     "create_engine_for",
     "create_schema",

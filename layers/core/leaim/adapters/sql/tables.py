@@ -1,4 +1,4 @@
-"""Relational schema of the audit store and the model registry.
+"""Relational schema of the audit store, the model registry and the training jobs.
 
 These rows are storage shapes, not contracts: the adapters translate them to and from `contracts`.
 """
@@ -8,7 +8,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKeyConstraint, Index, Table, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKeyConstraint,
+    Index,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
@@ -108,38 +117,91 @@ class DecisionRow(SQLModel, table=True):
 
 
 class ModelVersionRow(SQLModel, table=True):
-    """One immutable model version."""
+    """One immutable, signed model version; `manifest` is the whole `SignedManifest` as published.
+
+    The other columns repeat fields of the manifest that are filtered, listed or routed on, so those
+    reads need not parse the document.
+    """
 
     __tablename__ = "model_versions"
 
     name: str = Field(primary_key=True)
     version: str = Field(primary_key=True)
-    artifact_digest: str
+    use_case: str
     family: str
+    artifact_digest: str
     feature_names: list[str] = Field(sa_type=JsonDocument)
-    params: dict[str, Any] = Field(sa_type=JsonDocument)
-    metrics: dict[str, Any] = Field(sa_type=JsonDocument)
+    status: str
+    manifest: dict[str, Any] = Field(sa_type=JsonDocument)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
-class UseCaseRouteRow(SQLModel, table=True):
-    """The model version a use case's traffic goes to."""
+class TrafficPolicyRow(SQLModel, table=True):
+    """Which versions of one model serve a use case; `revision` makes every change a conditional write."""
 
-    __tablename__ = "use_case_routes"
+    __tablename__ = "traffic_policies"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["model_name", "model_version"],
+            ["model_name", "champion_version"],
             ["model_versions.name", "model_versions.version"],
-            name="fk_use_case_routes_model_version",
+            name="fk_traffic_policies_champion",
+        ),
+        ForeignKeyConstraint(
+            ["model_name", "challenger_version"],
+            ["model_versions.name", "model_versions.version"],
+            name="fk_traffic_policies_challenger",
+        ),
+        ForeignKeyConstraint(
+            ["model_name", "previous_champion"],
+            ["model_versions.name", "model_versions.version"],
+            name="fk_traffic_policies_previous_champion",
+        ),
+        CheckConstraint(
+            "(challenger_version IS NULL) = (policy IS NULL)", name="ck_traffic_policies_challenger_has_policy"
         ),
     )
 
     use_case: str = Field(primary_key=True)
     model_name: str
-    model_version: str
+    champion_version: str
+    challenger_version: str | None = None
+    policy: str | None = None
+    canary_percent: float = 0.0
+    previous_champion: str | None = None
+    revision: int
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    updated_by: str
+
+
+class TrainingJobRow(SQLModel, table=True):
+    """One `contracts.model.v1.TrainingJob`, column for field."""
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (Index("ix_training_jobs_model_name_created_at", "model_name", "created_at"),)
+
+    job_id: str = Field(primary_key=True)
+    schema_version: str
+    model_name: str
+    use_case: str
+    version: str
+    snapshot_id: str
+    family: str
+    params: dict[str, Any] = Field(sa_type=JsonDocument)
+    seed: int
+    deploy: str
+    trigger: str
+    reason: str | None = None
+    requested_by: str
+    state: str
+    stage: str
+    progress: float
+    message: str | None = None
+    reasons: list[str] = Field(sa_type=JsonDocument)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 ALL: tuple[Table, ...] = tuple(
-    SQLModel.metadata.tables[name] for name in ("audit_events", "decisions", "model_versions", "use_case_routes")
+    SQLModel.metadata.tables[name]
+    for name in ("audit_events", "decisions", "model_versions", "traffic_policies", "training_jobs")
 )

@@ -1,0 +1,121 @@
+"""Training jobs on SQL: created queued, claimed once by the function that runs them, updated as they go."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from contracts.model.v1 import TrainingJob
+from leaim.adapters.sql.exceptions import StoreUnavailableError
+from leaim.adapters.sql.tables import TrainingJobRow, utc_now
+from leaim.exceptions import ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from contracts.model.v1 import JobState
+
+
+class SqlTrainingJobStore:
+    """`TrainingJobStore` on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, job: TrainingJob) -> TrainingJob:
+        """Store a new job; ConflictError when its id is taken."""
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(TrainingJobRow(**job.model_dump()))
+        except IntegrityError as error:
+            raise ConflictError(f"training job {job.job_id!r} already exists") from error
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"training job {job.job_id!r} could not be stored") from error
+        return job
+
+    def get(self, job_id: str) -> TrainingJob | None:
+        """A job, or None."""
+        try:
+            with Session(self._engine) as session:
+                row = session.get(TrainingJobRow, job_id)
+                job = None if row is None else _job(row)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"training job {job_id!r} could not be read") from error
+        return job
+
+    def update(
+        self,
+        job_id: str,
+        *,
+        state: JobState | None = None,
+        stage: str | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        reasons: list[str] | None = None,
+        version: str | None = None,
+    ) -> TrainingJob:
+        """Record the given fields of a job's progress and its update time; the others stay as stored.
+
+        Raises NotFoundError for an unknown job, and ValueError (a pydantic ValidationError) when the job
+        would no longer satisfy its contract, a progress above 1 for instance; nothing is written then.
+        """
+        given = {"state": state, "stage": stage, "progress": progress, "message": message, "version": version}
+        changes: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+        if reasons is not None:
+            changes["reasons"] = list(reasons)
+        try:
+            with Session(self._engine) as session, session.begin():
+                # Locked on PostgreSQL so a concurrent claim or update waits instead of racing this one.
+                row = session.get(TrainingJobRow, job_id, with_for_update=True)
+                if row is None:
+                    raise NotFoundError(f"no training job {job_id!r}")
+                changes["updated_at"] = utc_now()
+                updated = TrainingJob.model_validate({**_job(row).model_dump(), **changes})
+                for name in changes:
+                    setattr(row, name, getattr(updated, name))
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"training job {job_id!r} could not be updated") from error
+        return updated
+
+    def claim(self, job_id: str) -> TrainingJob | None:
+        """Move a queued job to running and return it, in one conditional write.
+
+        None when the job is not queued (or does not exist): a redelivered queue message finds its job
+        already claimed and does not run it twice.
+        """
+        statement = (
+            update(TrainingJobRow)
+            .where(col(TrainingJobRow.job_id) == job_id, col(TrainingJobRow.state) == "queued")
+            .values(state="running", updated_at=utc_now())
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            with Session(self._engine) as session, session.begin():
+                if session.exec(statement).rowcount != 1:
+                    return None
+                claimed = _job(session.exec(select(TrainingJobRow).where(col(TrainingJobRow.job_id) == job_id)).one())
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"training job {job_id!r} could not be claimed") from error
+        return claimed
+
+    def list(self, model_name: str, limit: int = 50) -> list[TrainingJob]:
+        """The latest `limit` jobs of model `model_name`, newest first."""
+        statement = (
+            select(TrainingJobRow)
+            .where(col(TrainingJobRow.model_name) == model_name)
+            .order_by(col(TrainingJobRow.created_at).desc(), col(TrainingJobRow.job_id).desc())
+            .limit(limit)
+        )
+        try:
+            with Session(self._engine) as session:
+                jobs = [_job(row) for row in session.exec(statement).all()]
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"training jobs of model {model_name!r} could not be read") from error
+        return jobs
+
+
+def _job(row: TrainingJobRow) -> TrainingJob:
+    return TrainingJob.model_validate({name: getattr(row, name) for name in TrainingJob.model_fields})

@@ -1,0 +1,218 @@
+"""The lifecycle API, independent of the web framework: training jobs, the registry and traffic policies.
+
+Every invocation stores one audit event naming its principal; a traffic change's event records the
+policy before and after, so the trail shows who moved which version where.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from contracts.model.v1 import (
+    ModelList,
+    ModelSummary,
+    ModelVersionView,
+    RetrainingRequest,
+    Rollback,
+    TrafficChange,
+    TrainingJobRequest,
+)
+from leaim.exceptions import NotFoundError
+from leaim.governance.access import Permission
+from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection
+from leaim.lifecycle.training import InvalidJobError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from contracts.model.v1 import SignedManifest, TrafficPolicy
+    from leaim.domain.clock import Clock
+    from leaim.governance.audit import InvocationAudit
+    from leaim.governance.http import Invocation
+    from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
+    from leaim.lifecycle.ports import ModelRegistry
+    from leaim.lifecycle.promotion import PromotionService
+    from leaim.lifecycle.training import TrainingJobs
+
+
+class LifecycleApi(GovernedHttp):
+    """`/v1/models`, `/v1/training-jobs` and `/v1/use-cases/{use_case}/...` routes."""
+
+    def __init__(
+        self,
+        *,
+        jobs: TrainingJobs,
+        promotions: PromotionService,
+        registry: ModelRegistry,
+        keys: ApiKeyStore,
+        audit_log: AuditLog,
+        telemetry: Telemetry,
+        clock: Clock,
+        max_body_bytes: int,
+        source: str,
+    ) -> None:
+        super().__init__(
+            keys=keys,
+            audit_log=audit_log,
+            telemetry=telemetry,
+            clock=clock,
+            max_body_bytes=max_body_bytes,
+            source=source,
+        )
+        self._jobs = jobs
+        self._promotions = promotions
+        self._registry = registry
+
+    def create_training_job(self, model: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/models/{model}/training-jobs`: check the request, queue the job, answer 202 with it."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            request = self._parse(TrainingJobRequest, self._json(body or b"{}"), "a training job request")
+            try:
+                job = self._jobs.submit(model, request, principal=principal.name)
+            except InvalidJobError as error:
+                raise Rejection(422, "invalid_request", str(error), error.fields) from error
+            audit.note(use_case=job.use_case, model_name=model, model_version=job.version)
+            return job, _job_details(job.job_id, job.snapshot_id, job.family, job.params, job.seed, job.deploy)
+
+        return self._serve(
+            invocation, "model.training_job.create", Permission.TRAIN_MODELS, {"model": model}, work, status=202
+        )
+
+    def read_training_job(self, job_id: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/training-jobs/{job_id}`: the job's state, stage and progress."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            job = self._jobs.get(job_id)
+            return job, {"job_id": job_id, "state": job.state}
+
+        return self._serve(invocation, "model.training_job.read", Permission.READ_MODELS, {"job_id": job_id}, work)
+
+    def list_models(self, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/models`: every model a manifest names, with its version counts and aliases."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            summaries = [self._summary(name) for name in self._jobs.model_names()]
+            return ModelList(models=summaries), {"listed": len(summaries)}
+
+        return self._serve(invocation, "model.list", Permission.READ_MODELS, {}, work)
+
+    def read_version(self, model: str, version: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/models/{model}/versions/{version}`: the signed manifest, metrics, gates, lineage, aliases."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            signed = self._registry.get(model, version)
+            if signed is None:
+                raise NotFoundError(f"model {model!r} has no version {version!r}")
+            audit.note(model_name=model, model_version=version, artifact_digest=signed.manifest.artifact_digest)
+            return self._view(signed), {"status": signed.manifest.status}
+
+        return self._serve(
+            invocation, "model.version.read", Permission.READ_MODELS, {"model": model, "version": version}, work
+        )
+
+    def read_traffic(self, use_case: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/use-cases/{use_case}/traffic`: champion, challenger, policy and revision."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            policy = self._promotions.traffic(use_case)
+            return policy, {"revision": policy.revision}
+
+        return self._serve(invocation, "model.traffic.read", Permission.READ_MODELS, {"use_case": use_case}, work)
+
+    def change_traffic(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`PUT /v1/use-cases/{use_case}/traffic`: promote a version (full) or make it the challenger."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            change = self._parse(TrafficChange, self._json(body), "a traffic change")
+            before = self._current(use_case)
+            after = self._promotions.change(use_case, change, actor=principal.name)
+            audit.note(model_name=after.model_name, model_version=change.version)
+            return after, _change_details(f"set {change.policy}", before, after, change.reason)
+
+        return self._serve(invocation, "model.traffic.change", Permission.PROMOTE_MODELS, {"use_case": use_case}, work)
+
+    def rollback(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/use-cases/{use_case}/rollback`: drop the challenger, or restore the previous champion."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            request = self._parse(Rollback, self._json(body or b"{}"), "a rollback request")
+            before = self._current(use_case)
+            after = self._promotions.rollback(use_case, request, actor=principal.name)
+            return after, _change_details("rollback", before, after, request.reason)
+
+        return self._serve(
+            invocation, "model.traffic.rollback", Permission.PROMOTE_MODELS, {"use_case": use_case}, work
+        )
+
+    def request_retraining(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/use-cases/{use_case}/retraining`: snapshot the data now and queue a training job on it."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            request = self._parse(RetrainingRequest, self._json(body or b"{}"), "a retraining request")
+            job = self._jobs.retrain(use_case, request, principal=principal.name)
+            audit.note(model_name=job.model_name, model_version=job.version)
+            details = _job_details(job.job_id, job.snapshot_id, job.family, job.params, job.seed, job.deploy)
+            return job, {**details, "trigger": request.trigger, "reason": request.reason}
+
+        return self._serve(
+            invocation, "model.retraining.request", Permission.TRAIN_MODELS, {"use_case": use_case}, work, status=202
+        )
+
+    def _current(self, use_case: str) -> TrafficPolicy | None:
+        try:
+            return self._promotions.traffic(use_case)
+        except NotFoundError:
+            return None
+
+    def _summary(self, model: str) -> ModelSummary:
+        manifest = self._jobs.manifest_of_model(model)
+        versions = list(self._registry.versions(model))
+        policy = self._registry.traffic(manifest.name)
+        approved = sum(1 for signed in versions if signed.manifest.status == "approved")
+        return ModelSummary(
+            model_name=model,
+            use_case=manifest.name,
+            family=versions[-1].manifest.family if versions else manifest.model.family,
+            versions=len(versions),
+            approved=approved,
+            rejected=len(versions) - approved,
+            champion=policy.champion if policy else None,
+            challenger=policy.challenger if policy else None,
+            latest_version=versions[-1].manifest.model_version if versions else None,
+        )
+
+    def _view(self, signed: SignedManifest) -> ModelVersionView:
+        manifest = signed.manifest
+        policy = self._registry.traffic(manifest.use_case)
+        aliases = []
+        if policy is not None and policy.model_name == manifest.model_name:
+            aliases += ["champion"] if policy.champion == manifest.model_version else []
+            aliases += ["challenger"] if policy.challenger == manifest.model_version else []
+        return ModelVersionView(manifest=manifest, key_id=signed.key_id, signature=signed.signature, aliases=aliases)
+
+
+def _job_details(
+    job_id: str, snapshot_id: str, family: str, params: dict[str, Any], seed: int, deploy: str
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "snapshot_id": snapshot_id,
+        "family": family,
+        "params": params,
+        "seed": seed,
+        "deploy": deploy,
+    }
+
+
+def _change_details(change: str, before: TrafficPolicy | None, after: TrafficPolicy, reason: str) -> dict[str, Any]:
+    return {
+        "change": change,
+        "reason": reason,
+        "before": before.model_dump(mode="json") if before else None,
+        "after": after.model_dump(mode="json"),
+    }

@@ -1,0 +1,214 @@
+"""Training jobs end to end in one process: snapshot, real training worker code, gates, signature, registry."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import pytest
+
+from contracts.model.v1 import RetrainingRequest, TrainingJobRequest
+from gpu_workers.training.trainer import train
+from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore
+from leaim.domain.manifests import ManifestCatalog
+from leaim.exceptions import ModelVersionExistsError, NotFoundError
+from leaim.lifecycle.signing import ManifestSigner
+from leaim.lifecycle.training import InvalidJobError, TrainingJobs, artifact_key, manifest_key
+from tests.ingestion.fakes import IngestionWorld, incoming
+from tests.orchestration.fakes import MemoryAuditLog, StaticTelemetry
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy import Engine
+
+    from contracts.manifest.v1 import UseCaseManifest
+    from contracts.model.v1 import SignedManifest
+    from contracts.training.v1 import TrainingRequest, TrainingResult
+
+DATASET = "transactions"
+
+
+class InProcessTrainer:
+    """The training worker's own code, called directly instead of through a worker process."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.published: list[SignedManifest] = []
+
+    def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
+        return train(request, self.root, worker="in-process")
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        self.published.append(signed)
+
+
+class MemoryQueue:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, job_id: str) -> None:
+        self.sent.append(job_id)
+
+
+class Lab:
+    """Training jobs over a snapshot of generated transactions, a real registry and the real trainer."""
+
+    def __init__(self, engine: Engine, root: Path, manifest: UseCaseManifest | None = None) -> None:
+        self.data = IngestionWorld()
+        catalog = self.data.manifests
+        if manifest is not None:
+            catalog = ManifestCatalog({manifest.name: manifest})
+        self.data.service.ingest(DATASET, incoming(self.data.records(4000, cards=400)), source="http", trace_id="t")
+        self.snapshot = self.data.snapshots.cut(DATASET, principal="tests")
+        self.registry = SqlModelRegistry(engine)
+        self.worker = InProcessTrainer(root)
+        self.queue = MemoryQueue()
+        self.signer = ManifestSigner.generate()
+        self.audit = MemoryAuditLog()
+        self.jobs = TrainingJobs(
+            manifests=catalog,
+            datasets=self.data.datasets,
+            snapshots=self.data.snapshots,
+            jobs=SqlTrainingJobStore(engine),
+            queue=self.queue,
+            registry=self.registry,
+            artifacts=self.data.objects,
+            workers=self.worker,
+            publisher=self.worker,
+            signer=lambda: self.signer,
+            audit_log=self.audit,
+            telemetry=StaticTelemetry(),
+            clock=self.data.clock,
+            code_version="test-1",
+        )
+
+    def run(self, **request: object):
+        job = self.jobs.submit(
+            "card-fraud", TrainingJobRequest(snapshot_id=self.snapshot.snapshot_id, **request), principal="ml"
+        )
+        assert self.queue.sent[-1] == job.job_id and job.state == "queued"
+        return self.jobs.run(job.job_id, remaining_ms=600_000, principal="queue:training")
+
+
+@pytest.fixture
+def lab(engine: Engine, tmp_path: Path) -> Lab:
+    return Lab(engine, tmp_path)
+
+
+def test_an_approved_version_is_stored_signed_registered_published_and_deployed(lab: Lab) -> None:
+    job = lab.run(deploy="shadow")
+    assert (job.state, job.stage, job.progress, job.version) == ("succeeded", "done", 1.0, "v1"), job.message
+    signed = lab.registry.get("card-fraud", "v1")
+    assert signed is not None and lab.signer.verifies(signed)
+    manifest = signed.manifest
+    assert manifest.status == "approved" and all(gate.passed for gate in manifest.gates)
+    assert {gate.gate for gate in manifest.gates} >= {"auc", "onnx_parity", "disparate_impact:cardholder_age_band"}
+    assert manifest.lineage.snapshot_sha256 == lab.snapshot.content_sha256
+    assert (manifest.lineage.code_version, manifest.lineage.training_job_id) == ("test-1", job.job_id)
+    assert manifest.params == {"C": 1.0, "max_iter": 200, "tol": 1e-4}
+    assert set(manifest.baseline.features) == set(manifest.feature_names)
+    artifact = lab.data.objects.get(artifact_key(manifest.artifact_digest))
+    assert artifact is not None and hashlib.sha256(artifact).hexdigest() == manifest.artifact_digest
+    stored = lab.data.objects.get(manifest_key("card-fraud", "v1"))
+    assert stored is not None and type(signed).model_validate_json(stored) == signed
+    assert lab.worker.published == [signed]
+    policy = lab.registry.traffic("card_fraud")
+    assert policy is not None and policy.champion == "v1" and policy.updated_by == f"training-job:{job.job_id}"
+    training = [e for e in lab.audit.events if e.action == "worker.training"]
+    assert len(training) == 1 and training[0].outcome == "success"
+    assert training[0].details["snapshot_sha256"] == lab.snapshot.content_sha256
+
+
+def test_the_second_approved_version_becomes_the_challenger_and_families_are_chosen_per_job(lab: Lab) -> None:
+    lab.run(deploy="shadow")
+    job = lab.run(deploy="canary", family="gradient_boosted_trees", params={"n_estimators": 40, "max_depth": 3})
+    assert job.state == "succeeded", job.message
+    signed = lab.registry.get("card-fraud", "v2")
+    assert signed is not None and signed.manifest.family == "gradient_boosted_trees"
+    assert signed.manifest.params["n_estimators"] == 40 and signed.manifest.params["learning_rate"] == 0.1
+    policy = lab.registry.traffic("card_fraud")
+    assert policy is not None and (policy.champion, policy.challenger, policy.policy) == ("v1", "v2", "canary")
+
+
+def test_training_is_reproducible_from_the_same_snapshot_and_parameters(lab: Lab) -> None:
+    first, second = lab.run(), lab.run()
+    a, b = (lab.registry.get("card-fraud", job.version) for job in (first, second))
+    assert a is not None and b is not None
+    quality = ("auc", "precision", "recall", "brier", "calibration_error", "parity_max_abs_diff", "group_rates")
+    assert a.manifest.metrics.model_dump(include=set(quality)) == b.manifest.metrics.model_dump(include=set(quality))
+    assert a.manifest.baseline == b.manifest.baseline
+    # The version is written into the artifact's metadata, so only the digests of equal versions match.
+    assert a.manifest.artifact_digest != b.manifest.artifact_digest
+
+
+def test_a_version_failing_a_gate_is_registered_rejected_with_its_reasons(engine: Engine, tmp_path: Path) -> None:
+    base = ManifestCatalog.from_directory(None).get("card_fraud")
+    strict = base.model_copy(
+        update={"gates": base.gates.model_copy(update={"min_auc": 0.999, "max_parity_diff": 1e-12})}
+    )
+    lab = Lab(engine, tmp_path, strict)
+    job = lab.run(deploy="shadow")
+    assert job.state == "rejected" and len(job.reasons) == 2
+    assert any(reason.startswith("auc ") and "below the minimum 0.999" in reason for reason in job.reasons)
+    assert any(reason.startswith("onnx_parity ") for reason in job.reasons)
+    signed = lab.registry.get("card-fraud", job.version)
+    assert signed is not None and signed.manifest.status == "rejected" and signed.manifest.reasons == job.reasons
+    assert lab.worker.published == [] and lab.registry.traffic("card_fraud") is None
+
+
+def test_bad_job_requests_are_refused_naming_the_problem(lab: Lab) -> None:
+    snapshot = lab.snapshot.snapshot_id
+    with pytest.raises(NotFoundError, match="no-such-snapshot"):
+        lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id="no-such-snapshot"), principal="ml")
+    with pytest.raises(NotFoundError, match="no use case manifest names model 'nope'"):
+        lab.jobs.submit("nope", TrainingJobRequest(snapshot_id=snapshot), principal="ml")
+    with pytest.raises(InvalidJobError, match="unknown model family 'random_forest'"):
+        lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=snapshot, family="random_forest"), principal="ml")
+    with pytest.raises(InvalidJobError, match=r"param C must be in \(0.0, 10000.0\], got -1"):
+        lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=snapshot, params={"C": -1}), principal="ml")
+    with pytest.raises(InvalidJobError, match="unsupported gradient_boosted_trees param 'C'"):
+        lab.jobs.submit(
+            "card-fraud",
+            TrainingJobRequest(snapshot_id=snapshot, family="gradient_boosted_trees", params={"C": 1.0}),
+            principal="ml",
+        )
+    lab.run(version="2026-11-a")
+    with pytest.raises(ModelVersionExistsError, match="immutable"):
+        lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=snapshot, version="2026-11-a"), principal="ml")
+    assert lab.queue.sent[:-1] == []
+
+
+def test_a_redelivered_job_message_does_not_train_twice(lab: Lab) -> None:
+    job = lab.run()
+    again = lab.jobs.run(job.job_id, remaining_ms=600_000, principal="queue:training")
+    assert again == lab.jobs.get(job.job_id)
+    assert len([e for e in lab.audit.events if e.action == "worker.training"]) == 1
+
+
+def test_a_snapshot_tampered_after_it_was_cut_fails_the_job(lab: Lab) -> None:
+    key = lab.snapshot.data_key
+    blob = lab.data.objects.get(key)
+    assert blob is not None
+    lab.data.objects.put(key, blob[:-1] + bytes([blob[-1] ^ 1]), content_type="application/octet-stream")
+    job = lab.run()
+    assert job.state == "failed" and "SnapshotIntegrityError" in (job.message or "")
+    assert lab.registry.get("card-fraud", job.version) is None
+
+
+def test_a_retraining_request_cuts_a_fresh_snapshot_and_queues_a_job_on_it(lab: Lab) -> None:
+    lab.data.clock.wall += 3600
+    job = lab.jobs.retrain(
+        "card_fraud", RetrainingRequest(reason="drift on amount", trigger="drift"), principal="drift-monitor"
+    )
+    assert job.snapshot_id != lab.snapshot.snapshot_id and lab.queue.sent == [job.job_id]
+    assert (job.trigger, job.reason, job.deploy, job.requested_by) == (
+        "drift",
+        "drift on amount",
+        "shadow",
+        "drift-monitor",
+    )
+    finished = lab.jobs.run(job.job_id, remaining_ms=600_000, principal="queue:training")
+    assert finished.state == "succeeded", finished.message
+    signed = lab.registry.get("card-fraud", finished.version)
+    assert signed is not None and signed.manifest.lineage.trigger == "drift"
