@@ -1,4 +1,4 @@
-"""SQS adapters: the results queue and the decision dead-letter queue."""
+"""SQS adapters: the results queue, the dead-letter queues and the training queue."""
 
 from __future__ import annotations
 
@@ -85,3 +85,15 @@ class SqsDeadLetterSink:
 def _attribute_text(text: str) -> str:
     """`text` with the characters SQS refuses in an attribute value replaced."""
     return "".join(c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\U0010ffff" else "?" for c in text)
+
+
+class SqsJobQueue:
+    """The training queue: one message per job, naming it."""
+
+    def __init__(self, queue_url: str, sqs_client: Any) -> None:
+        self._queue_url = queue_url
+        self._sqs = sqs_client
+
+    def send(self, job_id: str) -> None:
+        """Queue a job for the training function."""
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"job_id": job_id}))

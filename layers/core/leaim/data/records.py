@@ -250,6 +250,24 @@ def training_matrix(
     return rows, targets
 
 
+def protected_groups(
+    manifest: UseCaseManifest, snapshot: SnapshotManifest, table: ParquetTable
+) -> dict[str, list[str | None]]:
+    """Values of the manifest's protected attributes for the rows `training_matrix` returns, in the same order.
+
+    Only attributes the snapshot holds are returned: bias is measured on them, the model never sees them.
+    """
+    if snapshot.label is None or snapshot.label not in table.data:
+        raise SnapshotFormatError(f"snapshot {snapshot.snapshot_id} has no label column")
+    labeled = [index for index, label in enumerate(table.data[snapshot.label]) if label is not None]
+    groups: dict[str, list[str | None]] = {}
+    for field in manifest.inputs:
+        if field.protected and field.name in table.data:
+            column = table.data[field.name]
+            groups[field.name] = [None if column[index] is None else str(column[index]) for index in labeled]
+    return groups
+
+
 def partition_day(moment: datetime) -> str:
     """The `YYYY-MM-DD` partition of an event time (UTC)."""
     return moment.astimezone(UTC).date().isoformat()

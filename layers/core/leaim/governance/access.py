@@ -16,13 +16,26 @@ class Permission(StrEnum):
     REPLAY_QUARANTINE = "datasets:quarantine:replay"
     CREATE_SNAPSHOT = "datasets:snapshots:create"
     READ_SNAPSHOTS = "datasets:snapshots:read"
+    TRAIN_MODELS = "models:train"
+    READ_MODELS = "models:read"
+    PROMOTE_MODELS = "models:promote"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "decision_client": frozenset({Permission.CREATE_DECISION, Permission.READ_DECISION}),
     "reviewer": frozenset({Permission.READ_DECISION}),
-    "auditor": frozenset({Permission.READ_DECISION, Permission.READ_QUARANTINE, Permission.READ_SNAPSHOTS}),
-    "ml_engineer": frozenset({Permission.CREATE_SNAPSHOT, Permission.READ_SNAPSHOTS}),
+    "auditor": frozenset(
+        {Permission.READ_DECISION, Permission.READ_QUARANTINE, Permission.READ_SNAPSHOTS, Permission.READ_MODELS}
+    ),
+    "ml_engineer": frozenset(
+        {
+            Permission.CREATE_SNAPSHOT,
+            Permission.READ_SNAPSHOTS,
+            Permission.TRAIN_MODELS,
+            Permission.READ_MODELS,
+            Permission.PROMOTE_MODELS,
+        }
+    ),
     "data_producer": frozenset({Permission.INGEST_RECORDS}),
     "data_steward": frozenset(
         {

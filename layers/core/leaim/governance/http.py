@@ -7,18 +7,19 @@ The decision, ingestion and later APIs share this base, so every route answers a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from contracts.decision.v1 import ErrorResponse, FieldError
-from leaim.exceptions import AuditWriteError
+from leaim.exceptions import AuditWriteError, ConflictError, DependencyUnavailableError, NotFoundError
 from leaim.governance.access import is_allowed, key_digest
 from leaim.governance.audit import InvocationAudit
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from pydantic import ValidationError
+    from collections.abc import Callable, Mapping
 
     from contracts.audit.v1 import Outcome
     from leaim.domain.clock import Clock
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
 
 API_KEY_HEADER = "x-api-key"
+
+ContractT = TypeVar("ContractT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,12 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
             )
         )
     return fields
+
+
+def conflict_code(error: ConflictError) -> str:
+    """The error code of a 409: the error's class name in snake case, e.g. `revision_conflict`."""
+    name = type(error).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class GovernedHttp:
@@ -125,6 +134,49 @@ class GovernedHttp:
                 "body is not valid JSON",
                 [FieldError(field="body", message=str(error), type="json_invalid")],
             ) from error
+
+    def _serve(
+        self,
+        invocation: Invocation,
+        action: str,
+        permission: Permission,
+        attributes: dict[str, str],
+        work: Callable[[Principal, InvocationAudit], tuple[BaseModel, dict[str, Any]]],
+        *,
+        status: int = 200,
+    ) -> HttpAnswer:
+        """Authorize, run `work`, store the invocation's one audit event, and answer.
+
+        `work` returns the answer's contract and the event's details. Rejections answer their status,
+        NotFoundError 404, ConflictError 409, an unavailable dependency 503, anything else 500; the
+        audit store refusing the event answers 503, since nothing leaves without its event.
+        """
+        with self._telemetry.attach(invocation.headers), self._telemetry.span(action, attributes):
+            audit = self._audit(invocation, action)
+            try:
+                principal = self._authorize(invocation, audit, permission)
+                answer, details = work(principal, audit)
+                audit.store("success", status_code=status, details=details)
+            except Rejection as rejection:
+                return self._reject(audit, rejection)
+            except NotFoundError as error:
+                return self._reject(audit, Rejection(404, "not_found", str(error)))
+            except ConflictError as error:
+                return self._reject(audit, Rejection(409, conflict_code(error), str(error)))
+            except AuditWriteError as error:
+                return self._unavailable(error, audit)
+            except DependencyUnavailableError as error:
+                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
+            except Exception as error:
+                return self._fail(audit, error)
+            return HttpAnswer(status, answer.model_dump(mode="json"))
+
+    def _parse(self, model: type[ContractT], payload: object, what: str) -> ContractT:
+        """`payload` as `model`; a 422 naming every offending field when it is not one."""
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            raise Rejection(422, "invalid_request", f"body is not {what}", field_errors(error)) from error
 
     def _reject(self, audit: InvocationAudit, rejection: Rejection, *, retry: bool = False) -> HttpAnswer:
         outcome: Outcome = "error" if rejection.status >= 500 else "rejected"

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from contracts.decision.v1 import FieldError
 from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
 from leaim.exceptions import (
-    AuditWriteError,
-    DependencyUnavailableError,
     EmptySnapshotError,
-    NotFoundError,
     SnapshotExistsError,
 )
 from leaim.governance.access import Permission
-from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, field_errors
+from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection
 from leaim.ingestion.service import Incoming, ingest_details
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from pydantic import BaseModel
 
@@ -68,7 +63,7 @@ class IngestionApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             self._ingestion.datasets.versions(dataset)
-            batch = self._model(IngestBatch, self._json(body), "ingest.v1")
+            batch = self._parse(IngestBatch, self._json(body), "ingest.v1")
             items = [
                 Incoming(payload=record, contract_version=batch.contract_version, origin=f"records[{index}]")
                 for index, record in enumerate(batch.records)
@@ -76,7 +71,7 @@ class IngestionApi(GovernedHttp):
             report = self._ingestion.ingest(dataset, items, source="http", trace_id=audit.trace_id).report
             return report, ingest_details(report)
 
-        return self._route(invocation, "ingest.records", Permission.INGEST_RECORDS, dataset, work)
+        return self._serve(invocation, "ingest.records", Permission.INGEST_RECORDS, {"dataset": dataset}, work)
 
     def quarantine(self, dataset: str, query: Mapping[str, str], invocation: Invocation) -> HttpAnswer:
         """`GET /v1/ingest/{dataset}/quarantine?after=&limit=`: one page of quarantined records, PII masked."""
@@ -85,13 +80,13 @@ class IngestionApi(GovernedHttp):
             page = self._quarantine.page(dataset, after=query.get("after"), limit=_limit(query))
             return page, {"dataset": dataset, "listed": len(page.items)}
 
-        return self._route(invocation, "ingest.quarantine.list", Permission.READ_QUARANTINE, dataset, work)
+        return self._serve(invocation, "ingest.quarantine.list", Permission.READ_QUARANTINE, {"dataset": dataset}, work)
 
     def replay(self, dataset: str, body: bytes, invocation: Invocation) -> HttpAnswer:
         """`POST /v1/ingest/{dataset}/quarantine/replay`: check quarantined records again, store the good ones."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            request = self._model(ReplayRequest, self._json(body or b"{}"), "a replay request")
+            request = self._parse(ReplayRequest, self._json(body or b"{}"), "a replay request")
             report = self._quarantine.replay(dataset, request, trace_id=audit.trace_id)
             details = {
                 "dataset": dataset,
@@ -102,13 +97,15 @@ class IngestionApi(GovernedHttp):
             }
             return report, details
 
-        return self._route(invocation, "ingest.quarantine.replay", Permission.REPLAY_QUARANTINE, dataset, work)
+        return self._serve(
+            invocation, "ingest.quarantine.replay", Permission.REPLAY_QUARANTINE, {"dataset": dataset}, work
+        )
 
     def create_snapshot(self, dataset: str, body: bytes, invocation: Invocation) -> HttpAnswer:
         """`POST /v1/datasets/{dataset}/snapshots`: freeze the stored records (of an event-time range)."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            request = self._model(SnapshotRequest, self._json(body or b"{}"), "a snapshot request")
+            request = self._parse(SnapshotRequest, self._json(body or b"{}"), "a snapshot request")
             self._ingestion.datasets.versions(dataset)
             try:
                 snapshot = self._snapshots.cut(
@@ -127,7 +124,9 @@ class IngestionApi(GovernedHttp):
             }
             return snapshot, details
 
-        return self._route(invocation, "dataset.snapshot.create", Permission.CREATE_SNAPSHOT, dataset, work, status=201)
+        return self._serve(
+            invocation, "dataset.snapshot.create", Permission.CREATE_SNAPSHOT, {"dataset": dataset}, work, status=201
+        )
 
     def list_snapshots(self, dataset: str, invocation: Invocation) -> HttpAnswer:
         """`GET /v1/datasets/{dataset}/snapshots`: the dataset's snapshots, newest first."""
@@ -136,7 +135,7 @@ class IngestionApi(GovernedHttp):
             items = self._snapshots.list(dataset)
             return SnapshotList(dataset=dataset, items=items), {"dataset": dataset, "listed": len(items)}
 
-        return self._route(invocation, "dataset.snapshot.list", Permission.READ_SNAPSHOTS, dataset, work)
+        return self._serve(invocation, "dataset.snapshot.list", Permission.READ_SNAPSHOTS, {"dataset": dataset}, work)
 
     def read_snapshot(self, dataset: str, snapshot_id: str, invocation: Invocation) -> HttpAnswer:
         """`GET /v1/datasets/{dataset}/snapshots/{snapshot_id}`: one snapshot's manifest."""
@@ -144,41 +143,7 @@ class IngestionApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             return self._snapshots.get(dataset, snapshot_id), {"dataset": dataset, "snapshot_id": snapshot_id}
 
-        return self._route(invocation, "dataset.snapshot.read", Permission.READ_SNAPSHOTS, dataset, work)
-
-    def _route(
-        self,
-        invocation: Invocation,
-        action: str,
-        permission: Permission,
-        dataset: str,
-        work: Callable[[Principal, InvocationAudit], tuple[BaseModel, dict[str, Any]]],
-        *,
-        status: int = 200,
-    ) -> HttpAnswer:
-        with self._telemetry.attach(invocation.headers), self._telemetry.span(action, {"dataset": dataset}):
-            audit = self._audit(invocation, action)
-            try:
-                principal = self._authorize(invocation, audit, permission)
-                answer, details = work(principal, audit)
-                audit.store("success", status_code=status, details=details)
-            except Rejection as rejection:
-                return self._reject(audit, rejection)
-            except NotFoundError as error:
-                return self._reject(audit, Rejection(404, "not_found", str(error)))
-            except AuditWriteError as error:
-                return self._unavailable(error, audit)
-            except DependencyUnavailableError as error:
-                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
-            except Exception as error:
-                return self._fail(audit, error)
-            return HttpAnswer(status, answer.model_dump(mode="json"))
-
-    def _model(self, model: type[Any], payload: object, what: str) -> Any:
-        try:
-            return model.model_validate(payload)
-        except ValidationError as error:
-            raise Rejection(422, "invalid_request", f"body is not {what}", field_errors(error)) from error
+        return self._serve(invocation, "dataset.snapshot.read", Permission.READ_SNAPSHOTS, {"dataset": dataset}, work)
 
 
 def _limit(query: Mapping[str, str]) -> int:
