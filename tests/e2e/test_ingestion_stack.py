@@ -23,7 +23,7 @@ from leaim.governance.audit import InvocationAudit
 from leaim.local.traffic import Sent, send
 from leaim.local.world import LocalWorld, WorldOptions
 from leaim.orchestration.decisions import DecisionService
-from leaim.orchestration.ports import ActiveModel
+from leaim.orchestration.ports import ActiveModel, TrafficPlan
 from tests.e2e.ingestion import (
     DATASET,
     client,
@@ -299,8 +299,8 @@ class OneModel:
     def __init__(self, model: ActiveModel) -> None:
         self.model = model
 
-    def active_model(self, use_case: str) -> ActiveModel:
-        return self.model
+    def plan(self, use_case: str) -> TrafficPlan:
+        return TrafficPlan(champion=self.model, challenger=None, policy=None, canary_percent=0.0, revision=1)
 
 
 def test_a_record_yields_the_same_features_when_ingested_and_when_served(world: LocalWorld) -> None:

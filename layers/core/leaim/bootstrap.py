@@ -12,8 +12,16 @@ from botocore.config import Config
 
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
 from leaim.adapters.s3 import S3ObjectStore
-from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry, create_engine_for, create_schema
-from leaim.adapters.sqs import SqsDeadLetterSink, SqsResultPublisher
+from leaim.adapters.sql import (
+    SqlAuditLog,
+    SqlDecisionStore,
+    SqlModelRegistry,
+    SqlTrainingJobStore,
+    SqlVersionStats,
+    create_engine_for,
+    create_schema,
+)
+from leaim.adapters.sqs import SqsDeadLetterSink, SqsJobQueue, SqsResultPublisher
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.adapters.workers import build_worker_client
 from leaim.config import Settings
@@ -28,6 +36,11 @@ from leaim.ingestion.consumer import IngestionConsumer
 from leaim.ingestion.quarantine import QuarantineService
 from leaim.ingestion.service import IngestionService
 from leaim.ingestion.snapshots import SnapshotService
+from leaim.lifecycle.api import LifecycleApi
+from leaim.lifecycle.consumer import TrainingConsumer
+from leaim.lifecycle.promotion import PromotionController, PromotionService
+from leaim.lifecycle.signing import ManifestSigner
+from leaim.lifecycle.training import TrainingJobs
 from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.consumer import DecisionConsumer
 from leaim.orchestration.decisions import DecisionService
@@ -238,6 +251,124 @@ def build_ingestion_consumer(ingestion: Ingestion, *, kind: Source, source: str)
         telemetry=ingestion.telemetry,
         clock=ingestion.clock,
         kind=kind,
+        source=source,
+    )
+
+
+def _signer(settings: Settings) -> ManifestSigner:
+    if settings.manifest_signing_key_file is not None:
+        try:
+            pem = settings.manifest_signing_key_file.read_bytes()
+        except OSError as error:
+            raise ConfigurationError(f"LEAIM_MANIFEST_SIGNING_KEY_FILE cannot be read: {error}") from error
+    elif settings.manifest_signing_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        pem = str(parameters.get_secret(settings.manifest_signing_key_secret_arn, max_age=3600)).encode()
+    else:
+        raise ConfigurationError("set LEAIM_MANIFEST_SIGNING_KEY_FILE or LEAIM_MANIFEST_SIGNING_KEY_SECRET_ARN")
+    return ManifestSigner.from_pem(pem)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What every lifecycle function shares."""
+
+    settings: Settings
+    jobs: TrainingJobs
+    promotions: PromotionService
+    controller: PromotionController
+    registry: SqlModelRegistry
+    dynamodb: Any
+    audit_log: SqlAuditLog
+    telemetry: OtelTelemetry
+    clock: SystemClock
+
+
+def build_lifecycle(
+    service_name: str, settings: Settings | None = None, *, workers: WorkerClient | None = None
+) -> Lifecycle:
+    """Build the training jobs, promotion service and controller and their adapters from settings.
+
+    The signing key is read only where it is used: by the training function, which signs manifests.
+    """
+    settings = settings or Settings.from_env()
+    clock = SystemClock()
+    provider = install_tracer_provider(service_name, settings.traces_file)
+    telemetry = OtelTelemetry(provider.get_tracer("leaim"))
+    engine = create_engine_for(settings.database_url)
+    create_schema(engine)
+    audit_log = SqlAuditLog(engine)
+    registry = SqlModelRegistry(engine)
+    manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
+    datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
+    dynamodb = boto3.client("dynamodb", config=_AWS_WRITE_CONFIG)
+    s3 = boto3.client("s3", config=_AWS_WRITE_CONFIG)
+    snapshots = SnapshotService(
+        datasets=datasets,
+        manifests=manifests,
+        objects=S3ObjectStore(_required(settings.datasets_bucket, "datasets_bucket"), s3),
+        ledger=DynamoRecordLedger(_required(settings.ingest_ledger_table, "ingest_ledger_table"), dynamodb),
+        clock=clock,
+    )
+    _modal_credentials(settings)
+    worker_client = workers or build_worker_client(settings)
+    jobs = TrainingJobs(
+        manifests=manifests,
+        datasets=datasets,
+        snapshots=snapshots,
+        jobs=SqlTrainingJobStore(engine),
+        queue=SqsJobQueue(
+            _required(settings.training_queue_url, "training_queue_url"),
+            boto3.client("sqs", config=_AWS_WRITE_CONFIG),
+        ),
+        registry=registry,
+        artifacts=S3ObjectStore(_required(settings.artifacts_bucket, "artifacts_bucket"), s3),
+        workers=worker_client,
+        publisher=worker_client,
+        signer=once(lambda: _signer(settings)),
+        audit_log=audit_log,
+        telemetry=telemetry,
+        clock=clock,
+        code_version=settings.code_version,
+    )
+    return Lifecycle(
+        settings=settings,
+        jobs=jobs,
+        promotions=PromotionService(registry=registry, manifests=manifests),
+        controller=PromotionController(
+            registry=registry, stats=SqlVersionStats(engine), manifests=manifests, clock=clock
+        ),
+        registry=registry,
+        dynamodb=dynamodb,
+        audit_log=audit_log,
+        telemetry=telemetry,
+        clock=clock,
+    )
+
+
+def build_lifecycle_api(lifecycle: Lifecycle, *, source: str) -> LifecycleApi:
+    """The lifecycle API of the lifecycle API function."""
+    return LifecycleApi(
+        jobs=lifecycle.jobs,
+        promotions=lifecycle.promotions,
+        registry=lifecycle.registry,
+        keys=DynamoApiKeyStore(_required(lifecycle.settings.api_keys_table, "api_keys_table"), lifecycle.dynamodb),
+        audit_log=lifecycle.audit_log,
+        telemetry=lifecycle.telemetry,
+        clock=lifecycle.clock,
+        max_body_bytes=lifecycle.settings.max_body_bytes,
+        source=source,
+    )
+
+
+def build_training_consumer(lifecycle: Lifecycle, *, source: str) -> TrainingConsumer:
+    """The consumer of the training queue."""
+    return TrainingConsumer(
+        jobs=lifecycle.jobs,
+        audit_log=lifecycle.audit_log,
+        telemetry=lifecycle.telemetry,
+        clock=lifecycle.clock,
         source=source,
     )
 

@@ -1,7 +1,8 @@
-"""The `leaim` command: the embedded default, the benchmark, and a client of the ingestion API.
+"""The `leaim` command: the embedded default, the benchmarks, and a client of the ingestion and lifecycle APIs.
 
-`up` and `demo` run the local stack and `bench` and `bench-ingest` measure it; `ingest`, `quarantine`,
-`snapshot` and `snapshots` call the ingestion API, local or deployed; `sample-data` writes records to try them on.
+`up` and `demo` run the local stack and `bench`, `bench-ingest` and `bench-models` measure it; `ingest`,
+`quarantine`, `snapshot` and `snapshots` call the ingestion API, `train`, `retrain`, `models`, `traffic`,
+`promote` and `rollback` the lifecycle API, local or deployed; `sample-data` writes records to try them on.
 """
 
 from __future__ import annotations
@@ -29,13 +30,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from contracts.ingest.v1 import IngestReport, QuarantineEntry, SnapshotManifest
+    from contracts.model.v1 import ModelVersionView, TrafficPolicy, TrainingJob
     from leaim.data.synthetic import Card
-    from leaim.local.client import IngestClient, RecordFormat
+    from leaim.local.client import IngestClient, LifecycleClient, RecordFormat
     from leaim.local.world import LocalWorld
 
 # Quarantine entries shown after an ingestion or a replay; `leaim quarantine` lists them all.
 SHOWN_QUARANTINE = 10
 SAMPLE_USE_CASE = "card_fraud"
+SAMPLE_MODEL = "card-fraud"
+JOB_POLL_S = 0.5
+
+
+class ApiUsageError(LeaimError):
+    """The command's arguments do not make a call."""
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -77,11 +85,68 @@ def _instant(text: str) -> datetime:
     return moment
 
 
+def _param(text: str) -> tuple[str, float | int | str | bool]:
+    """An argparse type: `NAME=VALUE`, the value read as a whole number, a number, true/false or text."""
+    name, equals, raw = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    value: float | int | str | bool = raw
+    if raw in ("true", "false"):
+        value = raw == "true"
+    elif re.fullmatch(r"[+-]?\d+", raw):
+        value = int(raw)
+    else:
+        with contextlib.suppress(ValueError):
+            value = float(raw)
+    return name, value
+
+
 def _api_options(command: argparse.ArgumentParser, role: str) -> None:
     """`--api-url` and `--api-key`, defaulting to the local stack's URL and its `role` key."""
     command.add_argument("--api-url", help="API base URL (default: the local stack's, from --state-dir)")
     command.add_argument("--api-key", help=f"API key (default: the local stack's {role} key)")
     command.set_defaults(role=role)
+
+
+def _lifecycle_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that call the lifecycle API."""
+    train = commands.add_parser("train", help="train a model version on a dataset snapshot, with a progress bar")
+    train.add_argument("--snapshot", required=True, help="snapshot id to train on (see `leaim snapshots DATASET`)")
+    train.add_argument("--model", default=SAMPLE_MODEL, help=f"model name (default: {SAMPLE_MODEL})")
+    train.add_argument("--family", help="model family (default: the manifest's)")
+    train.add_argument("--param", dest="params", action="append", type=_param, metavar="NAME=VALUE", help="repeatable")
+    train.add_argument("--version", help="version to publish (default: the next vN)")
+    train.add_argument("--seed", type=_count, default=7)
+    train.add_argument("--deploy", choices=["none", "shadow", "canary"], default="none", help="if approved")
+    train.add_argument("--no-wait", action="store_true", help="queue the job and print its id")
+    _api_options(train, "ml_engineer")
+    retrain = commands.add_parser("retrain", help="snapshot a use case's data now and train on it")
+    retrain.add_argument("use_case")
+    retrain.add_argument("--reason", required=True)
+    retrain.add_argument("--deploy", choices=["none", "shadow", "canary"], default="shadow", help="if approved")
+    retrain.add_argument("--no-wait", action="store_true", help="queue the job and print its id")
+    _api_options(retrain, "ml_engineer")
+    models = commands.add_parser("models", help="list models, or show one version's manifest and gates")
+    models.add_argument("model", nargs="?")
+    models.add_argument("version", nargs="?")
+    _api_options(models, "ml_engineer")
+    traffic = commands.add_parser("traffic", help="show a use case's champion, challenger and policy")
+    traffic.add_argument("use_case")
+    _api_options(traffic, "ml_engineer")
+    promote = commands.add_parser("promote", help="make a version champion (full) or challenger (shadow, canary)")
+    promote.add_argument("use_case")
+    promote.add_argument("version")
+    promote.add_argument("--policy", choices=["full", "shadow", "canary"], default="full")
+    promote.add_argument("--percent", type=float, default=10.0, help="canary share of requests (default: 10)")
+    promote.add_argument("--expected-revision", type=_count, help="refuse unless the policy is at this revision")
+    promote.add_argument("--reason", default="")
+    _api_options(promote, "ml_engineer")
+    rollback = commands.add_parser("rollback", help="drop a use case's challenger, or restore its previous champion")
+    rollback.add_argument("use_case")
+    rollback.add_argument("--reason", default="")
+    _api_options(rollback, "ml_engineer")
+    bench_models = commands.add_parser("bench-models", help="measure training, evaluation, cold load and batching")
+    bench_models.add_argument("--rows", type=_positive, default=20_000, help="training rows (default: 20000)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--contract-version", help="with --replay: check against this version instead")
     quarantine.add_argument("--id", dest="ids", action="append", help="with --replay: only this record (repeatable)")
     _api_options(quarantine, "data_steward")
+    _lifecycle_commands(commands)
     sample = commands.add_parser("sample-data", help="write sample transactions records, some deliberately broken")
     sample.add_argument("file", type=Path)
     sample.add_argument("--rows", type=_positive, default=1000, help="valid records (default: 1000)")
@@ -182,15 +248,31 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
         return run_ingest_bench(console, records=arguments.records, http_records=arguments.http_records)
     if arguments.command == "sample-data":
         return _sample_data(arguments, console)
+    if arguments.command == "bench-models":
+        from leaim.bench import run_model_bench
+
+        return run_model_bench(console, rows=arguments.rows)
+    from leaim.local.client import IngestClient, LifecycleClient, local_client
+
+    lifecycle_commands: dict[str, Callable[[argparse.Namespace, LifecycleClient, Console], int]] = {
+        "train": _train,
+        "retrain": _retrain,
+        "models": _models,
+        "traffic": _traffic,
+        "promote": _promote,
+        "rollback": _rollback,
+    }
+    target = {"api_url": arguments.api_url, "api_key": arguments.api_key}
+    if arguments.command in lifecycle_commands:
+        lifecycle = local_client(LifecycleClient, arguments.state_dir, arguments.role, **target)
+        return lifecycle_commands[arguments.command](arguments, lifecycle, console)
     client_commands: dict[str, Callable[[argparse.Namespace, IngestClient, Console], int]] = {
         "ingest": _ingest,
         "snapshot": _snapshot,
         "snapshots": _snapshots,
         "quarantine": _quarantine,
     }
-    from leaim.local.client import local_client
-
-    client = local_client(arguments.state_dir, arguments.role, api_url=arguments.api_url, api_key=arguments.api_key)
+    client = local_client(IngestClient, arguments.state_dir, arguments.role, **target)
     return client_commands[arguments.command](arguments, client, console)
 
 
@@ -378,6 +460,143 @@ def _quarantine(arguments: argparse.Namespace, client: IngestClient, console: Co
     title = f"Quarantined records of {arguments.dataset}: {len(rows)}{more}"
     console.print(_rows(title, ("id", "origin", "record id", "reason"), rows))
     return 0
+
+
+def _train(arguments: argparse.Namespace, client: LifecycleClient, console: Console) -> int:
+    request: dict[str, object] = {"snapshot_id": arguments.snapshot, "seed": arguments.seed, "deploy": arguments.deploy}
+    for name, value in (("family", arguments.family), ("version", arguments.version)):
+        if value is not None:
+            request[name] = value
+    if arguments.params:
+        request["params"] = dict(arguments.params)
+    job = client.create_training_job(arguments.model, request)
+    return _follow(job, client, console, wait=not arguments.no_wait)
+
+
+def _retrain(arguments: argparse.Namespace, client: LifecycleClient, console: Console) -> int:
+    request = {"reason": arguments.reason, "trigger": "person", "deploy": arguments.deploy}
+    job = client.request_retraining(arguments.use_case, request)
+    console.print(f"Snapshot {job.snapshot_id} cut for {job.use_case}", markup=False, highlight=False)
+    return _follow(job, client, console, wait=not arguments.no_wait)
+
+
+def _follow(job: TrainingJob, client: LifecycleClient, console: Console, *, wait: bool) -> int:
+    """Show a job's progress until it ends; 0 when its version is approved, 1 when rejected or failed."""
+    console.print(
+        f"Training job {job.job_id}: {job.model_name} {job.version} ({job.family}) on snapshot {job.snapshot_id}",
+        markup=False,
+        highlight=False,
+    )
+    if not wait:
+        console.print(f"Follow it with GET /v1/training-jobs/{job.job_id}", markup=False, highlight=False)
+        return 0
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"{job.state}: {job.stage}", total=1.0)
+        while job.state in ("queued", "running"):
+            time.sleep(JOB_POLL_S)
+            job = client.training_job(job.job_id)
+            progress.update(task, completed=job.progress, description=f"{job.state}: {job.stage}")
+    if job.state == "failed":
+        console.print(f"Job failed: {job.message}", markup=False, highlight=False)
+        return 1
+    _print_version(client.version(job.model_name, job.version), console)
+    console.print(f"{job.state}: {job.message or ''}", markup=False, highlight=False)
+    return 0 if job.state == "succeeded" else 1
+
+
+def _print_version(view: ModelVersionView, console: Console) -> None:
+    manifest = view.manifest
+    metrics = manifest.metrics
+    lineage = manifest.lineage
+    facts: dict[str, object] = {
+        "status": manifest.status,
+        "aliases": ", ".join(view.aliases) or "-",
+        "family": manifest.family,
+        "params": json.dumps(manifest.params, sort_keys=True),
+        "seed": manifest.seed,
+        "artifact sha256": manifest.artifact_digest,
+        "artifact bytes": manifest.artifact_bytes,
+        "signed by key": view.key_id,
+        "snapshot": f"{lineage.snapshot_id} sha256 {lineage.snapshot_sha256[:12]}",
+        "code version": lineage.code_version,
+        "requested by": f"{lineage.requested_by} ({lineage.trigger})",
+        "rows": f"{metrics.train_rows} train, {metrics.holdout_rows} held out",
+    }
+    console.print(_facts(f"{manifest.model_name} {manifest.model_version}", facts))
+    rows = [
+        (gate.gate, "pass" if gate.passed else "FAIL", "" if gate.value is None else f"{gate.value:.6g}", gate.limit)
+        for gate in manifest.gates
+    ]
+    console.print(_rows("Gates on the held-out split", ("gate", "result", "value", "limit"), rows))
+    if manifest.reasons:
+        console.print(_rows("Rejected because", ("reason",), [(reason,) for reason in manifest.reasons]))
+
+
+def _models(arguments: argparse.Namespace, client: LifecycleClient, console: Console) -> int:
+    if arguments.model and arguments.version:
+        _print_version(client.version(arguments.model, arguments.version), console)
+        return 0
+    if arguments.model:
+        raise ApiUsageError("give a version too: leaim models MODEL VERSION")
+    header = ("model", "use case", "family", "versions", "approved", "rejected", "champion", "challenger", "latest")
+    rows = [
+        (
+            m.model_name,
+            m.use_case,
+            m.family,
+            m.versions,
+            m.approved,
+            m.rejected,
+            m.champion,
+            m.challenger,
+            m.latest_version,
+        )
+        for m in client.models().models
+    ]
+    console.print(_rows("Models", header, rows))
+    return 0
+
+
+def _traffic(arguments: argparse.Namespace, client: LifecycleClient, console: Console) -> int:
+    _print_traffic(client.traffic(arguments.use_case), console)
+    return 0
+
+
+def _promote(arguments: argparse.Namespace, client: LifecycleClient, console: Console) -> int:
+    change: dict[str, object] = {"version": arguments.version, "policy": arguments.policy, "reason": arguments.reason}
+    if arguments.policy == "canary":
+        change["canary_percent"] = arguments.percent
+    if arguments.expected_revision is not None:
+        change["expected_revision"] = arguments.expected_revision
+    _print_traffic(client.change_traffic(arguments.use_case, change), console)
+    return 0
+
+
+def _rollback(arguments: argparse.Namespace, client: LifecycleClient, console: Console) -> int:
+    _print_traffic(client.rollback(arguments.use_case, arguments.reason), console)
+    return 0
+
+
+def _print_traffic(policy: TrafficPolicy, console: Console) -> None:
+    challenger = "-"
+    if policy.challenger is not None:
+        share = f" {policy.canary_percent:g}%" if policy.policy == "canary" else ""
+        challenger = f"{policy.challenger} ({policy.policy}{share})"
+    facts = {
+        "model": policy.model_name,
+        "champion": policy.champion or "-",
+        "challenger": challenger,
+        "previous champion": policy.previous_champion or "-",
+        "revision": policy.revision,
+        "changed": f"{policy.updated_at:%Y-%m-%d %H:%M:%S} by {policy.updated_by}",
+    }
+    console.print(_facts(f"Traffic of {policy.use_case}", facts))
 
 
 def _facts(title: str, facts: Mapping[str, object]) -> Table:

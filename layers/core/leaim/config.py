@@ -47,6 +47,13 @@ class Settings(BaseModel):
     datasets_dir: Path | None = Field(default=None, description="Dataset contracts folder; the shipped ones if unset.")
     # Lambda's synchronous payload limit is 6 MB; a batch of 10,000 records fits well under 5 MiB.
     max_ingest_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    training_queue_url: str | None = None
+    artifacts_bucket: str | None = None
+    manifest_signing_key_file: Path | None = Field(
+        default=None, description="PEM of the Ed25519 key that signs model manifests, on the embedded default."
+    )
+    manifest_signing_key_secret_arn: str | None = None
+    code_version: str = Field(default="unversioned", description="Recorded in each model version's lineage.")
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=10.0, gt=0)
     router_cache_s: float = Field(default=5.0, ge=0)

@@ -1,6 +1,6 @@
-"""A client of the ingestion API over HTTP, and the record files that `leaim ingest` sends through it.
+"""Clients of the ingestion and lifecycle APIs over HTTP, and the record files that `leaim ingest` sends.
 
-The client only speaks HTTP, so it works the same against the local stack of `leaim up` and a deployed API.
+The clients only speak HTTP, so they work the same against the local stack of `leaim up` and a deployed API.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from contracts.ingest.v1 import IngestReport, QuarantinePage, ReplayReport, SnapshotList, SnapshotManifest
+from contracts.model.v1 import ModelList, ModelVersionView, TrafficPolicy, TrainingJob
 from leaim.exceptions import LeaimError
 from leaim.local.traffic import Sent, send
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 RecordFormat = Literal["jsonl", "csv"]
 Model = TypeVar("Model", bound=BaseModel)
+Client = TypeVar("Client", bound="ApiClient")
 
 # The ingest API's default body limit (`Settings.max_ingest_body_bytes`); batches are cut to stay under it.
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -47,8 +49,8 @@ _DECIMAL = re.compile(r"[+-]?(0|[1-9][0-9]*)(\.[0-9]+([eE][+-]?[0-9]+)?|[eE][+-]
 EXTRA_CELLS = "_extra_cells"
 
 
-class IngestApiError(LeaimError):
-    """A call of the ingestion API got no answer, or an answer other than 2xx."""
+class ApiCallError(LeaimError):
+    """A call of the API got no answer, or an answer other than 2xx."""
 
 
 class ApiTargetError(LeaimError):
@@ -59,14 +61,33 @@ class RecordFileError(LeaimError):
     """A record file cannot be read: unknown format or not UTF-8 text."""
 
 
-class IngestClient:
-    """The ingestion API's routes as methods; every non-2xx answer raises `IngestApiError` with a one-line message."""
+class ApiClient:
+    """Calls the API at one URL with one key; a non-2xx answer raises `ApiCallError` with a one-line message."""
 
     def __init__(self, api_url: str, api_key: str, *, timeout_s: float = 120.0) -> None:
         """Call the API at `api_url` (the stage's base URL) with `api_key` in `x-api-key`."""
         self.api_url = api_url.rstrip("/")
         self._api_key = api_key
         self._timeout_s = timeout_s
+
+    def _call(self, model: type[Model], method: str, path: str, body: object | None = None) -> Model:
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"x-api-key": self._api_key, "content-type": "application/json"}
+        route = f"{method} {path.partition('?')[0]}"
+        try:
+            answer = send(self.api_url, Sent(route, method, path, payload, headers), self._timeout_s)
+        except (OSError, http.client.HTTPException) as error:
+            raise ApiCallError(f"{route}: no answer from {self.api_url}: {getattr(error, 'reason', error)}") from error
+        if not 200 <= answer.status < 300:
+            raise ApiCallError(f"{route} answered {answer.status} {_problem(answer.body)}")
+        try:
+            return model.model_validate(answer.body)
+        except ValidationError as error:
+            raise ApiCallError(f"{route} answered {answer.status} with a body that is not {model.__name__}") from error
+
+
+class IngestClient(ApiClient):
+    """The ingestion API's routes as methods."""
 
     def ingest_batch(self, dataset: str, records: Sequence[JsonValue], contract_version: str = "v1") -> IngestReport:
         """`POST /v1/ingest/{dataset}`: store the good records, quarantine the bad ones, report both."""
@@ -101,24 +122,41 @@ class IngestClient:
         """`GET /v1/datasets/{dataset}/snapshots`: the dataset's snapshots, newest first."""
         return self._call(SnapshotList, "GET", f"/v1/datasets/{_segment(dataset)}/snapshots").items
 
-    def _call(self, model: type[Model], method: str, path: str, body: object | None = None) -> Model:
-        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        headers = {"x-api-key": self._api_key, "content-type": "application/json"}
-        route = f"{method} {path.partition('?')[0]}"
-        try:
-            answer = send(self.api_url, Sent(route, method, path, payload, headers), self._timeout_s)
-        except (OSError, http.client.HTTPException) as error:
-            raise IngestApiError(
-                f"{route}: no answer from {self.api_url}: {getattr(error, 'reason', error)}"
-            ) from error
-        if not 200 <= answer.status < 300:
-            raise IngestApiError(f"{route} answered {answer.status} {_problem(answer.body)}")
-        try:
-            return model.model_validate(answer.body)
-        except ValidationError as error:
-            raise IngestApiError(
-                f"{route} answered {answer.status} with a body that is not {model.__name__}"
-            ) from error
+
+class LifecycleClient(ApiClient):
+    """The lifecycle API's routes as methods."""
+
+    def create_training_job(self, model: str, request: Mapping[str, object]) -> TrainingJob:
+        """`POST /v1/models/{model}/training-jobs`: queue a training job."""
+        return self._call(TrainingJob, "POST", f"/v1/models/{_segment(model)}/training-jobs", dict(request))
+
+    def training_job(self, job_id: str) -> TrainingJob:
+        """`GET /v1/training-jobs/{job_id}`: a job's state and progress."""
+        return self._call(TrainingJob, "GET", f"/v1/training-jobs/{_segment(job_id)}")
+
+    def models(self) -> ModelList:
+        """`GET /v1/models`: every model with its version counts and aliases."""
+        return self._call(ModelList, "GET", "/v1/models")
+
+    def version(self, model: str, version: str) -> ModelVersionView:
+        """`GET /v1/models/{model}/versions/{version}`: a version's signed manifest."""
+        return self._call(ModelVersionView, "GET", f"/v1/models/{_segment(model)}/versions/{_segment(version)}")
+
+    def traffic(self, use_case: str) -> TrafficPolicy:
+        """`GET /v1/use-cases/{use_case}/traffic`: champion, challenger and policy."""
+        return self._call(TrafficPolicy, "GET", f"/v1/use-cases/{_segment(use_case)}/traffic")
+
+    def change_traffic(self, use_case: str, change: Mapping[str, object]) -> TrafficPolicy:
+        """`PUT /v1/use-cases/{use_case}/traffic`: promote a version, or make it the challenger."""
+        return self._call(TrafficPolicy, "PUT", f"/v1/use-cases/{_segment(use_case)}/traffic", dict(change))
+
+    def rollback(self, use_case: str, reason: str) -> TrafficPolicy:
+        """`POST /v1/use-cases/{use_case}/rollback`: drop the challenger, or restore the previous champion."""
+        return self._call(TrafficPolicy, "POST", f"/v1/use-cases/{_segment(use_case)}/rollback", {"reason": reason})
+
+    def request_retraining(self, use_case: str, request: Mapping[str, object]) -> TrainingJob:
+        """`POST /v1/use-cases/{use_case}/retraining`: snapshot the data now and queue a job on it."""
+        return self._call(TrainingJob, "POST", f"/v1/use-cases/{_segment(use_case)}/retraining", dict(request))
 
 
 def _segment(name: str) -> str:
@@ -141,9 +179,15 @@ def _one_line(text: str) -> str:
 
 
 def local_client(
-    state_dir: Path, role: str, *, api_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0
-) -> IngestClient:
-    """A client of `api_url` with `api_key`; what is not given comes from the stack `leaim up` runs in `state_dir`.
+    kind: type[Client],
+    state_dir: Path,
+    role: str,
+    *,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    timeout_s: float = 120.0,
+) -> Client:
+    """A `kind` client of `api_url` with `api_key`; what is missing comes from the stack `leaim up` runs in `state_dir`.
 
     The local key of `role` is only used against the local stack's own URL. Raises `ApiTargetError` when no
     URL is given and no local stack runs, or when no key can be had for the URL.
@@ -153,12 +197,12 @@ def local_client(
     if url is None:
         raise ApiTargetError(NO_LOCAL_STACK)
     if api_key is not None:
-        return IngestClient(url, api_key, timeout_s=timeout_s)
+        return kind(url, api_key, timeout_s=timeout_s)
     if local_url is None or url.rstrip("/") != local_url.rstrip("/"):
         raise ApiTargetError(f"pass --api-key with --api-url {url}")
     if role not in local_keys:
         raise ApiTargetError(f"{state_dir / API_KEYS_FILE} holds no {role} key: pass --api-key")
-    return IngestClient(url, local_keys[role], timeout_s=timeout_s)
+    return kind(url, local_keys[role], timeout_s=timeout_s)
 
 
 def _local_stack(state_dir: Path) -> tuple[str | None, dict[str, str]]:

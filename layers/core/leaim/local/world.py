@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from contracts.ingest.v1 import SnapshotManifest
+from contracts.model.v1 import ModelVersionView, TrainingJob
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, create_engine_for, create_schema
-from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
-from leaim.adapters.workers import LocalWorkerClient
 from leaim.data.datasets import DatasetCatalog
 from leaim.data.synthetic import CardFraudGenerator, transaction_record
 from leaim.domain.clock import SystemClock
@@ -26,7 +27,7 @@ from leaim.exceptions import LeaimError
 from leaim.governance.access import key_digest
 from leaim.governance.ports import Principal
 from leaim.ingestion.snapshots import SnapshotService
-from leaim.lifecycle.training import TrainingService
+from leaim.lifecycle.signing import ManifestSigner
 from leaim.local.stack import LocalStack
 from leaim.local.traffic import Sent, send
 from leaim.local.worker_host import LocalWorkerPool
@@ -34,7 +35,7 @@ from leaim.local.worker_host import LocalWorkerPool
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from contracts.training.v1 import TrainingResult
+    from contracts.model.v1 import ModelManifest
     from leaim.data.synthetic import Card
 
 REPOSITORY = Path(__file__).resolve().parents[4]
@@ -45,6 +46,24 @@ REFERENCE_DATASET = "transactions"
 # Generated training transactions happen over the days before now, so they land in several partitions.
 TRAINING_DAYS = 14
 INGEST_BATCH = 5_000
+# Where the inference workers read the public keys they trust (gpu_workers.inference.signatures).
+MANIFEST_KEYS_ENV = "LEAIM_MANIFEST_PUBLIC_KEYS"
+
+
+def _code_version() -> str:
+    """The checked-out commit, recorded in model lineage; `unversioned` outside a git checkout."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            check=False,
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unversioned"
+    return described.stdout.strip() or "unversioned"
 
 
 class LocalCallError(LeaimError):
@@ -72,7 +91,13 @@ class LocalWorld:
         self.options = options
         self.state_dir = options.state_dir.resolve()
         self.database_url = f"sqlite:///{self.state_dir / 'leaim.db'}"
-        self.workers = LocalWorkerPool(self.state_dir / "artifacts", processes=options.worker_processes)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.signer = self._signer()
+        self.workers = LocalWorkerPool(
+            self.state_dir / "artifacts",
+            processes=options.worker_processes,
+            env={MANIFEST_KEYS_ENV: self.signer.public_key_b64},
+        )
         self.stack: LocalStack | None = None
         self.api_keys: dict[str, str] = {}
         self.training_snapshot: SnapshotManifest | None = None
@@ -106,6 +131,8 @@ class LocalWorld:
                 "WorkerBackend": "local",
                 "ModalTokenSecretArn": "unused-by-the-local-backend",
                 "PiiTokenKeySecretArn": "unused-by-the-local-backend",
+                "ManifestSigningKeySecretArn": "unused-by-the-local-backend",
+                "CodeVersion": _code_version(),
                 "DecisionQueueVisibilityTimeout": str(self.options.queue_visibility_timeout_s),
             },
             environment={
@@ -113,6 +140,7 @@ class LocalWorld:
                 "LEAIM_PII_TOKEN_KEY": self._pii_key(),
                 "LEAIM_TRACES_FILE": str(self.state_dir / "traces.jsonl"),
                 "LEAIM_BREAKER_RESET_S": str(self.options.breaker_reset_s),
+                "LEAIM_MANIFEST_SIGNING_KEY_FILE": str(self._signing_key_path()),
             },
         )
         self.stack.start()
@@ -132,12 +160,31 @@ class LocalWorld:
             raise RuntimeError("the local world is not started")
         return self.stack
 
-    def train(self, *, rows: int = 10_000, timeout_s: float = 300.0) -> TrainingResult:
-        """Train the reference model as the training flow runs: ingest, snapshot, train on the snapshot, activate.
+    def train(self, *, rows: int = 10_000, timeout_s: float = 300.0, **job: Any) -> ModelManifest:
+        """Train the reference model as the training flow runs and make it the champion.
 
-        Generated transactions are ingested over HTTP through the ingestion API, a snapshot of the dataset
-        is cut through the API, and the training worker trains on that snapshot's rows.
+        Generated transactions are ingested over HTTP through the ingestion API, a snapshot is cut through
+        the API, a training job is queued through the lifecycle API and run by the training function on
+        the training worker; an approved version is promoted through the API. `job` adds fields of the
+        training job request (family, params, version, seed). Raises LocalCallError when the job does not
+        end approved.
         """
+        snapshot = self.ingest_training_data(rows)
+        finished = self.run_training_job(snapshot.snapshot_id, timeout_s=timeout_s, **job)
+        if finished.state != "succeeded":
+            raise LocalCallError(
+                f"training job {finished.job_id} ended {finished.state}: {finished.reasons or finished.message}"
+            )
+        self.call(
+            "PUT",
+            f"/v1/use-cases/{REFERENCE_USE_CASE}/traffic",
+            "ml_engineer",
+            {"version": finished.version, "policy": "full", "reason": "trained by the local world"},
+        )
+        return self.version(finished.version).manifest
+
+    def ingest_training_data(self, rows: int) -> SnapshotManifest:
+        """Ingest `rows` generated transactions of the last days over HTTP and cut a snapshot of them."""
         generator = CardFraudGenerator(self.manifest, seed=self.options.seed)
         transactions = generator.transactions(rows, generator.cards(2_000))
         now = datetime.now(UTC)
@@ -156,20 +203,37 @@ class LocalWorld:
         snapshot = SnapshotManifest.model_validate(
             self.call("POST", f"/v1/datasets/{REFERENCE_DATASET}/snapshots", "ml_engineer", {}, expect=201)
         )
-        _, table = self.snapshots().read(REFERENCE_DATASET, snapshot.snapshot_id)
         self.training_snapshot = snapshot
-        provider = install_tracer_provider("leaim-cli")
-        service = TrainingService(
-            workers=LocalWorkerClient(self.workers.urls),
-            registry=self.registry,
-            audit_log=self.audit_log,
-            telemetry=OtelTelemetry(provider.get_tracer("leaim")),
-            clock=SystemClock(),
-            principal="leaim-cli",
+        return snapshot
+
+    def run_training_job(self, snapshot_id: str, *, timeout_s: float = 300.0, **job: Any) -> TrainingJob:
+        """Queue a training job through the API and wait for it to end; returns the finished job."""
+        queued = TrainingJob.model_validate(
+            self.call(
+                "POST",
+                f"/v1/models/{self.manifest.model.name}/training-jobs",
+                "ml_engineer",
+                {"snapshot_id": snapshot_id, "seed": self.options.seed, **job},
+                expect=202,
+            )
         )
-        version = f"v{len(self.registry.versions(self.manifest.model.name)) + 1}"
-        return service.train_on_snapshot(
-            self.manifest, snapshot, table, version=version, seed=self.options.seed, timeout_s=timeout_s
+        return self.wait_for_job(queued.job_id, timeout_s=timeout_s)
+
+    def wait_for_job(self, job_id: str, *, timeout_s: float = 300.0) -> TrainingJob:
+        """Poll a training job until it ends; LocalCallError when it does not within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = TrainingJob.model_validate(self.call("GET", f"/v1/training-jobs/{job_id}", "ml_engineer"))
+            if job.state in ("succeeded", "rejected", "failed"):
+                return job
+            if time.monotonic() > deadline:
+                raise LocalCallError(f"training job {job_id} is still {job.state} ({job.stage}) after {timeout_s} s")
+            time.sleep(0.2)
+
+    def version(self, version: str) -> ModelVersionView:
+        """A version of the reference model, read through the API."""
+        return ModelVersionView.model_validate(
+            self.call("GET", f"/v1/models/{self.manifest.model.name}/versions/{version}", "ml_engineer")
         )
 
     def call(self, method: str, path: str, role: str, body: object | None = None, *, expect: int = 200) -> Any:
@@ -225,6 +289,17 @@ class LocalWorld:
     def pii_key(self) -> bytes:
         """The key PII tokens are made with on this machine."""
         return self._pii_key().encode()
+
+    def _signing_key_path(self) -> Path:
+        return self.state_dir / "manifest-signing.pem"
+
+    def _signer(self) -> ManifestSigner:
+        """The Ed25519 key that signs model manifests on this machine, made on first use."""
+        path = self._signing_key_path()
+        if not path.exists():
+            path.write_bytes(ManifestSigner.generate().pem())
+            path.chmod(0o600)
+        return ManifestSigner.from_pem(path.read_bytes())
 
     def _pii_key(self) -> str:
         path = self.state_dir / "pii-token.key"
