@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -8,14 +9,16 @@ from leaim.local.stack import handler_module
 from leaim.local.template import (
     ApiEvent,
     KinesisEvent,
+    ScheduleEvent,
     SqsEvent,
     TemplateError,
     load_template,
     load_yaml,
     merge_globals,
     parse_template,
+    rate_interval_s,
 )
-from tests.local.conftest import TEMPLATE
+from tests.local.conftest import FIXTURES, TEMPLATE
 
 REPOSITORY_TEMPLATE = Path(__file__).parents[2] / "template.yaml"
 
@@ -150,3 +153,95 @@ def test_a_kinesis_on_failure_destination_other_than_sqs_is_refused() -> None:
     }
     with pytest.raises(TemplateError, match=r"F\.Events\.Changes\.DestinationConfig\.OnFailure: only an SQS"):
         parse_template(document, Path("template.yaml"))
+
+
+def _function_with_events(events: dict[str, Any]) -> dict[str, Any]:
+    function = {"CodeUri": "f/", "Handler": "app.h", "Events": events}
+    return {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": function}}}
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("rate(1 minute)", 60),
+        ("rate(5 minutes)", 300),
+        ("rate(1 hour)", 3600),
+        ("rate(12 hours)", 43200),
+        ("rate(1 day)", 86400),
+        ("rate(7 days)", 604800),
+    ],
+)
+def test_rate_expressions_give_their_interval(expression: str, seconds: int) -> None:
+    assert rate_interval_s(expression) == seconds
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("rate(1 minutes)", "a rate of 1 takes the unit 'minute'"),
+        ("rate(5 minute)", "a rate of 5 takes the unit 'minutes'"),
+        ("rate(2 day)", "a rate of 2 takes the unit 'days'"),
+        ("rate(0 minutes)", "a positive whole number of minutes, hours or days"),
+        ("rate(30 seconds)", "a positive whole number of minutes, hours or days"),
+        ("rate(5 weeks)", "a positive whole number of minutes, hours or days"),
+        ("rate(five minutes)", r"only rate\(value unit\)"),
+        ("rate(5  minutes)", r"only rate\(value unit\)"),
+        ("rate(-5 minutes)", r"only rate\(value unit\)"),
+        ("cron(0 12 * * ? *)", r"not cron\(...\) or at\(...\)"),
+        ("at(2030-01-01T00:00:00)", r"not cron\(...\) or at\(...\)"),
+    ],
+)
+def test_expressions_eventbridge_rejects_or_only_cron_accepts_are_refused(expression: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        rate_interval_s(expression)
+
+
+def test_a_cron_schedule_is_refused_naming_function_event_and_expression() -> None:
+    document = _function_with_events({"Nightly": {"Type": "Schedule", "Properties": {"Schedule": "cron(0 3 * * ? *)"}}})
+    with pytest.raises(
+        TemplateError, match=r"F\.Events\.Nightly: schedule 'cron\(0 3 \* \* \? \*\)' is not supported locally"
+    ):
+        parse_template(document, Path("template.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)", "Enabled": False, "State": "DISABLED"}},
+            "not both",
+        ),
+        ({"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)", "State": "PAUSED"}}, "State must be one of"),
+        ({"Type": "ScheduleV2", "Properties": {"Schedule": "rate(1 hour)"}}, "needs ScheduleExpression"),
+        ({"Type": "Schedule", "Properties": {"Schedule": {"Ref": "Rate"}}}, "needs Schedule as a literal string"),
+    ],
+)
+def test_malformed_schedule_events_are_refused(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(TemplateError, match=rf"F\.Events\.Every.*{message}"):
+        parse_template(_function_with_events({"Every": body}), Path("template.yaml"))
+
+
+def test_schedule_events_carry_interval_state_input_and_properties() -> None:
+    tick, failing, paused = load_template(FIXTURES / "schedule.yaml").functions["TickerFunction"].events
+    assert tick == ScheduleEvent(
+        "Tick",
+        "Schedule",
+        "rate(1 minute)",
+        60,
+        {"Schedule": "rate(1 minute)", "Description": "The scheduled event, as a rule sends it."},
+    )
+    assert isinstance(failing, ScheduleEvent)
+    assert (failing.interval_s, failing.enabled, failing.input) == (7200, True, '{"fail": true}')
+    assert isinstance(paused, ScheduleEvent)
+    assert (paused.type, paused.interval_s, paused.enabled, paused.properties["GroupName"]) == (
+        "ScheduleV2",
+        604800,
+        False,
+        "fixtures",
+    )
+
+
+def test_repository_promotion_controller_runs_every_five_minutes() -> None:
+    controller = load_template(REPOSITORY_TEMPLATE).functions["PromotionControllerFunction"]
+    schedules = [event for event in controller.events if isinstance(event, ScheduleEvent)]
+    assert [(event.interval_s, event.enabled, event.input) for event in schedules] == [(300, True, None)]

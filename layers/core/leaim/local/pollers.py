@@ -1,4 +1,4 @@
-"""Event source mappings as Lambda runs them: SQS and Kinesis pollers that batch records and invoke a function.
+"""Event sources as Lambda meets them: SQS and Kinesis pollers that batch records, and schedules that fire.
 
 SQS: long-poll, gather up to `BatchSize` within `MaximumBatchingWindowInSeconds`, invoke, then delete what
 succeeded. Failed records are left in the queue, so they reappear after the visibility timeout and reach the DLQ
@@ -6,6 +6,9 @@ through the queue's own RedrivePolicy (moto applies `maxReceiveCount` on receive
 
 Kinesis: one reader per shard processes a batch to completion (retries, bisection, partial failures) before it
 reads further, so the checkpoint never passes a record that was not processed or given up on.
+
+Schedule: EventBridge invokes the function asynchronously every interval with a "Scheduled Event" (or the
+schedule's `Input`), and an asynchronous invocation that fails is retried twice before it is dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ SQS_MAX_RECEIVE = 10
 POLL_WAIT_S = 1
 _WINDOW_POLL_S = 0.05
 _RETRY_BACKOFF_S = 0.5
+# Lambda's default for asynchronous invocations (MaximumRetryAttempts), which is how EventBridge invokes.
+ASYNC_RETRY_ATTEMPTS = 2
 
 
 @dataclass
@@ -434,3 +439,79 @@ class KinesisPoller(_Poller):
                 continue
             segments.appendleft((remaining, retries + 1))
             self._stopping.wait(_RETRY_BACKOFF_S)
+
+
+def scheduled_event(arn: str) -> dict[str, Any]:
+    """The event a schedule sends when it has no `Input`, for an EventBridge rule's or Scheduler schedule's ARN.
+
+    A rule sends `source: aws.events` and an empty `detail` object; EventBridge Scheduler sends
+    `source: aws.scheduler` and `detail` as the text `"{}"`.
+    """
+    _, _, service, region, account, _ = arn.split(":", 5)
+    scheduler = service == "scheduler"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler" if scheduler else "aws.events",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [arn],
+        "detail": "{}" if scheduler else {},
+    }
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One schedule as EventBridge runs it: the ARN of its rule (or Scheduler schedule), its interval, its `Input`."""
+
+    arn: str
+    interval_s: float
+    input_json: str | None = None
+
+    def event(self) -> Any:
+        """What each run sends: the `Input` JSON, parsed afresh, else a new scheduled event."""
+        if self.input_json is not None:
+            return json.loads(self.input_json)
+        return scheduled_event(self.arn)
+
+
+class SchedulePoller(_Poller):
+    """EventBridge firing one schedule at one function: the first run one interval after `start()`.
+
+    A single thread cannot overlap runs as EventBridge does, so the slots that pass while a run (and its retries)
+    is in hand are skipped rather than fired late in a burst.
+    """
+
+    def __init__(self, name: str, function: LocalFunction, *, schedule: Schedule) -> None:
+        super().__init__(name, function)
+        if schedule.interval_s <= 0:
+            raise ValueError(f"{name}: a schedule interval must be positive, got {schedule.interval_s}")
+        self.schedule = schedule
+
+    def start(self) -> None:
+        """Fire on a background thread until `stop()`."""
+        self._spawn(self._run, "schedule")
+
+    def _run(self) -> None:
+        interval = self.schedule.interval_s
+        due = time.monotonic() + interval
+        while not self._stopping.wait(max(0.0, due - time.monotonic())):
+            self._fire()
+            now = time.monotonic()
+            while due <= now:
+                due += interval
+
+    def _fire(self) -> None:
+        """One run: invoke, retry with the same event as Lambda retries an asynchronous invocation, then drop it."""
+        event = self.schedule.event()
+        self._count(records=1)
+        for attempt in range(ASYNC_RETRY_ATTEMPTS + 1):
+            if attempt and self._stopping.wait(_RETRY_BACKOFF_S):
+                return
+            succeeded, _ = self._invoke(event)
+            if succeeded:
+                return
+        logger.error("%s: dropping a scheduled run after %d retries", self.name, ASYNC_RETRY_ATTEMPTS)
+        self._count(discarded=1)

@@ -1,4 +1,4 @@
-"""The local stack: the template's resources in moto, its handlers imported, its pollers and API served.
+"""The local stack: the template's resources in moto, its handlers imported, its pollers, schedules and API served.
 
 All functions share this process, so their environments are merged into `os.environ`; a variable two functions
 set differently cannot be honoured for both and stops the start (an `environment` override settles it).
@@ -16,16 +16,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from leaim.exceptions import ConfigurationError
-from leaim.local.aws import DUMMY_CREDENTIAL, LocalEndpoint, Provisioner, Resolver, local_session, physical_name
+from leaim.local.aws import (
+    DUMMY_CREDENTIAL,
+    PARTITION,
+    LocalEndpoint,
+    Provisioner,
+    Resolver,
+    local_session,
+    physical_name,
+)
 from leaim.local.context import LocalFunction
 from leaim.local.gateway import ApiGateway, Route
-from leaim.local.pollers import KinesisPoller, PollerStats, SqsPoller
+from leaim.local.pollers import KinesisPoller, PollerStats, Schedule, SchedulePoller, SqsPoller
 from leaim.local.template import (
     KINESIS_STREAM,
     SERVERLESS_API,
     SQS_QUEUE,
     ApiEvent,
     KinesisEvent,
+    ScheduleEvent,
     SqsEvent,
     TemplateError,
     load_template,
@@ -42,6 +51,8 @@ DEFAULT_REGION = "us-east-1"
 # The stage SAM gives the implicit API of `Api` events that name no RestApiId.
 IMPLICIT_API_STAGE = "Prod"
 STATE_FILE = "stack.json"
+
+EventPoller = SqsPoller | KinesisPoller | SchedulePoller
 
 
 @dataclass(frozen=True)
@@ -85,18 +96,24 @@ class LocalStack:
         environment: Mapping[str, str] | None = None,
         stack_name: str = "leaim-local",
         api_port: int = 0,
+        schedule_interval_s: float | None = None,
     ) -> None:
+        """`schedule_interval_s`, when given, replaces the rate of every schedule (a 5-minute job every few seconds)."""
+        if schedule_interval_s is not None and schedule_interval_s <= 0:
+            raise ValueError(f"schedule_interval_s must be positive, got {schedule_interval_s}")
         self.template_path = template_path
         self.state_dir = state_dir
         self.parameters = dict(parameters or {})
         self.environment = dict(environment or {})
         self.stack_name = stack_name
         self.api_port = api_port
+        self.schedule_interval_s = schedule_interval_s
         self.region = DEFAULT_REGION
         self._endpoint: LocalEndpoint | None = None
         self._resolver: Resolver | None = None
         self._functions: dict[str, LocalFunction] = {}
-        self._pollers: dict[str, SqsPoller | KinesisPoller] = {}
+        self._pollers: dict[str, EventPoller] = {}
+        self._schedules: dict[str, dict[str, Schedule]] = {}
         self._gateway: ApiGateway | None = None
         self._saved_environ: dict[str, str | None] = {}
 
@@ -147,6 +164,7 @@ class LocalStack:
         self._gateway = ApiGateway(routes, region=self.region, account_id=self._resolver.account_id, port=self.api_port)
         self._gateway.start()
         for function in active:
+            self._schedules[function.logical_id] = self._function_schedules(function)
             self._pollers.update(self._event_pollers(function))
         for poller in self._pollers.values():
             poller.start()
@@ -170,6 +188,7 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_environ.clear()
         self._functions.clear()
+        self._schedules.clear()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 
     @property
@@ -239,6 +258,23 @@ class LocalStack:
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Invoke a function with `event` on its own thread, with a fresh context; returns its result."""
         return self.function(logical_id).invoke(event)
+
+    def run_schedule(self, logical_id: str, event_name: str | None = None) -> Any:
+        """Invoke a function once with what its schedule sends when it fires; returns its result or raises.
+
+        `event_name` picks one of several schedule events; a disabled schedule runs too, as a manual run would.
+        """
+        function = self.function(logical_id)
+        schedules = self._schedules[logical_id]
+        if not schedules:
+            raise KeyError(f"{logical_id} has no Schedule or ScheduleV2 event")
+        if event_name is None:
+            if len(schedules) > 1:
+                raise KeyError(f"{logical_id} has several schedule events ({', '.join(schedules)}); name one")
+            (event_name,) = schedules
+        if event_name not in schedules:
+            raise KeyError(f"{logical_id} has no schedule event {event_name} ({', '.join(schedules)})")
+        return function.invoke(schedules[event_name].event())
 
     def _require_gateway(self) -> ApiGateway:
         if self._gateway is None:
@@ -323,9 +359,46 @@ class LocalStack:
             routes.append(Route(event.path, method, self._functions[function.logical_id], stage, api_id))
         return routes
 
-    def _event_pollers(self, function: Function) -> dict[str, SqsPoller | KinesisPoller]:
+    def _function_schedules(self, function: Function) -> dict[str, Schedule]:
+        """Every schedule event of a function, enabled or not, keyed by event name; rules named as SAM names them."""
+        assert self._resolver is not None
+        schedules: dict[str, Schedule] = {}
+        for event in function.events:
+            if not isinstance(event, ScheduleEvent):
+                continue
+            where = f"{function.logical_id}.Events.{event.name}"
+            name_property = event.properties.get("Name")
+            name = (
+                physical_name(self.stack_name, f"{function.logical_id}{event.name}", max_length=64)
+                if name_property is None
+                else self._resolver.resolve_string(name_property, f"{where}.Name")
+            )
+            account = self._resolver.account_id
+            if event.type == "ScheduleV2":
+                group = event.properties.get("GroupName")
+                group_name = "default" if group is None else self._resolver.resolve_string(group, f"{where}.GroupName")
+                arn = f"arn:{PARTITION}:scheduler:{self.region}:{account}:schedule/{group_name}/{name}"
+            else:
+                arn = f"arn:{PARTITION}:events:{self.region}:{account}:rule/{name}"
+            schedules[event.name] = Schedule(
+                arn=arn,
+                interval_s=event.interval_s if self.schedule_interval_s is None else self.schedule_interval_s,
+                input_json=None if event.input is None else self._input_json(event.input, f"{where}.Input"),
+            )
+        return schedules
+
+    def _input_json(self, value: Any, where: str) -> str:
+        assert self._resolver is not None
+        text = self._resolver.resolve_string(value, where)
+        try:
+            json.loads(text)
+        except ValueError as error:
+            raise TemplateError(f"{where} must be JSON text: {error}") from None
+        return text
+
+    def _event_pollers(self, function: Function) -> dict[str, EventPoller]:
         assert self._resolver is not None and self._endpoint is not None
-        pollers: dict[str, SqsPoller | KinesisPoller] = {}
+        pollers: dict[str, EventPoller] = {}
         session = local_session(self.region)
         local_function = self._functions[function.logical_id]
         for event in function.events:
@@ -366,6 +439,9 @@ class LocalStack:
                     if on_failure is None
                     else (session.client("sqs", endpoint_url=self._endpoint.url), on_failure),
                 )
+            elif isinstance(event, ScheduleEvent) and event.enabled:
+                schedule = self._schedules[function.logical_id][event.name]
+                pollers[name] = SchedulePoller(name, local_function, schedule=schedule)
         return pollers
 
     def _source(self, value: Any, kind: str, where: str) -> PhysicalResource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,12 @@ PROVISIONED_TYPES = frozenset({SQS_QUEUE, DYNAMODB_TABLE, S3_BUCKET, KINESIS_STR
 # SAM's own defaults when neither the function nor Globals says otherwise.
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_MEMORY_MB = 128
+
+# The property holding the schedule expression, by event type: an EventBridge rule or an EventBridge Scheduler schedule.
+_SCHEDULE_EXPRESSION_PROPERTY = {"Schedule": "Schedule", "ScheduleV2": "ScheduleExpression"}
+_SCHEDULE_STATES = frozenset({"ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"})
+_RATE = re.compile(r"rate\((?P<value>\d+) (?P<unit>[a-z]+)\)")
+_RATE_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
 
 _FN_TAGS = (
     "And",
@@ -159,10 +166,19 @@ class KinesisEvent:
 
 @dataclass(frozen=True)
 class ScheduleEvent:
-    """A `Schedule` event, kept as data: nothing runs it locally."""
+    """A `Schedule` (EventBridge rule) or `ScheduleV2` (EventBridge Scheduler) event with a `rate(...)` expression.
+
+    `type` is the event Type, `interval_s` the rate in seconds, `input` the unresolved `Input` (JSON text sent
+    instead of the scheduled event) or None; `properties` keeps every property as written.
+    """
 
     name: str
+    type: str
+    expression: str
+    interval_s: int
     properties: Mapping[str, Any]
+    enabled: bool = True
+    input: Any = None
 
 
 Event = ApiEvent | SqsEvent | KinesisEvent | ScheduleEvent
@@ -293,6 +309,57 @@ def _on_failure(properties: Mapping[str, Any], where: str) -> Any:
     return on_failure["Destination"]
 
 
+def rate_interval_s(expression: str) -> int:
+    """Seconds between the runs of an EventBridge `rate(value unit)` expression.
+
+    As EventBridge reads it: a positive whole number, then minute(s), hour(s) or day(s), the unit singular for a
+    value of 1 and plural otherwise. Anything else, `cron(...)` and `at(...)` included, raises ValueError.
+    """
+    match = _RATE.fullmatch(expression)
+    if match is None:
+        raise ValueError("only rate(value unit) expressions run locally, not cron(...) or at(...)")
+    value, unit = int(match["value"]), match["unit"]
+    singular = unit.removesuffix("s")
+    if value < 1 or singular not in _RATE_UNIT_S:
+        raise ValueError("a rate is a positive whole number of minutes, hours or days")
+    expected = singular if value == 1 else f"{singular}s"
+    if unit != expected:
+        raise ValueError(f"a rate of {value} takes the unit {expected!r}")
+    return value * _RATE_UNIT_S[singular]
+
+
+def _schedule_enabled(properties: Mapping[str, Any], where: str) -> bool:
+    """`Enabled` or `State` (SAM takes one or the other), enabled when neither is given."""
+    if "Enabled" in properties and "State" in properties:
+        raise TemplateError(f"{where}: give Enabled or State, not both")
+    if "State" not in properties:
+        return _bool(properties.get("Enabled", True), f"{where}.Enabled")
+    state = properties["State"]
+    if not isinstance(state, str) or state not in _SCHEDULE_STATES:
+        raise TemplateError(f"{where}.State must be one of {', '.join(sorted(_SCHEDULE_STATES))}, got {state!r}")
+    return state != "DISABLED"
+
+
+def _parse_schedule(name: str, kind: str, properties: Mapping[str, Any], where: str) -> ScheduleEvent:
+    key = _SCHEDULE_EXPRESSION_PROPERTY[kind]
+    expression = properties.get(key)
+    if not isinstance(expression, str):
+        raise TemplateError(f"{where}: a {kind} event needs {key} as a literal string, got {expression!r}")
+    try:
+        interval_s = rate_interval_s(expression)
+    except ValueError as error:
+        raise TemplateError(f"{where}: schedule {expression!r} is not supported locally: {error}") from None
+    return ScheduleEvent(
+        name=name,
+        type=kind,
+        expression=expression,
+        interval_s=interval_s,
+        properties=dict(properties),
+        enabled=_schedule_enabled(properties, where),
+        input=properties.get("Input"),
+    )
+
+
 def _parse_event(function_id: str, name: str, body: Mapping[str, Any]) -> Event:
     where = f"{function_id}.Events.{name}"
     kind = body.get("Type")
@@ -338,9 +405,11 @@ def _parse_event(function_id: str, name: str, body: Mapping[str, Any]) -> Event:
             enabled=_bool(properties.get("Enabled", True), f"{where}.Enabled"),
             on_failure=_on_failure(properties, where),
         )
-    if kind in {"Schedule", "ScheduleV2"}:
-        return ScheduleEvent(name=name, properties=dict(properties))
-    raise TemplateError(f"{where}: event Type {kind!r} is not supported locally (Api, SQS, Kinesis, Schedule)")
+    if kind in _SCHEDULE_EXPRESSION_PROPERTY:
+        return _parse_schedule(name, kind, properties, where)
+    raise TemplateError(
+        f"{where}: event Type {kind!r} is not supported locally (Api, SQS, Kinesis, Schedule, ScheduleV2)"
+    )
 
 
 def _parse_function(logical_id: str, resource: Mapping[str, Any], globals_: Mapping[str, Any]) -> Function:
