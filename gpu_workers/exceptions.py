@@ -32,10 +32,9 @@ class InvalidRequestError(GpuWorkerError):
     """A request does not validate against its contract, or asks for something the worker cannot do."""
 
 
-class ParityError(GpuWorkerError):
-    """The exported ONNX model does not reproduce the native model's scores within tolerance."""
+class ManifestVerificationError(GpuWorkerError):
+    """A model manifest is malformed, not signed by a trusted key, or does not allow loading its artifact."""
 
-    def __init__(self, max_abs_diff: float, tolerance: float) -> None:
-        super().__init__(f"ONNX parity check failed: max |onnx - native| = {max_abs_diff:.3e} > {tolerance:.3e}")
-        self.max_abs_diff = max_abs_diff
-        self.tolerance = tolerance
+
+class ManifestConflictError(GpuWorkerError):
+    """A different manifest is already stored for the same artifact; a stored manifest never changes."""

@@ -19,17 +19,22 @@ PYTHON_VERSION = "3.11"
 # in the cloud come from the same library versions the tests ran against.
 NUMPY_VERSION = "2.4.6"
 ONNX_VERSION = "1.23.2"
-ONNXRUNTIME_VERSION = "1.31.1"
+ONNXRUNTIME_VERSION = "1.32.0"
 SCIKIT_LEARN_VERSION = "1.9.1"
 PYDANTIC_VERSION = "2.14.3"
 OPENTELEMETRY_VERSION = "1.45.2"
+CRYPTOGRAPHY_VERSION = "50.0.2"
 
 COMMON_PACKAGES = (
     f"numpy=={NUMPY_VERSION}",
     f"pydantic=={PYDANTIC_VERSION}",
     f"opentelemetry-api=={OPENTELEMETRY_VERSION}",
 )
-INFERENCE_PACKAGES = (*COMMON_PACKAGES, f"onnxruntime-gpu=={ONNXRUNTIME_VERSION}")
+INFERENCE_PACKAGES = (
+    *COMMON_PACKAGES,
+    f"onnxruntime-gpu=={ONNXRUNTIME_VERSION}",
+    f"cryptography=={CRYPTOGRAPHY_VERSION}",
+)
 TRAINING_PACKAGES = (
     *COMMON_PACKAGES,
     f"onnx=={ONNX_VERSION}",
@@ -49,10 +54,22 @@ BATCH_WAIT_MS = 10
 ARTIFACT_ROOT_ENV = "LEAIM_ARTIFACT_ROOT"
 DEFAULT_ARTIFACT_ROOT = "/artifacts"
 
+# The inference worker loads only artifacts whose manifest is signed by one of these keys. In Modal the
+# variable comes from the secret of that name (public keys: a name, no credential); locally from the
+# worker host's environment.
+MANIFEST_KEYS_SECRET_NAME = "leaim-manifest-keys"  # noqa: S105
+MANIFEST_PUBLIC_KEYS_ENV = "LEAIM_MANIFEST_PUBLIC_KEYS"
+
 
 def artifact_root() -> Path:
-    """Folder holding `<sha256>.onnx` artifacts: the volume mount in Modal, `$LEAIM_ARTIFACT_ROOT` locally."""
+    """Folder of artifacts and their manifests: the volume mount in Modal, `$LEAIM_ARTIFACT_ROOT` locally."""
     return Path(os.environ.get(ARTIFACT_ROOT_ENV, DEFAULT_ARTIFACT_ROOT))
+
+
+def manifest_public_keys() -> list[str]:
+    """Trusted manifest keys from `$LEAIM_MANIFEST_PUBLIC_KEYS`: base64 raw Ed25519 public keys, comma-separated."""
+    value = os.environ.get(MANIFEST_PUBLIC_KEYS_ENV, "")
+    return [key.strip() for key in value.split(",") if key.strip()]
 
 
 def worker_id() -> str:

@@ -4,6 +4,10 @@ Deploy with `modal deploy -m gpu_workers.inference.modal_app`. Callers look the 
 `modal.Cls.from_name`, build `InferenceWorker(artifact_digest=...)` and call `score.remote(request)`
 with ONE request dict; Modal gathers concurrent calls into the list `score` receives. The local
 worker host instead calls `score.local(list_of_requests)`, which runs the same method directly.
+
+The worker loads an artifact only when its `<digest>.manifest.json`, published beside it in the
+volume, is approved and signed by a key in `$LEAIM_MANIFEST_PUBLIC_KEYS`, which the Modal secret
+`leaim-manifest-keys` sets: `modal secret create leaim-manifest-keys LEAIM_MANIFEST_PUBLIC_KEYS=<base64>`.
 """
 
 # No `from __future__ import annotations` here: Modal reads the class parameter's annotation as a real
@@ -37,17 +41,22 @@ app = modal.App(settings.INFERENCE_APP_NAME)
     gpu=settings.GPU,
     image=image,
     volumes={settings.DEFAULT_ARTIFACT_ROOT: artifacts},
+    # Sets the trusted manifest keys variable in the container; resolved only when deployed or run.
+    secrets=[modal.Secret.from_name(settings.MANIFEST_KEYS_SECRET_NAME)],
     timeout=settings.INFERENCE_TIMEOUT_S,
     scaledown_window=settings.INFERENCE_SCALEDOWN_WINDOW_S,
 )
 class InferenceWorker:
-    """Serves one artifact, verified and loaded once per container."""
+    """Serves one artifact, loaded once per container after its signed manifest and its bytes are verified."""
 
     artifact_digest: str = modal.parameter()
 
     @modal.enter()
     def load(self) -> None:
-        """Verify and load the artifact; a failure is kept and reported per request, not as a crash loop."""
+        """Verify and load the artifact; a failure is kept and reported per request, not as a crash loop.
+
+        Each call retries a failed load, since the manifest may be published after the container started.
+        """
         self._runtime: ModelRuntime | None = None
         self._load_error: GpuWorkerError | None = None
         self._try_load()
@@ -58,9 +67,9 @@ class InferenceWorker:
 
         Each output is either an `InferenceResult` as JSON-ready dict, or, for an item that cannot be
         scored, `{"error": {"type": <error class name>, "message": <text>}}` so that one bad item (an
-        invalid payload, another artifact, other features, an expired deadline, a missing or tampered
-        artifact) never fails its batch-mates. Only an unexpected failure of the session itself raises,
-        and then Modal fails every call of the batch.
+        invalid payload, another artifact, other features, an expired deadline, a missing, unsigned or
+        tampered artifact) never fails its batch-mates. Only an unexpected failure of the session itself
+        raises, and then Modal fails every call of the batch.
         """
         if self._runtime is None:
             self._try_load()
@@ -91,12 +100,14 @@ class InferenceWorker:
     def _try_load(self) -> None:
         # Imported here, inside the container, so that deploying needs no onnxruntime on the deploying machine.
         from gpu_workers.inference.runtime import ModelRuntime
+        from gpu_workers.inference.signatures import load_public_keys
 
         # A container started before the artifact was written sees the volume as of its start.
         if not modal.is_local():
             artifacts.reload()
         try:
-            self._runtime = ModelRuntime.load(settings.artifact_root(), self.artifact_digest)
+            public_keys = load_public_keys(settings.manifest_public_keys())
+            self._runtime = ModelRuntime.load(settings.artifact_root(), self.artifact_digest, public_keys)
             self._load_error = None
         except GpuWorkerError as error:
             self._load_error = error

@@ -1,4 +1,4 @@
-"""A verified ONNX model loaded once, scoring many requests in one session run.
+"""A signed, verified ONNX model loaded once, scoring many requests in one session run.
 
 Plain Python: the Modal class in `modal_app` wraps `ModelRuntime`, and tests use it on a CPU.
 """
@@ -16,16 +16,20 @@ import numpy as np
 import onnxruntime as ort
 
 from contracts.inference.v1 import Contribution, InferenceRequest, InferenceResult, RowScore
+from gpu_workers.artifacts import read_manifest
 from gpu_workers.exceptions import (
     ArtifactNotFoundError,
     ArtifactVerificationError,
     DeadlineExceededError,
     InvalidRequestError,
+    ManifestVerificationError,
     ModelMismatchError,
 )
+from gpu_workers.inference.signatures import verify_manifest
 from gpu_workers.model_format import (
     CONTRIBUTIONS_OUTPUT,
     INPUT_NAME,
+    METADATA_FAMILY,
     METADATA_FEATURE_NAMES,
     METADATA_MODEL_NAME,
     METADATA_MODEL_VERSION,
@@ -37,10 +41,14 @@ from gpu_workers.settings import worker_id
 from gpu_workers.telemetry import span_ids, start_child_span
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from numpy.typing import NDArray
     from opentelemetry.trace import Span, TracerProvider
+
+    from contracts.model.v1 import ModelManifest
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -48,7 +56,7 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ModelRuntime:
-    """One content-verified model and its onnxruntime session."""
+    """One model whose signed manifest and content were verified, and its onnxruntime session."""
 
     def __init__(
         self,
@@ -74,18 +82,36 @@ class ModelRuntime:
         cls,
         artifact_root: Path,
         digest: str,
+        public_keys: Mapping[str, Ed25519PublicKey],
         worker: str | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> ModelRuntime:
-        """Read `<digest>.onnx`, verify its sha256, and open one session (CUDA first when available).
+        """Verify the signed manifest of `digest`, then the artifact, and open one session (CUDA first).
 
+        Loads only what a trusted key approved: `<digest>.manifest.json` must be signed by one of
+        `public_keys` (by key id), describe this digest and be `approved`; `<digest>.onnx` must hash to
+        the digest, and its metadata must name the manifest's model, version, family and features.
         Spans go to `tracer_provider`, or to the global provider when none is given.
 
-        Raises ArtifactNotFoundError when the file is missing, ArtifactVerificationError when its bytes
-        hash to another digest, ModelMismatchError when it lacks the metadata every artifact carries.
+        Raises ManifestVerificationError when no key is trusted, the manifest is malformed, signed by
+        an untrusted key, does not verify, names another artifact or is not approved;
+        ArtifactNotFoundError when the manifest or the artifact is missing; ArtifactVerificationError
+        when the artifact hashes to another digest; ModelMismatchError when its metadata disagrees
+        with the manifest.
         """
         if not _DIGEST.match(digest):
             raise InvalidRequestError(f"artifact digest must be 64 lowercase hex characters, got {digest!r}")
+        if not public_keys:
+            raise ManifestVerificationError(f"no trusted manifest keys are configured; artifact {digest} is refused")
+        manifest = verify_manifest(read_manifest(artifact_root, digest), public_keys)
+        if manifest.artifact_digest != digest:
+            raise ManifestVerificationError(
+                f"the manifest stored for artifact {digest} describes artifact {manifest.artifact_digest}"
+            )
+        if manifest.status != "approved":
+            raise ManifestVerificationError(
+                f"{manifest.model_name}:{manifest.model_version} is {manifest.status}, only approved versions load"
+            )
         path = artifact_root / artifact_filename(digest)
         try:
             artifact = path.read_bytes()
@@ -96,16 +122,13 @@ class ModelRuntime:
             raise ArtifactVerificationError(expected=digest, actual=actual)
         # The session is built from the verified bytes, not the path, so the file cannot change in between.
         session = ort.InferenceSession(artifact, providers=_providers())
-        metadata = session.get_modelmeta().custom_metadata_map
-        missing = sorted(REQUIRED_METADATA - set(metadata))
-        if missing:
-            raise ModelMismatchError(f"artifact {digest} lacks metadata {missing}")
+        _check_metadata(digest, session.get_modelmeta().custom_metadata_map, manifest)
         return cls(
             session=session,
             digest=digest,
-            model_name=metadata[METADATA_MODEL_NAME],
-            model_version=metadata[METADATA_MODEL_VERSION],
-            feature_names=list(json.loads(metadata[METADATA_FEATURE_NAMES])),
+            model_name=manifest.model_name,
+            model_version=manifest.model_version,
+            feature_names=list(manifest.feature_names),
             worker=worker or worker_id(),
             tracer_provider=tracer_provider,
         )
@@ -226,6 +249,22 @@ class ModelRuntime:
             Contribution(feature=self.feature_names[i], value=row[i], contribution=float(contributions[i]))
             for i in order
         ]
+
+
+def _check_metadata(digest: str, metadata: Mapping[str, str], manifest: ModelManifest) -> None:
+    missing = sorted(REQUIRED_METADATA - set(metadata))
+    if missing:
+        raise ModelMismatchError(f"artifact {digest} lacks metadata {missing}")
+    described = {
+        METADATA_MODEL_NAME: manifest.model_name,
+        METADATA_MODEL_VERSION: manifest.model_version,
+        METADATA_FAMILY: manifest.family,
+        METADATA_FEATURE_NAMES: list(manifest.feature_names),
+    }
+    found = {**metadata, METADATA_FEATURE_NAMES: json.loads(metadata[METADATA_FEATURE_NAMES])}
+    differing = sorted(key for key, value in described.items() if found[key] != value)
+    if differing:
+        raise ModelMismatchError(f"artifact {digest} metadata {differing} disagree with its signed manifest")
 
 
 def _providers() -> list[str]:

@@ -1,25 +1,33 @@
-"""Fixtures for the GPU worker tests: a synthetic logistic dataset and a model trained on it."""
+"""Fixtures for the GPU worker tests: a synthetic logistic dataset, models of both families trained on it,
+and Ed25519-signed manifests published beside their artifacts, as the lifecycle publishes them."""
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.inference.v1 import InferenceRequest
 from contracts.training.v1 import TrainingRequest, TrainingResult
+from gpu_workers.artifacts import store_manifest
 from gpu_workers.training.trainer import train
+from tests.workers.signing import key_id_of, manifest_for, raw_public_key, sign
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from contracts.model.v1 import SignedManifest
+
 FEATURES = [f"f{i}" for i in range(8)]
 TRUE_WEIGHTS = np.array([1.5, -1.0, 0.5, 0.0, 2.0, -0.3, 0.8, 0.0])
 TRUE_BIAS = -1.0
+TREE_PARAMS = {"n_estimators": 20, "max_depth": 3}
 
 
 @dataclass(frozen=True)
@@ -33,11 +41,30 @@ class Trained:
     root: Path
     request: TrainingRequest
     result: TrainingResult
+    signed: SignedManifest
 
 
 def in_ms(seconds: float) -> int:
     """A wall-clock deadline `seconds` from now, in ms since the epoch."""
     return int((time.time() + seconds) * 1000)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    """The key the tests' lifecycle signs manifests with."""
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def public_keys(signing_key: Ed25519PrivateKey) -> dict[str, Ed25519PublicKey]:
+    """The trusted keys, by key id: only the signing key."""
+    return {key_id_of(signing_key): signing_key.public_key()}
+
+
+@pytest.fixture(scope="session")
+def public_keys_env(signing_key: Ed25519PrivateKey) -> str:
+    """`LEAIM_MANIFEST_PUBLIC_KEYS` trusting the signing key."""
+    return base64.b64encode(raw_public_key(signing_key)).decode()
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +102,32 @@ def make_training_request(dataset: Dataset) -> Callable[..., TrainingRequest]:
     return build
 
 
+def _train_and_publish(root: Path, request: TrainingRequest, key: Ed25519PrivateKey) -> Trained:
+    result = train(request, root, worker="test")
+    signed = sign(manifest_for(request, result), key)
+    store_manifest(signed, root)
+    return Trained(root, request, result, signed)
+
+
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, make_training_request: Callable[..., TrainingRequest]) -> Trained:
-    """A model trained once for the session, stored in its own artifact root."""
-    root = tmp_path_factory.mktemp("artifacts")
-    request = make_training_request()
-    return Trained(root, request, train(request, root, worker="test"))
+def trained(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_training_request: Callable[..., TrainingRequest],
+    signing_key: Ed25519PrivateKey,
+) -> Trained:
+    """A logistic model trained once for the session, its signed manifest beside it in its own artifact root."""
+    return _train_and_publish(tmp_path_factory.mktemp("artifacts"), make_training_request(), signing_key)
+
+
+@pytest.fixture(scope="session")
+def trained_trees(
+    tmp_path_factory: pytest.TempPathFactory,
+    make_training_request: Callable[..., TrainingRequest],
+    signing_key: Ed25519PrivateKey,
+) -> Trained:
+    """A small gradient boosted trees model, trained and published like `trained`."""
+    request = make_training_request(family="gradient_boosted_trees", params=TREE_PARAMS, model_version="2.0.0")
+    return _train_and_publish(tmp_path_factory.mktemp("tree-artifacts"), request, signing_key)
 
 
 @pytest.fixture

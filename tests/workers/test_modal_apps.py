@@ -13,6 +13,7 @@ import pytest
 from contracts.inference.v1 import InferenceResult
 from contracts.training.v1 import TrainingResult
 from gpu_workers import settings
+from gpu_workers.artifacts import store_manifest
 from gpu_workers.inference import modal_app as inference_app
 from gpu_workers.training import modal_app as training_app
 
@@ -44,6 +45,13 @@ def test_inference_app_declares_gpu_volume_and_batched_score() -> None:
     assert isinstance(inference_app.image, modal.Image)
 
 
+def test_inference_app_reads_its_trusted_keys_from_the_manifest_keys_secret() -> None:
+    info = inference_app.InferenceWorker(artifact_digest="0" * 64).score.info()
+
+    assert len(info.secrets) == 1
+    assert settings.MANIFEST_KEYS_SECRET_NAME in info.secrets[0]
+
+
 def test_training_app_declares_gpu_volume_and_timeout() -> None:
     info = training_app.train.info()
 
@@ -59,6 +67,7 @@ def test_training_app_declares_gpu_volume_and_timeout() -> None:
 
 def test_images_pin_the_versions_the_tests_run_against() -> None:
     for package, pinned in [
+        ("cryptography", settings.CRYPTOGRAPHY_VERSION),
         ("numpy", settings.NUMPY_VERSION),
         ("onnx", settings.ONNX_VERSION),
         ("scikit-learn", settings.SCIKIT_LEARN_VERSION),
@@ -68,6 +77,7 @@ def test_images_pin_the_versions_the_tests_run_against() -> None:
         assert importlib.metadata.version(package) == pinned, package
     assert f"onnxruntime-gpu=={settings.ONNXRUNTIME_VERSION}" in settings.INFERENCE_PACKAGES
     assert f"onnxruntime=={settings.ONNXRUNTIME_VERSION}" in settings.TRAINING_PACKAGES
+    assert f"cryptography=={settings.CRYPTOGRAPHY_VERSION}" in settings.INFERENCE_PACKAGES
     assert all("==" in requirement for requirement in settings.INFERENCE_PACKAGES + settings.TRAINING_PACKAGES)
 
 
@@ -78,10 +88,21 @@ def test_artifact_root_defaults_to_the_volume_mount(monkeypatch: pytest.MonkeyPa
     assert settings.artifact_root() == tmp_path
 
 
+def test_trusted_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEAIM_MANIFEST_PUBLIC_KEYS", raising=False)
+    assert settings.manifest_public_keys() == []
+    monkeypatch.setenv("LEAIM_MANIFEST_PUBLIC_KEYS", " a2V5MQ== ,a2V5Mg==,")
+    assert settings.manifest_public_keys() == ["a2V5MQ==", "a2V5Mg=="]
+
+
 def test_local_inference_worker_scores_a_real_artifact_and_isolates_bad_items(
-    trained, monkeypatch: pytest.MonkeyPatch, make_inference_request: Callable[..., InferenceRequest]
+    trained,
+    public_keys_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    make_inference_request: Callable[..., InferenceRequest],
 ) -> None:
     monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(trained.root))
+    monkeypatch.setenv("LEAIM_MANIFEST_PUBLIC_KEYS", public_keys_env)
     worker = inference_app.InferenceWorker(artifact_digest=trained.result.artifact_digest)
     good = make_inference_request("good", rows=slice(0, 4)).model_dump(mode="json")
     late = make_inference_request("late", deadline_unix_ms=int(time.time() * 1000) - 1).model_dump(mode="json")
@@ -100,20 +121,62 @@ def test_local_inference_worker_scores_a_real_artifact_and_isolates_bad_items(
     assert all(output["error"]["message"] for output in outputs[1:])
 
 
-def test_local_inference_worker_reports_a_missing_artifact_until_it_appears(
-    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_inference_request: Callable[..., InferenceRequest]
+def test_local_inference_worker_reports_a_missing_manifest_until_it_is_published(
+    trained,
+    tmp_path: Path,
+    public_keys_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    make_inference_request: Callable[..., InferenceRequest],
 ) -> None:
     monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(tmp_path))
+    monkeypatch.setenv("LEAIM_MANIFEST_PUBLIC_KEYS", public_keys_env)
     digest = trained.result.artifact_digest
+    shutil.copyfile(trained.root / f"{digest}.onnx", tmp_path / f"{digest}.onnx")
     worker = inference_app.InferenceWorker(artifact_digest=digest)
     payload = make_inference_request().model_dump(mode="json")
 
     (missing,) = worker.score.local([payload])
-    shutil.copyfile(trained.root / f"{digest}.onnx", tmp_path / f"{digest}.onnx")
+    store_manifest(trained.signed, tmp_path)
     (found,) = worker.score.local([payload])
 
     assert missing["error"]["type"] == "ArtifactNotFoundError"
+    assert "manifest" in missing["error"]["message"]
     assert InferenceResult.model_validate(found).artifact_digest == digest
+
+
+def test_local_inference_worker_refuses_a_tampered_artifact_for_every_request(
+    trained,
+    tmp_path: Path,
+    public_keys_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    make_inference_request: Callable[..., InferenceRequest],
+) -> None:
+    monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(tmp_path))
+    monkeypatch.setenv("LEAIM_MANIFEST_PUBLIC_KEYS", public_keys_env)
+    digest = trained.result.artifact_digest
+    data = bytearray((trained.root / f"{digest}.onnx").read_bytes())
+    data[-1] ^= 0x01
+    (tmp_path / f"{digest}.onnx").write_bytes(bytes(data))
+    store_manifest(trained.signed, tmp_path)
+    worker = inference_app.InferenceWorker(artifact_digest=digest)
+
+    outputs = worker.score.local([make_inference_request(f"r{i}").model_dump(mode="json") for i in range(3)])
+
+    assert [output["error"]["type"] for output in outputs] == ["ArtifactVerificationError"] * 3
+    assert all(digest in output["error"]["message"] for output in outputs)
+
+
+def test_local_inference_worker_without_trusted_keys_refuses_to_load(
+    trained, monkeypatch: pytest.MonkeyPatch, make_inference_request: Callable[..., InferenceRequest]
+) -> None:
+    monkeypatch.setenv("LEAIM_ARTIFACT_ROOT", str(trained.root))
+    monkeypatch.delenv("LEAIM_MANIFEST_PUBLIC_KEYS", raising=False)
+    worker = inference_app.InferenceWorker(artifact_digest=trained.result.artifact_digest)
+
+    (output,) = worker.score.local([make_inference_request().model_dump(mode="json")])
+
+    assert output["error"]["type"] == "ManifestVerificationError"
+    assert "no trusted manifest keys" in output["error"]["message"]
 
 
 def test_local_train_function_stores_the_artifact(
@@ -125,4 +188,4 @@ def test_local_train_function_stores_the_artifact(
 
     result = TrainingResult.model_validate(output)
     assert result.artifact_digest == trained.result.artifact_digest
-    assert (tmp_path / f"{result.artifact_digest}.onnx").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [f"{result.artifact_digest}.onnx"]

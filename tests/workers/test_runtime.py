@@ -1,13 +1,13 @@
-"""The inference runtime: verified loading, batched scoring, reasons, deadlines and trace propagation."""
+"""The inference runtime: signed and verified loading, batched scoring, reasons, deadlines and tracing."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,40 +18,58 @@ from gpu_workers.exceptions import (
     ArtifactVerificationError,
     DeadlineExceededError,
     InvalidRequestError,
+    ManifestVerificationError,
     ModelMismatchError,
 )
 from gpu_workers.inference.runtime import ModelRuntime
+from gpu_workers.inference.signatures import key_id, load_public_keys
 from gpu_workers.training.trainer import fit
+from tests.workers.signing import manifest_for, sign
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from contracts.inference.v1 import InferenceRequest
+    from contracts.model.v1 import SignedManifest
 
 
 @pytest.fixture
-def runtime(trained) -> ModelRuntime:
-    return ModelRuntime.load(trained.root, trained.result.artifact_digest, worker="test-worker")
+def runtime(trained, public_keys) -> ModelRuntime:
+    return ModelRuntime.load(trained.root, trained.result.artifact_digest, public_keys, worker="test-worker")
 
 
-def test_load_reads_model_identity_from_metadata(runtime: ModelRuntime, trained) -> None:
+def _store(tmp_path: Path, trained, signed: SignedManifest | None, artifact: bytes | None = None) -> str:
+    """Lay out an artifact store in `tmp_path`: the trained artifact (or `artifact`) and `signed`, if any."""
+    digest = trained.result.artifact_digest
+    (tmp_path / f"{digest}.onnx").write_bytes(
+        artifact if artifact is not None else (trained.root / f"{digest}.onnx").read_bytes()
+    )
+    if signed is not None:
+        (tmp_path / f"{digest}.manifest.json").write_text(signed.model_dump_json())
+    return digest
+
+
+def test_load_reads_model_identity_from_the_verified_manifest(runtime: ModelRuntime, trained) -> None:
     assert runtime.digest == trained.result.artifact_digest
     assert (runtime.model_name, runtime.model_version) == ("card-fraud", "1.0.0")
     assert runtime.feature_names == trained.request.feature_names
     assert runtime.providers[-1] == "CPUExecutionProvider"
 
 
-def test_tampered_artifact_is_refused(trained, tmp_path: Path) -> None:
-    digest = trained.result.artifact_digest
-    target = tmp_path / f"{digest}.onnx"
-    shutil.copyfile(trained.root / f"{digest}.onnx", target)
-    data = bytearray(target.read_bytes())
+def test_a_correctly_signed_manifest_in_a_fresh_store_loads(trained, tmp_path: Path, public_keys) -> None:
+    digest = _store(tmp_path, trained, trained.signed)
+
+    assert ModelRuntime.load(tmp_path, digest, public_keys).digest == digest
+
+
+def test_tampered_artifact_is_refused(trained, tmp_path: Path, public_keys) -> None:
+    data = bytearray((trained.root / f"{trained.result.artifact_digest}.onnx").read_bytes())
     data[len(data) // 2] ^= 0x01
-    target.write_bytes(bytes(data))
+    digest = _store(tmp_path, trained, trained.signed, artifact=bytes(data))
 
     with pytest.raises(ArtifactVerificationError) as raised:
-        ModelRuntime.load(tmp_path, digest)
+        ModelRuntime.load(tmp_path, digest, public_keys)
 
     assert raised.value.expected == digest
     assert raised.value.actual != digest
@@ -59,29 +77,125 @@ def test_tampered_artifact_is_refused(trained, tmp_path: Path) -> None:
     assert raised.value.actual in str(raised.value)
 
 
-def test_missing_artifact_is_not_found(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactNotFoundError):
-        ModelRuntime.load(tmp_path, "0" * 64)
+def test_a_missing_manifest_is_not_found_and_named(trained, tmp_path: Path, public_keys) -> None:
+    digest = _store(tmp_path, trained, None)
+
+    with pytest.raises(ArtifactNotFoundError, match=rf"no manifest {digest}\.manifest\.json"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
 
 
-def test_a_digest_that_is_not_sha256_hex_is_refused_before_touching_files(tmp_path: Path) -> None:
+def test_a_manifest_signed_by_another_key_is_refused(trained, tmp_path: Path, public_keys) -> None:
+    digest = _store(tmp_path, trained, sign(trained.signed.manifest, Ed25519PrivateKey.generate()))
+
+    with pytest.raises(ManifestVerificationError, match="signed by an untrusted key"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_a_manifest_forged_under_the_trusted_key_id_is_refused(trained, tmp_path: Path, public_keys) -> None:
+    forged = sign(trained.signed.manifest, Ed25519PrivateKey.generate())
+    digest = _store(tmp_path, trained, forged.model_copy(update={"key_id": trained.signed.key_id}))
+
+    with pytest.raises(ManifestVerificationError, match="signature does not verify"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_a_manifest_edited_after_signing_is_refused(trained, tmp_path: Path, public_keys) -> None:
+    manifest = trained.signed.manifest
+    edited = manifest.model_copy(update={"metrics": manifest.metrics.model_copy(update={"auc": 0.999})})
+    digest = _store(tmp_path, trained, trained.signed.model_copy(update={"manifest": edited}))
+
+    with pytest.raises(ManifestVerificationError, match="signature does not verify"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_a_rejected_version_is_refused(trained, tmp_path: Path, public_keys, signing_key) -> None:
+    digest = _store(tmp_path, trained, sign(manifest_for(trained.request, trained.result, "rejected"), signing_key))
+
+    with pytest.raises(ManifestVerificationError, match="is rejected"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_a_manifest_of_another_artifact_is_refused(trained, tmp_path: Path, public_keys, signing_key) -> None:
+    other = manifest_for(trained.request, trained.result, artifact_digest="e" * 64)
+    digest = _store(tmp_path, trained, sign(other, signing_key))
+
+    with pytest.raises(ManifestVerificationError, match=r"describes artifact e{64}"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_an_artifact_that_disagrees_with_its_manifest_is_refused(
+    trained, tmp_path: Path, public_keys, signing_key
+) -> None:
+    renamed = manifest_for(trained.request, trained.result, feature_names=[f"g{i}" for i in range(8)])
+    digest = _store(tmp_path, trained, sign(renamed, signing_key))
+
+    with pytest.raises(ModelMismatchError, match="feature_names"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_a_manifest_that_is_not_a_signed_manifest_is_refused(trained, tmp_path: Path, public_keys) -> None:
+    digest = _store(tmp_path, trained, None)
+    (tmp_path / f"{digest}.manifest.json").write_text('{"manifest": {}}')
+
+    with pytest.raises(ManifestVerificationError, match=r"not a model\.v1 signed manifest"):
+        ModelRuntime.load(tmp_path, digest, public_keys)
+
+
+def test_without_trusted_keys_every_load_is_refused(trained) -> None:
+    with pytest.raises(ManifestVerificationError, match="no trusted manifest keys"):
+        ModelRuntime.load(trained.root, trained.result.artifact_digest, {})
+
+
+def test_a_digest_that_is_not_sha256_hex_is_refused_before_touching_files(tmp_path: Path, public_keys) -> None:
     with pytest.raises(InvalidRequestError):
-        ModelRuntime.load(tmp_path, "../../etc/passwd")
+        ModelRuntime.load(tmp_path, "../../etc/passwd", public_keys)
+
+
+def test_trusted_keys_are_read_from_base64_and_addressed_by_key_id(public_keys_env: str, public_keys) -> None:
+    keys = load_public_keys([public_keys_env])
+
+    assert list(keys) == list(public_keys)
+    assert key_id(keys[next(iter(keys))]) == next(iter(public_keys))
+
+
+@pytest.mark.parametrize("entry", ["not base64!", "AAAA", ""])
+def test_a_malformed_trusted_key_is_refused(entry: str) -> None:
+    with pytest.raises(ManifestVerificationError, match="trusted key #1"):
+        load_public_keys([entry])
+
+
+def test_a_tree_model_scores_with_contributions_that_sum_to_its_log_odds(
+    trained_trees, public_keys, dataset, make_inference_request: Callable[..., InferenceRequest]
+) -> None:
+    result = trained_trees.result
+    runtime = ModelRuntime.load(trained_trees.root, result.artifact_digest, public_keys)
+    model = fit(trained_trees.request).model
+    rows = dataset.features[:20]
+    request = make_inference_request(
+        rows=rows.tolist(), top_reasons=8, model_version=result.model_version, artifact_digest=result.artifact_digest
+    )
+
+    (scored,) = runtime.score_many([request])
+
+    logits = model.classifier.decision_function(rows.astype(np.float32))
+    for row, logit in zip(scored.results, logits, strict=True):
+        assert row.score == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-5)
+        assert sum(c.contribution for c in row.contributions) + model.bias == pytest.approx(logit, abs=1e-5)
 
 
 def test_scores_and_contributions_equal_a_numpy_recomputation_of_the_sklearn_model(
     runtime: ModelRuntime, trained, dataset, make_inference_request: Callable[..., InferenceRequest]
 ) -> None:
-    fitted = fit(trained.request)
+    model = fit(trained.request).model
     rows = dataset.features[100:110]
     request = make_inference_request(rows=rows.tolist(), top_reasons=8)
 
     (result,) = runtime.score_many([request])
 
-    standardized = (rows - fitted.scaler.mean_) / fitted.scaler.scale_
-    contributions = standardized * fitted.classifier.coef_[0]
-    scores = 1 / (1 + np.exp(-(contributions.sum(axis=1) + fitted.classifier.intercept_[0])))
-    assert np.allclose(scores, fitted.predict(rows), atol=1e-12)
+    standardized = (rows - model.scaler.mean_) / model.scaler.scale_
+    contributions = standardized * model.classifier.coef_[0]
+    scores = 1 / (1 + np.exp(-(contributions.sum(axis=1) + model.classifier.intercept_[0])))
+    assert np.allclose(scores, model.predict(rows), atol=1e-12)
     for row, expected_score, expected in zip(result.results, scores, contributions, strict=True):
         assert row.score == pytest.approx(expected_score, abs=1e-5)
         by_feature = {c.feature: c.contribution for c in row.contributions}
@@ -155,12 +269,12 @@ def test_non_finite_values_are_refused(
 
 
 def test_each_request_gets_a_span_in_its_callers_trace(
-    trained, make_inference_request: Callable[..., InferenceRequest]
+    trained, public_keys, make_inference_request: Callable[..., InferenceRequest]
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    runtime = ModelRuntime.load(trained.root, trained.result.artifact_digest, tracer_provider=provider)
+    runtime = ModelRuntime.load(trained.root, trained.result.artifact_digest, public_keys, tracer_provider=provider)
     callers, carriers = [], []
     for name in ("decision-1", "decision-2"):
         carrier: dict[str, str] = {}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gpu_workers import settings as worker_settings
+from gpu_workers.model_format import manifest_filename
 from leaim.adapters import workers
 from leaim.adapters.workers import LocalWorkerClient, ModalWorkerClient, build_worker_client
 from leaim.config import Settings
@@ -51,6 +52,8 @@ def test_client_module_imports_no_worker_runtime_and_no_modal() -> None:
 def test_client_names_match_the_deployed_worker_names() -> None:
     assert workers.INFERENCE_CLASS_NAME == worker_settings.INFERENCE_CLASS_NAME
     assert workers.TRAINING_FUNCTION_NAME == worker_settings.TRAINING_FUNCTION_NAME
+    assert workers.ARTIFACTS_VOLUME_NAME == worker_settings.ARTIFACTS_VOLUME_NAME
+    assert f"{'a' * 64}{workers.MANIFEST_SUFFIX}" == manifest_filename("a" * 64)
     defaults = Settings()
     assert (defaults.inference_app, defaults.training_app) == (
         worker_settings.INFERENCE_APP_NAME,
@@ -136,5 +139,17 @@ def test_modal_train_against_an_unreachable_modal_fails_within_its_deadline(
 
     with pytest.raises(WorkerError):
         client.train(make_training_request(), timeout_s=1.0)
+
+    assert time.monotonic() - started < 10
+
+
+def test_modal_manifest_upload_against_an_unreachable_modal_fails_within_its_deadline(
+    unreachable_modal: None, trained
+) -> None:
+    client = ModalWorkerClient("leaim-inference", "leaim-training", "main")
+    started = time.monotonic()
+
+    with pytest.raises(WorkerError, match="leaim-artifacts volume upload"):
+        client.publish_manifest(trained.signed, timeout_s=1.0)
 
     assert time.monotonic() - started < 10

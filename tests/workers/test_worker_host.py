@@ -1,4 +1,5 @@
-"""Local worker processes and the local worker client, over real HTTP on 127.0.0.1."""
+"""Local worker processes and the local worker client, over real HTTP on 127.0.0.1: scoring, training and
+publishing signed manifests."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from leaim.adapters.workers import LocalWorkerClient
 from leaim.exceptions import WorkerError, WorkerTimeoutError
 from leaim.local.worker_host import LocalWorkerPool, MicroBatcher
+from tests.workers.signing import manifest_for, sign
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -25,8 +28,13 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="module")
-def pool(trained) -> Iterator[LocalWorkerPool]:
-    with LocalWorkerPool(trained.root, processes=2) as running:
+def keys_env(public_keys_env: str) -> dict[str, str]:
+    return {"LEAIM_MANIFEST_PUBLIC_KEYS": public_keys_env}
+
+
+@pytest.fixture(scope="module")
+def pool(trained, keys_env: dict[str, str]) -> Iterator[LocalWorkerPool]:
+    with LocalWorkerPool(trained.root, processes=2, env=keys_env) as running:
         yield running
 
 
@@ -80,9 +88,10 @@ def test_micro_batcher_fails_every_item_of_a_failing_batch() -> None:
         batcher.submit(1)
 
 
-def test_score_and_train_round_trip_through_worker_processes(
+def test_train_publish_and_score_round_trip_through_worker_processes(
     pool: LocalWorkerPool,
     trained,
+    signing_key,
     make_inference_request: Callable[..., InferenceRequest],
     make_training_request: Callable[..., TrainingRequest],
 ) -> None:
@@ -90,7 +99,12 @@ def test_score_and_train_round_trip_through_worker_processes(
 
     first = client.score(make_inference_request("one", rows=slice(0, 2)), timeout_s=30)
     second = client.score(make_inference_request("two", rows=slice(2, 5)), timeout_s=30)
-    trained_again = client.train(make_training_request(job_id="job-2", model_version="1.0.1"), timeout_s=60)
+    request = make_training_request(job_id="job-2", model_version="1.0.1")
+    trained_again = client.train(request, timeout_s=60)
+    unpublished = make_inference_request(model_version="1.0.1", artifact_digest=trained_again.artifact_digest)
+    with pytest.raises(WorkerError, match="404 ArtifactNotFoundError"):
+        client.score(unpublished, timeout_s=30)
+    client.publish_manifest(sign(manifest_for(request, trained_again), signing_key), timeout_s=30)
 
     assert (first.request_id, len(first.results), first.artifact_digest) == (
         "one",
@@ -102,10 +116,11 @@ def test_score_and_train_round_trip_through_worker_processes(
     assert trained_again.model_version == "1.0.1"
     assert trained_again.artifact_digest != trained.result.artifact_digest
     assert (trained.root / f"{trained_again.artifact_digest}.onnx").is_file()
-    rescored = client.score(
-        make_inference_request(model_version="1.0.1", artifact_digest=trained_again.artifact_digest), timeout_s=30
-    )
-    assert rescored.artifact_digest == trained_again.artifact_digest
+    assert (trained.root / f"{trained_again.artifact_digest}.manifest.json").is_file()
+    # Both processes serve it: each retries its failed load on the next call.
+    rescored = [client.score(unpublished, timeout_s=30) for _ in pool.urls]
+    assert {r.artifact_digest for r in rescored} == {trained_again.artifact_digest}
+    assert len({r.worker for r in rescored}) == 2
 
 
 def test_concurrent_requests_all_get_their_own_answer(
@@ -144,8 +159,55 @@ def test_refusals_come_back_as_worker_errors(
         client.score(make_inference_request(artifact_digest="e" * 64), timeout_s=30)
     with pytest.raises(WorkerTimeoutError, match="DeadlineExceededError"):
         client.score(make_inference_request(deadline_unix_ms=int(time.time() * 1000) - 1), timeout_s=30)
-    with pytest.raises(WorkerError, match="422 ParityError"):
-        client.train(make_training_request(parity_tolerance=1e-12), timeout_s=60)
+    with pytest.raises(WorkerError, match="400 InvalidRequestError"):
+        client.train(make_training_request().model_copy(update={"params": {"C": -1.0}}), timeout_s=60)
+
+
+def test_the_manifest_route_stores_once_and_refuses_conflicts_and_bad_signatures(
+    pool: LocalWorkerPool, trained, signing_key
+) -> None:
+    url = pool.urls[0]
+    path = trained.root / f"{trained.result.artifact_digest}.manifest.json"
+    stored = path.read_bytes()
+    rejected = sign(manifest_for(trained.request, trained.result, "rejected"), signing_key)
+    foreign = sign(trained.signed.manifest, Ed25519PrivateKey.generate())
+
+    again = _post(url, "/artifacts/manifests", trained.signed.model_dump_json().encode())
+    conflict = _post(url, "/artifacts/manifests", rejected.model_dump_json().encode())
+    untrusted = _post(url, "/artifacts/manifests", foreign.model_dump_json().encode())
+    invalid = _post(url, "/artifacts/manifests", json.dumps({"manifest": {}, "key_id": "k"}).encode())
+
+    assert again == (200, {"artifact_digest": trained.result.artifact_digest, "stored": True})
+    assert conflict[0] == 409
+    assert conflict[1]["error"]["type"] == "ManifestConflictError"
+    assert untrusted[0] == 422
+    assert untrusted[1]["error"]["type"] == "ManifestVerificationError"
+    assert "untrusted key" in untrusted[1]["error"]["message"]
+    assert invalid[0] == 400
+    assert invalid[1]["error"]["type"] == "InvalidRequestError"
+    assert path.read_bytes() == stored
+    assert sorted(p.name for p in trained.root.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_local_client_reports_a_refused_manifest(pool: LocalWorkerPool, trained, signing_key) -> None:
+    client = LocalWorkerClient(pool.urls)
+    rejected = sign(manifest_for(trained.request, trained.result, "rejected"), signing_key)
+
+    with pytest.raises(WorkerError, match="409 ManifestConflictError"):
+        client.publish_manifest(rejected, timeout_s=30)
+
+
+def test_a_pool_without_trusted_keys_refuses_every_manifest_and_model(
+    trained, make_inference_request: Callable[..., InferenceRequest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEAIM_MANIFEST_PUBLIC_KEYS", raising=False)
+    with LocalWorkerPool(trained.root, processes=1) as keyless:
+        client = LocalWorkerClient(keyless.urls)
+
+        with pytest.raises(WorkerError, match="422 ManifestVerificationError"):
+            client.publish_manifest(trained.signed, timeout_s=30)
+        with pytest.raises(WorkerError, match="no trusted manifest keys"):
+            client.score(make_inference_request(), timeout_s=30)
 
 
 def test_malformed_calls_get_json_errors_with_4xx_status(pool: LocalWorkerPool) -> None:
@@ -163,9 +225,9 @@ def test_malformed_calls_get_json_errors_with_4xx_status(pool: LocalWorkerPool) 
 
 
 def test_stopped_workers_fail_and_paused_workers_time_out_until_resumed(
-    trained, make_inference_request: Callable[..., InferenceRequest]
+    trained, keys_env: dict[str, str], make_inference_request: Callable[..., InferenceRequest]
 ) -> None:
-    with LocalWorkerPool(trained.root, processes=1) as pool:
+    with LocalWorkerPool(trained.root, processes=1, env=keys_env) as pool:
         client = LocalWorkerClient(pool.urls)
         assert client.score(make_inference_request(), timeout_s=30).results
 

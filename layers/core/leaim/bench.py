@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import numpy as np
 from chalice.app import Chalice, Response
 from rich.table import Table
 
 from contracts.decision.v1 import DecisionRequest, DecisionResponse
 from contracts.inference.v1 import InferenceRequest, InferenceResult
+from gpu_workers.artifacts import store_manifest
+from gpu_workers.bench import ModelBench, bench_models
 from gpu_workers.inference.runtime import ModelRuntime
+from gpu_workers.inference.signatures import load_public_keys
 from gpu_workers.training.trainer import train
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlAuditLog, create_engine_for
@@ -36,7 +40,7 @@ from leaim.data.datasets import DatasetCatalog
 from leaim.data.parquet import encode
 from leaim.data.records import PreparedRecord, RecordPreparer, column_data, stored_columns
 from leaim.data.synthetic import CardFraudGenerator, transaction_record
-from leaim.domain.features import feature_vector, merge_online
+from leaim.domain.features import feature_matrix, feature_vector, merge_online
 from leaim.domain.manifests import ManifestCatalog
 from leaim.domain.privacy import entity_id
 from leaim.domain.validation import validate_fields
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from contracts.model.v1 import ModelManifest, SignedManifest
     from contracts.training.v1 import TrainingRequest, TrainingResult
 
 COLD_START_RUNS = 5
@@ -79,6 +84,10 @@ class InProcessWorkerClient:
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
         """Train in this process, into the same artifact store."""
         return train(request, self._artifact_root, worker="in-process")
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Store a manifest in the same artifact store, as a worker host would."""
+        store_manifest(signed, self._artifact_root)
 
 
 def _timed(call: Callable[[], object], iterations: int, warmup: int = 50) -> list[float]:
@@ -151,12 +160,13 @@ def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
 
 
 def _in_process(
-    console: Console, world: LocalWorld, trained: TrainingResult, samples: list[Any], iterations: int
+    console: Console, world: LocalWorld, trained: ModelManifest, samples: list[Any], iterations: int
 ) -> tuple[list[tuple[str, list[float], str]], list[float], list[float]]:
     """The raw model, the framework floor, the governed decision and its I/O parts, side by side."""
     rows: list[tuple[str, list[float], str]] = []
     manifest = world.manifest
-    runtime = ModelRuntime.load(world.state_dir / "artifacts", trained.artifact_digest)
+    public_keys = load_public_keys([world.signer.public_key_b64])
+    runtime = ModelRuntime.load(world.state_dir / "artifacts", trained.artifact_digest, public_keys)
     transaction = samples[0]
     row = feature_vector(manifest, transaction.inputs, merge_online(manifest, transaction.online))
     inference = InferenceRequest(
@@ -415,3 +425,49 @@ def _kinesis_event(world: LocalWorld, records: list[dict[str, Any]], offset: int
             for i, r in enumerate(records)
         ]
     }
+
+
+def run_model_bench(console: Console, *, rows: int) -> int:
+    """Train both families on the reference use case's features, then time cold loads and batched scoring."""
+    manifest = ManifestCatalog.from_directory(None).get(REFERENCE_USE_CASE)
+    generator = CardFraudGenerator(manifest, seed=7)
+    transactions = generator.transactions(rows, generator.cards(max(rows // 10, 100)))
+    features = np.asarray(feature_matrix(manifest, [(t.inputs, t.online) for t in transactions]), dtype=np.float64)
+    labels = np.asarray([t.label for t in transactions], dtype=np.int64)
+    with console.status(f"Training on {rows} card_fraud rows, then loading and scoring every artifact..."):
+        bench = bench_models(features, labels, manifest.feature_names)
+    _print_model_bench(console, bench)
+    return 0
+
+
+def _print_model_bench(console: Console, bench: ModelBench) -> None:
+    console.print(f"{bench.rows} card_fraud rows x {bench.features} features; sessions on {bench.provider}")
+    trained = Table(title="Training and evaluation")
+    for column in ("model", "training ms", "evaluation ms", "artifact bytes", "AUC"):
+        trained.add_column(column, justify="left" if column == "model" else "right")
+    for model in bench.trained:
+        trained.add_row(
+            model.label,
+            f"{model.training_ms:.0f}",
+            f"{model.evaluation_ms:.0f}",
+            f"{model.artifact_bytes:,}",
+            f"{model.auc:.3f}",
+        )
+    console.print(trained)
+    loads = Table(title="Worker cold load: verify signature and digest, create the session (median)")
+    for column in ("model", "artifact bytes", "ms"):
+        loads.add_column(column, justify="left" if column == "model" else "right")
+    for load in bench.cold_loads:
+        loads.add_row(load.label, f"{load.artifact_bytes:,}", f"{load.load_ms:.1f}")
+    console.print(loads)
+    sizes = sorted({figure.batch_size for figure in bench.throughput})
+    scoring = Table(title="Batched scoring, rows/s (x batch 1)")
+    scoring.add_column("model")
+    for size in sizes:
+        scoring.add_column(f"batch {size}", justify="right")
+    for label in dict.fromkeys(figure.label for figure in bench.throughput):
+        cells = {f.batch_size: f for f in bench.throughput if f.label == label}
+        scoring.add_row(
+            label, *(f"{cells[size].rows_per_s:,.0f} ({cells[size].speedup:.1f})" for size in sizes if size in cells)
+        )
+    console.print(scoring)

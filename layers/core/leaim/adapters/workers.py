@@ -8,6 +8,7 @@ scikit-learn or the worker code; `modal` is imported only when a Modal call is m
 from __future__ import annotations
 
 import http.client
+import io
 import itertools
 import json
 import threading
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from contracts.inference.v1 import InferenceRequest
+    from contracts.model.v1 import SignedManifest
     from contracts.training.v1 import TrainingRequest
     from leaim.config import Settings
     from leaim.orchestration.ports import WorkerClient
@@ -34,8 +36,11 @@ if TYPE_CHECKING:
 # imports the worker package.
 INFERENCE_CLASS_NAME = "InferenceWorker"
 TRAINING_FUNCTION_NAME = "train"
+ARTIFACTS_VOLUME_NAME = "leaim-artifacts"
+MANIFEST_SUFFIX = ".manifest.json"
 SCORE_PATH = "/inference/score"
 TRAIN_PATH = "/training/train"
+MANIFESTS_PATH = "/artifacts/manifests"
 DEADLINE_ERROR_TYPE = "DeadlineExceededError"
 
 Result = TypeVar("Result", InferenceResult, TrainingResult)
@@ -60,6 +65,14 @@ class LocalWorkerClient:
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
         """Train on the next worker process; see `WorkerClient.train`."""
         return _parse(TrainingResult, self._post(TRAIN_PATH, request.model_dump(mode="json"), timeout_s), "train")
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Store a signed manifest beside its artifact through one worker process (they share one store).
+
+        The worker verifies the signature with its trusted keys; a refusal (bad signature, or another
+        manifest already stored for the artifact) is a WorkerError.
+        """
+        self._post(MANIFESTS_PATH, signed.model_dump(mode="json"), timeout_s)
 
     def _post(self, path: str, body: dict[str, Any], timeout_s: float) -> Any:
         with self._lock:
@@ -126,6 +139,23 @@ class ModalWorkerClient:
         what = f"{self.training_app}.{TRAINING_FUNCTION_NAME} {request.job_id}"
         output = _call_with_deadline(lambda: self._train().remote(payload), timeout_s, what)
         return _parse(TrainingResult, output, what)
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Write a signed manifest beside its artifact in the `leaim-artifacts` volume, replacing any there.
+
+        The inference worker verifies it when it loads the artifact.
+        """
+        name = f"{signed.manifest.artifact_digest}{MANIFEST_SUFFIX}"
+        data = signed.model_dump_json().encode()
+
+        def call() -> None:
+            import modal
+
+            volume = modal.Volume.from_name(ARTIFACTS_VOLUME_NAME, environment_name=self.environment)
+            with volume.batch_upload(force=True) as batch:
+                batch.put_file(io.BytesIO(data), f"/{name}")
+
+        _call_with_deadline(call, timeout_s, f"{ARTIFACTS_VOLUME_NAME} volume upload of {name}")
 
     def _inference(self) -> Any:
         with self._lock:

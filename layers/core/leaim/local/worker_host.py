@@ -7,6 +7,9 @@
   and gathers concurrent requests for that digest into one call of its batched `score`, as
   `@modal.batched` does in the cloud.
 - `POST /training/train` with a `training.v1` request: runs the Modal function `train` locally.
+- `POST /artifacts/manifests` with a `model.v1` signed manifest: verifies it with the trusted keys of
+  `$LEAIM_MANIFEST_PUBLIC_KEYS` and stores it beside its artifact, where the inference worker reads it;
+  storing the same manifest again is fine, a different one for the same artifact is a conflict.
 - `GET /health`.
 
 Answers are JSON: the result with status 200, or `{"error": {"type": ..., "message": ...}}` with a 4xx
@@ -37,8 +40,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from contracts.model.v1 import SignedManifest
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
 logger = logging.getLogger(__name__)
@@ -55,7 +60,8 @@ ERROR_STATUS: dict[str, HTTPStatus] = {
     "ArtifactNotFoundError": HTTPStatus.NOT_FOUND,
     "ModelMismatchError": HTTPStatus.CONFLICT,
     "ArtifactVerificationError": HTTPStatus.UNPROCESSABLE_ENTITY,
-    "ParityError": HTTPStatus.UNPROCESSABLE_ENTITY,
+    "ManifestVerificationError": HTTPStatus.UNPROCESSABLE_ENTITY,
+    "ManifestConflictError": HTTPStatus.CONFLICT,
     "DeadlineExceededError": HTTPStatus.GATEWAY_TIMEOUT,
 }
 
@@ -117,17 +123,22 @@ class MicroBatcher(Generic[Item, Output]):
 
 
 class WorkerHost:
-    """The worker processes' state: one Modal class instance and one batcher per artifact digest."""
+    """The worker processes' state: one Modal class instance and one batcher per artifact digest.
+
+    `publish_manifest` verifies and stores a signed manifest in the artifact store the workers share.
+    """
 
     def __init__(
         self,
         inference_worker: Any,
         train_function: Any,
+        publish_manifest: Callable[[SignedManifest], None],
         max_batch_size: int,
         wait_ms: int,
     ) -> None:
         self._inference_worker = inference_worker
         self._train_function = train_function
+        self._publish_manifest = publish_manifest
         self._max_batch_size = max_batch_size
         self._wait_ms = wait_ms
         self._batchers: dict[str, MicroBatcher[dict[str, Any], dict[str, Any]]] = {}
@@ -141,6 +152,12 @@ class WorkerHost:
         """Run the training function locally on one request dict."""
         result: dict[str, Any] = self._train_function.local(request)
         return result
+
+    def publish(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate a `model.v1` signed manifest, then verify and store it; answers what was stored."""
+        signed = SignedManifest.model_validate(body)
+        self._publish_manifest(signed)
+        return {"artifact_digest": signed.manifest.artifact_digest, "stored": True}
 
     def _batcher(self, artifact_digest: str) -> MicroBatcher[dict[str, Any], dict[str, Any]]:
         with self._lock:
@@ -187,6 +204,8 @@ def make_handler(host: WorkerHost) -> type[BaseHTTPRequestHandler]:
                     self._send_output(self._score(body))
                 elif self.path == "/training/train":
                     self._send(HTTPStatus.OK, host.train(body))
+                elif self.path == "/artifacts/manifests":
+                    self._send(HTTPStatus.OK, host.publish(body))
                 else:
                     raise _HostError(HTTPStatus.NOT_FOUND, "NotFound", f"no route POST {self.path}")
             except _HostError as error:
@@ -260,16 +279,24 @@ def serve(port: int, artifact_root: Path, watch_stdin: bool = False) -> None:
     """Serve the workers on 127.0.0.1:`port` (0 picks a free port) until interrupted or terminated.
 
     Prints `LEAIM_WORKER_LISTENING <port>` on stdout once listening. With `watch_stdin`, exits when
-    stdin closes, so a process started by `LocalWorkerPool` never outlives its parent.
+    stdin closes, so a process started by `LocalWorkerPool` never outlives its parent. Trusted manifest
+    keys are read once from `$LEAIM_MANIFEST_PUBLIC_KEYS`; a malformed key stops the host at start.
     """
     os.environ[ARTIFACT_ROOT_ENV] = str(artifact_root)
     # The Modal apps read the artifact root from the environment, so they need no mounted volume here.
     warnings.filterwarnings("ignore", message=r".*executing locally.*Volume.*", category=UserWarning)
     from gpu_workers import settings
+    from gpu_workers.artifacts import publish_manifest
     from gpu_workers.inference.modal_app import InferenceWorker
+    from gpu_workers.inference.signatures import load_public_keys
     from gpu_workers.training.modal_app import train
 
-    host = WorkerHost(InferenceWorker, train, settings.MAX_BATCH_SIZE, settings.BATCH_WAIT_MS)
+    public_keys = load_public_keys(settings.manifest_public_keys())
+
+    def publish(signed: SignedManifest) -> None:
+        publish_manifest(signed, artifact_root, public_keys)
+
+    host = WorkerHost(InferenceWorker, train, publish, settings.MAX_BATCH_SIZE, settings.BATCH_WAIT_MS)
     server = WorkerHTTPServer((HOST, port), make_handler(host))
     signal.signal(signal.SIGTERM, lambda _signum, _frame: threading.Thread(target=server.shutdown).start())
     if watch_stdin:
@@ -290,7 +317,11 @@ def _shutdown_on_eof(server: ThreadingHTTPServer) -> None:
 
 
 class LocalWorkerPool:
-    """Worker host processes on 127.0.0.1, with controls to make them fail or stall on purpose."""
+    """Worker host processes on 127.0.0.1, with controls to make them fail or stall on purpose.
+
+    The processes inherit this process's environment with `env` laid over it, e.g. the trusted
+    manifest keys in `LEAIM_MANIFEST_PUBLIC_KEYS`.
+    """
 
     def __init__(
         self,
@@ -298,6 +329,7 @@ class LocalWorkerPool:
         processes: int = 2,
         base_port: int | None = None,
         startup_timeout_s: float = 60.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
@@ -305,6 +337,7 @@ class LocalWorkerPool:
         self.processes = processes
         self.base_port = base_port
         self.startup_timeout_s = startup_timeout_s
+        self.env = dict(env or {})
         self._children: list[subprocess.Popen[bytes]] = []
         self._urls: list[str] = []
         self._paused = False
@@ -321,7 +354,7 @@ class LocalWorkerPool:
             raise RuntimeError("the worker pool is already started")
         self.artifact_root.mkdir(parents=True, exist_ok=True)
         self._log = (self.artifact_root.parent / "workers.log").open("ab")
-        environment = {**os.environ, ARTIFACT_ROOT_ENV: str(self.artifact_root)}
+        environment = {**os.environ, **self.env, ARTIFACT_ROOT_ENV: str(self.artifact_root)}
         try:
             for index in range(self.processes):
                 port = 0 if self.base_port is None else self.base_port + index
@@ -435,7 +468,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m leaim.local.worker_host", description="Serve the GPU workers locally over HTTP."
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1; 0 picks a free one")
-    parser.add_argument("--artifact-root", type=Path, required=True, help="folder of <sha256>.onnx artifacts")
+    parser.add_argument(
+        "--artifact-root", type=Path, required=True, help="folder of <sha256>.onnx artifacts and their manifests"
+    )
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

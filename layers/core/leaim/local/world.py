@@ -82,6 +82,8 @@ class WorldOptions:
     seed: int = 7
     # moto keeps its resources for the life of the process: worlds started in one process need distinct names.
     stack_name: str = "leaim-local"
+    # Replaces the template's schedule rates (the promotion controller runs every 5 minutes); None keeps them.
+    schedule_interval_s: float | None = None
 
 
 class LocalWorld:
@@ -126,6 +128,7 @@ class LocalWorld:
             stack_name=self.options.stack_name,
             state_dir=self.state_dir / "stack",
             api_port=self.options.api_port,
+            schedule_interval_s=self.options.schedule_interval_s,
             parameters={
                 "DatabaseUrl": self.database_url,
                 "WorkerBackend": "local",
