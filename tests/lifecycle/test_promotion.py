@@ -86,17 +86,17 @@ def service(registry: SqlModelRegistry) -> PromotionService:
 
 def test_manual_promotion_and_rollbacks_name_their_actor(registry: SqlModelRegistry) -> None:
     promotions = service(registry)
-    first = promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
+    _, first = promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
     assert (first.champion, first.updated_by, first.revision) == ("v1", "alice", 1)
-    canary = promotions.change(
+    _, canary = promotions.change(
         "card_fraud", TrafficChange(version="v2", policy="canary", canary_percent=20), actor="bob"
     )
     assert (canary.challenger, canary.policy, canary.canary_percent, canary.updated_by) == ("v2", "canary", 20.0, "bob")
-    dropped = promotions.rollback("card_fraud", Rollback(reason="looks off"), actor="carol")
+    _, dropped = promotions.rollback("card_fraud", Rollback(reason="looks off"), actor="carol")
     assert dropped.challenger is None and dropped.champion == "v1" and dropped.updated_by == "carol"
-    promoted = promotions.change("card_fraud", TrafficChange(version="v3", policy="full"), actor="alice")
+    _, promoted = promotions.change("card_fraud", TrafficChange(version="v3", policy="full"), actor="alice")
     assert (promoted.champion, promoted.previous_champion) == ("v3", "v1")
-    restored = promotions.rollback("card_fraud", Rollback(), actor="alice")
+    _, restored = promotions.rollback("card_fraud", Rollback(), actor="alice")
     assert restored.champion == "v1"
     with pytest.raises(TrafficChangeError):
         promotions.rollback("card_fraud", Rollback(), actor="alice")

@@ -17,7 +17,7 @@ from contracts.model.v1 import (
     TrafficChange,
     TrainingJobRequest,
 )
-from leaim.exceptions import NotFoundError
+from leaim.exceptions import EmptySnapshotError, NotFoundError, SnapshotExistsError
 from leaim.governance.access import Permission
 from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection
 from leaim.lifecycle.training import InvalidJobError
@@ -127,8 +127,7 @@ class LifecycleApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
             change = self._parse(TrafficChange, self._json(body), "a traffic change")
-            before = self._current(use_case)
-            after = self._promotions.change(use_case, change, actor=principal.name)
+            before, after = self._promotions.change(use_case, change, actor=principal.name)
             audit.note(model_name=after.model_name, model_version=change.version)
             return after, _change_details(f"set {change.policy}", before, after, change.reason)
 
@@ -140,8 +139,7 @@ class LifecycleApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
             request = self._parse(Rollback, self._json(body or b"{}"), "a rollback request")
-            before = self._current(use_case)
-            after = self._promotions.rollback(use_case, request, actor=principal.name)
+            before, after = self._promotions.rollback(use_case, request, actor=principal.name)
             return after, _change_details("rollback", before, after, request.reason)
 
         return self._serve(
@@ -154,7 +152,12 @@ class LifecycleApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
             request = self._parse(RetrainingRequest, self._json(body or b"{}"), "a retraining request")
-            job = self._jobs.retrain(use_case, request, principal=principal.name)
+            try:
+                job = self._jobs.retrain(use_case, request, principal=principal.name)
+            except EmptySnapshotError as error:
+                raise Rejection(409, "no_records", str(error)) from error
+            except SnapshotExistsError as error:
+                raise Rejection(409, "snapshot_exists", f"{error}: send the request again") from error
             audit.note(model_name=job.model_name, model_version=job.version)
             details = _job_details(job.job_id, job.snapshot_id, job.family, job.params, job.seed, job.deploy)
             return job, {**details, "trigger": request.trigger, "reason": request.reason}
@@ -163,16 +166,12 @@ class LifecycleApi(GovernedHttp):
             invocation, "model.retraining.request", Permission.TRAIN_MODELS, {"use_case": use_case}, work, status=202
         )
 
-    def _current(self, use_case: str) -> TrafficPolicy | None:
-        try:
-            return self._promotions.traffic(use_case)
-        except NotFoundError:
-            return None
-
     def _summary(self, model: str) -> ModelSummary:
         manifest = self._jobs.manifest_of_model(model)
         versions = list(self._registry.versions(model))
         policy = self._registry.traffic(manifest.name)
+        if policy is not None and policy.model_name != model:
+            policy = None
         approved = sum(1 for signed in versions if signed.manifest.status == "approved")
         return ModelSummary(
             model_name=model,

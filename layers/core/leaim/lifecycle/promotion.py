@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from contracts.model.v1 import PromotionDecision
-from leaim.exceptions import ConflictError, LeaimError, NotFoundError
+from leaim.exceptions import ConflictError, LeaimError, NotFoundError, RevisionConflictError
 
 if TYPE_CHECKING:
     from contracts.manifest.v1 import Promotion, UseCaseManifest
@@ -109,37 +109,52 @@ class PromotionService:
             raise NotFoundError(f"use case {use_case!r} has no champion yet")
         return policy
 
-    def change(self, use_case: str, change: TrafficChange, *, actor: str) -> TrafficPolicy:
-        """Make a version champion (`full`) or challenger (`shadow`, `canary`).
+    def change(self, use_case: str, change: TrafficChange, *, actor: str) -> tuple[TrafficPolicy | None, TrafficPolicy]:
+        """Make a version champion (`full`) or challenger (`shadow`, `canary`); returns the policy before and after.
 
-        Raises NotFoundError (use case or version), and ConflictError subclasses: a rejected version, a
-        stale expected revision or a concurrent change, or a challenger equal to the champion.
+        Without an expected revision the write is conditional on the revision read here, so the policy
+        returned as "before" is exactly the one replaced. Raises NotFoundError (use case or version), and
+        ConflictError subclasses: a rejected version, a stale expected revision or a concurrent change,
+        or a change the current policy does not allow.
         """
         manifest = self._manifests.get(use_case)
         model = manifest.model.name
         if self._registry.get(model, change.version) is None:
             raise NotFoundError(f"model {model!r} has no version {change.version!r}")
-        if change.policy == "full":
-            return self._registry.set_champion(
-                use_case, model, change.version, actor=actor, expected_revision=change.expected_revision
+        before = self._registry.traffic(use_case)
+        expected = change.expected_revision
+        if expected is None:
+            expected = before.revision if before is not None else 0
+        elif before is not None and before.revision != expected:
+            raise RevisionConflictError(
+                f"traffic of {use_case!r} is at revision {before.revision}, not {expected}: read it again"
             )
-        return self._registry.set_challenger(
-            use_case,
-            model,
-            change.version,
-            change.policy,
-            change.canary_percent,
-            actor=actor,
-            expected_revision=change.expected_revision,
-        )
+        if change.policy == "full":
+            after = self._registry.set_champion(
+                use_case, model, change.version, actor=actor, expected_revision=expected
+            )
+        else:
+            after = self._registry.set_challenger(
+                use_case,
+                model,
+                change.version,
+                change.policy,
+                change.canary_percent,
+                actor=actor,
+                expected_revision=expected,
+            )
+        return before, after
 
-    def rollback(self, use_case: str, request: Rollback, *, actor: str) -> TrafficPolicy:
-        """Take the challenger out of traffic, or, without one, restore the previous champion."""
-        policy = self.traffic(use_case)
-        expected = request.expected_revision if request.expected_revision is not None else policy.revision
-        if policy.challenger is not None:
-            return self._registry.clear_challenger(use_case, actor=actor, expected_revision=expected)
-        return self._registry.restore_previous(use_case, actor=actor, expected_revision=expected)
+    def rollback(self, use_case: str, request: Rollback, *, actor: str) -> tuple[TrafficPolicy, TrafficPolicy]:
+        """Take the challenger out of traffic, or, without one, restore the previous champion.
+
+        Returns the policy before and after; the write is conditional on the revision of "before".
+        """
+        before = self.traffic(use_case)
+        expected = request.expected_revision if request.expected_revision is not None else before.revision
+        if before.challenger is not None:
+            return before, self._registry.clear_challenger(use_case, actor=actor, expected_revision=expected)
+        return before, self._registry.restore_previous(use_case, actor=actor, expected_revision=expected)
 
 
 class PromotionController:
