@@ -78,6 +78,8 @@ class WorldOptions:
     api_port: int = 0
     worker_processes: int = 2
     breaker_reset_s: float = 2.0
+    # How long each function container keeps a use case's traffic plan; a promotion is seen within it.
+    router_cache_s: float = 1.0
     queue_visibility_timeout_s: int = 2
     seed: int = 7
     # moto keeps its resources for the life of the process: worlds started in one process need distinct names.
@@ -143,6 +145,7 @@ class LocalWorld:
                 "LEAIM_PII_TOKEN_KEY": self._pii_key(),
                 "LEAIM_TRACES_FILE": str(self.state_dir / "traces.jsonl"),
                 "LEAIM_BREAKER_RESET_S": str(self.options.breaker_reset_s),
+                "LEAIM_ROUTER_CACHE_S": str(self.options.router_cache_s),
                 "LEAIM_MANIFEST_SIGNING_KEY_FILE": str(self._signing_key_path()),
             },
         )
