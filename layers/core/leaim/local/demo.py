@@ -16,6 +16,7 @@ from rich.table import Table
 
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.data.synthetic import CardFraudGenerator, sample_records
+from leaim.local.demo_lifecycle import Lifecycle, print_lifecycle, reconcile_lifecycle, run_lifecycle_phase
 from leaim.local.traffic import (
     Answer,
     QueueOutcome,
@@ -42,6 +43,7 @@ INGEST_SOURCES = ("IngestApiFunction", "IngestQueueFunction", "IngestStreamFunct
 class DemoOptions:
     """How much traffic the demo sends."""
 
+    training_rows: int = 10_000
     http_requests: int = 240
     outage_requests: int = 40
     queue_messages: int = 60
@@ -73,6 +75,8 @@ class Report:
     audit: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     ingestion: Ingestion = field(default_factory=Ingestion)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    lifecycle_audit: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
@@ -84,7 +88,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         console.print(f"[bold]Local stack[/] API {stack.api_url}  AWS endpoint {stack.endpoint_url}")
         console.print(f"Worker processes {', '.join(world.workers.urls)}")
         with console.status("Training the reference model on the training worker..."):
-            trained = world.train()
+            trained = world.train(rows=options.training_rows)
         metrics = trained.metrics
         if world.training_snapshot is not None:
             snapshot = world.training_snapshot
@@ -100,7 +104,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         generator = CardFraudGenerator(world.manifest, seed=options.world.seed + 1)
         cards = generator.cards(500)
         world.seed(cards)
-        transactions = iter(generator.transactions(options.http_requests * 2 + options.queue_messages + 100, cards))
+        transactions = iter(generator.transactions(options.http_requests * 2 + options.queue_messages + 400, cards))
         keys = world.api_keys
         client = keys["decision_client"]
 
@@ -139,6 +143,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
 
         _queue_phase(world, options, transactions, report, console)
         _ingest_phase(world, options, report.ingestion, console)
+        _lifecycle_phase(world, transactions, report, console)
         stats = stack.stats
         report.queue_deliveries = _deliveries(stats, QUEUE_SOURCE)
         _reconcile(world, report, started)
@@ -153,6 +158,15 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         return 1
     console.print("[bold green]Every invocation has its audit event.[/]")
     return 0
+
+
+def _lifecycle_phase(world: LocalWorld, transactions: Any, report: Report, console: Console) -> None:
+    started = datetime.now(UTC)
+    run_lifecycle_phase(world, transactions, report.lifecycle, console)
+    report.answers += report.lifecycle.answers
+    report.lifecycle_audit = reconcile_lifecycle(world, report.lifecycle, started)
+    report.missing += report.lifecycle.problems
+    print_lifecycle(console, world, report.lifecycle)
 
 
 def _send_all(console: Console, title: str, api_url: str, traffic: Sequence[Sent], concurrency: int) -> list[Answer]:
@@ -343,6 +357,8 @@ def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
     api_events = log.events(source=API_SOURCE, since=started, limit=1_000_000)
     queue_events = log.events(source=QUEUE_SOURCE, since=started, limit=1_000_000)
     worker_events = log.events(action="worker.inference", since=started, limit=1_000_000)
+    # A shadow call is recorded beside the call that decided; each decision has exactly one of the latter.
+    deciding = [event for event in worker_events if event.details.get("role") != "shadow"]
     training_events = log.events(action="worker.training", since=started, limit=1_000_000)
     api_traces = Counter(event.trace_id for event in api_events)
     for answer in report.answers:
@@ -354,7 +370,7 @@ def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
         report.missing.append(
             f"queue: {report.queue_deliveries} deliveries, {len(per_delivery)} audited, {len(queue_events)} events"
         )
-    per_decision = Counter(event.decision_id for event in worker_events)
+    per_decision = Counter(event.decision_id for event in deciding)
     for event in [*api_events, *queue_events]:
         called = (event.outcome == "success" and event.model_version) or (
             event.outcome == "fallback" and "failed" in (event.error or "")
@@ -416,7 +432,10 @@ def _print_report(console: Console, report: Report, options: DemoOptions) -> Non
     audit.add_row(API_SOURCE, str(len(report.answers)), str(report.audit.get("api", 0)))
     audit.add_row(QUEUE_SOURCE + " (deliveries)", str(report.queue_deliveries), str(report.audit.get("queue", 0)))
     audit.add_row("inference worker calls", "-", str(report.audit.get("worker.inference", 0)))
-    audit.add_row("training worker calls", "1", str(report.audit.get("worker.training", 0)))
+    jobs = 1 + len(report.lifecycle.jobs)
+    audit.add_row("training worker calls", str(jobs), str(report.audit.get("worker.training", 0)))
+    for source, (invocations, stored) in report.lifecycle_audit.items():
+        audit.add_row(source, str(invocations), str(stored))
     for source in INGEST_SOURCES:
         events = report.ingestion.events.get(source, [])
         audit.add_row(source, str(report.ingestion.invocations[source]), str(len(events)))

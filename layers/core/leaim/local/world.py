@@ -6,6 +6,7 @@ import json
 import secrets
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,6 +105,8 @@ class LocalWorld:
         )
         self.stack: LocalStack | None = None
         self.api_keys: dict[str, str] = {}
+        # Calls made through `call`, by the first segment after /v1/ (models, use-cases, ingest, ...).
+        self.calls: Counter[str] = Counter()
         self.training_snapshot: SnapshotManifest | None = None
         self.catalog = ManifestCatalog.from_directory(None)
         self.manifest = self.catalog.get(REFERENCE_USE_CASE)
@@ -245,6 +248,7 @@ class LocalWorld:
     def call(self, method: str, path: str, role: str, body: object | None = None, *, expect: int = 200) -> Any:
         """Call the stack's API as `role`; a status other than `expect` is a `LocalCallError` with the answer."""
         payload = b"" if body is None else json.dumps(body).encode()
+        self.calls[path.split("/")[2]] += 1
         answer = send(self.running.api_url, Sent(path, method, path, payload, {"x-api-key": self.api_keys[role]}), 60)
         if answer.status != expect:
             raise LocalCallError(f"{method} {path} answered {answer.status}: {answer.body}")

@@ -1,0 +1,34 @@
+"""`leaim demo`, the README's main command, with less traffic: every phase runs and reconciles."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import pytest
+from rich.console import Console
+
+from leaim.local.demo import DemoOptions, run_demo
+from leaim.local.world import WorldOptions
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_runs_every_phase_and_finds_every_audit_event(tmp_path: Path) -> None:
+    output = io.StringIO()
+    options = DemoOptions(
+        training_rows=5_000,
+        http_requests=60,
+        outage_requests=12,
+        queue_messages=20,
+        world=WorldOptions(state_dir=tmp_path, stack_name="e2e-demo"),
+    )
+    status = run_demo(options, Console(file=output, width=200))
+    text = output.getvalue()
+    assert status == 0, text
+    assert "Every invocation has its audit event." in text
+    for step in ("controller: advance", "workers refused the artifact", "controller: rollback", "409 version_rejected"):
+        assert step in text, text
