@@ -76,3 +76,18 @@ def test_create_schema_is_idempotent(engine: Engine) -> None:
 def test_audit_events_are_indexed_for_the_queries_that_read_them(engine: Engine) -> None:
     indexed = {tuple(index["column_names"]) for index in inspect(engine).get_indexes("audit_events")}
     assert {("trace_id",), ("decision_id",), ("occurred_at",), ("source", "action", "outcome")} <= indexed
+
+
+def test_a_store_made_by_an_earlier_version_is_refused_naming_the_missing_columns(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE model_versions (name TEXT, version TEXT, artifact_digest TEXT, family TEXT,"
+                " feature_names TEXT, params TEXT, metrics TEXT, created_at TIMESTAMP, PRIMARY KEY (name, version))"
+            )
+        )
+    with pytest.raises(
+        ConfigurationError, match=r"earlier version: it lacks model_versions\.use_case, model_versions\.status"
+    ):
+        create_schema(engine)

@@ -39,7 +39,6 @@ from leaim.ingestion.snapshots import SnapshotService
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.consumer import TrainingConsumer
 from leaim.lifecycle.promotion import PromotionController, PromotionService
-from leaim.lifecycle.signing import ManifestSigner
 from leaim.lifecycle.training import TrainingJobs
 from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.consumer import DecisionConsumer
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from contracts.ingest.v1 import Source
+    from leaim.lifecycle.signing import ManifestSigner
     from leaim.orchestration.ports import WorkerClient
 
 T = TypeVar("T")
@@ -256,6 +256,9 @@ def build_ingestion_consumer(ingestion: Ingestion, *, kind: Source, source: str)
 
 
 def _signer(settings: Settings) -> ManifestSigner:
+    # Imported here: only the training function signs, and the other functions' cold starts skip cryptography.
+    from leaim.lifecycle.signing import ManifestSigner
+
     if settings.manifest_signing_key_file is not None:
         try:
             pem = settings.manifest_signing_key_file.read_bytes()

@@ -145,6 +145,9 @@ def _lifecycle_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     rollback.add_argument("use_case")
     rollback.add_argument("--reason", default="")
     _api_options(rollback, "ml_engineer")
+    key = commands.add_parser("manifest-key", help="print the public key that verifies a manifest signing key")
+    key.add_argument("file", type=Path, help="PKCS#8 PEM of an Ed25519 private key")
+    key.add_argument("--generate", action="store_true", help="write a new key to FILE first (refused if it exists)")
     bench_models = commands.add_parser("bench-models", help="measure training, evaluation, cold load and batching")
     bench_models.add_argument("--rows", type=_positive, default=20_000, help="training rows (default: 20000)")
 
@@ -248,6 +251,8 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
         return run_ingest_bench(console, records=arguments.records, http_records=arguments.http_records)
     if arguments.command == "sample-data":
         return _sample_data(arguments, console)
+    if arguments.command == "manifest-key":
+        return _manifest_key(arguments, console)
     if arguments.command == "bench-models":
         from leaim.bench import run_model_bench
 
@@ -459,6 +464,26 @@ def _quarantine(arguments: argparse.Namespace, client: IngestClient, console: Co
     more = " (more follow: raise --limit)" if after is not None else ""
     title = f"Quarantined records of {arguments.dataset}: {len(rows)}{more}"
     console.print(_rows(title, ("id", "origin", "record id", "reason"), rows))
+    return 0
+
+
+def _manifest_key(arguments: argparse.Namespace, console: Console) -> int:
+    from leaim.lifecycle.signing import ManifestSigner
+
+    path: Path = arguments.file
+    if arguments.generate:
+        with path.open("xb") as handle:
+            handle.write(ManifestSigner.generate().pem())
+        path.chmod(0o600)
+    signer = ManifestSigner.from_pem(path.read_bytes())
+    console.print(f"key id      {signer.key_id}", markup=False, highlight=False)
+    console.print(f"public key  {signer.public_key_b64}", markup=False, highlight=False)
+    console.print(
+        f"modal secret create leaim-manifest-keys LEAIM_MANIFEST_PUBLIC_KEYS={signer.public_key_b64}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 

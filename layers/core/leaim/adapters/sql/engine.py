@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import SQLModel
@@ -54,6 +54,21 @@ def create_schema(engine: Engine) -> None:
             # Concurrent cold starts would otherwise race on CREATE TABLE and fail on the catalog's unique keys.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         SQLModel.metadata.create_all(connection, tables=tables.ALL)
+        _check_columns(connection)
+
+
+def _check_columns(connection: Connection) -> None:
+    """Refuse a store whose existing tables lack columns this code writes: it was made by an earlier version."""
+    inspector = inspect(connection)
+    missing = []
+    for table in tables.ALL:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing += [f"{table.name}.{column.name}" for column in table.columns if column.name not in present]
+    if missing:
+        raise ConfigurationError(
+            f"the store at {connection.engine.url.render_as_string(hide_password=True)} was made by an earlier "
+            f"version: it lacks {', '.join(missing)}; migrate it, or remove it if it holds nothing to keep"
+        )
 
 
 def _sqlite_engine(url: URL) -> Engine:
