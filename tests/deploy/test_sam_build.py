@@ -187,6 +187,7 @@ def test_gpu_runtime_is_not_in_the_lambda_artifact(build_dir: Path, tmp_path: Pa
     [
         (API_FUNCTION, "create_decision_without_api_key.json"),
         ("IngestApiFunction", "ingest_records_without_api_key.json"),
+        ("LifecycleApiFunction", "create_training_job_without_api_key.json"),
     ],
 )
 def test_built_api_function_rejects_a_request_without_api_key_and_audits_it(
