@@ -11,7 +11,7 @@ from contracts.model.v1 import RetrainingRequest, TrainingJobRequest
 from gpu_workers.training.trainer import train
 from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore
 from leaim.domain.manifests import ManifestCatalog
-from leaim.exceptions import ModelVersionExistsError, NotFoundError
+from leaim.exceptions import ModelVersionExistsError, NotFoundError, WorkerTimeoutError
 from leaim.lifecycle.signing import ManifestSigner
 from leaim.lifecycle.training import InvalidJobError, TrainingJobs, artifact_key, manifest_key
 from tests.ingestion.fakes import IngestionWorld, incoming
@@ -54,7 +54,15 @@ class MemoryQueue:
 class Lab:
     """Training jobs over a snapshot of generated transactions, a real registry and the real trainer."""
 
-    def __init__(self, engine: Engine, root: Path, manifest: UseCaseManifest | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        root: Path,
+        manifest: UseCaseManifest | None = None,
+        *,
+        worker: InProcessTrainer | None = None,
+        artifacts: object | None = None,
+    ) -> None:
         self.data = IngestionWorld()
         catalog = self.data.manifests
         if manifest is not None:
@@ -62,7 +70,7 @@ class Lab:
         self.data.service.ingest(DATASET, incoming(self.data.records(4000, cards=400)), source="http", trace_id="t")
         self.snapshot = self.data.snapshots.cut(DATASET, principal="tests")
         self.registry = SqlModelRegistry(engine)
-        self.worker = InProcessTrainer(root)
+        self.worker = worker or InProcessTrainer(root)
         self.queue = MemoryQueue()
         self.signer = ManifestSigner.generate()
         self.audit = MemoryAuditLog()
@@ -73,7 +81,7 @@ class Lab:
             jobs=SqlTrainingJobStore(engine),
             queue=self.queue,
             registry=self.registry,
-            artifacts=self.data.objects,
+            artifacts=artifacts or self.data.objects,  # type: ignore[arg-type]
             workers=self.worker,
             publisher=self.worker,
             signer=lambda: self.signer,
@@ -212,3 +220,26 @@ def test_a_retraining_request_cuts_a_fresh_snapshot_and_queues_a_job_on_it(lab: 
     assert finished.state == "succeeded", finished.message
     signed = lab.registry.get("card-fraud", finished.version)
     assert signed is not None and signed.manifest.lineage.trigger == "drift"
+
+
+def test_a_worker_failure_or_an_unexpected_error_ends_the_job_failed_not_running(
+    engine: Engine, tmp_path: Path
+) -> None:
+    class TimingOut(InProcessTrainer):
+        def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
+            raise WorkerTimeoutError(f"leaim-training.train {request.job_id} did not answer within {timeout_s:.0f} s")
+
+    lab = Lab(engine, tmp_path, worker=TimingOut(tmp_path))
+    job = lab.run()
+    assert job.state == "failed" and "WorkerTimeoutError" in (job.message or "")
+    failed = [e for e in lab.audit.events if e.action == "worker.training"]
+    assert len(failed) == 1 and failed[0].outcome == "error"
+    assert lab.registry.get("card-fraud", job.version) is None
+
+    broken = Lab(engine, tmp_path, artifacts=BrokenStore()).run()
+    assert broken.state == "failed" and "RuntimeError: the artifacts bucket is unreachable" in (broken.message or "")
+
+
+class BrokenStore:
+    def put(self, key: str, body: bytes, *, content_type: str, if_absent: bool = False) -> bool:
+        raise RuntimeError("the artifacts bucket is unreachable")

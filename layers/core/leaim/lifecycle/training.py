@@ -223,7 +223,8 @@ class TrainingJobs:
         step = self._stepper(job.job_id)
         try:
             return self._run(job, step, remaining_ms, principal)
-        except (LeaimError, ValueError) as error:
+        except Exception as error:
+            # Whatever stopped it, a claimed job must not stay `running`: a redelivery would never run it again.
             return self._jobs.update(
                 job.job_id, state="failed", stage="failed", message=f"{type(error).__name__}: {error}"
             )
