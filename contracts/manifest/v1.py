@@ -76,6 +76,10 @@ class ModelSpec(Contract):
     family: Family
     target: Name
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    scheduled_retraining: bool = Field(
+        default=False,
+        description="Retrain on a fresh snapshot, deployed in shadow, each time the retraining schedule runs.",
+    )
 
 
 class Gates(Contract):

@@ -12,6 +12,7 @@ from gpu_workers.training.trainer import train
 from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import ModelVersionExistsError, NotFoundError, WorkerTimeoutError
+from leaim.lifecycle.consumer import run_scheduled_retraining
 from leaim.lifecycle.signing import ManifestSigner
 from leaim.lifecycle.training import InvalidJobError, TrainingJobs, artifact_key, manifest_key
 from tests.ingestion.fakes import IngestionWorld, incoming
@@ -243,3 +244,34 @@ def test_a_worker_failure_or_an_unexpected_error_ends_the_job_failed_not_running
 class BrokenStore:
     def put(self, key: str, body: bytes, *, content_type: str, if_absent: bool = False) -> bool:
         raise RuntimeError("the artifacts bucket is unreachable")
+
+
+def test_the_retraining_schedule_retrains_the_use_cases_that_ask_for_it_in_one_audited_run(lab: Lab) -> None:
+    lab.data.clock.wall += 3600
+    queued = run_scheduled_retraining(
+        lab.jobs,
+        audit_log=lab.audit,
+        telemetry=StaticTelemetry(),
+        clock=lab.data.clock,
+        invocation_id="run-1",
+        source="RetrainingScheduleFunction",
+    )
+    assert [(job.use_case, job.trigger, job.deploy) for job in queued] == [("card_fraud", "schedule", "shadow")]
+    assert lab.queue.sent == [queued[0].job_id] and queued[0].snapshot_id != lab.snapshot.snapshot_id
+    runs = [e for e in lab.audit.events if e.source == "RetrainingScheduleFunction"]
+    assert len(runs) == 1 and runs[0].outcome == "success" and runs[0].principal == "schedule:retraining"
+    assert runs[0].details["queued"]["card_fraud"]["job_id"] == queued[0].job_id
+
+    # The same instant again cannot cut a new snapshot: the run says why and queues nothing.
+    again = run_scheduled_retraining(
+        lab.jobs,
+        audit_log=lab.audit,
+        telemetry=StaticTelemetry(),
+        clock=lab.data.clock,
+        invocation_id="run-2",
+        source="RetrainingScheduleFunction",
+    )
+    assert again == []
+    second = [e for e in lab.audit.events if e.invocation_id == "run-2"]
+    assert len(second) == 1 and second[0].outcome == "error"
+    assert "SnapshotExistsError" in second[0].details["skipped"]["card_fraud"]

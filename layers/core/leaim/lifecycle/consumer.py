@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from contracts.model.v1 import RetrainingRequest
 from leaim.exceptions import AuditWriteError, LeaimError
 from leaim.governance.audit import InvocationAudit
 from leaim.lifecycle.promotion import CONTROLLER
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from leaim.lifecycle.training import TrainingJobs
 
 QUEUE_PRINCIPAL = "queue:training"
+SCHEDULE_PRINCIPAL = "schedule:retraining"
 
 
 class UnreadableJobMessageError(LeaimError):
@@ -113,6 +115,57 @@ def run_controller(
             },
         )
         return decisions
+
+
+def run_scheduled_retraining(
+    jobs: TrainingJobs,
+    *,
+    audit_log: AuditLog,
+    telemetry: Telemetry,
+    clock: Clock,
+    invocation_id: str,
+    source: str,
+) -> list[TrainingJob]:
+    """One scheduled run: a retraining request for every use case whose manifest asks for it.
+
+    A use case that cannot be retrained now (no stored records, a snapshot conflict) is reported in the
+    run's audit event and the others go on; the run's one event lists the jobs it queued.
+    """
+    with telemetry.span("retraining.schedule"):
+        audit = InvocationAudit(
+            audit_log,
+            clock,
+            source=source,
+            action="model.retraining.schedule",
+            invocation_id=invocation_id,
+            trace_id=telemetry.trace_id(),
+        )
+        audit.note(principal=SCHEDULE_PRINCIPAL, role="ml_engineer")
+        queued: list[TrainingJob] = []
+        skipped: dict[str, str] = {}
+        request = RetrainingRequest(reason="scheduled retraining", trigger="schedule", deploy="shadow")
+        try:
+            for use_case in jobs.scheduled_use_cases():
+                try:
+                    queued.append(jobs.retrain(use_case, request, principal=SCHEDULE_PRINCIPAL))
+                except LeaimError as error:
+                    skipped[use_case] = f"{type(error).__name__}: {error}"
+        except AuditWriteError:
+            raise
+        except Exception as error:
+            audit.store(
+                "error", error=f"{type(error).__name__}: {error}", details={"queued": [j.job_id for j in queued]}
+            )
+            raise
+        details = {
+            "queued": {
+                job.use_case: {"job_id": job.job_id, "version": job.version, "snapshot_id": job.snapshot_id}
+                for job in queued
+            },
+            "skipped": skipped,
+        }
+        audit.store("error" if skipped else "success", error="; ".join(skipped.values()) or None, details=details)
+        return queued
 
 
 def _job_id(body: str) -> str:

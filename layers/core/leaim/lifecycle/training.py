@@ -104,6 +104,10 @@ class TrainingJobs:
         """Every model a use-case manifest names, sorted."""
         return sorted({self._manifests.get(name).model.name for name in self._manifests.names()})
 
+    def scheduled_use_cases(self) -> list[str]:
+        """Use cases whose manifests ask for retraining on the schedule."""
+        return [name for name in self._manifests.names() if self._manifests.get(name).model.scheduled_retraining]
+
     def manifest_of_model(self, model_name: str) -> UseCaseManifest:
         """The use case whose manifest names `model_name`; NotFoundError when none does."""
         for name in self._manifests.names():
