@@ -42,7 +42,8 @@ from contracts.model.v1 import (
     TrainingJob,
     TrainingJobRequest,
 )
-from contracts.training.v1 import TrainingRequest, TrainingResult
+from contracts.training import v1 as training_v1
+from contracts.training import v2 as training_v2
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -79,8 +80,10 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "model.v1.TrafficPolicy": TrafficPolicy,
     "model.v1.TrainingJob": TrainingJob,
     "model.v1.TrainingJobRequest": TrainingJobRequest,
-    "training.v1.TrainingRequest": TrainingRequest,
-    "training.v1.TrainingResult": TrainingResult,
+    "training.v1.TrainingRequest": training_v1.TrainingRequest,
+    "training.v1.TrainingResult": training_v1.TrainingResult,
+    "training.v2.TrainingRequest": training_v2.TrainingRequest,
+    "training.v2.TrainingResult": training_v2.TrainingResult,
 }
 
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from contracts.inference.v1 import InferenceRequest
 from contracts.model.v1 import Lineage, ModelManifest, SignedManifest
-from contracts.training.v1 import TrainingRequest
+from contracts.training.v2 import TrainingRequest
 from gpu_workers.artifacts import store_manifest
 from gpu_workers.inference.runtime import ModelRuntime
 from gpu_workers.inference.signatures import key_id
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from contracts.training.v1 import ParamValue, TrainingResult
+    from contracts.training.v2 import ParamValue, TrainingResult
 
 MODEL_NAME = "bench-model"
 TREE_COUNTS = (10, 100, 500, 1000)

@@ -44,7 +44,8 @@ TRAINING_PACKAGES = (
 LOCAL_SOURCES = ("gpu_workers", "contracts")
 
 MINUTES = 60
-TRAINING_TIMEOUT_S = 30 * MINUTES
+# Under the training function's 900 s Lambda timeout, so a call abandoned at its deadline stops soon after.
+TRAINING_TIMEOUT_S = 14 * MINUTES
 INFERENCE_TIMEOUT_S = 5 * MINUTES
 INFERENCE_SCALEDOWN_WINDOW_S = 5 * MINUTES
 

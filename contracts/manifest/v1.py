@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from contracts._base import Contract
-from contracts.training.v1 import Family, ParamValue, param_problems
+from contracts.training.v2 import Family, ParamValue, param_problems
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Scalar = str | int | float | bool

@@ -14,7 +14,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from contracts._base import Contract
 from contracts.inference.v1 import Digest
-from contracts.training.v1 import Baseline, Family, ParamValue, TrainingMetrics
+from contracts.training.v2 import Baseline, Family, ParamValue, TrainingMetrics
 
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")]

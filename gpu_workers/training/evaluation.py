@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from contracts.training.v1 import Baseline, GroupRate, Histogram
+from contracts.training.v2 import Baseline, GroupRate, Histogram
 from gpu_workers.model_format import INPUT_NAME, SCORE_OUTPUT
 
 if TYPE_CHECKING:

@@ -105,8 +105,3 @@ def run_session(
     """Scores and contributions of `features` (sent as float32, as the runtime sends them)."""
     score, contributions = session.run([SCORE_OUTPUT, CONTRIBUTIONS_OUTPUT], {INPUT_NAME: features.astype(np.float32)})
     return np.asarray(score), np.asarray(contributions)
-
-
-def score_onnx(artifact: bytes, features: NDArray[np.float64]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Scores and contributions of `features` under the serialized model, on the CPU."""
-    return run_session(cpu_session(artifact), features)

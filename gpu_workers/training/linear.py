@@ -20,7 +20,7 @@ from gpu_workers.training.export import ArtifactIdentity, serialize
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from contracts.training.v1 import ParamValue
+    from contracts.training.v2 import ParamValue
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import modal
 
-from contracts.training.v1 import TrainingRequest
+from contracts.training.v2 import TrainingRequest
 from gpu_workers import settings
 
 image = (
@@ -31,7 +31,7 @@ app = modal.App(settings.TRAINING_APP_NAME)
     timeout=settings.TRAINING_TIMEOUT_S,
 )
 def train(request: dict[str, Any]) -> dict[str, Any]:
-    """Validate a `training.v1` request, train, store the artifact on the volume and return the result.
+    """Validate a `training.v2` request, train, store the artifact on the volume and return the result.
 
     Errors propagate as exceptions: a training call is one job, there are no batch-mates to protect.
     """

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from contracts.training.v1 import FAMILY_PARAMS, TrainingMetrics, TrainingResult, param_problems
+from contracts.training.v2 import FAMILY_PARAMS, TrainingMetrics, TrainingResult, param_problems
 from gpu_workers.artifacts import store_artifact
 from gpu_workers.exceptions import DeadlineExceededError, InvalidRequestError
 from gpu_workers.telemetry import child_span, span_ids
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from opentelemetry.trace import TracerProvider
 
-    from contracts.training.v1 import Baseline, ParamValue, TrainingRequest
+    from contracts.training.v2 import Baseline, ParamValue, TrainingRequest
 
 
 class NativeModel(Protocol):
@@ -45,7 +45,7 @@ class NativeModel(Protocol):
         ...
 
 
-# Every family of `contracts.training.v1.FAMILIES`, with the function that fits it.
+# Every family of `contracts.training.v2.FAMILIES`, with the function that fits it.
 FITTERS: dict[str, Callable[[NDArray[np.float64], NDArray[np.int64], dict[str, ParamValue], int], NativeModel]] = {
     "logistic_regression": fit_logistic_regression,
     "gradient_boosted_trees": fit_gradient_boosted_trees,

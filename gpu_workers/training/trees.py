@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from onnx import NodeProto
     from sklearn.tree._tree import Tree
 
-    from contracts.training.v1 import ParamValue
+    from contracts.training.v2 import ParamValue
 
 # The child id scikit-learn gives a leaf (`sklearn.tree._tree.TREE_LEAF`).
 LEAF = -1

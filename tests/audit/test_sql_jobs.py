@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -145,14 +145,3 @@ def test_concurrent_claims_run_a_job_once(engine: Engine) -> None:
         assert len(claimed) == 1
         assert claimed[0].state == "running"
         assert store.get(f"job-{round_}") == claimed[0]
-
-
-def test_list_gives_a_models_latest_jobs_first(engine: Engine) -> None:
-    store = SqlTrainingJobStore(engine)
-    jobs = [store.create(make_job(f"job-{index}", created_at=CREATED + timedelta(minutes=index))) for index in range(4)]
-    store.create(make_job("fraud-1", model_name="fraud", created_at=CREATED + timedelta(hours=1)))
-
-    assert store.list("credit", 10) == jobs[::-1]
-    assert store.list("credit", 2) == [jobs[3], jobs[2]]
-    assert store.list("fraud", 10)[0].job_id == "fraud-1"
-    assert store.list("unknown", 10) == []

@@ -23,7 +23,7 @@ from contracts.model.v1 import (
     SignedManifest,
     TrafficPolicy,
 )
-from contracts.training.v1 import Baseline, GroupRate, Histogram, TrainingMetrics
+from contracts.training.v2 import Baseline, GroupRate, Histogram, TrainingMetrics
 from leaim.adapters.sql import ModelVersionExistsError, SqlModelRegistry
 from leaim.exceptions import (
     ConflictError,
@@ -285,7 +285,7 @@ def test_first_champion_creates_the_policy_and_the_plan(engine: Engine) -> None:
     assert registry.traffic(USE_CASE) == policy
     assert registry.traffic("fraud_check") is None
     assert registry.plan(USE_CASE) == TrafficPlan(
-        champion=active("v1"), challenger=None, policy=None, canary_percent=0.0, revision=1
+        champion=active("v1"), challenger=None, policy=None, canary_percent=0.0
     )
 
 
@@ -313,7 +313,7 @@ def test_promoting_the_challenger_clears_it(engine: Engine) -> None:
     assert (policy.champion, policy.challenger, policy.policy, policy.canary_percent) == ("v2", None, None, 0.0)
     assert (policy.previous_champion, policy.revision, policy.updated_by) == ("v1", 3, "controller:promotion")
     assert registry.plan(USE_CASE) == TrafficPlan(
-        champion=active("v2"), challenger=None, policy=None, canary_percent=0.0, revision=3
+        champion=active("v2"), challenger=None, policy=None, canary_percent=0.0
     )
 
 
@@ -326,7 +326,7 @@ def test_challengers_run_in_shadow_or_canary_and_replace_each_other(engine: Engi
     shadow = registry.set_challenger(USE_CASE, MODEL, "v2", "shadow", 10.0, actor="ops", expected_revision=1)
     assert (shadow.challenger, shadow.policy, shadow.canary_percent, shadow.revision) == ("v2", "shadow", 0.0, 2)
     assert registry.plan(USE_CASE) == TrafficPlan(
-        champion=active("v1"), challenger=active("v2"), policy="shadow", canary_percent=0.0, revision=2
+        champion=active("v1"), challenger=active("v2"), policy="shadow", canary_percent=0.0
     )
 
     canary = registry.set_challenger(USE_CASE, MODEL, "v2", "canary", 25.0, actor="ops", expected_revision=2)
@@ -340,7 +340,6 @@ def test_challengers_run_in_shadow_or_canary_and_replace_each_other(engine: Engi
         challenger=active("v3", features=["income", "utilisation"]),
         policy="canary",
         canary_percent=5.0,
-        revision=4,
     )
 
 

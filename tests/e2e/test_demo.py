@@ -24,7 +24,7 @@ def test_the_demo_runs_every_phase_and_finds_every_audit_event(tmp_path: Path) -
         http_requests=60,
         outage_requests=12,
         queue_messages=20,
-        world=WorldOptions(state_dir=tmp_path, stack_name="e2e-demo"),
+        world=WorldOptions(state_dir=tmp_path, stack_name="e2e-demo", run_schedules=False),
     )
     status = run_demo(options, Console(file=output, width=200))
     text = output.getvalue()

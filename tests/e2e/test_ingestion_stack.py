@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from contracts.inference.v1 import InferenceRequest
-    from contracts.training.v1 import TrainingRequest, TrainingResult
+    from contracts.training.v2 import TrainingRequest, TrainingResult
 
 pytestmark = pytest.mark.slow
 
@@ -300,7 +300,7 @@ class OneModel:
         self.model = model
 
     def plan(self, use_case: str) -> TrafficPlan:
-        return TrafficPlan(champion=self.model, challenger=None, policy=None, canary_percent=0.0, revision=1)
+        return TrafficPlan(champion=self.model, challenger=None, policy=None, canary_percent=0.0)
 
 
 def test_a_record_yields_the_same_features_when_ingested_and_when_served(world: LocalWorld) -> None:

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from contracts.model.v1 import SignedManifest, TrafficPolicy
+from gpu_workers.inference.signatures import load_public_keys, verify_manifest
 from leaim.cli import main
 from leaim.data.synthetic import CardFraudGenerator
 from leaim.local.traffic import Sent, decision_request, send
@@ -29,7 +30,10 @@ MODEL = "card-fraud"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
     options = WorldOptions(
-        state_dir=tmp_path_factory.mktemp("lifecycle"), stack_name="e2e-lifecycle", router_cache_s=0.0
+        state_dir=tmp_path_factory.mktemp("lifecycle"),
+        stack_name="e2e-lifecycle",
+        router_cache_s=0.0,
+        run_schedules=False,
     )
     with LocalWorld(options) as running:
         running.train(rows=6_000)
@@ -80,7 +84,8 @@ def test_a_training_job_over_http_runs_on_the_queue_and_publishes_a_signed_versi
     view = world.version("gbt-1")
     manifest = view.manifest
     assert manifest.status == "approved" and manifest.family == "gradient_boosted_trees"
-    assert world.signer.verifies(SignedManifest(manifest=manifest, key_id=view.key_id, signature=view.signature))
+    signed = SignedManifest(manifest=manifest, key_id=view.key_id, signature=view.signature)
+    assert verify_manifest(signed, load_public_keys([world.signer.public_key_b64])) == manifest
     assert manifest.lineage.snapshot_sha256 == world.training_snapshot.content_sha256  # type: ignore[union-attr]
     s3 = boto3.client("s3", endpoint_url=world.running.endpoint_url)
     bucket = world.running.bucket_name("ArtifactsBucket")

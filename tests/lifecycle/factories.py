@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.model.v1 import GateResult, Lineage, ModelManifest
-from contracts.training.v1 import Baseline, GroupRate, Histogram, TrainingMetrics
+from contracts.training.v2 import Baseline, GroupRate, Histogram, TrainingMetrics
 from leaim.domain.manifests import ManifestCatalog
 
 MANIFEST = ManifestCatalog.from_directory(None).get("card_fraud")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contracts.model.v1 import SignedManifest
+from gpu_workers.inference.signatures import load_public_keys, verify_manifest
 from leaim.governance.http import Invocation
 from leaim.governance.ports import Principal
 from leaim.lifecycle.api import LifecycleApi
@@ -173,7 +174,8 @@ def test_a_queued_job_is_read_back_after_it_ran_with_its_signed_version(desk: De
     assert view["aliases"] == ["champion"]
     assert view["key_id"] == desk.lab.signer.key_id
     signed = SignedManifest(manifest=view["manifest"], key_id=view["key_id"], signature=view["signature"])
-    assert desk.lab.signer.verifies(signed) and signed == desk.lab.registry.get(MODEL, "v1")
+    assert verify_manifest(signed, load_public_keys([desk.lab.signer.public_key_b64])) == signed.manifest
+    assert signed == desk.lab.registry.get(MODEL, "v1")
     assert signed.manifest.lineage.training_job_id == job["job_id"]
     assert (viewed.event.action, viewed.event.artifact_digest) == (
         "model.version.read",

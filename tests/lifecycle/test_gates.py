@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.training.v1 import GroupRate, TrainingMetrics
+from contracts.training.v2 import GroupRate, TrainingMetrics
 from leaim.domain.manifests import ManifestCatalog
 from leaim.lifecycle.gates import disparate_impact, evaluate, reasons
 

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import TYPE_CHECKING
 
 import pytest
 
 from contracts.model.v1 import RetrainingRequest, TrainingJobRequest
+from gpu_workers.inference.signatures import load_public_keys, verify_manifest
 from gpu_workers.training.trainer import train
 from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore
 from leaim.domain.manifests import ManifestCatalog
-from leaim.exceptions import ModelVersionExistsError, NotFoundError, WorkerTimeoutError
-from leaim.lifecycle.consumer import run_scheduled_retraining
+from leaim.exceptions import (
+    InvalidJobError,
+    ModelVersionExistsError,
+    NotFoundError,
+    UnreadableJobMessageError,
+    WorkerTimeoutError,
+)
+from leaim.lifecycle.consumer import TrainingConsumer, run_scheduled_retraining
 from leaim.lifecycle.signing import ManifestSigner
-from leaim.lifecycle.training import InvalidJobError, TrainingJobs, artifact_key, manifest_key
+from leaim.lifecycle.training import TrainingJobs, artifact_key, manifest_key
 from tests.ingestion.fakes import IngestionWorld, incoming
 from tests.orchestration.fakes import MemoryAuditLog, StaticTelemetry
 
@@ -25,7 +33,7 @@ if TYPE_CHECKING:
 
     from contracts.manifest.v1 import UseCaseManifest
     from contracts.model.v1 import SignedManifest
-    from contracts.training.v1 import TrainingRequest, TrainingResult
+    from contracts.training.v2 import TrainingRequest, TrainingResult
 
 DATASET = "transactions"
 
@@ -83,8 +91,7 @@ class Lab:
             queue=self.queue,
             registry=self.registry,
             artifacts=artifacts or self.data.objects,  # type: ignore[arg-type]
-            workers=self.worker,
-            publisher=self.worker,
+            workers=lambda: self.worker,
             signer=lambda: self.signer,
             audit_log=self.audit,
             telemetry=StaticTelemetry(),
@@ -109,7 +116,8 @@ def test_an_approved_version_is_stored_signed_registered_published_and_deployed(
     job = lab.run(deploy="shadow")
     assert (job.state, job.stage, job.progress, job.version) == ("succeeded", "done", 1.0, "v1"), job.message
     signed = lab.registry.get("card-fraud", "v1")
-    assert signed is not None and lab.signer.verifies(signed)
+    assert signed is not None
+    assert verify_manifest(signed, load_public_keys([lab.signer.public_key_b64])) == signed.manifest
     manifest = signed.manifest
     assert manifest.status == "approved" and all(gate.passed for gate in manifest.gates)
     assert {gate.gate for gate in manifest.gates} >= {"auc", "onnx_parity", "disparate_impact:cardholder_age_band"}
@@ -275,3 +283,29 @@ def test_the_retraining_schedule_retrains_the_use_cases_that_ask_for_it_in_one_a
     second = [e for e in lab.audit.events if e.invocation_id == "run-2"]
     assert len(second) == 1 and second[0].outcome == "error"
     assert "SnapshotExistsError" in second[0].details["skipped"]["card_fraud"]
+
+
+def test_a_job_left_running_by_a_stopped_function_is_failed_when_its_message_comes_back(
+    engine: Engine, lab: Lab
+) -> None:
+    job = lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=lab.snapshot.snapshot_id), principal="ml")
+    claimed = SqlTrainingJobStore(engine).claim(job.job_id)
+    assert claimed is not None
+    # The job store stamps real time; the service's clock is moved relative to it.
+    lab.data.clock.wall = claimed.updated_at.timestamp() + 10
+    consumer = TrainingConsumer(
+        jobs=lab.jobs, audit_log=lab.audit, telemetry=StaticTelemetry(), clock=lab.data.clock, source="TrainingQueue"
+    )
+    body = json.dumps({"job_id": job.job_id})
+    held = consumer.handle(body, message_id="m-1", receive_count=2, invocation_id="i-1", remaining_ms=600_000)
+    assert held.state == "running"
+    assert [e.outcome for e in lab.audit.events if e.invocation_id == "i-1:m-1:2"] == ["duplicate"]
+
+    lab.data.clock.wall = held.updated_at.timestamp() + 961
+    failed = consumer.handle(body, message_id="m-1", receive_count=3, invocation_id="i-2", remaining_ms=600_000)
+    assert (failed.state, failed.stage) == ("failed", "interrupted") and "no progress" in (failed.message or "")
+    assert [e.outcome for e in lab.audit.events if e.invocation_id == "i-2:m-1:3"] == ["error"]
+
+    with pytest.raises(UnreadableJobMessageError):
+        consumer.handle("{}", message_id="m-2", receive_count=1, invocation_id="i-3", remaining_ms=600_000)
+    assert [e.outcome for e in lab.audit.events if e.invocation_id == "i-3:m-2:1"] == ["rejected"]

@@ -139,3 +139,14 @@ def test_poller_keeps_firing_past_a_handler_that_raises() -> None:
     assert calls[0] - started >= 0.2
     assert (stats.records, stats.discarded) in {(2, 2), (3, 2)}
     assert stats.invocations == stats.errors >= 6
+
+
+def test_with_schedules_off_nothing_fires_by_itself_but_a_run_on_demand_works(tmp_path: Path) -> None:
+    with LocalStack(
+        SCHEDULE_TEMPLATE, state_dir=tmp_path, stack_name="quiet", schedule_interval_s=0.1, run_schedules=False
+    ) as stack:
+        assert not any(name.startswith("TickerFunction.") for name in stack.stats.pollers)
+        time.sleep(0.5)
+        assert _recorded(stack) == {}
+        tick = stack.run_schedule("TickerFunction", "Tick")
+        assert set(_recorded(stack)) == {tick["request_id"]}

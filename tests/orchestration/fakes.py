@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest
     from contracts.model.v1 import SignedManifest
-    from contracts.training.v1 import TrainingRequest, TrainingResult
+    from contracts.training.v2 import TrainingRequest, TrainingResult
     from leaim.governance.ports import Principal
 
 DIGEST = "ab" * 32
@@ -224,9 +224,7 @@ class World:
         self, challenger: ActiveModel | None = None, policy: str | None = None, canary_percent: float = 0.0
     ) -> TrafficPlan:
         """A traffic plan with this world's model as champion."""
-        return TrafficPlan(
-            champion=self.model, challenger=challenger, policy=policy, canary_percent=canary_percent, revision=1
-        )
+        return TrafficPlan(champion=self.model, challenger=challenger, policy=policy, canary_percent=canary_percent)
 
     def put_card(self, card_id: str, features: dict[str, float | int | str]) -> None:
         """Store a card's online features under its token, as ingestion does."""

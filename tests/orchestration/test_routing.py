@@ -74,7 +74,7 @@ def test_a_canary_that_fails_gives_its_callers_the_fallback_and_names_the_challe
     assert audit.stored is not None and audit.stored.model_version == "v2"
 
 
-def test_full_policy_serves_only_the_champion() -> None:
+def test_without_a_challenger_only_the_champion_serves() -> None:
     world = World()
     for index in range(20):
         result, _ = decide(world, request_id=f"r-{index}", card_id=f"card-{index}")
@@ -87,3 +87,13 @@ def test_canary_buckets_are_stable_and_spread_evenly() -> None:
     buckets = [canary_bucket("card_fraud", f"tok_{i}") for i in range(10_000)]
     assert all(0.0 <= b < 100.0 for b in buckets)
     assert 0.08 <= sum(1 for b in buckets if b < 10.0) / len(buckets) <= 0.12
+
+
+def test_a_shadow_trained_on_other_features_is_recorded_as_failing_not_skipped() -> None:
+    world = World()
+    other = ActiveModel(name="card-fraud", version="v2", artifact_digest=CHALLENGER_DIGEST, feature_names=("a", "b"))
+    world.router.traffic = world.plan(other, "shadow")
+    result, _ = decide(world)
+    shadow = next(e for e in worker_events(world, result.response.decision_id) if e.details["role"] == "shadow")
+    assert shadow.outcome == "error" and (shadow.error or "").startswith("ModelMismatchError")
+    assert {r.artifact_digest for r in world.worker.requests} == {world.model.artifact_digest}

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.inference.v1 import InferenceRequest
-from contracts.training.v1 import TrainingRequest, TrainingResult
+from contracts.training.v2 import TrainingRequest, TrainingResult
 from gpu_workers.artifacts import store_manifest
 from gpu_workers.training.trainer import train
 from tests.workers.signing import key_id_of, manifest_for, raw_public_key, sign

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from contracts.model.v1 import VersionStatus
-    from contracts.training.v1 import TrainingRequest, TrainingResult
+    from contracts.training.v2 import TrainingRequest, TrainingResult
 
 
 def raw_public_key(key: Ed25519PrivateKey) -> bytes:

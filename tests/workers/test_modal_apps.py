@@ -5,24 +5,25 @@ from __future__ import annotations
 import importlib.metadata
 import shutil
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import modal
 import pytest
 
 from contracts.inference.v1 import InferenceResult
-from contracts.training.v1 import TrainingResult
+from contracts.training.v2 import TrainingResult
 from gpu_workers import settings
 from gpu_workers.artifacts import store_manifest
 from gpu_workers.inference import modal_app as inference_app
 from gpu_workers.training import modal_app as training_app
+from leaim.local.template import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from contracts.inference.v1 import InferenceRequest
-    from contracts.training.v1 import TrainingRequest
+    from contracts.training.v2 import TrainingRequest
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*executing locally.*:UserWarning")
 
@@ -60,7 +61,10 @@ def test_training_app_declares_gpu_volume_and_timeout() -> None:
     assert getattr(training_app, settings.TRAINING_FUNCTION_NAME) is training_app.train
     assert info.gpus == [(settings.GPU, 1)]
     assert info.batching_info is None
-    assert info.timeout == settings.TRAINING_TIMEOUT_S == 30 * settings.MINUTES
+    assert info.timeout == settings.TRAINING_TIMEOUT_S
+    # A training call the Lambda function abandons at its own timeout must not run on for long after it.
+    template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+    assert template.functions["TrainingQueueFunction"].timeout_s > settings.TRAINING_TIMEOUT_S
     assert {path: mount.name for path, mount in info.volumes.items()} == {"/artifacts": "leaim-artifacts"}
     assert isinstance(training_app.image, modal.Image)
 

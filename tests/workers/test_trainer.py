@@ -17,10 +17,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sklearn.metrics import roc_auc_score
 
-from contracts.training.v1 import FAMILIES, FAMILY_PARAMS, GroupRate
+from contracts.training.v2 import FAMILIES, FAMILY_PARAMS, GroupRate
 from gpu_workers.exceptions import DeadlineExceededError, InvalidRequestError
 from gpu_workers.training import evaluation
-from gpu_workers.training.export import score_onnx
+from gpu_workers.training.export import cpu_session, run_session
 from gpu_workers.training.trainer import FITTERS, fit, split, train
 from gpu_workers.training.trees import float32_thresholds
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from contracts.training.v1 import TrainingRequest
+    from contracts.training.v2 import TrainingRequest
 
 FAMILY_FIXTURES = ["trained", "trained_trees"]
 
@@ -94,7 +94,7 @@ def test_metrics_describe_the_exported_model_on_a_stratified_holdout(
     trained = request.getfixturevalue(fixture)
     metrics = trained.result.metrics
     parts = split(trained.request)
-    scores, _ = score_onnx(_artifact(trained), parts.x_holdout)
+    scores, _ = run_session(cpu_session(_artifact(trained)), parts.x_holdout)
     scores = scores.astype(np.float64)
     labels = parts.y_holdout
 
@@ -126,7 +126,7 @@ def test_a_threshold_changes_decisions_not_scores(trained, tmp_path: Path) -> No
 def test_logistic_export_matches_scikit_learn_on_the_holdout(trained) -> None:
     fitted = fit(trained.request)
     x = fitted.split.x_holdout
-    scores, contributions = score_onnx(_artifact(trained), x)
+    scores, contributions = run_session(cpu_session(_artifact(trained)), x)
 
     model = fitted.model
     assert np.max(np.abs(scores - model.predict(x))) == pytest.approx(trained.result.metrics.parity_max_abs_diff)
@@ -139,7 +139,7 @@ def test_tree_contributions_sum_with_the_bias_to_the_raw_log_odds(trained_trees)
     x = fitted.split.x_holdout
     model = fitted.model
 
-    scores, contributions = score_onnx(_artifact(trained_trees), x)
+    scores, contributions = run_session(cpu_session(_artifact(trained_trees)), x)
 
     logits = model.classifier.decision_function(x.astype(np.float32))
     assert np.max(np.abs(contributions.astype(np.float64).sum(axis=1) + model.bias - logits)) < 1e-5
@@ -159,7 +159,7 @@ def test_stump_contributions_are_the_move_from_the_root_mean_to_the_leaf(
     result = train(request, tmp_path, worker="test")
     x = fitted.split.x_holdout[:50].astype(np.float32)
 
-    _, contributions = score_onnx(base64.b64decode(result.artifact_base64), x.astype(np.float64))
+    _, contributions = run_session(cpu_session(base64.b64decode(result.artifact_base64)), x.astype(np.float64))
 
     expected = np.zeros((len(x), 8))
     for estimator in fitted.model.classifier.estimators_[:, 0]:
@@ -180,7 +180,7 @@ def test_trees_that_never_split_score_the_training_prior(
 
     result = train(request, tmp_path, worker="test")
 
-    scores, contributions = score_onnx(base64.b64decode(result.artifact_base64), dataset.features[:5])
+    scores, contributions = run_session(cpu_session(base64.b64decode(result.artifact_base64)), dataset.features[:5])
     prior = split(request).y_train.mean()
     assert np.all(contributions == 0)
     assert scores == pytest.approx([prior] * 5, abs=1e-6)
@@ -201,7 +201,7 @@ def test_rows_on_split_thresholds_take_scikit_learns_branches(trained_trees) -> 
                 rows.append(row)
     x = np.array(rows, dtype=np.float32)
 
-    scores, _ = score_onnx(_artifact(trained_trees), x.astype(np.float64))
+    scores, _ = run_session(cpu_session(_artifact(trained_trees)), x.astype(np.float64))
 
     assert np.max(np.abs(scores - model.classifier.predict_proba(x)[:, 1])) <= 1e-5
 
@@ -274,7 +274,7 @@ def test_group_rates_count_the_holdout_rows_of_each_named_group(
     result = train(request, tmp_path, worker="test")
 
     holdout = split(request).holdout_rows
-    scores, _ = score_onnx(base64.b64decode(result.artifact_base64), split(request).x_holdout)
+    scores, _ = run_session(cpu_session(base64.b64decode(result.artifact_base64)), split(request).x_holdout)
     rates = result.metrics.group_rates["region"]
     assert sorted(rates) == ["north", "south"]
     for name, rate in rates.items():

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from contracts.inference.v1 import InferenceRequest
-    from contracts.training.v1 import TrainingRequest
+    from contracts.training.v2 import TrainingRequest
 
 
 def _closed_port() -> int:

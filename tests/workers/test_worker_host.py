@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from contracts.inference.v1 import InferenceRequest, InferenceResult
-    from contracts.training.v1 import TrainingRequest
+    from contracts.training.v2 import TrainingRequest
 
 
 @pytest.fixture(scope="module")

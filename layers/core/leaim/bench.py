@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from contracts.model.v1 import ModelManifest, SignedManifest
-    from contracts.training.v1 import TrainingRequest, TrainingResult
+    from contracts.training.v2 import TrainingRequest, TrainingResult
 
 COLD_START_RUNS = 5
 COLD_START_SCRIPT = """

@@ -314,8 +314,12 @@ def build_lifecycle(
         ledger=DynamoRecordLedger(_required(settings.ingest_ledger_table, "ingest_ledger_table"), dynamodb),
         clock=clock,
     )
-    _modal_credentials(settings)
-    worker_client = workers or build_worker_client(settings)
+
+    def worker_client() -> WorkerClient:
+        # Only the training function calls workers: the other lifecycle functions need no Modal token.
+        _modal_credentials(settings)
+        return workers or build_worker_client(settings)
+
     jobs = TrainingJobs(
         manifests=manifests,
         datasets=datasets,
@@ -327,8 +331,7 @@ def build_lifecycle(
         ),
         registry=registry,
         artifacts=S3ObjectStore(_required(settings.artifacts_bucket, "artifacts_bucket"), s3),
-        workers=worker_client,
-        publisher=worker_client,
+        workers=once(worker_client),
         signer=once(lambda: _signer(settings)),
         audit_log=audit_log,
         telemetry=telemetry,

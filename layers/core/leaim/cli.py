@@ -236,7 +236,7 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
         from leaim.local.demo import DemoOptions, run_demo
         from leaim.local.world import WorldOptions
 
-        world = WorldOptions(state_dir=arguments.state_dir, seed=arguments.seed)
+        world = WorldOptions(state_dir=arguments.state_dir, seed=arguments.seed, run_schedules=False)
         options = DemoOptions(http_requests=arguments.requests, queue_messages=arguments.queue_messages, world=world)
         return run_demo(options, console)
     if arguments.command == "up":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from contracts.decision.v1 import DecisionResponse
+    from contracts.decision.v1 import DecisionResponse, FieldError
 
 
 class LeaimError(Exception):
@@ -67,6 +67,18 @@ class RevisionConflictError(ConflictError):
 
 class TrafficChangeError(ConflictError):
     """A traffic change the policy's current state does not allow, such as a rollback with nothing to restore."""
+
+
+class InvalidJobError(LeaimError):
+    """A training job request names an unknown family or parameters out of range."""
+
+    def __init__(self, fields: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in fields))
+        self.fields = fields
+
+
+class UnreadableJobMessageError(LeaimError):
+    """A training queue message does not name a job; SQS retries it, then moves it to the dead-letter queue."""
 
 
 class DuplicateDecisionError(LeaimError):

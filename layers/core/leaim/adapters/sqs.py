@@ -11,6 +11,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from botocore.exceptions import BotoCoreError, ClientError
+
+from leaim.exceptions import DependencyUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -95,5 +98,8 @@ class SqsJobQueue:
         self._sqs = sqs_client
 
     def send(self, job_id: str) -> None:
-        """Queue a job for the training function."""
-        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"job_id": job_id}))
+        """Queue a job for the training function; DependencyUnavailableError when SQS does not take it."""
+        try:
+            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"job_id": job_id}))
+        except (BotoCoreError, ClientError) as error:
+            raise DependencyUnavailableError(f"training job {job_id} could not be queued: {error}") from error

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from contracts.inference.v1 import InferenceResult
-from contracts.training.v1 import TrainingResult
+from contracts.training.v2 import TrainingResult
 from leaim.exceptions import ConfigurationError, WorkerError, WorkerTimeoutError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from contracts.inference.v1 import InferenceRequest
     from contracts.model.v1 import SignedManifest
-    from contracts.training.v1 import TrainingRequest
+    from contracts.training.v2 import TrainingRequest
     from leaim.config import Settings
     from leaim.orchestration.ports import WorkerClient
 

@@ -17,10 +17,9 @@ from contracts.model.v1 import (
     TrafficChange,
     TrainingJobRequest,
 )
-from leaim.exceptions import EmptySnapshotError, NotFoundError, SnapshotExistsError
+from leaim.exceptions import EmptySnapshotError, InvalidJobError, NotFoundError, SnapshotExistsError
 from leaim.governance.access import Permission
 from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection
-from leaim.lifecycle.training import InvalidJobError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -92,7 +91,8 @@ class LifecycleApi(GovernedHttp):
         """`GET /v1/models`: every model a manifest names, with its version counts and aliases."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            summaries = [self._summary(name) for name in self._jobs.model_names()]
+            published = {summary.model_name: summary for summary in self._registry.models()}
+            summaries = [published.get(name) or self._untrained(name) for name in self._jobs.model_names()]
             return ModelList(models=summaries), {"listed": len(summaries)}
 
         return self._serve(invocation, "model.list", Permission.READ_MODELS, {}, work)
@@ -166,23 +166,19 @@ class LifecycleApi(GovernedHttp):
             invocation, "model.retraining.request", Permission.TRAIN_MODELS, {"use_case": use_case}, work, status=202
         )
 
-    def _summary(self, model: str) -> ModelSummary:
+    def _untrained(self, model: str) -> ModelSummary:
+        """A model a manifest names but no version of which is published yet."""
         manifest = self._jobs.manifest_of_model(model)
-        versions = list(self._registry.versions(model))
-        policy = self._registry.traffic(manifest.name)
-        if policy is not None and policy.model_name != model:
-            policy = None
-        approved = sum(1 for signed in versions if signed.manifest.status == "approved")
         return ModelSummary(
             model_name=model,
             use_case=manifest.name,
-            family=versions[-1].manifest.family if versions else manifest.model.family,
-            versions=len(versions),
-            approved=approved,
-            rejected=len(versions) - approved,
-            champion=policy.champion if policy else None,
-            challenger=policy.challenger if policy else None,
-            latest_version=versions[-1].manifest.model_version if versions else None,
+            family=manifest.model.family,
+            versions=0,
+            approved=0,
+            rejected=0,
+            champion=None,
+            challenger=None,
+            latest_version=None,
         )
 
     def _view(self, signed: SignedManifest) -> ModelVersionView:

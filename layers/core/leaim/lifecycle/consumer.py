@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from contracts.model.v1 import RetrainingRequest
-from leaim.exceptions import AuditWriteError, LeaimError
+from leaim.exceptions import AuditWriteError, LeaimError, UnreadableJobMessageError
 from leaim.governance.audit import InvocationAudit
 from leaim.lifecycle.promotion import CONTROLLER
 
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 
 QUEUE_PRINCIPAL = "queue:training"
 SCHEDULE_PRINCIPAL = "schedule:retraining"
-
-
-class UnreadableJobMessageError(LeaimError):
-    """A training queue message does not name a job; SQS retries it, then moves it to the dead-letter queue."""
 
 
 class TrainingConsumer:
@@ -67,12 +63,17 @@ class TrainingConsumer:
                 raise
             audit.note(use_case=job.use_case, model_name=job.model_name, model_version=job.version)
             outcome: Outcome = "error" if job.state == "failed" else "success"
+            if job.state in ("queued", "running"):
+                # Another delivery holds the job: this one ran nothing.
+                outcome = "duplicate"
             details = {
                 **attempt,
                 "job_id": job.job_id,
                 "state": job.state,
                 "requested_by": job.requested_by,
                 "trigger": job.trigger,
+                "version": job.version,
+                "message": job.message,
                 "reasons": job.reasons,
             }
             audit.store(outcome, error=job.message if job.state == "failed" else None, details=details)

@@ -8,7 +8,7 @@ from contracts.model.v1 import GateResult
 
 if TYPE_CHECKING:
     from contracts.manifest.v1 import Gates, UseCaseManifest
-    from contracts.training.v1 import TrainingMetrics
+    from contracts.training.v2 import TrainingMetrics
 
 
 def evaluate(manifest: UseCaseManifest, metrics: TrainingMetrics) -> list[GateResult]:
@@ -41,16 +41,15 @@ def disparate_impact(rates: dict[str, float]) -> float | None:
 
 
 def _at_least(gate: str, value: float, limit: float) -> GateResult:
-    passed = value >= limit
-    relation = "at least" if passed else "below the minimum"
-    return GateResult(
-        gate=gate, passed=passed, value=value, limit=limit, message=f"{gate} {value:.6g} is {relation} {limit:.6g}"
-    )
+    return _bound(gate, value, limit, value >= limit, "at least", "below the minimum")
 
 
 def _at_most(gate: str, value: float, limit: float) -> GateResult:
-    passed = value <= limit
-    relation = "at most" if passed else "above the maximum"
+    return _bound(gate, value, limit, value <= limit, "at most", "above the maximum")
+
+
+def _bound(gate: str, value: float, limit: float, passed: bool, within: str, outside: str) -> GateResult:
+    relation = within if passed else outside
     return GateResult(
         gate=gate, passed=passed, value=value, limit=limit, message=f"{gate} {value:.6g} is {relation} {limit:.6g}"
     )

@@ -8,7 +8,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from contracts.model.v1 import JobState, SignedManifest, TrafficPolicy, TrainingJob, VersionStats
+    from contracts.model.v1 import (
+        JobState,
+        ModelSummary,
+        SignedManifest,
+        TrafficPolicy,
+        TrainingJob,
+        VersionStats,
+    )
 
 
 class ModelRegistry(Protocol):
@@ -24,6 +31,10 @@ class ModelRegistry(Protocol):
 
     def versions(self, name: str) -> Sequence[SignedManifest]:
         """Every published version of a model, oldest first."""
+        ...
+
+    def models(self) -> Sequence[ModelSummary]:
+        """One summary per model with a published version: counts, latest version, champion and challenger."""
         ...
 
     def next_version(self, name: str) -> str:
@@ -106,12 +117,4 @@ class VersionStatsSource(Protocol):
 
     def version_stats(self, use_case: str, model_name: str, since: datetime) -> dict[str, VersionStats]:
         """Per version: worker calls, errors, fallbacks and p95 latency since `since`."""
-        ...
-
-
-class ManifestPublisher(Protocol):
-    """Puts a signed manifest where the inference workers load artifacts from."""
-
-    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
-        """Store the manifest beside its artifact in the workers' artifact store."""
         ...

@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.model.v1 import ModelManifest, SignedManifest
 from leaim.exceptions import ConfigurationError
@@ -60,14 +59,3 @@ class ManifestSigner:
         """The manifest with the signature of its canonical bytes."""
         signature = self._key.sign(manifest.canonical_bytes())
         return SignedManifest(manifest=manifest, key_id=self.key_id, signature=base64.b64encode(signature).decode())
-
-    def verifies(self, signed: SignedManifest) -> bool:
-        """Whether `signed` carries this key's valid signature of its manifest."""
-        if signed.key_id != self.key_id:
-            return False
-        public = Ed25519PublicKey.from_public_bytes(self.public_key)
-        try:
-            public.verify(base64.b64decode(signed.signature, validate=True), signed.manifest.canonical_bytes())
-        except (InvalidSignature, ValueError):
-            return False
-        return True

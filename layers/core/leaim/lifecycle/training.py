@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Literal
 from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import FieldError
 from contracts.model.v1 import Lineage, ModelManifest, TrainingJob, TrainingJobRequest
-from contracts.training.v1 import FAMILIES, TrainingRequest, param_problems
+from contracts.training.v2 import FAMILIES, TrainingRequest, param_problems
 from leaim.data.records import protected_groups, training_matrix
 from leaim.domain.deadline import Deadline
-from leaim.exceptions import LeaimError, ModelVersionExistsError, NotFoundError, WorkerError
+from leaim.exceptions import InvalidJobError, LeaimError, ModelVersionExistsError, NotFoundError, WorkerError
 from leaim.lifecycle import gates
 
 if TYPE_CHECKING:
@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 
     from contracts.manifest.v1 import UseCaseManifest
     from contracts.model.v1 import RetrainingRequest, SignedManifest, Trigger
-    from contracts.training.v1 import TrainingResult
+    from contracts.training.v2 import TrainingResult
     from leaim.data.datasets import DatasetCatalog
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.ports import AuditLog, Telemetry
     from leaim.ingestion.ports import ObjectStore
     from leaim.ingestion.snapshots import SnapshotService
-    from leaim.lifecycle.ports import JobQueue, ManifestPublisher, ModelRegistry, TrainingJobStore
+    from leaim.lifecycle.ports import JobQueue, ModelRegistry, TrainingJobStore
     from leaim.lifecycle.signing import ManifestSigner
     from leaim.orchestration.ports import WorkerClient
 
@@ -44,14 +44,8 @@ MODEL_PREFIX = "models"
 # Kept back from the function's remaining time for gating, signing and registering after the worker answers.
 FINISH_RESERVE_MS = 20_000.0
 PUBLISH_TIMEOUT_S = 10.0
-
-
-class InvalidJobError(LeaimError):
-    """A training job request names an unknown family or parameters out of range."""
-
-    def __init__(self, fields: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{error.field}: {error.message}" for error in fields))
-        self.fields = fields
+# A running job whose last progress is older than the training function's timeout (900 s) was interrupted.
+STALE_AFTER_S = 960.0
 
 
 def artifact_key(digest: str) -> str:
@@ -77,13 +71,13 @@ class TrainingJobs:
         queue: JobQueue,
         registry: ModelRegistry,
         artifacts: ObjectStore,
-        workers: WorkerClient,
-        publisher: ManifestPublisher,
+        workers: Callable[[], WorkerClient],
         signer: Callable[[], ManifestSigner],
         audit_log: AuditLog,
         telemetry: Telemetry,
         clock: Clock,
         code_version: str,
+        stale_after_s: float = STALE_AFTER_S,
     ) -> None:
         self._manifests = manifests
         self._datasets = datasets
@@ -93,12 +87,12 @@ class TrainingJobs:
         self._registry = registry
         self._artifacts = artifacts
         self._workers = workers
-        self._publisher = publisher
         self._signer = signer
         self._audit_log = audit_log
         self._telemetry = telemetry
         self._clock = clock
         self._code_version = code_version
+        self._stale_after_s = stale_after_s
 
     def model_names(self) -> list[str]:
         """Every model a use-case manifest names, sorted."""
@@ -219,11 +213,22 @@ class TrainingJobs:
         """Run a queued job to its end; a job that is not queued (a redelivery) is returned as it is.
 
         The job ends succeeded (approved version), rejected (a gate failed: the version is still
-        published, with its reasons) or failed (no version: the message says why).
+        published, with its reasons) or failed (no version: the message says why). A redelivered job
+        still `running` after `stale_after_s` was interrupted (the function timed out or died): it is
+        marked failed so that it can be sent again.
         """
         job = self._jobs.claim(job_id)
         if job is None:
-            return self.get(job_id)
+            current = self.get(job_id)
+            idle_s = self._clock.now() - current.updated_at.timestamp()
+            if current.state == "running" and idle_s > self._stale_after_s:
+                return self._jobs.update(
+                    job_id,
+                    state="failed",
+                    stage="interrupted",
+                    message=f"interrupted: no progress for {idle_s:.0f} s, the function running it stopped",
+                )
+            return current
         step = self._stepper(job.job_id)
         try:
             return self._run(job, step, remaining_ms, principal)
@@ -238,6 +243,8 @@ class TrainingJobs:
     ) -> TrainingJob:
         manifest = self._manifests.get(job.use_case)
         dataset = self.dataset_of(manifest)
+        # The key is read before training, so a missing key fails the job before the GPU time is spent.
+        signer = self._signer()
         step("reading snapshot", 0.05)
         snapshot, table = self._snapshots.read(dataset, job.snapshot_id)
         rows, labels = training_matrix(manifest, snapshot, table)
@@ -276,7 +283,7 @@ class TrainingJobs:
         self._artifacts.put(key, artifact, content_type="application/octet-stream", if_absent=True)
         step("signing and registering", 0.9)
         status: Literal["approved", "rejected"] = "rejected" if failed else "approved"
-        signed = self._signer().sign(
+        signed = signer.sign(
             ModelManifest(
                 model_name=job.model_name,
                 model_version=job.version,
@@ -307,19 +314,24 @@ class TrainingJobs:
                 created_at=self._now(),
             )
         )
-        self._registry.publish(signed)
         self._artifacts.put(
             manifest_key(job.model_name, job.version),
             signed.model_dump_json().encode(),
             content_type="application/json",
             if_absent=True,
         )
+        if not failed:
+            self._workers().publish_manifest(signed, PUBLISH_TIMEOUT_S)
+        # Publishing is the commit point: everything the version needs is stored before it exists.
+        self._registry.publish(signed)
         if failed:
             return self._jobs.update(
                 job.job_id, state="rejected", stage="done", progress=1.0, reasons=failed, message="a gate failed"
             )
-        self._publisher.publish_manifest(signed, PUBLISH_TIMEOUT_S)
-        message = self._deploy(job, manifest, signed)
+        try:
+            message = self._deploy(job, manifest, signed)
+        except LeaimError as error:
+            message = f"approved; not deployed: {type(error).__name__}: {error}"
         return self._jobs.update(job.job_id, state="succeeded", stage="done", progress=1.0, message=message)
 
     def _deploy(self, job: TrainingJob, manifest: UseCaseManifest, signed: SignedManifest) -> str:
@@ -352,7 +364,7 @@ class TrainingJobs:
         started = self._clock.monotonic()
         with self._telemetry.span("worker.training", {"model": f"{request.model_name}@{request.model_version}"}):
             try:
-                result = self._workers.train(request, timeout_s)
+                result = self._workers().train(request, timeout_s)
             except WorkerError as error:
                 self._audit_training(
                     manifest, request, started, lineage, principal, error=f"{type(error).__name__}: {error}"

@@ -97,8 +97,12 @@ class LocalStack:
         stack_name: str = "leaim-local",
         api_port: int = 0,
         schedule_interval_s: float | None = None,
+        run_schedules: bool = True,
     ) -> None:
-        """`schedule_interval_s`, when given, replaces the rate of every schedule (a 5-minute job every few seconds)."""
+        """`schedule_interval_s`, when given, replaces the rate of every schedule (a 5-minute job every few seconds).
+
+        With `run_schedules` False no schedule fires by itself; `run_schedule` still runs one on demand.
+        """
         if schedule_interval_s is not None and schedule_interval_s <= 0:
             raise ValueError(f"schedule_interval_s must be positive, got {schedule_interval_s}")
         self.template_path = template_path
@@ -108,6 +112,7 @@ class LocalStack:
         self.stack_name = stack_name
         self.api_port = api_port
         self.schedule_interval_s = schedule_interval_s
+        self.run_schedules = run_schedules
         self.region = DEFAULT_REGION
         self._endpoint: LocalEndpoint | None = None
         self._resolver: Resolver | None = None
@@ -439,7 +444,7 @@ class LocalStack:
                     if on_failure is None
                     else (session.client("sqs", endpoint_url=self._endpoint.url), on_failure),
                 )
-            elif isinstance(event, ScheduleEvent) and event.enabled:
+            elif isinstance(event, ScheduleEvent) and event.enabled and self.run_schedules:
                 schedule = self._schedules[function.logical_id][event.name]
                 pollers[name] = SchedulePoller(name, local_function, schedule=schedule)
         return pollers

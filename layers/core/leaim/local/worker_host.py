@@ -6,7 +6,7 @@
   `InferenceWorker(artifact_digest=...)` per digest, so its `@modal.enter` runs once as in a container,
   and gathers concurrent requests for that digest into one call of its batched `score`, as
   `@modal.batched` does in the cloud.
-- `POST /training/train` with a `training.v1` request: runs the Modal function `train` locally.
+- `POST /training/train` with a `training.v2` request: runs the Modal function `train` locally.
 - `POST /artifacts/manifests` with a `model.v1` signed manifest: verifies it with the trusted keys of
   `$LEAIM_MANIFEST_PUBLIC_KEYS` and stores it beside its artifact, where the inference worker reads it;
   storing the same manifest again is fine, a different one for the same artifact is a conflict.

@@ -85,8 +85,9 @@ class WorldOptions:
     seed: int = 7
     # moto keeps its resources for the life of the process: worlds started in one process need distinct names.
     stack_name: str = "leaim-local"
-    # Replaces the template's schedule rates (the promotion controller runs every 5 minutes); None keeps them.
-    schedule_interval_s: float | None = None
+    # Scheduled functions (the promotion controller, retraining) fire at the template's rates; the demo and
+    # tests turn this off and run them on demand, so that a run never races their own steps.
+    run_schedules: bool = True
 
 
 class LocalWorld:
@@ -133,7 +134,7 @@ class LocalWorld:
             stack_name=self.options.stack_name,
             state_dir=self.state_dir / "stack",
             api_port=self.options.api_port,
-            schedule_interval_s=self.options.schedule_interval_s,
+            run_schedules=self.options.run_schedules,
             parameters={
                 "DatabaseUrl": self.database_url,
                 "WorkerBackend": "local",

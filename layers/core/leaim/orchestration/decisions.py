@@ -316,6 +316,14 @@ class DecisionService:
                 shadow = self._shadow_pool().submit(
                     self._call, challenger, row, decision_id, deadline, carrier, trace_id, audit, "shadow"
                 )
+            elif challenger is not None:
+                # Never scored, so the controller must see it fail rather than wait for it forever.
+                mismatch = f"ModelMismatchError: {challenger.name}@{challenger.version} was trained on other features"
+                worker_events.append(
+                    self._worker_event(
+                        audit, challenger, decision_id, self._clock.monotonic(), trace_id, role="shadow", error=mismatch
+                    )
+                )
             call = self._call(active, row, decision_id, deadline, carrier, trace_id, audit, role)
         if call.event is not None:
             worker_events.append(call.event)
@@ -340,10 +348,10 @@ class DecisionService:
         label = f"{model.name}@{model.version}"
         breaker = self._breakers.for_target(model.artifact_digest)
         if not breaker.allow():
-            return _Call(None, None, f"circuit open for model {label}")
+            return _Call(None, None, f"CircuitOpenError: circuit open for model {label}")
         timeout_s = deadline.remaining_s()
         if timeout_s <= 0.0:
-            return _Call(None, None, "latency budget spent before the model call")
+            return _Call(None, None, "DeadlineExceededError: latency budget spent before the model call")
         request = InferenceRequest(
             request_id=decision_id,
             model_name=model.name,
@@ -400,8 +408,7 @@ class DecisionService:
             return self._worker_event(audit, challenger, decision_id, started, trace_id, role="shadow", error=error)
         if call.event is not None:
             return call.event
-        error = f"CircuitOpenError: {call.failure}"
-        return self._worker_event(audit, challenger, decision_id, started, trace_id, role="shadow", error=error)
+        return self._worker_event(audit, challenger, decision_id, started, trace_id, role="shadow", error=call.failure)
 
     def _shadow_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:

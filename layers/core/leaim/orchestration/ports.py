@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from contracts.decision.v1 import DecisionResponse
     from contracts.inference.v1 import InferenceRequest, InferenceResult
     from contracts.model.v1 import SignedManifest
-    from contracts.training.v1 import TrainingRequest, TrainingResult
+    from contracts.training.v2 import TrainingRequest, TrainingResult
 
 
 __all__ = [
@@ -81,7 +81,6 @@ class TrafficPlan:
     challenger: ActiveModel | None
     policy: str | None
     canary_percent: float
-    revision: int
 
 
 class ModelRouter(Protocol):

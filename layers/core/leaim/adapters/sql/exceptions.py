@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from leaim.exceptions import DuplicateDecisionError, LeaimError, ModelVersionExistsError
+from leaim.exceptions import DependencyUnavailableError, DuplicateDecisionError, ModelVersionExistsError
 
 __all__ = ["DuplicateDecisionError", "ModelVersionExistsError", "StoreUnavailableError"]
 
 
-class StoreUnavailableError(LeaimError):
+class StoreUnavailableError(DependencyUnavailableError):
     """The SQL store could not be read or written for a reason other than the data itself."""

@@ -101,21 +101,6 @@ class SqlTrainingJobStore:
             raise StoreUnavailableError(f"training job {job_id!r} could not be claimed") from error
         return claimed
 
-    def list(self, model_name: str, limit: int = 50) -> list[TrainingJob]:
-        """The latest `limit` jobs of model `model_name`, newest first."""
-        statement = (
-            select(TrainingJobRow)
-            .where(col(TrainingJobRow.model_name) == model_name)
-            .order_by(col(TrainingJobRow.created_at).desc(), col(TrainingJobRow.job_id).desc())
-            .limit(limit)
-        )
-        try:
-            with Session(self._engine) as session:
-                jobs = [_job(row) for row in session.exec(statement).all()]
-        except SQLAlchemyError as error:
-            raise StoreUnavailableError(f"training jobs of model {model_name!r} could not be read") from error
-        return jobs
-
 
 def _job(row: TrainingJobRow) -> TrainingJob:
     return TrainingJob.model_validate({name: getattr(row, name) for name in TrainingJob.model_fields})

@@ -229,7 +229,6 @@ class SqlModelRegistry:
             challenger=None if policy.challenger_version is None else models[policy.challenger_version],
             policy=policy.policy,
             canary_percent=policy.canary_percent,
-            revision=policy.revision,
         )
 
     def set_champion(
