@@ -136,7 +136,7 @@ def test_concurrent_claims_run_a_job_once(engine: Engine) -> None:
     store = SqlTrainingJobStore(engine)
     racers = 8
     for round_ in range(5):
-        store.create(make_job(f"job-{round_}"))
+        store.create(make_job(f"job-{round_}", version=f"v{round_}"))
         start = threading.Barrier(racers)
         with ThreadPoolExecutor(max_workers=racers) as pool:
             outcomes = list(pool.map(claim_after, [start] * racers, [store] * racers, [f"job-{round_}"] * racers))
@@ -145,3 +145,14 @@ def test_concurrent_claims_run_a_job_once(engine: Engine) -> None:
         assert len(claimed) == 1
         assert claimed[0].state == "running"
         assert store.get(f"job-{round_}") == claimed[0]
+
+
+def test_a_version_is_reserved_by_its_job_until_that_job_fails(engine: Engine) -> None:
+    store = SqlTrainingJobStore(engine)
+    store.create(make_job("job-1", version="v7"))
+    with pytest.raises(ConflictError, match="version v7 of credit is already being trained"):
+        store.create(make_job("job-2", version="v7"))
+    with pytest.raises(ConflictError, match="training job 'job-1' already exists"):
+        store.create(make_job("job-1", version="v8"))
+    store.update("job-1", state="failed", stage="failed", message="worker timed out")
+    assert store.create(make_job("job-2", version="v7")).job_id == "job-2"

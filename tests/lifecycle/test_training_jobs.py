@@ -14,6 +14,7 @@ from gpu_workers.training.trainer import train
 from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import (
+    ConflictError,
     InvalidJobError,
     ModelVersionExistsError,
     NotFoundError,
@@ -309,3 +310,13 @@ def test_a_job_left_running_by_a_stopped_function_is_failed_when_its_message_com
     with pytest.raises(UnreadableJobMessageError):
         consumer.handle("{}", message_id="m-2", receive_count=1, invocation_id="i-3", remaining_ms=600_000)
     assert [e.outcome for e in lab.audit.events if e.invocation_id == "i-3:m-2:1"] == ["rejected"]
+
+
+def test_jobs_queued_together_get_their_own_versions_and_an_explicit_one_is_held(lab: Lab) -> None:
+    snapshot = lab.snapshot.snapshot_id
+    first = lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=snapshot), principal="ml")
+    second = lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=snapshot), principal="ml")
+    assert (first.version, second.version) == ("v1", "v2")
+    with pytest.raises(ConflictError, match="version v2 of card-fraud is already being trained"):
+        lab.jobs.submit("card-fraud", TrainingJobRequest(snapshot_id=snapshot, version="v2"), principal="ml")
+    assert lab.queue.sent == [first.job_id, second.job_id]

@@ -19,7 +19,14 @@ from contracts.model.v1 import Lineage, ModelManifest, TrainingJob, TrainingJobR
 from contracts.training.v2 import FAMILIES, TrainingRequest, param_problems
 from leaim.data.records import protected_groups, training_matrix
 from leaim.domain.deadline import Deadline
-from leaim.exceptions import InvalidJobError, LeaimError, ModelVersionExistsError, NotFoundError, WorkerError
+from leaim.exceptions import (
+    ConflictError,
+    InvalidJobError,
+    LeaimError,
+    ModelVersionExistsError,
+    NotFoundError,
+    WorkerError,
+)
 from leaim.lifecycle import gates
 
 if TYPE_CHECKING:
@@ -44,6 +51,8 @@ MODEL_PREFIX = "models"
 # Kept back from the function's remaining time for gating, signing and registering after the worker answers.
 FINISH_RESERVE_MS = 20_000.0
 PUBLISH_TIMEOUT_S = 10.0
+# Default versions skipped because queued or running jobs hold them, at most.
+AUTO_VERSION_ATTEMPTS = 20
 # A running job whose last progress is older than the training function's timeout (900 s) was interrupted.
 STALE_AFTER_S = 960.0
 
@@ -136,7 +145,8 @@ class TrainingJobs:
         """Check a job request, store the job as queued and put it on the training queue.
 
         Raises NotFoundError (unknown model or snapshot), InvalidJobError (family or parameters), and
-        ModelVersionExistsError (the version is already published: versions never change).
+        ModelVersionExistsError (the version is already published: versions never change), and ConflictError
+        (a job not failed already trains the version asked for; a default version skips to the next free one).
         """
         manifest = self.manifest_of_model(model_name)
         dataset = self.dataset_of(manifest)
@@ -164,16 +174,12 @@ class TrainingJobs:
             ]
         if problems:
             raise InvalidJobError(problems)
-        version = request.version or self._registry.next_version(model_name)
-        existing = self._registry.get(model_name, version)
-        if existing is not None:
-            raise ModelVersionExistsError(model_name, version, existing.manifest.artifact_digest)
         now = self._now()
         job = TrainingJob(
             job_id=uuid.uuid4().hex,
             model_name=model_name,
             use_case=manifest.name,
-            version=version,
+            version=request.version or self._registry.next_version(model_name),
             snapshot_id=request.snapshot_id,
             family=family,
             params=params,
@@ -188,7 +194,21 @@ class TrainingJobs:
             created_at=now,
             updated_at=now,
         )
-        self._jobs.create(job)
+        for _ in range(AUTO_VERSION_ATTEMPTS):
+            existing = self._registry.get(model_name, job.version)
+            if existing is not None:
+                raise ModelVersionExistsError(model_name, job.version, existing.manifest.artifact_digest)
+            try:
+                self._jobs.create(job)
+                break
+            except ConflictError:
+                # Another job holds the version; an explicit version is the caller's to change, a default is ours.
+                number = job.version.removeprefix("v")
+                if request.version is not None or not number.isdigit():
+                    raise
+                job = job.model_copy(update={"version": f"v{int(number) + 1}"})
+        else:
+            raise ConflictError(f"no free version of {model_name} after {AUTO_VERSION_ATTEMPTS} tries: retry")
         try:
             self._queue.send(job.job_id)
         except Exception as error:

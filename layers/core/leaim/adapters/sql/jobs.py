@@ -26,12 +26,16 @@ class SqlTrainingJobStore:
         self._engine = engine
 
     def create(self, job: TrainingJob) -> TrainingJob:
-        """Store a new job; ConflictError when its id is taken."""
+        """Store a new job; ConflictError when its id is taken or a job not failed already trains its version."""
         try:
             with Session(self._engine) as session, session.begin():
                 session.add(TrainingJobRow(**job.model_dump()))
         except IntegrityError as error:
-            raise ConflictError(f"training job {job.job_id!r} already exists") from error
+            if self.get(job.job_id) is not None:
+                raise ConflictError(f"training job {job.job_id!r} already exists") from error
+            raise ConflictError(
+                f"version {job.version} of {job.model_name} is already being trained by another job"
+            ) from error
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"training job {job.job_id!r} could not be stored") from error
         return job

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -177,7 +178,18 @@ class TrainingJobRow(SQLModel, table=True):
     """One `contracts.model.v1.TrainingJob`, column for field."""
 
     __tablename__ = "training_jobs"
-    __table_args__ = (Index("ix_training_jobs_model_name_created_at", "model_name", "created_at"),)
+    # A version is reserved by the first job that asks for it, until that job fails: two jobs racing for one
+    # version cannot both spend GPU time only for one of them to be refused at publication.
+    __table_args__ = (
+        Index(
+            "uq_training_jobs_live_version",
+            "model_name",
+            "version",
+            unique=True,
+            sqlite_where=text("state != 'failed'"),
+            postgresql_where=text("state != 'failed'"),
+        ),
+    )
 
     job_id: str = Field(primary_key=True)
     schema_version: str
