@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from contracts.inference.v1 import InferenceResult
+from contracts.model.v1 import SignedManifest
 from contracts.training.v2 import TrainingResult
 from leaim.exceptions import ConfigurationError, WorkerError, WorkerTimeoutError
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from contracts.inference.v1 import InferenceRequest
-    from contracts.model.v1 import SignedManifest
     from contracts.training.v2 import TrainingRequest
     from leaim.config import Settings
     from leaim.orchestration.ports import WorkerClient
@@ -141,9 +141,10 @@ class ModalWorkerClient:
         return _parse(TrainingResult, output, what)
 
     def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
-        """Write a signed manifest beside its artifact in the `leaim-artifacts` volume, replacing any there.
+        """Write a signed manifest beside its artifact in the `leaim-artifacts` volume, never replacing one.
 
-        The inference worker verifies it when it loads the artifact.
+        The same manifest again is accepted (a retried job); a different one for the same artifact is a
+        WorkerError. The inference worker verifies the manifest when it loads the artifact.
         """
         name = f"{signed.manifest.artifact_digest}{MANIFEST_SUFFIX}"
         data = signed.model_dump_json().encode()
@@ -152,8 +153,13 @@ class ModalWorkerClient:
             import modal
 
             volume = modal.Volume.from_name(ARTIFACTS_VOLUME_NAME, environment_name=self.environment)
-            with volume.batch_upload(force=True) as batch:
-                batch.put_file(io.BytesIO(data), f"/{name}")
+            try:
+                with volume.batch_upload(force=False) as batch:
+                    batch.put_file(io.BytesIO(data), f"/{name}")
+            except FileExistsError:
+                stored = b"".join(volume.read_file(f"/{name}"))
+                if SignedManifest.model_validate_json(stored) != signed:
+                    raise WorkerError(f"{name} already holds another manifest for this artifact") from None
 
         _call_with_deadline(call, timeout_s, f"{ARTIFACTS_VOLUME_NAME} volume upload of {name}")
 
