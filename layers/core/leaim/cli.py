@@ -307,6 +307,7 @@ def _up(arguments: argparse.Namespace, console: Console) -> int:
         console.print(f"Ingest queue   {stack.queue_url('IngestQueue')}")
         console.print(f"Ingest stream  {stack.stream_name('IngestStream')}")
         console.print(f"Datasets       s3://{stack.bucket_name('DatasetsBucket')}")
+        console.print(f"Artifacts      s3://{stack.bucket_name('ArtifactsBucket')}")
         console.print(f"Audit store    {world.database_url}")
         console.print(f"API keys       {world.state_dir / 'api-keys.json'}")
         console.print(f"Function logs  {arguments.state_dir / 'functions.log'}")
@@ -321,6 +322,9 @@ def _up(arguments: argparse.Namespace, console: Console) -> int:
         )
         console.print("  leaim sample-data transactions.jsonl --rows 2000 --bad 40")
         console.print("  leaim ingest transactions.jsonl --dataset transactions && leaim quarantine transactions")
+        console.print(
+            "  leaim snapshots transactions && leaim train --snapshot <id> --deploy shadow && leaim traffic card_fraud"
+        )
         console.print("Ctrl-C stops the stack.")
         while True:
             time.sleep(3600)
