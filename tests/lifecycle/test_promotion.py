@@ -13,9 +13,11 @@ from contracts.model.v1 import Rollback, TrafficChange, VersionStats
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, SqlVersionStats
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import NotFoundError, RevisionConflictError, TrafficChangeError, VersionRejectedError
+from leaim.lifecycle.consumer import run_controller
 from leaim.lifecycle.promotion import CONTROLLER, PromotionController, PromotionService, judge
 from leaim.lifecycle.signing import ManifestSigner
 from tests.lifecycle.factories import model_manifest
+from tests.orchestration.fakes import MemoryAuditLog, StaticTelemetry
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -184,3 +186,34 @@ def test_the_controller_rolls_back_a_failing_shadow_and_promotes_a_good_canary(
     assert promoted.action == "promote", promoted.reasons
     policy = registry.traffic("card_fraud")
     assert policy is not None and (policy.champion, policy.previous_champion, policy.challenger) == ("v3", "v1", None)
+
+
+class BrokenStats:
+    def version_stats(self, use_case: str, model_name: str, since: datetime) -> dict[str, VersionStats]:
+        raise RuntimeError("stats query crashed")
+
+
+def test_a_controller_run_that_crashes_still_stores_its_one_audit_event(registry: SqlModelRegistry) -> None:
+    promotions = service(registry)
+    promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
+    promotions.change("card_fraud", TrafficChange(version="v2", policy="shadow"), actor="alice")
+    controller = PromotionController(
+        registry=registry,
+        stats=BrokenStats(),
+        manifests=ManifestCatalog.from_directory(None),
+        clock=FixedClock(datetime.now(UTC)),
+    )
+    log = MemoryAuditLog()
+    with pytest.raises(RuntimeError, match="stats query crashed"):
+        run_controller(
+            controller,
+            audit_log=log,
+            telemetry=StaticTelemetry(),
+            clock=FixedClock(datetime.now(UTC)),
+            invocation_id="run-1",
+            source="PromotionControllerFunction",
+        )
+    assert [(e.invocation_id, e.outcome, e.principal) for e in log.events] == [
+        ("run-1", "error", "controller:promotion")
+    ]
+    assert "RuntimeError: stats query crashed" in (log.events[0].error or "")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contracts.audit.v1 import AuditEvent, Outcome
+from leaim.exceptions import AuditWriteError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from contracts.decision.v1 import DecisionResponse
     from leaim.domain.clock import Clock
@@ -82,6 +84,21 @@ class InvocationAudit:
             details=dict(details or {}),
             **self._fields,
         )
+
+    @contextmanager
+    def failures_audited(self, details: Mapping[str, Any] | None = None) -> Iterator[None]:
+        """Store an `error` event for anything the block raises, unless an event is stored already, and re-raise.
+
+        An AuditWriteError passes through untouched: the store that refused the event will not take another.
+        """
+        try:
+            yield
+        except AuditWriteError:
+            raise
+        except Exception as error:
+            if self._stored is None:
+                self.store("error", error=f"{type(error).__name__}: {error}", details=details)
+            raise
 
     def store(
         self,

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from contracts.model.v1 import RetrainingRequest
-from leaim.exceptions import AuditWriteError, LeaimError, UnreadableJobMessageError
+from leaim.exceptions import LeaimError, UnreadableJobMessageError
 from leaim.governance.audit import InvocationAudit
 from leaim.lifecycle.promotion import CONTROLLER
 
@@ -50,17 +50,13 @@ class TrainingConsumer:
             )
             audit.note(principal=QUEUE_PRINCIPAL, role="ml_engineer")
             attempt = {"message_id": message_id, "receive_count": receive_count}
-            try:
-                job_id = _job_id(body)
+            with audit.failures_audited(attempt):
+                try:
+                    job_id = _job_id(body)
+                except UnreadableJobMessageError as error:
+                    audit.store("rejected", error=str(error), details=attempt)
+                    raise
                 job = self._jobs.run(job_id, remaining_ms=remaining_ms, principal=QUEUE_PRINCIPAL)
-            except UnreadableJobMessageError as error:
-                audit.store("rejected", error=str(error), details=attempt)
-                raise
-            except AuditWriteError:
-                raise
-            except Exception as error:
-                audit.store("error", error=f"{type(error).__name__}: {error}", details=attempt)
-                raise
             audit.note(use_case=job.use_case, model_name=job.model_name, model_version=job.version)
             outcome: Outcome = "error" if job.state == "failed" else "success"
             if job.state in ("queued", "running"):
@@ -100,13 +96,8 @@ def run_controller(
             trace_id=telemetry.trace_id(),
         )
         audit.note(principal=CONTROLLER, role="controller")
-        try:
+        with audit.failures_audited():
             decisions = controller.run()
-        except AuditWriteError:
-            raise
-        except Exception as error:
-            audit.store("error", error=f"{type(error).__name__}: {error}")
-            raise
         changes = [decision for decision in decisions if decision.action in ("promote", "advance", "rollback")]
         audit.store(
             "success",
@@ -145,19 +136,15 @@ def run_scheduled_retraining(
         queued: list[TrainingJob] = []
         skipped: dict[str, str] = {}
         request = RetrainingRequest(reason="scheduled retraining", trigger="schedule", deploy="shadow")
-        try:
+        queued_ids: list[str] = []
+        # The list is read when a failure is stored, so the event names the jobs queued before it.
+        with audit.failures_audited({"queued": queued_ids}):
             for use_case in jobs.scheduled_use_cases():
                 try:
                     queued.append(jobs.retrain(use_case, request, principal=SCHEDULE_PRINCIPAL))
+                    queued_ids.append(queued[-1].job_id)
                 except LeaimError as error:
                     skipped[use_case] = f"{type(error).__name__}: {error}"
-        except AuditWriteError:
-            raise
-        except Exception as error:
-            audit.store(
-                "error", error=f"{type(error).__name__}: {error}", details={"queued": [j.job_id for j in queued]}
-            )
-            raise
         details = {
             "queued": {
                 job.use_case: {"job_id": job.job_id, "version": job.version, "snapshot_id": job.snapshot_id}
