@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.governance.http import HttpAnswer, Invocation
+from leaim.governance.http import HttpAnswer, HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.ingestion.api import IngestionApi
 from leaim.ingestion.quarantine import MASK
@@ -37,12 +37,14 @@ class ApiWorld(IngestionWorld):
             ingestion=self.service,
             quarantine=self.quarantine,
             snapshots=self.snapshots,
-            keys=MemoryKeys(KEYS),
-            audit_log=self.audit,
-            telemetry=self.telemetry,
-            clock=self.clock,
-            max_body_bytes=MAX_BODY,
-            source=SOURCE,
+            gate=HttpGate(
+                keys=MemoryKeys(KEYS),
+                audit_log=self.audit,
+                telemetry=self.telemetry,
+                clock=self.clock,
+                max_body_bytes=MAX_BODY,
+                source=SOURCE,
+            ),
         )
         self.calls = 0
 

@@ -15,7 +15,7 @@ import pytest
 
 from contracts.model.v1 import SignedManifest
 from gpu_workers.inference.signatures import load_public_keys, verify_manifest
-from leaim.governance.http import Invocation
+from leaim.governance.http import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.promotion import PromotionService
@@ -63,12 +63,14 @@ class Desk:
             jobs=lab.jobs,
             promotions=PromotionService(registry=lab.registry, manifests=lab.data.manifests),
             registry=lab.registry,
-            keys=MemoryKeys(KEYS),
-            audit_log=self.audit,
-            telemetry=StaticTelemetry(),
-            clock=lab.data.clock,
-            max_body_bytes=64 * 1024,
-            source=SOURCE,
+            gate=HttpGate(
+                keys=MemoryKeys(KEYS),
+                audit_log=self.audit,
+                telemetry=StaticTelemetry(),
+                clock=lab.data.clock,
+                max_body_bytes=64 * 1024,
+                source=SOURCE,
+            ),
         )
 
     def train(self, body: object, *, model: str = MODEL, key: str | None = "ml-key") -> Reply:

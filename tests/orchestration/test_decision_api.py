@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from leaim.governance.http import Invocation
+from leaim.governance.http import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.orchestration.api import DecisionApi
 from tests.orchestration.fakes import MemoryKeys, World, transaction
@@ -18,12 +18,14 @@ KEYS = {
 def make_api(world: World, max_body_bytes: int = 4096) -> DecisionApi:
     return DecisionApi(
         service=world.service,
-        keys=MemoryKeys(KEYS),
-        audit_log=world.audit,
-        telemetry=world.telemetry,
-        clock=world.clock,
-        max_body_bytes=max_body_bytes,
-        source="DecisionApiFunction",
+        gate=HttpGate(
+            keys=MemoryKeys(KEYS),
+            audit_log=world.audit,
+            telemetry=world.telemetry,
+            clock=world.clock,
+            max_body_bytes=max_body_bytes,
+            source="DecisionApiFunction",
+        ),
     )
 
 

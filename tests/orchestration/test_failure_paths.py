@@ -8,7 +8,7 @@ import pytest
 
 from leaim.domain.breaker import BreakerState
 from leaim.exceptions import DependencyUnavailableError
-from leaim.governance.http import Invocation
+from leaim.governance.http import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.orchestration.api import DecisionApi
 from tests.orchestration.fakes import DIGEST, MemoryKeys, World, decide, transaction
@@ -78,12 +78,14 @@ def test_a_concurrent_duplicate_replays_the_winner_and_still_audits_its_worker_c
 def make_api(world: World, keys=None) -> DecisionApi:
     return DecisionApi(
         service=world.service,
-        keys=keys or MemoryKeys({"k": Principal("svc", "decision_client")}),
-        audit_log=world.audit,
-        telemetry=world.telemetry,
-        clock=world.clock,
-        max_body_bytes=200_000,
-        source="DecisionApiFunction",
+        gate=HttpGate(
+            keys=keys or MemoryKeys({"k": Principal("svc", "decision_client")}),
+            audit_log=world.audit,
+            telemetry=world.telemetry,
+            clock=world.clock,
+            max_body_bytes=200_000,
+            source="DecisionApiFunction",
+        ),
     )
 
 

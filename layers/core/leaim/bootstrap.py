@@ -31,6 +31,7 @@ from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
 from leaim.domain.privacy import MIN_KEY_BYTES
 from leaim.exceptions import ConfigurationError
+from leaim.governance.http import HttpGate
 from leaim.ingestion.api import IngestionApi
 from leaim.ingestion.consumer import IngestionConsumer
 from leaim.ingestion.quarantine import QuarantineService
@@ -142,12 +143,14 @@ def build_decision_api(core: Core, *, source: str) -> DecisionApi:
     keys_table = _required(core.settings.api_keys_table, "api_keys_table")
     return DecisionApi(
         service=core.service,
-        keys=DynamoApiKeyStore(keys_table, core.dynamodb),
-        audit_log=core.audit_log,
-        telemetry=core.telemetry,
-        clock=core.clock,
-        max_body_bytes=core.settings.max_body_bytes,
-        source=source,
+        gate=HttpGate(
+            keys=DynamoApiKeyStore(keys_table, core.dynamodb),
+            audit_log=core.audit_log,
+            telemetry=core.telemetry,
+            clock=core.clock,
+            max_body_bytes=core.settings.max_body_bytes,
+            source=source,
+        ),
     )
 
 
@@ -229,12 +232,14 @@ def build_ingestion_api(ingestion: Ingestion, *, source: str) -> IngestionApi:
         ingestion=ingestion.service,
         quarantine=ingestion.quarantine,
         snapshots=ingestion.snapshots,
-        keys=DynamoApiKeyStore(_required(ingestion.settings.api_keys_table, "api_keys_table"), ingestion.dynamodb),
-        audit_log=ingestion.audit_log,
-        telemetry=ingestion.telemetry,
-        clock=ingestion.clock,
-        max_body_bytes=ingestion.settings.max_ingest_body_bytes,
-        source=source,
+        gate=HttpGate(
+            keys=DynamoApiKeyStore(_required(ingestion.settings.api_keys_table, "api_keys_table"), ingestion.dynamodb),
+            audit_log=ingestion.audit_log,
+            telemetry=ingestion.telemetry,
+            clock=ingestion.clock,
+            max_body_bytes=ingestion.settings.max_ingest_body_bytes,
+            source=source,
+        ),
     )
 
 
@@ -359,12 +364,14 @@ def build_lifecycle_api(lifecycle: Lifecycle, *, source: str) -> LifecycleApi:
         jobs=lifecycle.jobs,
         promotions=lifecycle.promotions,
         registry=lifecycle.registry,
-        keys=DynamoApiKeyStore(_required(lifecycle.settings.api_keys_table, "api_keys_table"), lifecycle.dynamodb),
-        audit_log=lifecycle.audit_log,
-        telemetry=lifecycle.telemetry,
-        clock=lifecycle.clock,
-        max_body_bytes=lifecycle.settings.max_body_bytes,
-        source=source,
+        gate=HttpGate(
+            keys=DynamoApiKeyStore(_required(lifecycle.settings.api_keys_table, "api_keys_table"), lifecycle.dynamodb),
+            audit_log=lifecycle.audit_log,
+            telemetry=lifecycle.telemetry,
+            clock=lifecycle.clock,
+            max_body_bytes=lifecycle.settings.max_body_bytes,
+            source=source,
+        ),
     )
 
 

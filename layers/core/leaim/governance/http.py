@@ -77,25 +77,29 @@ def conflict_code(error: ConflictError) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+@dataclass(frozen=True, slots=True)
+class HttpGate:
+    """What every governed HTTP entry point shares: its callers' keys, the audit log, tracing, time, its body
+    limit and the function name its events carry."""
+
+    keys: ApiKeyStore
+    audit_log: AuditLog
+    telemetry: Telemetry
+    clock: Clock
+    max_body_bytes: int
+    source: str
+
+
 class GovernedHttp:
     """Base of the HTTP entry points: one audit event per invocation, stored before the answer goes out."""
 
-    def __init__(
-        self,
-        *,
-        keys: ApiKeyStore,
-        audit_log: AuditLog,
-        telemetry: Telemetry,
-        clock: Clock,
-        max_body_bytes: int,
-        source: str,
-    ) -> None:
-        self._keys = keys
-        self._audit_log = audit_log
-        self._telemetry = telemetry
-        self._clock = clock
-        self._max_body_bytes = max_body_bytes
-        self._source = source
+    def __init__(self, gate: HttpGate) -> None:
+        self._keys = gate.keys
+        self._audit_log = gate.audit_log
+        self._telemetry = gate.telemetry
+        self._clock = gate.clock
+        self._max_body_bytes = gate.max_body_bytes
+        self._source = gate.source
 
     def _audit(self, invocation: Invocation, action: str) -> InvocationAudit:
         return InvocationAudit(

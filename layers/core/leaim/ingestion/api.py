@@ -19,10 +19,9 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from leaim.domain.clock import Clock
     from leaim.governance.audit import InvocationAudit
-    from leaim.governance.http import Invocation
-    from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
+    from leaim.governance.http import HttpGate, Invocation
+    from leaim.governance.ports import Principal
     from leaim.ingestion.quarantine import QuarantineService
     from leaim.ingestion.service import IngestionService
     from leaim.ingestion.snapshots import SnapshotService
@@ -39,21 +38,9 @@ class IngestionApi(GovernedHttp):
         ingestion: IngestionService,
         quarantine: QuarantineService,
         snapshots: SnapshotService,
-        keys: ApiKeyStore,
-        audit_log: AuditLog,
-        telemetry: Telemetry,
-        clock: Clock,
-        max_body_bytes: int,
-        source: str,
+        gate: HttpGate,
     ) -> None:
-        super().__init__(
-            keys=keys,
-            audit_log=audit_log,
-            telemetry=telemetry,
-            clock=clock,
-            max_body_bytes=max_body_bytes,
-            source=source,
-        )
+        super().__init__(gate)
         self._ingestion = ingestion
         self._quarantine = quarantine
         self._snapshots = snapshots

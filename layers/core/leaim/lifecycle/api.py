@@ -25,10 +25,9 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from contracts.model.v1 import SignedManifest, TrafficPolicy
-    from leaim.domain.clock import Clock
     from leaim.governance.audit import InvocationAudit
-    from leaim.governance.http import Invocation
-    from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
+    from leaim.governance.http import HttpGate, Invocation
+    from leaim.governance.ports import Principal
     from leaim.lifecycle.ports import ModelRegistry
     from leaim.lifecycle.promotion import PromotionService
     from leaim.lifecycle.training import TrainingJobs
@@ -43,21 +42,9 @@ class LifecycleApi(GovernedHttp):
         jobs: TrainingJobs,
         promotions: PromotionService,
         registry: ModelRegistry,
-        keys: ApiKeyStore,
-        audit_log: AuditLog,
-        telemetry: Telemetry,
-        clock: Clock,
-        max_body_bytes: int,
-        source: str,
+        gate: HttpGate,
     ) -> None:
-        super().__init__(
-            keys=keys,
-            audit_log=audit_log,
-            telemetry=telemetry,
-            clock=clock,
-            max_body_bytes=max_body_bytes,
-            source=source,
-        )
+        super().__init__(gate)
         self._jobs = jobs
         self._promotions = promotions
         self._registry = registry

@@ -13,9 +13,7 @@ from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, field_err
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:
-    from leaim.domain.clock import Clock
-    from leaim.governance.http import Invocation
-    from leaim.governance.ports import ApiKeyStore, AuditLog, Telemetry
+    from leaim.governance.http import HttpGate, Invocation
     from leaim.orchestration.decisions import DecisionService
 
 
@@ -26,21 +24,9 @@ class DecisionApi(GovernedHttp):
         self,
         *,
         service: DecisionService,
-        keys: ApiKeyStore,
-        audit_log: AuditLog,
-        telemetry: Telemetry,
-        clock: Clock,
-        max_body_bytes: int,
-        source: str,
+        gate: HttpGate,
     ) -> None:
-        super().__init__(
-            keys=keys,
-            audit_log=audit_log,
-            telemetry=telemetry,
-            clock=clock,
-            max_body_bytes=max_body_bytes,
-            source=source,
-        )
+        super().__init__(gate)
         self._service = service
 
     def create(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
