@@ -140,17 +140,9 @@ def build_core(service_name: str, settings: Settings | None = None, *, workers: 
 
 def build_decision_api(core: Core, *, source: str) -> DecisionApi:
     """The decision API of the API function."""
-    keys_table = _required(core.settings.api_keys_table, "api_keys_table")
     return DecisionApi(
         service=core.service,
-        gate=HttpGate(
-            keys=DynamoApiKeyStore(keys_table, core.dynamodb),
-            audit_log=core.audit_log,
-            telemetry=core.telemetry,
-            clock=core.clock,
-            max_body_bytes=core.settings.max_body_bytes,
-            source=source,
-        ),
+        gate=_gate(core, max_body_bytes=core.settings.max_body_bytes, source=source),
     )
 
 
@@ -232,14 +224,7 @@ def build_ingestion_api(ingestion: Ingestion, *, source: str) -> IngestionApi:
         ingestion=ingestion.service,
         quarantine=ingestion.quarantine,
         snapshots=ingestion.snapshots,
-        gate=HttpGate(
-            keys=DynamoApiKeyStore(_required(ingestion.settings.api_keys_table, "api_keys_table"), ingestion.dynamodb),
-            audit_log=ingestion.audit_log,
-            telemetry=ingestion.telemetry,
-            clock=ingestion.clock,
-            max_body_bytes=ingestion.settings.max_ingest_body_bytes,
-            source=source,
-        ),
+        gate=_gate(ingestion, max_body_bytes=ingestion.settings.max_ingest_body_bytes, source=source),
     )
 
 
@@ -364,14 +349,7 @@ def build_lifecycle_api(lifecycle: Lifecycle, *, source: str) -> LifecycleApi:
         jobs=lifecycle.jobs,
         promotions=lifecycle.promotions,
         registry=lifecycle.registry,
-        gate=HttpGate(
-            keys=DynamoApiKeyStore(_required(lifecycle.settings.api_keys_table, "api_keys_table"), lifecycle.dynamodb),
-            audit_log=lifecycle.audit_log,
-            telemetry=lifecycle.telemetry,
-            clock=lifecycle.clock,
-            max_body_bytes=lifecycle.settings.max_body_bytes,
-            source=source,
-        ),
+        gate=_gate(lifecycle, max_body_bytes=lifecycle.settings.max_body_bytes, source=source),
     )
 
 
@@ -382,6 +360,18 @@ def build_training_consumer(lifecycle: Lifecycle, *, source: str) -> TrainingCon
         audit_log=lifecycle.audit_log,
         telemetry=lifecycle.telemetry,
         clock=lifecycle.clock,
+        source=source,
+    )
+
+
+def _gate(built: Core | Ingestion | Lifecycle, *, max_body_bytes: int, source: str) -> HttpGate:
+    """What an API function's governed HTTP entry point shares, from the services it was built with."""
+    return HttpGate(
+        keys=DynamoApiKeyStore(_required(built.settings.api_keys_table, "api_keys_table"), built.dynamodb),
+        audit_log=built.audit_log,
+        telemetry=built.telemetry,
+        clock=built.clock,
+        max_body_bytes=max_body_bytes,
         source=source,
     )
 
