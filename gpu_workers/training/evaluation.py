@@ -105,10 +105,15 @@ def latency_ms(session: ort.InferenceSession, features: NDArray[np.float64]) -> 
 def quantile_edges(values: NDArray[np.float64], bins: int = FEATURE_BINS) -> list[float]:
     """The minimum, the distinct inner `bins`-quantiles above it (observed values), and the maximum.
 
-    Each inner quantile starts a bin, so a feature with few distinct values gets fewer bins: a 0/1
-    feature gets `[0, 1, 1]` (the zeros, the ones) and a constant one `[v, v]`.
+    Each inner quantile starts a bin, so a feature with few distinct values gets fewer bins. A feature
+    with at most `bins` distinct values gets one bin per value, however rare: a 0/1 feature gets
+    `[0, 1, 1]` (the zeros, the ones) even when the ones are under a tenth of the rows, so that drift
+    in their share can be seen; a constant one gets `[v, v]`.
     """
     low, high = float(values.min()), float(values.max())
+    distinct = np.unique(values)
+    if len(distinct) <= bins:
+        return [low, *(float(value) for value in distinct[1:]), high]
     inner = np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1], method="inverted_cdf")
     cuts = [float(cut) for cut in np.unique(inner) if cut > low]
     return [low, *cuts, high]

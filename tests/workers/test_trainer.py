@@ -313,15 +313,20 @@ def test_histograms_have_open_ended_outer_bins() -> None:
     assert histogram.counts == [3, 4]
 
 
-def test_feature_edges_are_deduplicated_deciles() -> None:
+def test_feature_edges_are_deduplicated_deciles_or_one_bin_per_value() -> None:
     rng = np.random.default_rng(5)
 
     spread = evaluation.quantile_edges(rng.normal(size=1000))
     binary = evaluation.quantile_edges((rng.random(1000) < 0.3).astype(float))
     constant = evaluation.quantile_edges(np.full(100, 4.0))
+    rare = evaluation.quantile_edges((rng.random(1000) < 0.03).astype(float))
+    few = evaluation.quantile_edges(rng.integers(0, 5, size=1000).astype(float))
 
     assert len(spread) == 11 and spread == sorted(spread)
     assert binary == [0.0, 1.0, 1.0]
+    # A rare value still gets its own bin, or a shift in its share could not be seen.
+    assert rare == [0.0, 1.0, 1.0]
+    assert few == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0]
     assert evaluation.histogram((np.arange(10) >= 7).astype(float), binary).counts == [7, 3]
     assert constant == [4.0, 4.0]
     assert evaluation.histogram(np.full(100, 4.0), constant).counts == [100]
