@@ -16,6 +16,20 @@ from typing import TYPE_CHECKING
 from contracts.audit.v1 import AuditEvent
 from contracts.dataset.v1 import DatasetContract
 from contracts.decision.v1 import DecisionMessage, DecisionRequest, DecisionResponse, ErrorResponse
+from contracts.governance.v1 import (
+    AlertList,
+    BiasReport,
+    CoverageReport,
+    DriftReports,
+    Explanation,
+    OutcomeReport,
+    QualityReport,
+    RecordedOutcome,
+    Review,
+    ReviewList,
+    ReviewOverride,
+    UsageReport,
+)
 from contracts.inference.v1 import InferenceRequest, InferenceResult
 from contracts.ingest.v1 import (
     IngestBatch,
@@ -42,6 +56,16 @@ from contracts.model.v1 import (
     TrainingJob,
     TrainingJobRequest,
 )
+from contracts.trail.v1 import (
+    AuditDigest,
+    AuditPage,
+    AuditRecord,
+    ChainHead,
+    ChainLink,
+    SignedDigest,
+    VerifyProblem,
+    VerifyReport,
+)
 from contracts.training import v1 as training_v1
 from contracts.training import v2 as training_v2
 
@@ -57,6 +81,18 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "decision.v1.DecisionRequest": DecisionRequest,
     "decision.v1.DecisionResponse": DecisionResponse,
     "decision.v1.ErrorResponse": ErrorResponse,
+    "governance.v1.AlertList": AlertList,
+    "governance.v1.BiasReport": BiasReport,
+    "governance.v1.CoverageReport": CoverageReport,
+    "governance.v1.DriftReports": DriftReports,
+    "governance.v1.Explanation": Explanation,
+    "governance.v1.OutcomeReport": OutcomeReport,
+    "governance.v1.QualityReport": QualityReport,
+    "governance.v1.RecordedOutcome": RecordedOutcome,
+    "governance.v1.Review": Review,
+    "governance.v1.ReviewList": ReviewList,
+    "governance.v1.ReviewOverride": ReviewOverride,
+    "governance.v1.UsageReport": UsageReport,
     "inference.v1.InferenceRequest": InferenceRequest,
     "inference.v1.InferenceResult": InferenceResult,
     "ingest.v1.IngestBatch": IngestBatch,
@@ -80,6 +116,14 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "model.v1.TrafficPolicy": TrafficPolicy,
     "model.v1.TrainingJob": TrainingJob,
     "model.v1.TrainingJobRequest": TrainingJobRequest,
+    "trail.v1.AuditDigest": AuditDigest,
+    "trail.v1.AuditPage": AuditPage,
+    "trail.v1.AuditRecord": AuditRecord,
+    "trail.v1.ChainHead": ChainHead,
+    "trail.v1.ChainLink": ChainLink,
+    "trail.v1.SignedDigest": SignedDigest,
+    "trail.v1.VerifyProblem": VerifyProblem,
+    "trail.v1.VerifyReport": VerifyReport,
     "training.v1.TrainingRequest": training_v1.TrainingRequest,
     "training.v1.TrainingResult": training_v1.TrainingResult,
     "training.v2.TrainingRequest": training_v2.TrainingRequest,

@@ -40,6 +40,18 @@ class ModelRef(Contract):
     artifact_digest: str
 
 
+class Override(Contract):
+    """A reviewer's outcome over the platform's, for a decision in the review band."""
+
+    review_id: str
+    original_outcome: str
+    outcome: str
+    justification: str
+    reviewer: str
+    reviewed_at: datetime
+    event_id: str = Field(description="The audit event that stored the override.")
+
+
 class DecisionResponse(Contract):
     """The governed decision, with everything needed to explain and audit it."""
 
@@ -57,6 +69,9 @@ class DecisionResponse(Contract):
     trace_id: str
     decided_at: datetime
     latency_ms: float
+    override: Override | None = Field(
+        default=None, description="Set once a reviewer decided: `outcome` is then the reviewer's outcome."
+    )
 
 
 class FieldError(Contract):

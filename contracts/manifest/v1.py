@@ -157,6 +157,22 @@ class Fallback(Contract):
     reason: str
 
 
+class Monitoring(Contract):
+    """How the monitor judges live traffic: drift against each live version's training baseline, and bias."""
+
+    window_hours: float = Field(default=24.0, gt=0.0, description="Live decisions of the last hours are compared.")
+    min_rows: int = Field(default=200, ge=1, description="A smaller window is reported as insufficient.")
+    max_psi: float = Field(default=0.2, gt=0.0, description="A feature drifts at or above this PSI ...")
+    max_p_value: float = Field(default=0.01, gt=0.0, le=1.0, description="... when its test's p-value is below this.")
+    retrain_on_drift: bool = Field(default=True, description="Drift emits a retraining request.")
+    retrain_window_days: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="A drift retraining trains on the records of the last days only; on all records when unset.",
+    )
+    max_equal_opportunity_difference: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
 class UseCaseManifest(Contract):
     """A governed decision: its inputs, features, model, rules, fallback and latency budget."""
 
@@ -174,6 +190,7 @@ class UseCaseManifest(Contract):
     latency_budget_ms: int = Field(gt=0, le=30_000)
     gates: Gates = Field(default_factory=Gates)
     promotion: Promotion = Field(default_factory=Promotion)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UseCaseManifest:

@@ -132,6 +132,9 @@ class RetrainingRequest(Contract):
     reason: str = Field(min_length=1, max_length=500)
     trigger: Trigger = "person"
     deploy: Literal["none", "shadow", "canary"] = "shadow"
+    since: datetime | None = Field(
+        default=None, description="Train only on records with an event time from then on; all records by default."
+    )
 
 
 class TrainingJob(Contract):

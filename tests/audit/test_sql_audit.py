@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
 from leaim.adapters.sql import DuplicateDecisionError, SqlAuditLog, SqlDecisionStore
 from leaim.adapters.sql.tables import AuditEventRow
 from leaim.exceptions import AuditWriteError
+from leaim.governance.ports import AuditQuery
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -78,8 +80,9 @@ def test_adapters_implement_the_ports(engine: Engine) -> None:
     assert store is not None
 
 
-def test_every_audit_event_field_has_a_column() -> None:
-    assert set(AuditEvent.model_fields) == set(AuditEventRow.model_fields)
+def test_every_audit_event_field_has_a_column_beside_its_chain_link() -> None:
+    chain = {"chain_id", "chain_seq", "prev_hash", "event_hash"}
+    assert set(AuditEvent.model_fields) == set(AuditEventRow.model_fields) - chain
 
 
 def test_event_round_trips_exactly(engine: Engine) -> None:
@@ -151,7 +154,10 @@ def test_record_decision_stores_decision_inputs_and_event(engine: Engine) -> Non
     assert store.get(decision.decision_id) == decision
     assert store.by_request(decision.use_case, decision.request_id) == decision
     assert store.inputs_of(decision.decision_id) == {"income": 52000, "region": "tok_9f2c", "existing": True}
-    assert log.events(decision_id=decision.decision_id) == [event]
+    (stored,) = log.events(AuditQuery(decision_id=decision.decision_id))
+    recorded = stored.details["decision_sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", recorded)
+    assert stored == event.model_copy(update={"details": {"decision_sha256": recorded}})
 
 
 def test_unknown_decisions_are_none(engine: Engine) -> None:
@@ -184,7 +190,7 @@ def test_failing_decision_insert_leaves_no_event(engine: Engine) -> None:
     with pytest.raises(AuditWriteError, match="a key is already taken"):
         log.record_decision(reused_id, {}, orphan)
 
-    assert log.count(trace_id=orphan.trace_id) == 0
+    assert log.count(AuditQuery(trace_id=orphan.trace_id)) == 0
     assert store.by_request(reused_id.use_case, "req-2") is None
     assert store.get(first.decision_id) == first
 
@@ -213,7 +219,7 @@ def test_duplicate_request_carries_the_first_decision(engine: Engine) -> None:
     assert caught.value.decision == first
     assert store.by_request(first.use_case, first.request_id) == first
     assert store.get(retry.decision_id) is None
-    assert log.count(trace_id=retry_event.trace_id) == 0
+    assert log.count(AuditQuery(trace_id=retry_event.trace_id)) == 0
 
 
 def test_same_request_id_in_another_use_case_is_a_new_decision(engine: Engine) -> None:
@@ -255,7 +261,7 @@ def test_concurrent_appends_from_many_threads_all_land(engine: Engine) -> None:
             outcome.result()
 
     assert log.count() == threads * per_thread
-    assert all(log.count(source=f"Function{worker}") == per_thread for worker in range(threads))
+    assert all(log.count(AuditQuery(source=f"Function{worker}")) == per_thread for worker in range(threads))
 
 
 def test_counts_by_outcome(engine: Engine) -> None:
@@ -270,11 +276,11 @@ def test_counts_by_outcome(engine: Engine) -> None:
         ]
     )
 
-    assert log.count(outcome="fallback") == 1
-    assert log.count(outcome="rejected") == 1
-    assert log.count(outcome="success") == 4
-    assert log.count(source="DecisionQueueFunction", outcome="error") == 1
-    assert log.count(action="decision.create") == 5
+    assert log.count(AuditQuery(outcome="fallback")) == 1
+    assert log.count(AuditQuery(outcome="rejected")) == 1
+    assert log.count(AuditQuery(outcome="success")) == 4
+    assert log.count(AuditQuery(source="DecisionQueueFunction", outcome="error")) == 1
+    assert log.count(AuditQuery(action="decision.create")) == 5
 
 
 def test_events_are_filtered_ordered_and_limited(engine: Engine) -> None:
@@ -284,10 +290,12 @@ def test_events_are_filtered_ordered_and_limited(engine: Engine) -> None:
     log.append_many([*events, make_event(occurred_at=BASE_TIME + timedelta(minutes=5))])
     oldest_first = sorted(events, key=lambda event: event.occurred_at)
 
-    assert log.events(trace_id=trace) == oldest_first
-    assert log.events(trace_id=trace, limit=2) == oldest_first[:2]
-    assert log.events(since=BASE_TIME + timedelta(minutes=2, seconds=30), trace_id=trace) == oldest_first[2:]
-    assert log.count(since=BASE_TIME + timedelta(minutes=2)) == 3
+    assert log.events(AuditQuery(trace_id=trace)) == oldest_first
+    assert log.events(AuditQuery(trace_id=trace), limit=2) == oldest_first[:2]
+    assert (
+        log.events(AuditQuery(since=BASE_TIME + timedelta(minutes=2, seconds=30), trace_id=trace)) == oldest_first[2:]
+    )
+    assert log.count(AuditQuery(since=BASE_TIME + timedelta(minutes=2))) == 3
     berlin = timezone(timedelta(hours=1))
-    assert log.count(since=(BASE_TIME + timedelta(minutes=2)).astimezone(berlin)) == 3
-    assert log.events(trace_id="unknown") == []
+    assert log.count(AuditQuery(since=(BASE_TIME + timedelta(minutes=2)).astimezone(berlin))) == 3
+    assert log.events(AuditQuery(trace_id="unknown")) == []

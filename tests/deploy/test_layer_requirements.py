@@ -24,7 +24,8 @@ EXPORT_COMMAND = [
     str(REQUIREMENTS),
 ]
 # GPU worker, embedded-default and development packages: none of them may reach the Lambda artifact.
-NEVER_ON_LAMBDA = {"onnxruntime", "onnx", "numpy", "scikit-learn", "moto", "pytest", "mypy", "cfn-lint"}
+# (numpy does: the drift monitor bins live features with it.)
+NEVER_ON_LAMBDA = {"onnxruntime", "onnx", "scikit-learn", "moto", "pytest", "mypy", "cfn-lint"}
 
 
 def _pinned_names(text: str) -> set[str]:

@@ -152,7 +152,8 @@ def test_core_layer_ships_leaim_and_contracts_without_the_embedded_default(build
     assert (layer / "contracts" / "use_cases" / "card_fraud.yaml").is_file()
     assert not (layer / "leaim" / "local").exists()
     assert not (layer / "leaim" / "cli.py").exists()
-    assert not (layer / "leaim" / "bench.py").exists()
+    for embedded_only in ("bench.py", "bench_audit.py", "bench_drift.py"):
+        assert not (layer / "leaim" / embedded_only).exists()
     assert not list(layer.rglob("__pycache__"))
 
 

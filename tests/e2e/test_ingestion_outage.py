@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from leaim.governance.ports import AuditQuery
 from leaim.local.world import LocalWorld, WorldOptions
 from tests.e2e.ingestion import DATASET, client, ledger, message, put_on_stream, records, stored_rows, wait_for
 
@@ -48,5 +49,5 @@ def test_stream_records_wait_out_a_ledger_outage_and_are_stored_once(world: Loca
     rows = stored_rows(world)
     assert sorted(rid for rid in rows if rid in ids) == sorted(ids)
     assert world.running.stats.pollers[POLLER].discarded == 0
-    outcomes = [e.outcome for e in world.audit_log.events(source="IngestStreamFunction", limit=1000)]
+    outcomes = [e.outcome for e in world.audit_log.events(AuditQuery(source="IngestStreamFunction"), limit=1000)]
     assert "error" in outcomes and outcomes[-1] == "success"

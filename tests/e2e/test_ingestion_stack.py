@@ -12,6 +12,7 @@ from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlDecisionStore
+from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.data.parquet import decode
 from leaim.data.records import feature_column
@@ -20,6 +21,7 @@ from leaim.domain.clock import SystemClock
 from leaim.domain.privacy import entity_id
 from leaim.exceptions import SnapshotIntegrityError
 from leaim.governance.audit import InvocationAudit
+from leaim.governance.ports import AuditQuery
 from leaim.local.traffic import Sent, send
 from leaim.local.world import LocalWorld, WorldOptions
 from leaim.orchestration.decisions import DecisionService
@@ -94,7 +96,7 @@ def test_http_batch_of_10000_stores_the_good_records_and_quarantines_exactly_the
     listed = {item["origin"]: item for item in quarantined(world) if item["origin"].startswith("records[")}
     assert set(listed) >= {f"records[{p}]" for p in bad_positions}
     assert all(item["payload"]["card_id"] == "***" for item in listed.values())
-    events = world.audit_log.events(trace_id=report["trace_id"])
+    events = world.audit_log.events(AuditQuery(trace_id=report["trace_id"]))
     assert [(e.source, e.action, e.outcome) for e in events] == [("IngestApiFunction", "ingest.records", "success")]
     assert events[0].details["stored"] == report["stored"] and events[0].details["quarantined"] == len(bad_positions)
 
@@ -170,7 +172,7 @@ def test_bad_requests_are_refused_naming_the_problem_and_audited(
     assert answer.status == status, answer.body
     if field is not None:
         assert field in {f["field"] for f in answer.body["fields"]}
-    events = world.audit_log.events(trace_id=answer.body["trace_id"])
+    events = world.audit_log.events(AuditQuery(trace_id=answer.body["trace_id"]))
     assert [(e.outcome, e.status_code) for e in events] == [("rejected", status)]
 
 
@@ -183,7 +185,7 @@ def test_kinesis_records_are_stored_and_bad_ones_quarantined_with_unreadable_one
     unrouted = wait_for(lambda: len(quarantined(world, "_unrouted")) >= 2 and quarantined(world, "_unrouted"))
     reasons = " | ".join(item["reason"] for item in unrouted)
     assert "not valid JSON" in reasons and "unknown dataset 'x'" in reasons
-    events = world.audit_log.events(source="IngestStreamFunction", action="ingest.records", limit=100)
+    events = world.audit_log.events(AuditQuery(source="IngestStreamFunction", action="ingest.records"), limit=100)
     assert events and sum(e.details["deliveries"] for e in events) == 43
     assert world.running.stats.pollers["IngestStreamFunction.IngestRecords"].failures == 0
 
@@ -317,6 +319,7 @@ def test_a_record_yields_the_same_features_when_ingested_and_when_served(world: 
         workers=worker,
         audit_log=world.audit_log,
         decisions=SqlDecisionStore(world.engine),
+        overrides=SqlOversight(world.engine),
         telemetry=StaticTelemetry(),
         clock=clock,
         breakers=BreakerBoard(5, 10.0, clock.monotonic),

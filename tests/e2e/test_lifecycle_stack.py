@@ -15,6 +15,7 @@ from contracts.model.v1 import SignedManifest, TrafficPolicy
 from gpu_workers.inference.signatures import load_public_keys, verify_manifest
 from leaim.cli import main
 from leaim.data.synthetic import CardFraudGenerator
+from leaim.governance.ports import AuditQuery
 from leaim.local.traffic import Sent, decision_request, send
 from leaim.local.world import LocalWorld, WorldOptions
 
@@ -93,7 +94,7 @@ def test_a_training_job_over_http_runs_on_the_queue_and_publishes_a_signed_versi
     assert hashlib.sha256(artifact).hexdigest() == manifest.artifact_digest
     stored = s3.get_object(Bucket=bucket, Key=f"models/{MODEL}/gbt-1/manifest.json")["Body"].read()
     assert SignedManifest.model_validate_json(stored).manifest == manifest
-    sources = {(e.source, e.action, e.outcome) for e in world.audit_log.events(since=job.created_at)}
+    sources = {(e.source, e.action, e.outcome) for e in world.audit_log.events(AuditQuery(since=job.created_at))}
     assert {
         ("LifecycleApiFunction", "model.training_job.create", "success"),
         ("TrainingQueueFunction", "model.training_job.run", "success"),
@@ -125,7 +126,7 @@ def test_shadow_then_canary_route_live_decisions_as_declared(world: LocalWorld) 
     for answer in shadowed:
         roles = {
             e.details["role"]: e.model_version
-            for e in world.audit_log.events(decision_id=str(answer["decision_id"]))
+            for e in world.audit_log.events(AuditQuery(decision_id=str(answer["decision_id"])))
             if e.action == "worker.inference"
         }
         assert roles == {"champion": "v1", "shadow": "lr-2"}
@@ -158,7 +159,7 @@ def test_the_controller_rolls_back_a_challenger_whose_artifact_was_tampered(worl
     refused = [
         e
         for a in answers
-        for e in world.audit_log.events(decision_id=str(a["decision_id"]))
+        for e in world.audit_log.events(AuditQuery(decision_id=str(a["decision_id"])))
         if e.details.get("role") == "shadow"
     ]
     assert len(refused) == 55 and all(e.outcome == "error" for e in refused)
@@ -169,7 +170,7 @@ def test_the_controller_rolls_back_a_challenger_whose_artifact_was_tampered(worl
     assert decision["action"] == "rollback", decision
     policy = traffic(world)
     assert policy.challenger is None and policy.champion == "v1" and policy.updated_by == "controller:promotion"
-    run = world.audit_log.events(source="PromotionControllerFunction")[-1]
+    run = world.audit_log.events(AuditQuery(source="PromotionControllerFunction"))[-1]
     assert run.principal == "controller:promotion" and run.outcome == "success"
     assert any("rollback" in change for change in run.details["changes"])
 

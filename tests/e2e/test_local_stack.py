@@ -11,6 +11,7 @@ import pytest
 
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.data.synthetic import CardFraudGenerator
+from leaim.governance.ports import AuditQuery
 from leaim.local.traffic import Sent, decision_request, malformed_requests, send
 from leaim.local.world import LocalWorld, WorldOptions
 
@@ -37,7 +38,7 @@ def transactions(world: LocalWorld) -> Iterator[dict[str, object]]:
 
 
 def api_events(world: LocalWorld, trace_id: str):
-    return world.audit_log.events(trace_id=trace_id)
+    return world.audit_log.events(AuditQuery(trace_id=trace_id))
 
 
 def test_http_decision_is_scored_audited_and_traced(world: LocalWorld, transactions) -> None:
@@ -165,7 +166,9 @@ def test_queue_decisions_poison_to_dlq_with_reason_and_duplicates_published_once
     reason = dead[0]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
     assert "inputs.amount" in reason
     assert _drain(sqs, stack.queue_url("DecisionResultsQueue"), want=1, timeout_s=3) == []
-    attempts = world.audit_log.events(source="DecisionQueueFunction", action="decision.create", limit=10_000)
+    attempts = world.audit_log.events(
+        AuditQuery(source="DecisionQueueFunction", action="decision.create"), limit=10_000
+    )
     poison_attempts = [e for e in attempts if e.request_id == "e2e-q-bad"]
     assert len(poison_attempts) == 3 and poison_attempts[-1].details.get("dead_lettered") is True
     duplicate = [e for e in attempts if e.request_id == "e2e-q-0"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,7 +25,7 @@ from leaim.exceptions import (
 from leaim.lifecycle.consumer import TrainingConsumer, run_scheduled_retraining
 from leaim.lifecycle.signing import ManifestSigner
 from leaim.lifecycle.training import TrainingJobs, artifact_key, manifest_key
-from tests.ingestion.fakes import IngestionWorld, incoming
+from tests.ingestion.fakes import START, IngestionWorld, incoming
 from tests.orchestration.fakes import MemoryAuditLog, StaticTelemetry
 
 if TYPE_CHECKING:
@@ -230,6 +231,19 @@ def test_a_retraining_request_cuts_a_fresh_snapshot_and_queues_a_job_on_it(lab: 
     assert finished.state == "succeeded", finished.message
     signed = lab.registry.get("card-fraud", finished.version)
     assert signed is not None and signed.manifest.lineage.trigger == "drift"
+
+
+def test_a_retraining_request_since_a_time_snapshots_only_the_records_from_then_on(lab: Lab) -> None:
+    lab.data.clock.wall += 3600
+    since = START + timedelta(minutes=3000)
+    job = lab.jobs.retrain(
+        "card_fraud", RetrainingRequest(reason="drift", trigger="drift", since=since), principal="drift-monitor"
+    )
+    snapshot = lab.data.snapshots.get(DATASET, job.snapshot_id)
+    everything = lab.data.snapshots.get(DATASET, lab.snapshot.snapshot_id)
+    assert snapshot.since == since and snapshot.event_time_min >= since
+    # Records are a minute apart: the last thousand of the four thousand.
+    assert snapshot.row_count == 1000 and everything.row_count == 4000
 
 
 def test_a_worker_failure_or_an_unexpected_error_ends_the_job_failed_not_running(

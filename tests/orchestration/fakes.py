@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from contracts.audit.v1 import AuditEvent
-    from contracts.decision.v1 import DecisionResponse
+    from contracts.decision.v1 import DecisionResponse, Override
     from contracts.inference.v1 import InferenceRequest
     from contracts.model.v1 import SignedManifest
     from contracts.training.v2 import TrainingRequest, TrainingResult
@@ -48,6 +48,8 @@ class MemoryAuditLog:
         self.events: list[AuditEvent] = []
         self.decisions: dict[str, DecisionResponse] = {}
         self.inputs: dict[str, Mapping[str, object]] = {}
+        self.features: dict[str, dict[str, float] | None] = {}
+        self.overrides: dict[str, Override] = {}
 
     def append(self, event: AuditEvent) -> None:
         self.events.append(event)
@@ -56,18 +58,28 @@ class MemoryAuditLog:
         self.events.extend(events)
 
     def record_decision(
-        self, decision: DecisionResponse, inputs: Mapping[str, object], event: AuditEvent, related=()
+        self,
+        decision: DecisionResponse,
+        inputs: Mapping[str, object],
+        event: AuditEvent,
+        related=(),
+        *,
+        features: Mapping[str, float] | None = None,
     ) -> None:
         for existing in self.decisions.values():
             if (existing.use_case, existing.request_id) == (decision.use_case, decision.request_id):
                 raise DuplicateDecisionError(existing)
         self.decisions[decision.decision_id] = decision
         self.inputs[decision.decision_id] = dict(inputs)
+        self.features[decision.decision_id] = None if features is None else dict(features)
         self.events.extend(related)
         self.events.append(event)
 
     def get(self, decision_id: str) -> DecisionResponse | None:
         return self.decisions.get(decision_id)
+
+    def override_of(self, decision_id: str) -> Override | None:
+        return self.overrides.get(decision_id)
 
     def inputs_of(self, decision_id: str) -> Mapping[str, object] | None:
         stored = self.inputs.get(decision_id)
@@ -213,6 +225,7 @@ class World:
             workers=self.worker,
             audit_log=self.audit,
             decisions=self.audit,
+            overrides=self.audit,
             telemetry=self.telemetry,
             clock=self.clock,
             breakers=self.breakers,

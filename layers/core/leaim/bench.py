@@ -45,6 +45,7 @@ from leaim.domain.manifests import ManifestCatalog
 from leaim.domain.privacy import entity_id
 from leaim.domain.validation import validate_fields
 from leaim.governance.http import Invocation
+from leaim.governance.ports import AuditQuery
 from leaim.local.context import LocalFunction
 from leaim.local.traffic import decision_request, percentile, send
 from leaim.local.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
@@ -222,7 +223,7 @@ def _in_process(
         lookup = _timed(lambda: features.get(REFERENCE_USE_CASE, card), iterations)
     rows.append(("  of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))
     log = SqlAuditLog(create_engine_for(os.environ["LEAIM_DATABASE_URL"]))
-    sample = world.audit_log.events(source="DecisionApiFunction", outcome="success", limit=1)[0]
+    sample = world.audit_log.events(AuditQuery(source="DecisionApiFunction", outcome="success"), limit=1)[0]
     decision = DecisionResponse.model_validate(
         api.read(str(sample.decision_id), Invocation(uuid.uuid4().hex, headers)).body
     )

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import boto3
 from botocore.config import Config
 
+from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
+from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import (
     SqlAuditLog,
@@ -21,6 +23,8 @@ from leaim.adapters.sql import (
     create_engine_for,
     create_schema,
 )
+from leaim.adapters.sql.audit import SqlAuditTrail
+from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sqs import SqsDeadLetterSink, SqsJobQueue, SqsResultPublisher
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.adapters.workers import build_worker_client
@@ -32,6 +36,7 @@ from leaim.domain.manifests import ManifestCatalog
 from leaim.domain.privacy import MIN_KEY_BYTES
 from leaim.exceptions import ConfigurationError
 from leaim.governance.http import HttpGate
+from leaim.governance.trail import DigestSealer, DigestSigner
 from leaim.ingestion.api import IngestionApi
 from leaim.ingestion.consumer import IngestionConsumer
 from leaim.ingestion.quarantine import QuarantineService
@@ -45,6 +50,11 @@ from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.consumer import DecisionConsumer
 from leaim.orchestration.decisions import DecisionService
 from leaim.orchestration.routing import CachedModelRouter
+from leaim.oversight.api import GovernanceApi
+from leaim.oversight.monitor import Monitor
+from leaim.oversight.outcomes import OutcomeService
+from leaim.oversight.reports import GovernanceReports
+from leaim.oversight.reviews import ReviewService
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,6 +64,7 @@ if TYPE_CHECKING:
     from contracts.ingest.v1 import Source
     from leaim.lifecycle.signing import ManifestSigner
     from leaim.orchestration.ports import WorkerClient
+    from leaim.oversight.ports import InvocationLedger
 
 T = TypeVar("T")
 
@@ -129,6 +140,7 @@ def build_core(service_name: str, settings: Settings | None = None, *, workers: 
         workers=workers or build_worker_client(settings),
         audit_log=audit_log,
         decisions=SqlDecisionStore(engine),
+        overrides=SqlOversight(engine),
         telemetry=telemetry,
         clock=clock,
         breakers=BreakerBoard(settings.breaker_failure_threshold, settings.breaker_reset_s, clock.monotonic),
@@ -276,6 +288,8 @@ class Lifecycle:
     audit_log: SqlAuditLog
     telemetry: OtelTelemetry
     clock: SystemClock
+    engine: Engine
+    manifests: ManifestCatalog
 
 
 def build_lifecycle(
@@ -340,6 +354,8 @@ def build_lifecycle(
         audit_log=audit_log,
         telemetry=telemetry,
         clock=clock,
+        engine=engine,
+        manifests=manifests,
     )
 
 
@@ -364,7 +380,139 @@ def build_training_consumer(lifecycle: Lifecycle, *, source: str) -> TrainingCon
     )
 
 
-def _gate(built: Core | Ingestion | Lifecycle, *, max_body_bytes: int, source: str) -> HttpGate:
+@dataclass(frozen=True)
+class Oversight:
+    """What the governance API function needs: the oversight store beside the audit log and the registry."""
+
+    settings: Settings
+    store: SqlOversight
+    catalog: ManifestCatalog
+    registry: SqlModelRegistry
+    dynamodb: Any
+    audit_log: SqlAuditLog
+    telemetry: OtelTelemetry
+    clock: SystemClock
+
+
+def build_oversight(service_name: str, settings: Settings | None = None) -> Oversight:
+    """Build the oversight store and its neighbours from settings (default: the environment)."""
+    settings = settings or Settings.from_env()
+    provider = install_tracer_provider(service_name, settings.traces_file)
+    engine = create_engine_for(settings.database_url)
+    create_schema(engine)
+    return Oversight(
+        settings=settings,
+        store=SqlOversight(engine),
+        catalog=ManifestCatalog.from_directory(settings.use_cases_dir),
+        registry=SqlModelRegistry(engine),
+        dynamodb=boto3.client("dynamodb", config=_AWS_CONFIG),
+        audit_log=SqlAuditLog(engine),
+        telemetry=OtelTelemetry(provider.get_tracer("leaim")),
+        clock=SystemClock(),
+    )
+
+
+def _ledger(settings: Settings) -> InvocationLedger:
+    if settings.invocation_ledger_file is not None:
+        return JsonlInvocationLedger(settings.invocation_ledger_file)
+    names = [name.strip() for name in settings.audited_functions.split(",") if name.strip()]
+    # The function cannot name itself in its own template entry; Lambda tells it its name.
+    own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if own and own not in names:
+        names.append(own)
+    return CloudWatchInvocationLedger(names, boto3.client("cloudwatch", config=_AWS_WRITE_CONFIG))
+
+
+def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
+    """The governance API of the governance API function."""
+    settings = oversight.settings
+    signer = once(lambda: _signer(settings))
+    reports = GovernanceReports(
+        store=oversight.store,
+        catalog=oversight.catalog,
+        router=oversight.registry,
+        registry=oversight.registry,
+        ledger=_ledger(settings),
+        verifies=lambda signed: signer().verifies(signed),
+        clock=oversight.clock,
+    )
+    return GovernanceApi(
+        trail=oversight.audit_log,
+        outcomes=OutcomeService(store=oversight.store, catalog=oversight.catalog, clock=oversight.clock),
+        reviews=ReviewService(store=oversight.store, catalog=oversight.catalog, clock=oversight.clock),
+        reports=reports,
+        store=oversight.store,
+        catalog=oversight.catalog,
+        gate=_gate(oversight, max_body_bytes=settings.max_body_bytes, source=source),
+    )
+
+
+def build_monitor(lifecycle: Lifecycle) -> Monitor:
+    """The drift and bias monitor; it asks the lifecycle for retraining when a champion drifts."""
+    return Monitor(
+        catalog=lifecycle.manifests,
+        router=lifecycle.registry,
+        registry=lifecycle.registry,
+        store=SqlOversight(lifecycle.engine),
+        retrainer=lifecycle.jobs,
+        clock=lifecycle.clock,
+    )
+
+
+@dataclass(frozen=True)
+class AuditDigests:
+    """What the audit digest function needs: the sealer, and the audit log its runs are recorded in."""
+
+    settings: Settings
+    sealer: DigestSealer
+    audit_log: SqlAuditLog
+    telemetry: OtelTelemetry
+    clock: SystemClock
+
+
+def build_audit_digest(service_name: str, settings: Settings | None = None) -> AuditDigests:
+    """Build the digest sealer over the audit store and the archive bucket from settings.
+
+    The signing key is read on the first seal, not at cold start.
+    """
+    settings = settings or Settings.from_env()
+    clock = SystemClock()
+    provider = install_tracer_provider(service_name, settings.traces_file)
+    engine = create_engine_for(settings.database_url)
+    create_schema(engine)
+    archive = S3DigestArchive(
+        _required(settings.audit_archive_bucket, "audit_archive_bucket"),
+        boto3.client("s3", config=_AWS_WRITE_CONFIG),
+        retention_days=settings.audit_archive_retention_days,
+    )
+    sealer = DigestSealer(
+        store=SqlAuditTrail(engine), archive=archive, signer=once(lambda: _audit_signer(settings)), clock=clock
+    )
+    return AuditDigests(
+        settings=settings,
+        sealer=sealer,
+        audit_log=SqlAuditLog(engine),
+        telemetry=OtelTelemetry(provider.get_tracer("leaim")),
+        clock=clock,
+    )
+
+
+def _audit_signer(settings: Settings) -> DigestSigner:
+    if settings.audit_signing_key_file is not None:
+        try:
+            pem = settings.audit_signing_key_file.read_bytes()
+        except OSError as error:
+            raise ConfigurationError(f"LEAIM_AUDIT_SIGNING_KEY_FILE cannot be read: {error}") from error
+    elif settings.audit_signing_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        pem = str(parameters.get_secret(settings.audit_signing_key_secret_arn, max_age=3600)).encode()
+    else:
+        raise ConfigurationError("set LEAIM_AUDIT_SIGNING_KEY_FILE or LEAIM_AUDIT_SIGNING_KEY_SECRET_ARN")
+    return DigestSigner.from_pem(pem)
+
+
+def _gate(built: Core | Ingestion | Lifecycle | Oversight, *, max_body_bytes: int, source: str) -> HttpGate:
     """What an API function's governed HTTP entry point shares, from the services it was built with."""
     return HttpGate(
         keys=DynamoApiKeyStore(_required(built.settings.api_keys_table, "api_keys_table"), built.dynamodb),

@@ -1,15 +1,21 @@
 """The `leaim` command: the embedded default, the benchmarks, and a client of the ingestion and lifecycle APIs.
 
-`up` and `demo` run the local stack and `bench`, `bench-ingest` and `bench-models` measure it; `ingest`,
+`up` and `demo` run the local stack and `bench`, `bench-ingest`, `bench-models` and `bench-drift` measure it; `ingest`,
 `quarantine`, `snapshot` and `snapshots` call the ingestion API, `train`, `retrain`, `models`, `traffic`,
-`promote` and `rollback` the lifecycle API, local or deployed; `sample-data` writes records to try them on.
+`promote` and `rollback` the lifecycle API, and `governance report`, `outcome`, `reviews`, `review`, `drift`,
+`bias`, `quality`, `alerts`, `usage` and `audit export` the governance API, local or deployed; `audit verify`
+and `audit digest` check and seal the tamper-evident audit trail and `bench-audit` measures it; `sample-data`
+writes records to try them on.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import io
 import json
+import os
 import re
 import sys
 import time
@@ -32,7 +38,8 @@ if TYPE_CHECKING:
     from contracts.ingest.v1 import IngestReport, QuarantineEntry, SnapshotManifest
     from contracts.model.v1 import ModelVersionView, TrafficPolicy, TrainingJob
     from leaim.data.synthetic import Card
-    from leaim.local.client import IngestClient, LifecycleClient, RecordFormat
+    from leaim.governance.trail import DigestArchive
+    from leaim.local.client import GovernanceClient, IngestClient, LifecycleClient, RecordFormat
     from leaim.local.world import LocalWorld
 
 # Quarantine entries shown after an ingestion or a replay; `leaim quarantine` lists them all.
@@ -40,6 +47,10 @@ SHOWN_QUARANTINE = 10
 SAMPLE_USE_CASE = "card_fraud"
 SAMPLE_MODEL = "card-fraud"
 JOB_POLL_S = 0.5
+# A large store's chains are verified by this many processes at once: one per core, up to four.
+VERIFY_WORKERS = min(os.cpu_count() or 1, 4)
+# The commands that call the governance API (and `audit export`, a subcommand of `audit`).
+GOVERNANCE_COMMANDS = ("governance", "outcome", "reviews", "review", "drift", "bias", "quality", "alerts", "usage")
 
 
 class ApiUsageError(LeaimError):
@@ -152,6 +163,94 @@ def _lifecycle_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     bench_models.add_argument("--rows", type=_positive, default=20_000, help="training rows (default: 20000)")
 
 
+def _audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`audit verify`, `audit digest` (and `audit export`, through the governance API) and `bench-audit`."""
+    audit = commands.add_parser("audit", help="seal and verify the tamper-evident audit trail")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    verify = actions.add_parser("verify", help="check every chain, digest and decision; exit 1 naming the first break")
+    digest = actions.add_parser("digest", help="seal a signed digest of every chain's head now, and archive it")
+    for command in (verify, digest):
+        command.add_argument("--database-url", help="the audit store (default: the local one in --state-dir)")
+        command.add_argument("--archive-bucket", help="the digest archive bucket (default: the running local stack's)")
+        command.add_argument("--endpoint-url", help="S3 endpoint of --archive-bucket (default: AWS's)")
+        command.add_argument(
+            "--signing-key", type=Path, help="PEM of the audit signing key (default: audit-signing.pem in --state-dir)"
+        )
+    verify.add_argument(
+        "--public-key", action="append", help="base64 Ed25519 public key digests may be signed with (repeatable)"
+    )
+    verify.add_argument("--no-archive", action="store_true", help="do not compare digests with their archived copies")
+    verify.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    verify.add_argument(
+        "--workers", type=_positive, default=VERIFY_WORKERS, help="processes walking the chains of a large store"
+    )
+    _audit_export_command(actions)
+    bench = commands.add_parser("bench-audit", help="measure chained audit appends and verification")
+    bench.add_argument("--events", type=_positive, default=1_000_000, help="events verified (default: 1000000)")
+    bench.add_argument("--postgres", help="PostgreSQL server URL (default: the local test database)")
+    bench.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+
+
+def _audit_export_command(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`audit export`: the audit events matching filters, with their chain links, through the governance API."""
+    export = actions.add_parser("export", help="export audit events with their chain links, as JSON lines or CSV")
+    export.add_argument("--format", choices=["jsonl", "csv"], help="default: from --output's suffix, else jsonl")
+    export.add_argument("--since", type=_instant, help="earliest event time (ISO 8601 with offset)")
+    export.add_argument("--until", type=_instant, help="end of the range, exclusive (ISO 8601 with offset)")
+    for name in ("use-case", "decision-id", "principal", "model-version", "action", "outcome"):
+        export.add_argument(f"--{name}", help=f"only events with this {name.replace('-', ' ')}")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    _api_options(export, "auditor")
+
+
+def _governance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that call the governance API."""
+    governance = commands.add_parser("governance", help="governance reports")
+    reports = governance.add_subparsers(dest="governance_command", required=True)
+    report = reports.add_parser(
+        "report", help="the governance coverage report; exit 1 when an invocation has no audit event"
+    )
+    report.add_argument("--since", type=_instant, help="start (default: a day before --until)")
+    report.add_argument("--until", type=_instant, help="end, exclusive (default: now)")
+    _api_options(report, "auditor")
+    outcome = commands.add_parser("outcome", help="record the ground truth of a decision")
+    outcome.add_argument("decision_id")
+    outcome.add_argument("--label", required=True, choices=["true", "false"], help="true when the target was positive")
+    outcome.add_argument("--source", help="where the truth comes from, e.g. chargebacks")
+    outcome.add_argument("--observed-at", type=_instant, help="when the truth became known (default: now)")
+    _api_options(outcome, "decision_client")
+    reviews = commands.add_parser("reviews", help="list the decisions waiting for a reviewer, oldest first")
+    reviews.add_argument("--use-case")
+    reviews.add_argument("--limit", type=_positive, default=50, help="reviews to list (default: 50, at most 1000)")
+    _api_options(reviews, "reviewer")
+    review = commands.add_parser("review", help="show a review, or decide it with --outcome and --justification")
+    review.add_argument("review_id", help="the review's id: the decision's id")
+    review.add_argument("--outcome", help="the final outcome, one of the use case's outcomes")
+    review.add_argument("--justification", help="why, in at least ten characters")
+    _api_options(review, "reviewer")
+    for name, what in (
+        ("drift", "show the latest drift report of each live version, and the history"),
+        ("bias", "show the latest bias indicators per protected attribute and version"),
+        ("quality", "show AUC, precision and recall per version over time, from recorded outcomes"),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("use_case")
+        _api_options(command, "auditor")
+        if name == "quality":
+            command.add_argument("--since", type=_instant, help="start (default: a day before --until)")
+            command.add_argument("--until", type=_instant, help="end, exclusive (default: now)")
+            command.add_argument("--bucket-minutes", type=_positive, help="bucket width (default: 60)")
+    alerts = commands.add_parser("alerts", help="list open drift and bias alerts")
+    alerts.add_argument("--use-case")
+    alerts.add_argument("--all", action="store_true", help="closed alerts too")
+    _api_options(alerts, "auditor")
+    usage = commands.add_parser("usage", help="decisions per use case, version and principal")
+    usage.add_argument("--use-case")
+    usage.add_argument("--since", type=_instant, help="start (default: a day before --until)")
+    usage.add_argument("--until", type=_instant, help="end, exclusive (default: now)")
+    _api_options(usage, "auditor")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leaim", description="Governed ML decisions, on this machine or on AWS.")
     parser.add_argument("--state-dir", type=Path, default=Path(".leaim"), help="local state (default: .leaim)")
@@ -163,12 +262,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--requests", type=_positive, default=240, help="well-formed HTTP decision requests")
     demo.add_argument("--queue-messages", type=_positive, default=60, help="messages sent to the decision queue")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--drift",
+        action="store_true",
+        help="run the feedback loop instead: drift, retraining, promotion (state in STATE_DIR/drift-demo, emptied)",
+    )
     bench = commands.add_parser("bench", help="measure the governed decision path against its floors")
     bench.add_argument("--iterations", type=_positive, default=2000, help="timed calls per in-process measurement")
     bench.add_argument("--http-requests", type=_positive, default=400, help="HTTP requests per concurrency level")
     bench_ingest = commands.add_parser("bench-ingest", help="measure ingestion throughput against validation alone")
     bench_ingest.add_argument("--records", type=_positive, default=20_000, help="records per measurement")
     bench_ingest.add_argument("--http-records", type=_positive, default=10_000, help="records sent over HTTP")
+    bench_drift = commands.add_parser("bench-drift", help="time the drift check on a large seeded window")
+    bench_drift.add_argument("--rows", type=_positive, default=1_000_000, help="live rows (default: 1000000)")
+    bench_drift.add_argument("--features", type=_positive, default=30, help="model features (default: 30)")
     ingest = commands.add_parser("ingest", help="send a .jsonl or .csv file of records to the ingestion API")
     ingest.add_argument("file", type=Path, help="records: one JSON object a line (.jsonl), or a .csv with a header")
     ingest.add_argument("--dataset", required=True, help="dataset the records belong to, e.g. transactions")
@@ -190,7 +297,9 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--contract-version", help="with --replay: check against this version instead")
     quarantine.add_argument("--id", dest="ids", action="append", help="with --replay: only this record (repeatable)")
     _api_options(quarantine, "data_steward")
+    _audit_commands(commands)
     _lifecycle_commands(commands)
+    _governance_commands(commands)
     sample = commands.add_parser("sample-data", help="write sample transactions records, some deliberately broken")
     sample.add_argument("file", type=Path)
     sample.add_argument("--rows", type=_positive, default=1000, help="valid records (default: 1000)")
@@ -219,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     if arguments.command == "quarantine" and not arguments.replay and (arguments.ids or arguments.contract_version):
         parser.error("--id and --contract-version need --replay")
+    if arguments.command == "review" and (arguments.outcome is None) != (arguments.justification is None):
+        parser.error("--outcome and --justification go together")
     try:
         with _function_output(arguments.state_dir) as terminal:
             console = Console(file=terminal)
@@ -232,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _run(arguments: argparse.Namespace, console: Console) -> int:
+    if arguments.command == "demo" and arguments.drift:
+        return _drift_demo(arguments, console)
     if arguments.command == "demo":
         from leaim.local.demo import DemoOptions, run_demo
         from leaim.local.world import WorldOptions
@@ -249,6 +362,19 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
         from leaim.bench import run_ingest_bench
 
         return run_ingest_bench(console, records=arguments.records, http_records=arguments.http_records)
+    if arguments.command == "bench-drift":
+        from leaim.bench_drift import run_drift_bench
+
+        return run_drift_bench(console, rows=arguments.rows, features=arguments.features)
+    if arguments.command in GOVERNANCE_COMMANDS or getattr(arguments, "audit_command", None) == "export":
+        return _governance(arguments, console)
+    if arguments.command == "audit":
+        return _audit(arguments, console)
+    if arguments.command == "bench-audit":
+        from leaim.bench_audit import DEFAULT_POSTGRES, run_audit_bench
+
+        postgres = None if arguments.no_postgres else arguments.postgres or DEFAULT_POSTGRES
+        return run_audit_bench(console, events=arguments.events, postgres=postgres)
     if arguments.command == "sample-data":
         return _sample_data(arguments, console)
     if arguments.command == "manifest-key":
@@ -309,6 +435,7 @@ def _up(arguments: argparse.Namespace, console: Console) -> int:
         console.print(f"Datasets       s3://{stack.bucket_name('DatasetsBucket')}")
         console.print(f"Artifacts      s3://{stack.bucket_name('ArtifactsBucket')}")
         console.print(f"Audit store    {world.database_url}")
+        console.print(f"Audit archive  s3://{stack.bucket_name('AuditArchiveBucket')}")
         console.print(f"API keys       {world.state_dir / 'api-keys.json'}")
         console.print(f"Function logs  {arguments.state_dir / 'functions.log'}")
         example = json.dumps({"request_id": "r-1", "inputs": _example_inputs(world, cards)})
@@ -325,6 +452,7 @@ def _up(arguments: argparse.Namespace, console: Console) -> int:
         console.print(
             "  leaim snapshots transactions && leaim train --snapshot <id> --deploy shadow && leaim traffic card_fraud"
         )
+        console.print("  leaim audit digest && leaim audit verify")
         console.print("Ctrl-C stops the stack.")
         while True:
             time.sleep(3600)
@@ -469,6 +597,70 @@ def _quarantine(arguments: argparse.Namespace, client: IngestClient, console: Co
     title = f"Quarantined records of {arguments.dataset}: {len(rows)}{more}"
     console.print(_rows(title, ("id", "origin", "record id", "reason"), rows))
     return 0
+
+
+def _audit(arguments: argparse.Namespace, console: Console) -> int:
+    """`leaim audit verify` (0 when intact, 1 naming the first broken link) and `leaim audit digest`."""
+    from leaim.adapters.sql import create_engine_for, create_schema
+    from leaim.adapters.sql.audit import SqlAuditTrail
+    from leaim.domain.clock import SystemClock
+    from leaim.governance.trail import DigestSealer, DigestSigner, TrailVerifier, public_keys_from_b64, summary
+    from leaim.local.trail import AUDIT_SIGNING_KEY, audit_signer
+
+    state_dir: Path = arguments.state_dir.resolve()
+    if arguments.database_url is None and not (state_dir / "leaim.db").is_file():
+        raise ApiUsageError(f"no audit store in {state_dir}: run `leaim up` or `leaim demo`, or pass --database-url")
+    engine = create_engine_for(arguments.database_url or f"sqlite:///{state_dir / 'leaim.db'}")
+    create_schema(engine)
+    trail = SqlAuditTrail(engine)
+    archive = _digest_archive(arguments, state_dir)
+    key_file: Path = arguments.signing_key or state_dir / AUDIT_SIGNING_KEY
+    if arguments.audit_command == "digest":
+        if archive is None:
+            raise ApiUsageError("no archive to seal into: start `leaim up`, or pass --archive-bucket")
+        signer = (
+            audit_signer(state_dir) if arguments.signing_key is None else DigestSigner.from_pem(key_file.read_bytes())
+        )
+        sealed = DigestSealer(store=trail, archive=archive, signer=lambda: signer, clock=SystemClock()).seal()
+        digest = sealed.signed.digest
+        name = sealed.archived.key.rsplit("/", 1)[-1]
+        console.print(
+            f"sealed digest {digest.sequence}: {len(digest.heads)} chain{'' if len(digest.heads) == 1 else 's'}, "
+            f"{digest.events} events, sha256 "
+            f"{sealed.signed.digest_hash}, archived at {archive.location}{name} (version {sealed.archived.version_id})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 0
+    keys = public_keys_from_b64(arguments.public_key or [])
+    if not keys and key_file.is_file():
+        local = DigestSigner.from_pem(key_file.read_bytes())
+        keys = {local.key_id: local.public_key}
+    report = TrailVerifier(keys, workers=arguments.workers).verify(trail, None if arguments.no_archive else archive)
+    text = report.model_dump_json(indent=2) if arguments.json else summary(report)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    return 0 if report.intact else 1
+
+
+def _digest_archive(arguments: argparse.Namespace, state_dir: Path) -> DigestArchive | None:
+    """The archive named by --archive-bucket, else the running local stack's, else None."""
+    from leaim.adapters.audit_archive import S3DigestArchive
+    from leaim.config import Settings
+
+    retention_days = Settings.from_env().audit_archive_retention_days
+    if arguments.archive_bucket:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=arguments.endpoint_url)
+        return S3DigestArchive(arguments.archive_bucket, client, retention_days=retention_days)
+    from leaim.local.trail import running_bucket
+
+    found = running_bucket(state_dir, "AuditArchiveBucket")
+    if found is None:
+        return None
+    bucket, client = found
+    return S3DigestArchive(bucket, client, retention_days=retention_days)
 
 
 def _manifest_key(arguments: argparse.Namespace, console: Console) -> int:
@@ -626,6 +818,166 @@ def _print_traffic(policy: TrafficPolicy, console: Console) -> None:
         "changed": f"{policy.updated_at:%Y-%m-%d %H:%M:%S} by {policy.updated_by}",
     }
     console.print(_facts(f"Traffic of {policy.use_case}", facts))
+
+
+def _drift_demo(arguments: argparse.Namespace, console: Console) -> int:
+    from leaim.local.demo_drift import DriftDemoOptions, run_drift_demo
+    from leaim.local.world import WorldOptions
+
+    world = WorldOptions(state_dir=arguments.state_dir / "drift-demo", seed=arguments.seed, run_schedules=False)
+    return run_drift_demo(DriftDemoOptions(world=world), console)
+
+
+def _governance(arguments: argparse.Namespace, console: Console) -> int:
+    from leaim.local.client import GovernanceClient, local_client
+
+    commands: dict[str, Callable[[argparse.Namespace, GovernanceClient, Console], int]] = {
+        "governance": _coverage,
+        "outcome": _outcome,
+        "reviews": _reviews,
+        "review": _review,
+        "drift": _drift,
+        "bias": _bias,
+        "quality": _quality,
+        "alerts": _alerts,
+        "usage": _usage,
+        "audit": _audit_export,
+    }
+    target = {"api_url": arguments.api_url, "api_key": arguments.api_key}
+    client = local_client(GovernanceClient, arguments.state_dir, arguments.role, **target)
+    return commands[arguments.command](arguments, client, console)
+
+
+def _coverage(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    """0 when every invocation in the range has its audit event, 1 when one has none."""
+    from leaim.local.governance_tables import print_coverage
+
+    report = client.coverage(since=arguments.since, until=arguments.until)
+    print_coverage(console, report)
+    if report.audit_coverage is None:
+        console.print("No invocations in the range.", markup=False, highlight=False)
+        return 0
+    return 0 if report.audit_coverage == 1.0 else 1
+
+
+def _outcome(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    recorded, created = client.record_outcome(
+        arguments.decision_id, arguments.label == "true", observed_at=arguments.observed_at, source=arguments.source
+    )
+    model = f"{recorded.model.name} {recorded.model.version}" if recorded.model else "no model"
+    score = "-" if recorded.score is None else f"{recorded.score:.3f}"
+    facts = {
+        "label": str(recorded.label).lower(),
+        "source": recorded.source or "-",
+        "observed": f"{recorded.observed_at:%Y-%m-%d %H:%M:%S}",
+        "decided": f"{recorded.outcome} by {model}, score {score}",
+        "reported by": recorded.reported_by,
+        "recorded": f"{recorded.recorded_at:%Y-%m-%d %H:%M:%S}" + ("" if created else " (already, unchanged)"),
+    }
+    console.print(_facts(f"Outcome of decision {recorded.decision_id}", facts))
+    return 0
+
+
+def _reviews(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    from leaim.local.governance_tables import reviews_table
+
+    page = client.reviews(arguments.use_case, limit=min(arguments.limit, 1000))
+    more = " (more follow: raise --limit)" if page.next_cursor else ""
+    console.print(reviews_table(f"Pending reviews: {len(page.reviews)}{more}", page.reviews))
+    return 0
+
+
+def _review(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    if arguments.outcome is None:
+        review = client.review(arguments.review_id)
+    else:
+        review = client.override(arguments.review_id, arguments.outcome, arguments.justification)
+    model = f"{review.model.name} {review.model.version}" if review.model else "-"
+    facts: dict[str, object] = {
+        "decision": review.decision_id,
+        "use case": review.use_case,
+        "status": review.status,
+        "decided": f"{review.decided_at:%Y-%m-%d %H:%M:%S} by {model}",
+        "outcome": review.outcome,
+        "score": "-" if review.score is None else f"{review.score:.3f}",
+        "reasons": "; ".join(reason.message for reason in review.reasons) or "-",
+        "inputs": json.dumps(review.inputs, sort_keys=True),
+    }
+    if review.override is not None:
+        override = review.override
+        facts["override"] = f"{override.original_outcome} -> {override.outcome} by {override.reviewer}"
+        facts["justification"] = override.justification
+        facts["reviewed"] = f"{override.reviewed_at:%Y-%m-%d %H:%M:%S}, audit event {override.event_id}"
+    console.print(_facts(f"Review {review.review_id}", facts))
+    return 0
+
+
+def _drift(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    from leaim.local.governance_tables import drift_history_table, drift_table
+
+    reports = client.drift(arguments.use_case)
+    if not reports.latest:
+        console.print(f"No drift report for {reports.use_case} yet: the monitor has not run on it.", markup=False)
+        return 0
+    for report in reports.latest:
+        console.print(drift_table(report))
+    console.print(drift_history_table(reports.use_case, reports.history))
+    return 0
+
+
+def _bias(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    from leaim.local.governance_tables import bias_table
+
+    console.print(bias_table(client.bias(arguments.use_case)))
+    return 0
+
+
+def _quality(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    from leaim.local.governance_tables import quality_table
+
+    report = client.quality(
+        arguments.use_case, since=arguments.since, until=arguments.until, bucket_minutes=arguments.bucket_minutes
+    )
+    console.print(quality_table(report))
+    return 0
+
+
+def _alerts(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    from leaim.local.governance_tables import alerts_table
+
+    alerts = client.alerts(arguments.use_case, include_closed=arguments.all).alerts
+    console.print(alerts_table(f"{'Alerts' if arguments.all else 'Open alerts'}: {len(alerts)}", alerts))
+    return 0
+
+
+def _usage(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    from leaim.local.governance_tables import usage_table
+
+    console.print(usage_table(client.usage(since=arguments.since, until=arguments.until, use_case=arguments.use_case)))
+    return 0
+
+
+def _audit_export(arguments: argparse.Namespace, client: GovernanceClient, console: Console) -> int:
+    output: Path | None = arguments.output
+    kind: RecordFormat = arguments.format or ("csv" if output and output.suffix.lower() == ".csv" else "jsonl")
+    filters = {
+        "since": arguments.since,
+        "until": arguments.until,
+        "use_case": arguments.use_case,
+        "decision_id": arguments.decision_id,
+        "principal": arguments.principal,
+        "model_version": arguments.model_version,
+        "action": arguments.action,
+        "outcome": arguments.outcome,
+    }
+    text = client.export_audit(filters, kind)
+    if output is None:
+        console.file.write(text)
+        return 0
+    output.write_text(text, encoding="utf-8", newline="")
+    events = len(text.splitlines()) if kind == "jsonl" else max(len(list(csv.reader(io.StringIO(text)))) - 1, 0)
+    console.print(f"Wrote {events} audit events to {output} ({kind})", markup=False, highlight=False)
+    return 0
 
 
 def _facts(title: str, facts: Mapping[str, object]) -> Table:

@@ -38,6 +38,12 @@ class Settings(BaseModel):
     inference_app: str = "leaim-inference"
     training_app: str = "leaim-training"
     traces_file: Path | None = Field(default=None, description="Append finished spans here as JSON lines.")
+    invocation_ledger_file: Path | None = Field(
+        default=None, description="The local stack's invocation ledger; Lambda's metrics when unset."
+    )
+    audited_functions: str = Field(
+        default="", description="Comma-separated names of the functions whose invocations coverage counts."
+    )
     pii_token_key: str | None = None
     pii_token_key_secret_arn: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -53,6 +59,12 @@ class Settings(BaseModel):
         default=None, description="PEM of the Ed25519 key that signs model manifests, on the embedded default."
     )
     manifest_signing_key_secret_arn: str | None = None
+    audit_archive_bucket: str | None = None
+    audit_archive_retention_days: int = Field(default=2557, ge=1, description="COMPLIANCE lock of each digest.")
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="PEM of the Ed25519 key that signs audit digests, on the embedded default."
+    )
+    audit_signing_key_secret_arn: str | None = None
     code_version: str = Field(default="unversioned", description="Recorded in each model version's lineage.")
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=10.0, gt=0)

@@ -69,6 +69,14 @@ class TrafficChangeError(ConflictError):
     """A traffic change the policy's current state does not allow, such as a rollback with nothing to restore."""
 
 
+class OutcomeConflictError(ConflictError):
+    """A decision already has another ground truth: outcomes are recorded once."""
+
+
+class ReviewClosedError(ConflictError):
+    """A review already has another override: a decision is overridden once."""
+
+
 class InvalidJobError(LeaimError):
     """A training job request names an unknown family or parameters out of range."""
 

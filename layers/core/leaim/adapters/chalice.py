@@ -40,9 +40,10 @@ def invocation_of(app: Chalice, request: Request) -> Invocation:
 
 
 def respond(answer: HttpAnswer) -> Response:
-    """The answer as a JSON response."""
+    """The answer as a JSON response, or as its text with the content type it names."""
+    body = answer.text if answer.text is not None else json.dumps(answer.body, separators=(",", ":"))
     return Response(
-        body=json.dumps(answer.body, separators=(",", ":")),
+        body=body,
         status_code=answer.status,
         headers={"content-type": "application/json", **answer.headers},
     )

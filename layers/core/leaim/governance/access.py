@@ -19,13 +19,24 @@ class Permission(StrEnum):
     TRAIN_MODELS = "models:train"
     READ_MODELS = "models:read"
     PROMOTE_MODELS = "models:promote"
+    RECORD_OUTCOME = "decisions:outcome"
+    REVIEW_DECISIONS = "decisions:review"
+    READ_MONITORING = "monitoring:read"
+    READ_AUDIT = "audit:read"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "decision_client": frozenset({Permission.CREATE_DECISION, Permission.READ_DECISION}),
-    "reviewer": frozenset({Permission.READ_DECISION}),
+    "decision_client": frozenset({Permission.CREATE_DECISION, Permission.READ_DECISION, Permission.RECORD_OUTCOME}),
+    "reviewer": frozenset({Permission.READ_DECISION, Permission.REVIEW_DECISIONS}),
     "auditor": frozenset(
-        {Permission.READ_DECISION, Permission.READ_QUARANTINE, Permission.READ_SNAPSHOTS, Permission.READ_MODELS}
+        {
+            Permission.READ_DECISION,
+            Permission.READ_QUARANTINE,
+            Permission.READ_SNAPSHOTS,
+            Permission.READ_MODELS,
+            Permission.READ_MONITORING,
+            Permission.READ_AUDIT,
+        }
     ),
     "ml_engineer": frozenset(
         {
@@ -34,6 +45,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.TRAIN_MODELS,
             Permission.READ_MODELS,
             Permission.PROMOTE_MODELS,
+            Permission.READ_MONITORING,
         }
     ),
     "data_producer": frozenset({Permission.INGEST_RECORDS}),
@@ -44,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.REPLAY_QUARANTINE,
             Permission.CREATE_SNAPSHOT,
             Permission.READ_SNAPSHOTS,
+            Permission.RECORD_OUTCOME,
         }
     ),
 }

@@ -50,6 +50,13 @@ class InvocationAudit:
             "trace_id": trace_id,
         }
         self._stored: AuditEvent | None = None
+        # Known before the event is stored, so that what the invocation writes can name its event.
+        self._event_id = new_event_id()
+
+    @property
+    def event_id(self) -> str:
+        """Id the invocation's own event will carry."""
+        return self._event_id
 
     @property
     def stored(self) -> AuditEvent | None:
@@ -75,7 +82,7 @@ class InvocationAudit:
     ) -> AuditEvent:
         """Build the event for this invocation as it stands now."""
         return AuditEvent(
-            event_id=new_event_id(),
+            event_id=self._event_id,
             occurred_at=datetime.fromtimestamp(self._clock.now(), UTC),
             outcome=outcome,
             duration_ms=round((self._clock.monotonic() - self._started) * 1000.0, 3),
@@ -122,8 +129,10 @@ class InvocationAudit:
         *,
         status_code: int,
         related: Sequence[AuditEvent] = (),
+        features: Mapping[str, float] | None = None,
     ) -> None:
-        """Store a decision, the invocation's event and `related` events (its worker calls) in one transaction."""
+        """Store a decision, the features the model scored, the invocation's event and `related` events (its
+        worker calls) in one transaction."""
         self._ensure_not_stored()
         self.note(
             decision_id=decision.decision_id,
@@ -139,7 +148,7 @@ class InvocationAudit:
             error=decision.fallback_reason,
             details={"outcome": decision.outcome, "score": decision.score, "latency_ms": decision.latency_ms},
         )
-        self._log.record_decision(decision, inputs, event, related)
+        self._log.record_decision(decision, inputs, event, related, features=features)
         self._stored = event
 
     def _ensure_not_stored(self) -> None:

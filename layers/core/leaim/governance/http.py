@@ -33,11 +33,20 @@ ContractT = TypeVar("ContractT", bound=BaseModel)
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
-    """Status, JSON body and headers of one answer."""
+    """Status, JSON body and headers of one answer; `text`, when set, is sent instead of the JSON body."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextBody:
+    """An answer that is not JSON, such as an export: its text and content type."""
+
+    text: str
+    content_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,22 +154,29 @@ class GovernedHttp:
         action: str,
         permission: Permission,
         attributes: dict[str, str],
-        work: Callable[[Principal, InvocationAudit], tuple[BaseModel, dict[str, Any]]],
+        work: Callable[[Principal, InvocationAudit], tuple[BaseModel | TextBody, dict[str, Any]]],
         *,
-        status: int = 200,
+        status: int | Callable[[dict[str, Any]], int] = 200,
+        subject: Mapping[str, str] | None = None,
     ) -> HttpAnswer:
-        """Authorize, run `work`, store the invocation's one audit event, and answer.
+        """Authorize, run `work`, store the invocation's one audit event (unless `work` stored it), and answer.
 
-        `work` returns the answer's contract and the event's details. Rejections answer their status,
+        `work` returns the answer's contract (or text) and the event's details; `status` may be chosen from
+        the details. `subject` (a decision id, a use case) is noted on the event before the caller is
+        authorized, so that refused attempts are found with the rest of the subject's trail. Rejections
+        answer their status,
         NotFoundError 404, ConflictError 409, an unavailable dependency 503, anything else 500; the
         audit store refusing the event answers 503, since nothing leaves without its event.
         """
         with self._telemetry.attach(invocation.headers), self._telemetry.span(action, attributes):
             audit = self._audit(invocation, action)
+            audit.note(**(subject or {}))
             try:
                 principal = self._authorize(invocation, audit, permission)
                 answer, details = work(principal, audit)
-                audit.store("success", status_code=status, details=details)
+                code = status(details) if callable(status) else status
+                if audit.stored is None:
+                    audit.store("success", status_code=code, details=details)
             except Rejection as rejection:
                 return self._reject(audit, rejection)
             except NotFoundError as error:
@@ -173,7 +189,9 @@ class GovernedHttp:
                 return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
             except Exception as error:
                 return self._fail(audit, error)
-            return HttpAnswer(status, answer.model_dump(mode="json"))
+            if isinstance(answer, TextBody):
+                return HttpAnswer(code, {}, {"content-type": answer.content_type}, text=answer.text)
+            return HttpAnswer(code, answer.model_dump(mode="json"))
 
     def _parse(self, model: type[ContractT], payload: object, what: str) -> ContractT:
         """`payload` as `model`; a 422 naming every offending field when it is not one."""

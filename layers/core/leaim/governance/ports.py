@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from contextlib import AbstractContextManager
+    from datetime import datetime
 
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionResponse
@@ -30,15 +31,34 @@ class AuditLog(Protocol):
         inputs: Mapping[str, object],
         event: AuditEvent,
         related: Sequence[AuditEvent] = (),
+        *,
+        features: Mapping[str, float] | None = None,
     ) -> None:
         """Store a decision with its minimized inputs, its audit event and `related` events in one transaction.
 
-        `related` are the events of the worker calls made for the decision.
+        `related` are the events of the worker calls made for the decision; `features` is the vector the model
+        scored, None when no model scored.
 
         Raises DuplicateDecisionError when the use case already has a decision for the request id,
         and AuditWriteError when nothing could be stored.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which audit events to read: those matching every field given; `since` inclusive, `until` exclusive."""
+
+    decision_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    use_case: str | None = None
+    model_version: str | None = None
+    principal: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    source: str | None = None
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -59,3 +60,15 @@ class ManifestSigner:
         """The manifest with the signature of its canonical bytes."""
         signature = self._key.sign(manifest.canonical_bytes())
         return SignedManifest(manifest=manifest, key_id=self.key_id, signature=base64.b64encode(signature).decode())
+
+    def verifies(self, signed: SignedManifest) -> bool:
+        """Whether `signed` carries this key's valid signature of its manifest as it stands."""
+        if signed.key_id != self.key_id:
+            return False
+        try:
+            self._key.public_key().verify(
+                base64.b64decode(signed.signature, validate=True), signed.manifest.canonical_bytes()
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return True

@@ -217,13 +217,14 @@ class TrainingJobs:
         return job
 
     def retrain(self, use_case: str, request: RetrainingRequest, *, principal: str) -> TrainingJob:
-        """Cut a fresh snapshot of the use case's dataset and queue a job on it with the manifest's model.
+        """Cut a fresh snapshot of the use case's dataset (from `request.since` on) and queue a job on it with the
+        manifest's model.
 
         The hook for a person, a schedule or the drift monitor: no code changes, the whole flow runs.
         """
         manifest = self._manifests.get(use_case)
         dataset = self.dataset_of(manifest)
-        snapshot = self._snapshots.cut(dataset, principal=principal)
+        snapshot = self._snapshots.cut(dataset, principal=principal, since=request.since)
         job_request = TrainingJobRequest(snapshot_id=snapshot.snapshot_id, deploy=request.deploy)
         return self.submit(
             manifest.model.name, job_request, principal=principal, trigger=request.trigger, reason=request.reason

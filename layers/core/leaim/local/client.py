@@ -1,4 +1,4 @@
-"""Clients of the ingestion and lifecycle APIs over HTTP, and the record files that `leaim ingest` sends.
+"""Clients of the ingestion, lifecycle and governance APIs over HTTP, and the record files that `leaim ingest` sends.
 
 The clients only speak HTTP, so they work the same against the local stack of `leaim up` and a deployed API.
 """
@@ -12,18 +12,31 @@ import math
 import re
 import socket
 import urllib.parse
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from contracts.governance.v1 import (
+    AlertList,
+    BiasReport,
+    CoverageReport,
+    DriftReports,
+    Explanation,
+    QualityReport,
+    RecordedOutcome,
+    Review,
+    ReviewList,
+    UsageReport,
+)
 from contracts.ingest.v1 import IngestReport, QuarantinePage, ReplayReport, SnapshotList, SnapshotManifest
 from contracts.model.v1 import ModelList, ModelVersionView, TrafficPolicy, TrainingJob
+from contracts.trail.v1 import AuditPage
 from leaim.exceptions import LeaimError
-from leaim.local.traffic import Sent, send
+from leaim.local.traffic import Answer, Sent, send
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
-    from datetime import datetime
     from pathlib import Path
 
     from pydantic import JsonValue
@@ -71,19 +84,29 @@ class ApiClient:
         self._timeout_s = timeout_s
 
     def _call(self, model: type[Model], method: str, path: str, body: object | None = None) -> Model:
+        return self._parsed(model, method, path, self._send(method, path, body))
+
+    def _send(self, method: str, path: str, body: object | None = None) -> Answer:
+        """The 2xx answer to one call; `ApiCallError` for no answer or another status."""
         payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"x-api-key": self._api_key, "content-type": "application/json"}
-        route = f"{method} {path.partition('?')[0]}"
+        route = _route(method, path)
         try:
             answer = send(self.api_url, Sent(route, method, path, payload, headers), self._timeout_s)
         except (OSError, http.client.HTTPException) as error:
             raise ApiCallError(f"{route}: no answer from {self.api_url}: {getattr(error, 'reason', error)}") from error
         if not 200 <= answer.status < 300:
             raise ApiCallError(f"{route} answered {answer.status} {_problem(answer.body)}")
+        return answer
+
+    @staticmethod
+    def _parsed(model: type[Model], method: str, path: str, answer: Answer) -> Model:
         try:
             return model.model_validate(answer.body)
         except ValidationError as error:
-            raise ApiCallError(f"{route} answered {answer.status} with a body that is not {model.__name__}") from error
+            raise ApiCallError(
+                f"{_route(method, path)} answered {answer.status} with a body that is not {model.__name__}"
+            ) from error
 
 
 class IngestClient(ApiClient):
@@ -159,8 +182,106 @@ class LifecycleClient(ApiClient):
         return self._call(TrainingJob, "POST", f"/v1/use-cases/{_segment(use_case)}/retraining", dict(request))
 
 
+class GovernanceClient(ApiClient):
+    """The governance API's routes as methods."""
+
+    def audit_events(
+        self, filters: Mapping[str, str | datetime | None], *, cursor: str | None = None, limit: int = 100
+    ) -> AuditPage:
+        """`GET /v1/audit/events`: one page of the events matching `filters` (the route's query names), oldest first."""
+        return self._call(AuditPage, "GET", _query("/v1/audit/events", {**filters, "cursor": cursor, "limit": limit}))
+
+    def export_audit(self, filters: Mapping[str, str | datetime | None], kind: RecordFormat = "jsonl") -> str:
+        """`GET /v1/audit/events?format=jsonl|csv`: every matching event with its chain link, as text."""
+        answer = self._send("GET", _query("/v1/audit/events", {**filters, "format": kind}))
+        return answer.raw.decode("utf-8")
+
+    def record_outcome(
+        self, decision_id: str, label: bool, *, observed_at: datetime | None = None, source: str | None = None
+    ) -> tuple[RecordedOutcome, bool]:
+        """`POST /v1/decisions/{id}/outcome`: the decision's ground truth, and whether it was new (201, not 200)."""
+        body: dict[str, object] = {"label": label}
+        if observed_at is not None:
+            body["observed_at"] = observed_at.isoformat()
+        if source is not None:
+            body["source"] = source
+        path = f"/v1/decisions/{_segment(decision_id)}/outcome"
+        answer = self._send("POST", path, body)
+        return self._parsed(RecordedOutcome, "POST", path, answer), answer.status == 201
+
+    def explanation(self, decision_id: str) -> Explanation:
+        """`GET /v1/decisions/{id}/explanation`: the reasons and features stored with the decision."""
+        return self._call(Explanation, "GET", f"/v1/decisions/{_segment(decision_id)}/explanation")
+
+    def reviews(self, use_case: str | None = None, *, after: str | None = None, limit: int = 100) -> ReviewList:
+        """`GET /v1/reviews`: pending reviews, oldest first."""
+        return self._call(
+            ReviewList, "GET", _query("/v1/reviews", {"use_case": use_case, "after": after, "limit": limit})
+        )
+
+    def review(self, review_id: str) -> Review:
+        """`GET /v1/reviews/{review_id}`: one review, pending or resolved."""
+        return self._call(Review, "GET", f"/v1/reviews/{_segment(review_id)}")
+
+    def override(self, review_id: str, outcome: str, justification: str) -> Review:
+        """`POST /v1/reviews/{review_id}`: the reviewer's final outcome; the resolved review comes back."""
+        body = {"outcome": outcome, "justification": justification}
+        return self._call(Review, "POST", f"/v1/reviews/{_segment(review_id)}", body)
+
+    def drift(self, use_case: str) -> DriftReports:
+        """`GET /v1/use-cases/{use_case}/drift`: the latest drift report per live version, then the history."""
+        return self._call(DriftReports, "GET", f"/v1/use-cases/{_segment(use_case)}/drift")
+
+    def bias(self, use_case: str) -> BiasReport:
+        """`GET /v1/use-cases/{use_case}/bias`: the latest bias indicators."""
+        return self._call(BiasReport, "GET", f"/v1/use-cases/{_segment(use_case)}/bias")
+
+    def quality(
+        self,
+        use_case: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_minutes: int | None = None,
+    ) -> QualityReport:
+        """`GET /v1/use-cases/{use_case}/quality`: AUC, precision and recall per version and time bucket."""
+        query = {"since": since, "until": until, "bucket_minutes": bucket_minutes}
+        return self._call(QualityReport, "GET", _query(f"/v1/use-cases/{_segment(use_case)}/quality", query))
+
+    def alerts(self, use_case: str | None = None, *, include_closed: bool = False) -> AlertList:
+        """`GET /v1/alerts`: open drift and bias alerts (closed ones too with `include_closed`), newest first."""
+        query = {"use_case": use_case, "status": "all" if include_closed else None}
+        return self._call(AlertList, "GET", _query("/v1/alerts", query))
+
+    def usage(
+        self, *, since: datetime | None = None, until: datetime | None = None, use_case: str | None = None
+    ) -> UsageReport:
+        """`GET /v1/usage`: decisions per use case, version and principal."""
+        return self._call(
+            UsageReport, "GET", _query("/v1/usage", {"since": since, "until": until, "use_case": use_case})
+        )
+
+    def coverage(self, *, since: datetime | None = None, until: datetime | None = None) -> CoverageReport:
+        """`GET /v1/governance/coverage`: the governance coverage report (the API's default: the last 24 hours)."""
+        return self._call(CoverageReport, "GET", _query("/v1/governance/coverage", {"since": since, "until": until}))
+
+
 def _segment(name: str) -> str:
     return urllib.parse.quote(name, safe="")
+
+
+def _route(method: str, path: str) -> str:
+    return f"{method} {path.partition('?')[0]}"
+
+
+def _query(path: str, values: Mapping[str, object]) -> str:
+    """`path` with the values that are not None as its query string; times in ISO 8601."""
+    shown = {
+        name: value.isoformat() if isinstance(value, datetime) else str(value)
+        for name, value in values.items()
+        if value is not None
+    }
+    return f"{path}?{urllib.parse.urlencode(shown)}" if shown else path
 
 
 def _problem(body: Mapping[str, Any]) -> str:

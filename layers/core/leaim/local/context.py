@@ -14,6 +14,8 @@ from leaim.exceptions import LeaimError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalice.app import Chalice
+
 
 class FunctionTimeoutError(LeaimError):
     """The handler did not return within the function's `Timeout`."""
@@ -42,6 +44,29 @@ class LambdaContext:
         return max(0, int((self.deadline_monotonic - time.monotonic()) * 1000))
 
 
+def isolate_requests(app: Chalice) -> Chalice:
+    """`app` with its current request and Lambda context kept per thread.
+
+    Lambda gives each concurrent invocation its own container, so a Chalice app there serves one request
+    at a time; locally concurrent invocations share one app on threads, and without this one invocation's
+    route could read another's request.
+    """
+    state = threading.local()
+
+    def accessor(name: str) -> property:
+        return property(lambda _: getattr(state, name, None), lambda _, value: setattr(state, name, value))
+
+    isolated = type(
+        f"PerInvocation{type(app).__name__}",
+        (type(app),),
+        {"current_request": accessor("current_request"), "lambda_context": accessor("lambda_context")},
+    )
+    for name in ("current_request", "lambda_context"):
+        app.__dict__.pop(name, None)
+    app.__class__ = isolated
+    return app
+
+
 @dataclass(frozen=True)
 class LocalFunction:
     """A function's handler with its name, ARN, memory and timeout; invoked in-process, one thread per call."""
@@ -52,6 +77,8 @@ class LocalFunction:
     handler: Callable[[Any, LambdaContext], Any]
     timeout_s: int
     memory_mb: int
+    # Told of every invocation (function, request id, end), as Lambda counts them in its metrics.
+    ledger: Callable[[str, str, datetime], None] | None = None
 
     def new_context(self) -> LambdaContext:
         """A fresh context whose remaining time counts down from the function's `Timeout`."""
@@ -86,6 +113,9 @@ class LocalFunction:
         thread = threading.Thread(target=run, name=f"{self.logical_id}-{context.aws_request_id}", daemon=True)
         thread.start()
         thread.join(self.timeout_s)
+        if self.ledger is not None:
+            # Counted once it ended (or timed out): by then it has had its chance to store its audit event.
+            self.ledger(self.logical_id, context.aws_request_id, datetime.now(UTC))
         if thread.is_alive():
             raise FunctionTimeoutError(
                 f"{self.function_name} ({context.aws_request_id}) timed out after {self.timeout_s} seconds"

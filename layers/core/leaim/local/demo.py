@@ -16,6 +16,7 @@ from rich.table import Table
 
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.data.synthetic import CardFraudGenerator, sample_records
+from leaim.governance.ports import AuditQuery
 from leaim.local.demo_lifecycle import Lifecycle, print_lifecycle, reconcile_lifecycle, run_lifecycle_phase
 from leaim.local.traffic import (
     Answer,
@@ -307,7 +308,9 @@ def _read_ingest_events(world: LocalWorld, since: datetime, ingestion: Ingestion
     ingestion.events = {}
     for source in INGEST_SOURCES:
         rows = []
-        for event in world.audit_log.events(source=source, action="ingest.records", since=since, limit=100_000):
+        for event in world.audit_log.events(
+            AuditQuery(source=source, action="ingest.records", since=since), limit=100_000
+        ):
             details = event.details
             counts = details["datasets"].values() if "datasets" in details else [details]
             unrouted = int(details.get("unrouted", 0))
@@ -354,12 +357,12 @@ def _deliveries(stats: Any, function: str) -> int:
 def _reconcile(world: LocalWorld, report: Report, started: datetime) -> None:
     """Match every invocation the demo made with its audit event."""
     log = world.audit_log
-    api_events = log.events(source=API_SOURCE, since=started, limit=1_000_000)
-    queue_events = log.events(source=QUEUE_SOURCE, since=started, limit=1_000_000)
-    worker_events = log.events(action="worker.inference", since=started, limit=1_000_000)
+    api_events = log.events(AuditQuery(source=API_SOURCE, since=started), limit=1_000_000)
+    queue_events = log.events(AuditQuery(source=QUEUE_SOURCE, since=started), limit=1_000_000)
+    worker_events = log.events(AuditQuery(action="worker.inference", since=started), limit=1_000_000)
     # A shadow call is recorded beside the call that decided; each decision has exactly one of the latter.
     deciding = [event for event in worker_events if event.details.get("role") != "shadow"]
-    training_events = log.events(action="worker.training", since=started, limit=1_000_000)
+    training_events = log.events(AuditQuery(action="worker.training", since=started), limit=1_000_000)
     api_traces = Counter(event.trace_id for event in api_events)
     for answer in report.answers:
         trace = str(answer.body.get("trace_id", ""))

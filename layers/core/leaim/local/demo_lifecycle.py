@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from contracts.model.v1 import TrafficPolicy
+from leaim.governance.ports import AuditQuery
 from leaim.local.traffic import Answer, decision_request, send
 from leaim.local.world import REFERENCE_USE_CASE, LocalCallError
 
@@ -81,7 +82,7 @@ def run_lifecycle_phase(
         event
         for answer in answers
         if "decision_id" in answer.body
-        for event in world.audit_log.events(decision_id=str(answer.body["decision_id"]))
+        for event in world.audit_log.events(AuditQuery(decision_id=str(answer.body["decision_id"])))
         if event.details.get("role") == "shadow" and event.outcome == "error"
     ]
     _step(lifecycle, "workers refused the artifact", f"{len(refused)} shadow calls failed; callers kept the champion")
@@ -113,16 +114,21 @@ def reconcile_lifecycle(world: LocalWorld, lifecycle: Lifecycle, since: datetime
     log = world.audit_log
     jobs = {job.job_id for job in lifecycle.jobs}
     runs = [
-        e for e in log.events(source=TRAINING_SOURCE, since=since, limit=1_000_000) if e.details.get("job_id") in jobs
+        e
+        for e in log.events(AuditQuery(source=TRAINING_SOURCE, since=since), limit=1_000_000)
+        if e.details.get("job_id") in jobs
     ]
     counts = {
         LIFECYCLE_SOURCE: (
             sum(world.calls[route] - lifecycle.calls_before[route] for route in LIFECYCLE_ROUTES),
-            len(log.events(source=LIFECYCLE_SOURCE, since=since, limit=1_000_000)),
+            len(log.events(AuditQuery(source=LIFECYCLE_SOURCE, since=since), limit=1_000_000)),
         ),
         # Each job's message is delivered once here; a redelivery would show as a second event for its job.
         TRAINING_SOURCE + " (jobs)": (len(jobs), len(runs)),
-        CONTROLLER_SOURCE: (lifecycle.controller_runs, len(log.events(source=CONTROLLER_SOURCE, since=since))),
+        CONTROLLER_SOURCE: (
+            lifecycle.controller_runs,
+            len(log.events(AuditQuery(source=CONTROLLER_SOURCE, since=since))),
+        ),
     }
     for source, (invocations, events) in counts.items():
         if invocations != events:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from chalice.app import Chalice
+
+from leaim.adapters.invocations import JsonlInvocationLedger
 from leaim.exceptions import ConfigurationError
 from leaim.local.aws import (
     DUMMY_CREDENTIAL,
@@ -25,7 +28,7 @@ from leaim.local.aws import (
     local_session,
     physical_name,
 )
-from leaim.local.context import LocalFunction
+from leaim.local.context import LocalFunction, isolate_requests
 from leaim.local.gateway import ApiGateway, Route
 from leaim.local.pollers import KinesisPoller, PollerStats, Schedule, SchedulePoller, SqsPoller
 from leaim.local.template import (
@@ -51,6 +54,8 @@ DEFAULT_REGION = "us-east-1"
 # The stage SAM gives the implicit API of `Api` events that name no RestApiId.
 IMPLICIT_API_STAGE = "Prod"
 STATE_FILE = "stack.json"
+# Every invocation the stack makes, as Lambda's metrics count them: what the coverage report checks against.
+INVOCATIONS_FILE = "invocations.jsonl"
 
 EventPoller = SqsPoller | KinesisPoller | SchedulePoller
 
@@ -121,6 +126,7 @@ class LocalStack:
         self._schedules: dict[str, dict[str, Schedule]] = {}
         self._gateway: ApiGateway | None = None
         self._saved_environ: dict[str, str | None] = {}
+        self._ledger: JsonlInvocationLedger | None = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -162,7 +168,15 @@ class LocalStack:
             for function in template.functions.values()
             if not function.condition or self._resolver.condition(function.condition, function.logical_id)
         ]
-        self._set_environ({**self._merged_environment(active), **self.environment})
+        ledger_file = self.state_dir / INVOCATIONS_FILE
+        self._ledger = JsonlInvocationLedger(ledger_file)
+        self._set_environ(
+            {
+                **self._merged_environment(active),
+                "LEAIM_INVOCATION_LEDGER_FILE": str(ledger_file.resolve()),
+                **self.environment,
+            }
+        )
         for function in active:
             self._functions[function.logical_id] = self._load(template, function)
         routes = [route for function in active for route in self._routes(function)]
@@ -330,6 +344,8 @@ class LocalStack:
             handler = getattr(module, attribute)
         except AttributeError:
             raise TemplateError(f"{function.logical_id}.Handler: {module_name} has no {attribute}") from None
+        if isinstance(handler, Chalice):
+            handler = isolate_requests(handler)
         named = self._resolver.resources[function.logical_id]
         return LocalFunction(
             logical_id=function.logical_id,
@@ -338,6 +354,7 @@ class LocalStack:
             handler=handler,
             timeout_s=function.timeout_s,
             memory_mb=function.memory_mb,
+            ledger=self._ledger.record if self._ledger is not None else None,
         )
 
     def _routes(self, function: Function) -> list[Route]:

@@ -34,6 +34,8 @@ class Answer:
     body: dict[str, Any]
     seconds: float
     replay: bool = False
+    # The body as sent, for answers that are not JSON (an export).
+    raw: bytes = b""
 
 
 @dataclass
@@ -64,7 +66,7 @@ def send(api_url: str, request: Sent, timeout_s: float = 10.0) -> Answer:
         body = json.loads(payload) if payload else {}
     except json.JSONDecodeError:
         body = {"raw": payload.decode("utf-8", "replace")}
-    return Answer(request.kind, status, body if isinstance(body, dict) else {"value": body}, seconds, replay)
+    return Answer(request.kind, status, body if isinstance(body, dict) else {"value": body}, seconds, replay, payload)
 
 
 def decision_request(use_case: str, request_id: str, inputs: Mapping[str, Any], api_key: str | None) -> Sent:

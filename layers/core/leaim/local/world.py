@@ -31,6 +31,7 @@ from leaim.ingestion.snapshots import SnapshotService
 from leaim.lifecycle.signing import ManifestSigner
 from leaim.local.stack import LocalStack
 from leaim.local.traffic import Sent, send
+from leaim.local.trail import AUDIT_SIGNING_KEY, audit_signer
 from leaim.local.worker_host import LocalWorkerPool
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class WorldOptions:
     # Scheduled functions (the promotion controller, retraining) fire at the template's rates; the demo and
     # tests turn this off and run them on demand, so that a run never races their own steps.
     run_schedules: bool = True
+    # A folder of use case manifests to run instead of the shipped ones (the functions read it too).
+    use_cases_dir: Path | None = None
 
 
 class LocalWorld:
@@ -99,6 +102,7 @@ class LocalWorld:
         self.database_url = f"sqlite:///{self.state_dir / 'leaim.db'}"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.signer = self._signer()
+        self.audit_signer = audit_signer(self.state_dir)
         self.workers = LocalWorkerPool(
             self.state_dir / "artifacts",
             processes=options.worker_processes,
@@ -109,7 +113,7 @@ class LocalWorld:
         # Calls made through `call`, by the first segment after /v1/ (models, use-cases, ingest, ...).
         self.calls: Counter[str] = Counter()
         self.training_snapshot: SnapshotManifest | None = None
-        self.catalog = ManifestCatalog.from_directory(None)
+        self.catalog = ManifestCatalog.from_directory(options.use_cases_dir)
         self.manifest = self.catalog.get(REFERENCE_USE_CASE)
         self.engine = create_engine_for(self.database_url)
         self.audit_log = SqlAuditLog(self.engine)
@@ -141,6 +145,7 @@ class LocalWorld:
                 "ModalTokenSecretArn": "unused-by-the-local-backend",
                 "PiiTokenKeySecretArn": "unused-by-the-local-backend",
                 "ManifestSigningKeySecretArn": "unused-by-the-local-backend",
+                "AuditSigningKeySecretArn": "unused-by-the-local-backend",
                 "CodeVersion": _code_version(),
                 "DecisionQueueVisibilityTimeout": str(self.options.queue_visibility_timeout_s),
             },
@@ -151,6 +156,8 @@ class LocalWorld:
                 "LEAIM_BREAKER_RESET_S": str(self.options.breaker_reset_s),
                 "LEAIM_ROUTER_CACHE_S": str(self.options.router_cache_s),
                 "LEAIM_MANIFEST_SIGNING_KEY_FILE": str(self._signing_key_path()),
+                "LEAIM_AUDIT_SIGNING_KEY_FILE": str(self.state_dir / AUDIT_SIGNING_KEY),
+                **self._use_cases_environment(),
             },
         )
         self.stack.start()
@@ -170,7 +177,7 @@ class LocalWorld:
             raise RuntimeError("the local world is not started")
         return self.stack
 
-    def train(self, *, rows: int = 10_000, timeout_s: float = 300.0, **job: Any) -> ModelManifest:
+    def train(self, *, rows: int = 10_000, cards: int = 2_000, timeout_s: float = 300.0, **job: Any) -> ModelManifest:
         """Train the reference model as the training flow runs and make it the champion.
 
         Generated transactions are ingested over HTTP through the ingestion API, a snapshot is cut through
@@ -179,7 +186,7 @@ class LocalWorld:
         training job request (family, params, version, seed). Raises LocalCallError when the job does not
         end approved.
         """
-        snapshot = self.ingest_training_data(rows)
+        snapshot = self.ingest_training_data(rows, cards=cards)
         finished = self.run_training_job(snapshot.snapshot_id, timeout_s=timeout_s, **job)
         if finished.state != "succeeded":
             raise LocalCallError(
@@ -193,10 +200,10 @@ class LocalWorld:
         )
         return self.version(finished.version).manifest
 
-    def ingest_training_data(self, rows: int) -> SnapshotManifest:
-        """Ingest `rows` generated transactions of the last days over HTTP and cut a snapshot of them."""
+    def ingest_training_data(self, rows: int, *, cards: int = 2_000) -> SnapshotManifest:
+        """Ingest `rows` generated transactions of `cards` cards over the last days over HTTP and snapshot them."""
         generator = CardFraudGenerator(self.manifest, seed=self.options.seed)
-        transactions = generator.transactions(rows, generator.cards(2_000))
+        transactions = generator.transactions(rows, generator.cards(cards))
         now = datetime.now(UTC)
         step = timedelta(days=TRAINING_DAYS) / max(rows, 1)
         records = [
@@ -296,6 +303,10 @@ class LocalWorld:
             keys.register(key_digest(key), Principal(name=f"local-{role.replace('_', '-')}", role=role))
             self.api_keys[role] = key
         (self.state_dir / "api-keys.json").write_text(json.dumps(self.api_keys, indent=2) + "\n", encoding="utf-8")
+
+    def _use_cases_environment(self) -> dict[str, str]:
+        folder = self.options.use_cases_dir
+        return {} if folder is None else {"LEAIM_USE_CASES_DIR": str(folder.resolve())}
 
     def pii_key(self) -> bytes:
         """The key PII tokens are made with on this machine."""

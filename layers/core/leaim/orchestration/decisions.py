@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         DecisionStore,
         FeatureStore,
         ModelRouter,
+        OverrideReader,
         Telemetry,
         WorkerClient,
     )
@@ -71,6 +72,7 @@ class DecisionResult:
 class _Scored:
     row: RowScore
     model: ActiveModel
+    features: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class DecisionService:
         workers: WorkerClient,
         audit_log: AuditLog,
         decisions: DecisionStore,
+        overrides: OverrideReader,
         telemetry: Telemetry,
         clock: Clock,
         breakers: BreakerBoard,
@@ -121,6 +124,7 @@ class DecisionService:
         self._workers = workers
         self._audit_log = audit_log
         self._decisions = decisions
+        self._overrides = overrides
         self._telemetry = telemetry
         self._clock = clock
         self._breakers = breakers
@@ -134,8 +138,14 @@ class DecisionService:
         return self._catalog.get(use_case)
 
     def get(self, decision_id: str) -> DecisionResponse | None:
-        """A stored decision, or None."""
-        return self._decisions.get(decision_id)
+        """A stored decision as it stands: with a reviewer's outcome once it was overridden; or None."""
+        decision = self._decisions.get(decision_id)
+        if decision is None or not decision.review_required:
+            return decision
+        override = self._overrides.override_of(decision_id)
+        if override is None:
+            return decision
+        return decision.model_copy(update={"outcome": override.outcome, "override": override})
 
     def decide(
         self, use_case: str, request: DecisionRequest, audit: InvocationAudit, *, remaining_ms: float | None
@@ -199,6 +209,7 @@ class DecisionService:
         score: float | None = None
         model: ModelRef | None = None
         fallback_reason: str | None = None
+        features: dict[str, float] | None = None
         rule = match_rule(policy, fields)
         if rule is not None:
             outcome, reasons = rule.outcome, [rule_reason(rule)]
@@ -218,7 +229,7 @@ class DecisionService:
             if isinstance(scored, str):
                 fallback_reason = scored
             else:
-                score = scored.row.score
+                score, features = scored.row.score, scored.features
                 model = ModelRef(
                     name=scored.model.name, version=scored.model.version, artifact_digest=scored.model.artifact_digest
                 )
@@ -248,7 +259,7 @@ class DecisionService:
         stored_inputs = minimize(manifest, cleaned, self._pii_key)
         try:
             with self._telemetry.span("decision.audit"):
-                audit.store_decision(response, stored_inputs, status_code=200, related=worker_events)
+                audit.store_decision(response, stored_inputs, status_code=200, related=worker_events, features=features)
         except DuplicateDecisionError as duplicate:
             # A concurrent delivery of the same request won: its decision stands, our worker calls are still audited.
             if worker_events:
@@ -331,7 +342,7 @@ class DecisionService:
             worker_events.append(self._shadow_event(shadow, challenger, deadline, decision_id, trace_id, audit))
         if call.row is None:
             return call.failure or f"model {label} gave no score"
-        return _Scored(call.row, active)
+        return _Scored(call.row, active, dict(zip(manifest.feature_names, row, strict=True)))
 
     def _call(
         self,

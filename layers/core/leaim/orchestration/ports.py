@@ -13,7 +13,7 @@ from leaim.governance.ports import ApiKeyStore, AuditLog, DeadLetterSink, Princi
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from contracts.decision.v1 import DecisionResponse
+    from contracts.decision.v1 import DecisionResponse, Override
     from contracts.inference.v1 import InferenceRequest, InferenceResult
     from contracts.model.v1 import SignedManifest
     from contracts.training.v2 import TrainingRequest, TrainingResult
@@ -27,6 +27,7 @@ __all__ = [
     "DecisionStore",
     "FeatureStore",
     "ModelRouter",
+    "OverrideReader",
     "Principal",
     "ResultPublisher",
     "Telemetry",
@@ -81,6 +82,14 @@ class TrafficPlan:
     challenger: ActiveModel | None
     policy: str | None
     canary_percent: float
+
+
+class OverrideReader(Protocol):
+    """Reviewers' overrides, so that reading a decision returns the outcome that stands."""
+
+    def override_of(self, decision_id: str) -> Override | None:
+        """The override of a decision, or None."""
+        ...
 
 
 class ModelRouter(Protocol):

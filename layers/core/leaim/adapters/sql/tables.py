@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -70,10 +71,13 @@ def utc_now() -> datetime:
 
 
 class AuditEventRow(SQLModel, table=True):
-    """One `contracts.audit.v1.AuditEvent`, column for field."""
+    """One `contracts.audit.v1.AuditEvent`, column for field, and its link in its writer's hash chain."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_source_action_outcome", "source", "action", "outcome"),)
+    __table_args__ = (
+        Index("ix_audit_events_source_action_outcome", "source", "action", "outcome"),
+        Index("uq_audit_events_chain_id_chain_seq", "chain_id", "chain_seq", unique=True),
+    )
 
     event_id: str = Field(primary_key=True)
     schema_version: str
@@ -97,6 +101,27 @@ class AuditEventRow(SQLModel, table=True):
     batch_size: int | None = None
     error: str | None = None
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDocument)
+    chain_id: str
+    chain_seq: int
+    prev_hash: str = Field(description="event_hash of the link before, 64 zeros for the first.")
+    event_hash: str = Field(description="sha256 of the canonical chain position and event (leaim.governance.trail).")
+
+
+class AuditDigestRow(SQLModel, table=True):
+    """One signed digest of the heads of every chain (`contracts.trail.v1.SignedDigest`) and where it is archived."""
+
+    __tablename__ = "audit_digests"
+
+    sequence: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    heads: dict[str, Any] = Field(sa_type=JsonDocument)
+    events: int = Field(sa_type=BigInteger)
+    previous_hash: str
+    digest_hash: str
+    signature: str
+    key_id: str
+    archive_key: str | None = None
+    archive_version_id: str | None = None
 
 
 class DecisionRow(SQLModel, table=True):
@@ -115,6 +140,9 @@ class DecisionRow(SQLModel, table=True):
     response: dict[str, Any] = Field(sa_type=JsonDocument)
     inputs: dict[str, Any] = Field(sa_type=JsonDocument)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime, index=True)
+    score: float | None = None
+    review_required: bool = Field(default=False, index=True)
+    features: dict[str, float] | None = Field(default=None, sa_type=JsonDocument)
 
 
 class ModelVersionRow(SQLModel, table=True):
@@ -213,7 +241,90 @@ class TrainingJobRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class OutcomeRow(SQLModel, table=True):
+    """The ground truth of one decision: at most one per decision."""
+
+    __tablename__ = "outcomes"
+
+    decision_id: str = Field(primary_key=True)
+    use_case: str = Field(index=True)
+    label: bool
+    observed_at: datetime = Field(sa_type=UtcDateTime)
+    source: str | None = None
+    reported_by: str
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class OverrideRow(SQLModel, table=True):
+    """A reviewer's final outcome for a decision in the review band: at most one per decision."""
+
+    __tablename__ = "overrides"
+
+    decision_id: str = Field(primary_key=True)
+    use_case: str = Field(index=True)
+    original_outcome: str
+    outcome: str
+    justification: str
+    reviewer: str
+    reviewed_at: datetime = Field(sa_type=UtcDateTime)
+    event_id: str
+
+
+class MonitorReportRow(SQLModel, table=True):
+    """One drift or bias report of the monitor, the whole `governance.v1` report as a document."""
+
+    __tablename__ = "monitor_reports"
+    __table_args__ = (Index("ix_monitor_reports_use_case_kind_computed", "use_case", "kind", "computed_at"),)
+
+    report_id: str = Field(primary_key=True)
+    use_case: str
+    kind: str
+    model_version: str | None = None
+    status: str
+    computed_at: datetime = Field(sa_type=UtcDateTime)
+    report: dict[str, Any] = Field(sa_type=JsonDocument)
+
+
+class AlertRow(SQLModel, table=True):
+    """A drift or bias threshold crossed; one open alert per (use case, kind, version, subject)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_open_subject",
+            "use_case",
+            "kind",
+            "model_version",
+            "subject",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+    )
+
+    alert_id: str = Field(primary_key=True)
+    use_case: str
+    kind: str
+    model_version: str
+    subject: str
+    message: str
+    opened_at: datetime = Field(sa_type=UtcDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    report_id: str
+
+
 ALL: tuple[Table, ...] = tuple(
     SQLModel.metadata.tables[name]
-    for name in ("audit_events", "decisions", "model_versions", "traffic_policies", "training_jobs")
+    for name in (
+        "audit_events",
+        "audit_digests",
+        "decisions",
+        "model_versions",
+        "traffic_policies",
+        "training_jobs",
+        "outcomes",
+        "overrides",
+        "monitor_reports",
+        "alerts",
+    )
 )

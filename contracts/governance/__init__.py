@@ -1,0 +1,1 @@
+"""Governance contract: outcomes, reviews, explanations, drift, bias, quality, usage and coverage."""

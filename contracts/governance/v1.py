@@ -1,0 +1,255 @@
+"""Governance contract, version 1: outcomes, reviews, explanations, drift, bias, quality, usage and coverage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from contracts._base import Contract
+from contracts.decision.v1 import Identifier, ModelRef, Override, Reason
+
+
+class OutcomeReport(Contract):
+    """Body of `POST /v1/decisions/{decision_id}/outcome`: the ground truth of one decision."""
+
+    label: bool = Field(description="True when the manifest's target turned out positive (e.g. the fraud was real).")
+    observed_at: datetime | None = Field(default=None, description="When the truth became known; now if absent.")
+    source: Identifier | None = Field(default=None, description="Where the truth comes from, e.g. chargebacks.")
+
+
+class RecordedOutcome(Contract):
+    """A decision's ground truth, joined to the decision."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    decision_id: str
+    use_case: str
+    label: bool
+    observed_at: datetime
+    source: str | None
+    reported_by: str
+    recorded_at: datetime
+    model: ModelRef | None
+    score: float | None
+    outcome: str
+
+
+class ReviewOverride(Contract):
+    """Body of `POST /v1/reviews/{review_id}`: a reviewer's final outcome and why."""
+
+    outcome: str = Field(min_length=1, max_length=64)
+    justification: str = Field(min_length=10, max_length=2000)
+
+
+class Review(Contract):
+    """A decision waiting for, or given, a person's review. Its id is the decision's id."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    review_id: str
+    decision_id: str
+    use_case: str
+    status: Literal["pending", "resolved"]
+    decided_at: datetime
+    outcome: str = Field(description="The outcome the platform gave: the review band's outcome.")
+    score: float | None
+    model: ModelRef | None
+    reasons: list[Reason]
+    inputs: dict[str, object] = Field(description="The decision's stored (minimized) inputs.")
+    override: Override | None = None
+
+
+class ReviewList(Contract):
+    """Body of `GET /v1/reviews`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    reviews: list[Review]
+    next_cursor: str | None = None
+
+
+class Explanation(Contract):
+    """Body of `GET /v1/decisions/{decision_id}/explanation`: the reasons as stored at decision time."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    decision_id: str
+    use_case: str
+    outcome: str = Field(description="The outcome the platform decided, before any review.")
+    final_outcome: str = Field(description="The outcome that stands, after any review.")
+    score: float | None
+    threshold: float | None
+    model: ModelRef | None
+    fallback: bool
+    reasons: list[Reason]
+    features: dict[str, float] | None = Field(description="The feature values the model scored, if it scored.")
+    decided_at: datetime
+
+
+class FeatureDrift(Contract):
+    """One feature's (or the score's) drift against the version's training baseline."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    test: Literal["ks", "chi_square"]
+    psi: float
+    statistic: float
+    p_value: float
+    live_rows: int
+    drifted: bool
+
+
+class DriftReport(Contract):
+    """One live version's drift over one window; `insufficient` when the window held too few rows."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    report_id: str
+    use_case: str
+    model_name: str
+    model_version: str
+    role: Literal["champion", "challenger"]
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    status: Literal["stable", "drift", "insufficient"]
+    rows: int
+    min_rows: int
+    max_psi: float
+    max_p_value: float
+    features: list[FeatureDrift]
+    score: FeatureDrift | None
+    drifted_features: list[str]
+    retraining_job_id: str | None = Field(default=None, description="The job the drift started, if any.")
+
+
+class DriftReports(Contract):
+    """Body of `GET /v1/use-cases/{use_case}/drift`: the latest report per live version, then history."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    use_case: str
+    latest: list[DriftReport]
+    history: list[DriftReport]
+
+
+class GroupIndicators(Contract):
+    """One protected group's decisions (and outcomes) under one version."""
+
+    group: str
+    rows: int
+    favorable_rate: float
+    labelled_favorable: int = Field(description="Rows whose ground truth is the favorable outcome.")
+    true_favorable_rate: float | None = Field(description="Favorable decisions among them (equal opportunity).")
+
+
+class BiasIndicators(Contract):
+    """Bias indicators of one protected attribute under one version over one window."""
+
+    attribute: str
+    model_version: str
+    groups: list[GroupIndicators]
+    disparate_impact: float | None = Field(description="Lowest over highest favorable rate; None if unmeasurable.")
+    equal_opportunity_difference: float | None = Field(description="None until enough outcomes exist.")
+    alerts: list[str]
+
+
+class BiasReport(Contract):
+    """Body of `GET /v1/use-cases/{use_case}/bias`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    report_id: str
+    use_case: str
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    min_disparate_impact: float
+    max_equal_opportunity_difference: float
+    min_group_rows: int
+    indicators: list[BiasIndicators]
+
+
+class QualityPoint(Contract):
+    """Quality of one version over one time bucket, from decisions with recorded outcomes."""
+
+    model_version: str
+    start: datetime
+    end: datetime
+    rows: int
+    positives: int
+    auc: float | None
+    precision: float | None
+    recall: float | None
+
+
+class QualityReport(Contract):
+    """Body of `GET /v1/use-cases/{use_case}/quality`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    use_case: str
+    threshold: float
+    bucket_minutes: int
+    points: list[QualityPoint]
+
+
+class Alert(Contract):
+    """A drift or bias threshold crossed; open until a later run finds it clear."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    alert_id: str
+    use_case: str
+    kind: Literal["drift", "bias"]
+    model_version: str
+    subject: str = Field(description="The drifted features, or the protected attribute and indicator.")
+    message: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+    report_id: str
+
+
+class AlertList(Contract):
+    """Body of `GET /v1/alerts`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    alerts: list[Alert]
+
+
+class UsageRow(Contract):
+    """Decisions of one use case, version and principal over the window."""
+
+    use_case: str
+    model_version: str | None
+    principal: str | None
+    decisions: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    fallback_rate: float
+    review_rate: float
+    override_rate: float | None = Field(description="Overridden among reviewed decisions; None when none reviewed.")
+
+
+class UsageReport(Contract):
+    """Body of `GET /v1/usage`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    since: datetime
+    until: datetime
+    rows: list[UsageRow]
+
+
+class CoverageReport(Contract):
+    """The Governance Coverage Ratio, measured: body of `GET /v1/governance/coverage` and `leaim governance report`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    since: datetime
+    until: datetime
+    invocations: int
+    invocations_audited: int
+    audit_coverage: float | None = Field(description="Share of invocations with their audit event; must be 1.")
+    unaudited_invocations: list[str] = Field(description="Up to 20 invocations with no audit event.")
+    decisions: int
+    decisions_explained: int
+    explanation_coverage: float | None
+    live_versions: int
+    live_versions_governed: int = Field(description="Signed manifest, a baseline and passed gates.")
+    version_coverage: float | None
+    ungoverned_versions: list[str]
+    open_alerts: list[Alert]
+    coverage_ratio: float | None = Field(description="The mean of the three shares that can be measured.")

@@ -1,0 +1,104 @@
+"""Audit trail contract, version 1: each stored audit event is a link of a hash chain.
+
+Every writer (one per Lambda container or process) appends to its own chain: link `seq` carries the hash of
+link `seq - 1` (64 zeros for the first) and its own hash over its chain position and the whole event. A
+digest seals the heads of every chain at one moment, links to the previous digest by hash, is signed with
+Ed25519 and archived under S3 Object Lock; `leaim audit verify` checks all of it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from contracts._base import Contract
+from contracts.audit.v1 import AuditEvent
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ProblemKind = Literal["modified", "missing", "reordered", "truncated", "deleted", "decision_modified", "digest"]
+
+
+class ChainLink(Contract):
+    """Where an event sits in its writer's hash chain."""
+
+    chain_id: str
+    seq: int = Field(ge=1, description="Position in the chain, from 1, without gaps.")
+    prev_hash: Sha256 = Field(description="Hash of the link before, 64 zeros for the first link.")
+    hash: Sha256 = Field(description="sha256 of the canonical bytes of the chain position and the event.")
+
+
+class AuditRecord(Contract):
+    """A stored audit event with its place in the hash chain."""
+
+    event: AuditEvent
+    chain: ChainLink
+
+
+class AuditPage(Contract):
+    """One page of an audit search, oldest first; `next_cursor` fetches the next page."""
+
+    records: list[AuditRecord]
+    next_cursor: str | None = Field(default=None, description="Opaque; absent on the last page.")
+
+
+class ChainHead(Contract):
+    """The last link of a chain when a digest was sealed."""
+
+    seq: int = Field(ge=1)
+    hash: Sha256
+
+
+class AuditDigest(Contract):
+    """The heads of every chain at one moment, linked to the digest before; its canonical bytes are signed."""
+
+    schema_version: Literal["trail.v1"] = "trail.v1"
+    sequence: int = Field(ge=1, description="1 for the first digest, then one more each time.")
+    created_at: datetime
+    heads: dict[str, ChainHead] = Field(description="Chain id to its head.")
+    events: int = Field(ge=0, description="Events in all chains up to their heads.")
+    previous_hash: Sha256 = Field(description="digest_hash of the digest before, 64 zeros for the first.")
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes that are hashed and signed: JSON with sorted keys and no whitespace."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+class SignedDigest(Contract):
+    """A digest, the sha256 of its canonical bytes and the Ed25519 signature of those bytes."""
+
+    schema_version: Literal["trail.v1"] = "trail.v1"
+    digest: AuditDigest
+    digest_hash: Sha256
+    key_id: str = Field(description="First 16 hex digits of the sha256 of the raw public key.")
+    signature: str = Field(description="Base64 of the 64-byte Ed25519 signature.")
+
+
+class VerifyProblem(Contract):
+    """One broken link of the trail, named as precisely as the kind allows."""
+
+    kind: ProblemKind
+    message: str
+    chain_id: str | None = None
+    seq: int | None = None
+    event_id: str | None = None
+    decision_id: str | None = None
+    digest_sequence: int | None = None
+
+
+class VerifyReport(Contract):
+    """What `leaim audit verify` checked and what it found; intact when `problems` is empty."""
+
+    schema_version: Literal["trail.v1"] = "trail.v1"
+    intact: bool
+    chains: int
+    events: int
+    sealed_events: int = Field(description="Events at or below the head the last digest holds for their chain.")
+    unsealed_events: int = Field(description="Events after the last digest: a deleted unsealed tail goes unseen.")
+    digests: int
+    decisions: int
+    archive_checked: bool = Field(description="Whether the archived copies of the digests were compared.")
+    problem_count: int
+    problems: list[VerifyProblem] = Field(description="The first problems found, in the order found.")

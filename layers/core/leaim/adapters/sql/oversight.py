@@ -1,0 +1,390 @@
+"""`OversightStore` on SQLite or PostgreSQL: outcomes, overrides, monitor reports and alerts beside the decisions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, tuple_, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from contracts.decision.v1 import DecisionResponse, Override
+from contracts.governance.v1 import Alert, RecordedOutcome
+from leaim.adapters.sql.exceptions import StoreUnavailableError
+from leaim.adapters.sql.tables import AlertRow, AuditEventRow, DecisionRow, MonitorReportRow, OutcomeRow, OverrideRow
+from leaim.exceptions import NotFoundError, OutcomeConflictError, ReviewClosedError
+from leaim.oversight.ports import StoredDecision, UsageFact
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
+    from sqlalchemy import ColumnElement, Engine
+
+    from contracts.governance.v1 import OutcomeReport
+
+# Actions whose events are decisions made for a caller, over HTTPS or the decision queue.
+DECISION_ACTION = "decision.create"
+WORKER_SOURCE_PREFIX = "worker:"
+# Rows fetched at a time when a count streams through a window.
+STREAM_ROWS = 5000
+
+
+class SqlOversight:
+    """Reads decisions with what was learnt since, and keeps outcomes, overrides, reports and alerts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def decision(self, decision_id: str) -> StoredDecision | None:
+        """A stored decision with its override and ground truth, or None."""
+        found = self._stored(col(DecisionRow.decision_id) == decision_id, what=f"decision {decision_id!r}")
+        return found[0] if found else None
+
+    def override_of(self, decision_id: str) -> Override | None:
+        """The override of a decision, or None."""
+        row = self._read(lambda session: session.get(OverrideRow, decision_id), f"override of {decision_id!r}")
+        return None if row is None else _override(row)
+
+    def record_outcome(
+        self, decision_id: str, report: OutcomeReport, *, reported_by: str, recorded_at: datetime
+    ) -> tuple[RecordedOutcome, bool]:
+        """Store a decision's ground truth once; the same truth again returns the stored one."""
+        stored = self.decision(decision_id)
+        if stored is None:
+            raise NotFoundError(f"no decision with id {decision_id!r}")
+        row = OutcomeRow(
+            decision_id=decision_id,
+            use_case=stored.response.use_case,
+            label=report.label,
+            observed_at=report.observed_at or recorded_at,
+            source=report.source,
+            reported_by=reported_by,
+            recorded_at=recorded_at,
+        )
+        existing = self._read(lambda session: session.get(OutcomeRow, decision_id), f"outcome of {decision_id!r}")
+        created = existing is None
+        if existing is None:
+            try:
+                self._write(lambda session: session.add(row), f"outcome of {decision_id!r}")
+            except IntegrityError:
+                existing = self._read(
+                    lambda session: session.get(OutcomeRow, decision_id), f"outcome of {decision_id!r}"
+                )
+                created = False
+        if existing is not None:
+            if not _same_truth(existing, report):
+                raise OutcomeConflictError(
+                    f"decision {decision_id!r} already has outcome label={existing.label} "
+                    f"(source {existing.source!r}, observed {existing.observed_at.isoformat()}): outcomes are "
+                    "recorded once"
+                )
+            row = existing
+        response = stored.response
+        recorded = RecordedOutcome(
+            decision_id=decision_id,
+            use_case=response.use_case,
+            label=row.label,
+            observed_at=row.observed_at,
+            source=row.source,
+            reported_by=row.reported_by,
+            recorded_at=row.recorded_at,
+            model=response.model,
+            score=response.score,
+            outcome=stored.final_outcome,
+        )
+        return recorded, created
+
+    def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
+        """Decisions in the review band with no override, oldest first, after the decision `after`."""
+        clauses: list[ColumnElement[bool]] = [
+            col(DecisionRow.review_required).is_(True),
+            col(OverrideRow.decision_id).is_(None),
+        ]
+        if use_case is not None:
+            clauses.append(col(DecisionRow.use_case) == use_case)
+        if after is not None:
+            cursor = self._read(lambda session: session.get(DecisionRow, after), f"review {after!r}")
+            if cursor is None:
+                raise NotFoundError(f"cursor {after!r} names no decision")
+            clauses.append(
+                tuple_(col(DecisionRow.created_at), col(DecisionRow.decision_id)) > (cursor.created_at, after)
+            )
+        return self._stored(*clauses, limit=limit, what="pending reviews")
+
+    def record_override(self, decision_id: str, override: Override) -> tuple[Override, bool]:
+        """Store a reviewer's override once; the same override again (outcome, justification, reviewer) is a retry."""
+        row = OverrideRow(
+            decision_id=decision_id,
+            use_case=self._use_case_of(decision_id),
+            original_outcome=override.original_outcome,
+            outcome=override.outcome,
+            justification=override.justification,
+            reviewer=override.reviewer,
+            reviewed_at=override.reviewed_at,
+            event_id=override.event_id,
+        )
+        try:
+            self._write(lambda session: session.add(row), f"override of {decision_id!r}")
+        except IntegrityError:
+            existing = self._read(lambda session: session.get(OverrideRow, decision_id), f"override of {decision_id!r}")
+            if existing is None:
+                raise
+            stored = _override(existing)
+            if (stored.outcome, stored.justification, stored.reviewer) != (
+                override.outcome,
+                override.justification,
+                override.reviewer,
+            ):
+                raise ReviewClosedError(
+                    f"review {decision_id!r} was resolved as {stored.outcome!r} by {stored.reviewer!r} at "
+                    f"{stored.reviewed_at.isoformat()}: a decision is overridden once"
+                ) from None
+            return stored, False
+        return override, True
+
+    def withdraw_override(self, decision_id: str, event_id: str) -> None:
+        """Remove the override stored under `event_id`."""
+        statement = delete(OverrideRow).where(
+            col(OverrideRow.decision_id) == decision_id, col(OverrideRow.event_id) == event_id
+        )
+        self._write(lambda session: session.exec(statement), f"override of {decision_id!r}")
+
+    def window(
+        self, use_case: str, since: datetime, until: datetime, *, limit: int | None = None
+    ) -> list[StoredDecision]:
+        """The use case's decisions made in [since, until), oldest first; the latest `limit` of them if given."""
+        clauses = (
+            col(DecisionRow.use_case) == use_case,
+            col(DecisionRow.created_at) >= since,
+            col(DecisionRow.created_at) < until,
+        )
+        if limit is None:
+            return self._stored(*clauses, what=f"decisions of {use_case!r}")
+        return self._stored(*clauses, what=f"decisions of {use_case!r}", limit=limit, latest=True)
+
+    def explanation_counts(self, since: datetime, until: datetime) -> tuple[int, int]:
+        """Decisions made in [since, until), and those stored with reasons and, when scored, with features.
+
+        Streamed column by column: a day of decisions is counted without building each one.
+        """
+        statement = (
+            sa_select(col(DecisionRow.score), col(DecisionRow.features).is_not(None), col(DecisionRow.response))
+            .where(col(DecisionRow.created_at) >= since, col(DecisionRow.created_at) < until)
+            .execution_options(yield_per=STREAM_ROWS)
+        )
+        decisions = explained = 0
+        try:
+            with Session(self._engine) as session:
+                for score, has_features, response in session.execute(statement):
+                    decisions += 1
+                    explained += bool(response.get("reasons")) and (score is None or bool(has_features))
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"decisions could not be counted: {type(error).__name__}") from error
+        return decisions, explained
+
+    def save_report(self, kind: str, report: Any) -> None:
+        """Keep a drift or bias report as a document."""
+        document = report.model_dump(mode="json")
+        status = document.get("status") or (
+            "alert" if any(item["alerts"] for item in document.get("indicators", [])) else "clear"
+        )
+        row = MonitorReportRow(
+            report_id=report.report_id,
+            use_case=report.use_case,
+            kind=kind,
+            model_version=document.get("model_version"),
+            status=status,
+            computed_at=report.computed_at,
+            report=document,
+        )
+        self._write(lambda session: session.add(row), f"{kind} report of {report.use_case!r}")
+
+    def reports(self, use_case: str, kind: str, *, limit: int) -> list[dict[str, Any]]:
+        """The latest reports of `kind`, newest first."""
+        statement = (
+            select(MonitorReportRow)
+            .where(col(MonitorReportRow.use_case) == use_case, col(MonitorReportRow.kind) == kind)
+            .order_by(col(MonitorReportRow.computed_at).desc(), col(MonitorReportRow.report_id))
+            .limit(limit)
+        )
+        rows = self._read(lambda session: session.exec(statement).all(), f"{kind} reports of {use_case!r}")
+        return [dict(row.report) for row in rows]
+
+    def open_alert(self, alert: Alert) -> bool:
+        """Open `alert` unless the same one is open already."""
+        statement = select(AlertRow).where(*_alert_key(alert.use_case, alert.kind, alert.model_version, alert.subject))
+        if self._read(lambda session: session.exec(statement).first(), f"alerts of {alert.use_case!r}") is not None:
+            return False
+        row = AlertRow(**alert.model_dump(exclude={"schema_version"}))
+        try:
+            self._write(lambda session: session.add(row), f"alert of {alert.use_case!r}")
+        except IntegrityError:
+            return False
+        return True
+
+    def close_alerts(self, use_case: str, kind: str, *, still_open: Sequence[tuple[str, str]], at: datetime) -> int:
+        """Close the use case's open alerts of `kind` other than `still_open` (version, subject)."""
+        clauses = [
+            col(AlertRow.use_case) == use_case,
+            col(AlertRow.kind) == kind,
+            col(AlertRow.closed_at).is_(None),
+        ]
+        if still_open:
+            clauses.append(tuple_(col(AlertRow.model_version), col(AlertRow.subject)).not_in(list(still_open)))
+        statement = update(AlertRow).where(*clauses).values(closed_at=at)
+        try:
+            with Session(self._engine) as session, session.begin():
+                closed = int(session.connection().execute(statement).rowcount)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(
+                f"alerts of {use_case!r} could not be closed: {type(error).__name__}"
+            ) from error
+        return closed
+
+    def alerts(self, *, use_case: str | None = None, open_only: bool = True) -> list[Alert]:
+        """Alerts, newest first."""
+        clauses: list[ColumnElement[bool]] = []
+        if use_case is not None:
+            clauses.append(col(AlertRow.use_case) == use_case)
+        if open_only:
+            clauses.append(col(AlertRow.closed_at).is_(None))
+        statement = select(AlertRow).where(*clauses).order_by(col(AlertRow.opened_at).desc())
+        rows = self._read(lambda session: session.exec(statement).all(), "alerts")
+        return [Alert.model_validate(row.model_dump()) for row in rows]
+
+    def usage(self, since: datetime, until: datetime, use_case: str | None) -> list[UsageFact]:
+        """Every stored decision invocation in [since, until): its audit event joined to its decision."""
+        clauses: list[ColumnElement[bool]] = [
+            col(AuditEventRow.action) == DECISION_ACTION,
+            col(AuditEventRow.outcome).in_(("success", "fallback")),
+            col(AuditEventRow.occurred_at) >= since,
+            col(AuditEventRow.occurred_at) < until,
+        ]
+        if use_case is not None:
+            clauses.append(col(AuditEventRow.use_case) == use_case)
+        statement = (
+            sa_select(
+                col(AuditEventRow.use_case),
+                col(AuditEventRow.model_version),
+                col(AuditEventRow.principal),
+                col(AuditEventRow.duration_ms),
+                col(AuditEventRow.outcome),
+                col(DecisionRow.review_required),
+                col(OverrideRow.decision_id),
+            )
+            .join(DecisionRow, col(DecisionRow.decision_id) == col(AuditEventRow.decision_id))
+            .outerjoin(OverrideRow, col(OverrideRow.decision_id) == col(DecisionRow.decision_id))
+            .where(*clauses)
+        )
+        rows = self._read(lambda session: session.execute(statement).all(), "usage")
+        return [
+            UsageFact(
+                use_case=row[0] or "",
+                model_version=row[1],
+                principal=row[2],
+                duration_ms=row[3],
+                fallback=row[4] == "fallback",
+                review_required=bool(row[5]),
+                overridden=row[6] is not None,
+            )
+            for row in rows
+        ]
+
+    def audited_invocations(self, since: datetime) -> set[str]:
+        """Lambda request ids of every function invocation with an audit event since `since`.
+
+        Batch functions store one event per record, with `<request id>:<record>` as the invocation id.
+        """
+        statement = (
+            select(AuditEventRow.invocation_id)
+            .where(
+                col(AuditEventRow.occurred_at) >= since,
+                col(AuditEventRow.source).not_like(f"{WORKER_SOURCE_PREFIX}%"),
+            )
+            .distinct()
+        )
+        ids = self._read(lambda session: session.exec(statement).all(), "audited invocations")
+        return {invocation_id.split(":", 1)[0] for invocation_id in ids}
+
+    def _use_case_of(self, decision_id: str) -> str:
+        row = self._read(lambda session: session.get(DecisionRow, decision_id), f"decision {decision_id!r}")
+        if row is None:
+            raise NotFoundError(f"no decision with id {decision_id!r}")
+        use_case: str = row.use_case
+        return use_case
+
+    def _stored(
+        self, *clauses: ColumnElement[bool], what: str, limit: int | None = None, latest: bool = False
+    ) -> list[StoredDecision]:
+        statement = (
+            select(DecisionRow, OverrideRow, OutcomeRow)
+            .outerjoin(OverrideRow, col(OverrideRow.decision_id) == col(DecisionRow.decision_id))
+            .outerjoin(OutcomeRow, col(OutcomeRow.decision_id) == col(DecisionRow.decision_id))
+            .where(and_(*clauses))
+        )
+        if latest:
+            statement = statement.order_by(col(DecisionRow.created_at).desc(), col(DecisionRow.decision_id).desc())
+        else:
+            statement = statement.order_by(col(DecisionRow.created_at), col(DecisionRow.decision_id))
+        if limit is not None:
+            statement = statement.limit(limit)
+        rows = self._read(lambda session: session.exec(statement).all(), what)
+        if latest:
+            rows = list(reversed(rows))
+        return [
+            StoredDecision(
+                response=DecisionResponse.model_validate(decision.response),
+                inputs=dict(decision.inputs),
+                features=None if decision.features is None else dict(decision.features),
+                override=None if override is None else _override(override),
+                label=None if outcome is None else outcome.label,
+            )
+            for decision, override, outcome in rows
+        ]
+
+    def _read(self, read: Callable[[Session], Any], what: str) -> Any:
+        try:
+            with Session(self._engine) as session:
+                return read(session)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"{what} could not be read: {type(error).__name__}") from error
+
+    def _write(self, write: Callable[[Session], object], what: str) -> None:
+        """Run `write` in one committed transaction; IntegrityError passes through for the caller to judge."""
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                write(session)
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"{what} could not be stored: {type(error).__name__}") from error
+
+
+def _same_truth(existing: OutcomeRow, report: OutcomeReport) -> bool:
+    if existing.label != report.label or existing.source != report.source:
+        return False
+    return report.observed_at is None or existing.observed_at == report.observed_at
+
+
+def _override(row: OverrideRow) -> Override:
+    return Override(
+        review_id=row.decision_id,
+        original_outcome=row.original_outcome,
+        outcome=row.outcome,
+        justification=row.justification,
+        reviewer=row.reviewer,
+        reviewed_at=row.reviewed_at,
+        event_id=row.event_id,
+    )
+
+
+def _alert_key(use_case: str, kind: str, version: str, subject: str) -> list[ColumnElement[bool]]:
+    return [
+        col(AlertRow.use_case) == use_case,
+        col(AlertRow.kind) == kind,
+        col(AlertRow.model_version) == version,
+        col(AlertRow.subject) == subject,
+        col(AlertRow.closed_at).is_(None),
+    ]

@@ -1,0 +1,204 @@
+"""The governance API's reports as rich tables, for the `leaim` commands and `leaim demo --drift`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
+    from contracts.governance.v1 import (
+        Alert,
+        BiasReport,
+        CoverageReport,
+        DriftReport,
+        QualityReport,
+        Review,
+        UsageReport,
+    )
+
+
+def percent(share: float | None) -> str:
+    """A share as a percentage; `-` when it could not be measured."""
+    return "-" if share is None else f"{share:.1%}"
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _time(moment: object) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def rows_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
+    """A table of rows; values are shown as text, never as markup."""
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text("" if value is None else str(value)) for value in row))
+    return table
+
+
+def print_coverage(console: Console, report: CoverageReport) -> None:
+    """The governance coverage report: the shares measured, what is missing, and the open alerts."""
+    table = Table(title=f"Governance coverage, {_time(report.since)} to {_time(report.until)} UTC")
+    for column in ("measure", "covered", "of", "share"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    measures = (
+        ("invocations with their audit event", report.invocations_audited, report.invocations, report.audit_coverage),
+        ("decisions that can be explained", report.decisions_explained, report.decisions, report.explanation_coverage),
+        ("live versions governed", report.live_versions_governed, report.live_versions, report.version_coverage),
+    )
+    for name, covered, whole, share in measures:
+        table.add_row(name, str(covered), str(whole), percent(share))
+    table.add_row("coverage ratio", "", "", percent(report.coverage_ratio))
+    console.print(table)
+    for title, items in (
+        ("Invocations without an audit event", report.unaudited_invocations),
+        ("Live versions not governed", report.ungoverned_versions),
+    ):
+        if items:
+            console.print(f"{title}:", markup=False, highlight=False)
+            for item in items:
+                console.print(f"  {item}", markup=False, highlight=False)
+    console.print(alerts_table(f"Open alerts: {len(report.open_alerts)}", report.open_alerts))
+
+
+def alerts_table(title: str, alerts: Sequence[Alert]) -> Table:
+    """Alerts, newest first as the API lists them."""
+    rows = [
+        (_time(a.opened_at), _time(a.closed_at), a.kind, a.model_version, a.subject, a.message, a.alert_id[:12])
+        for a in alerts
+    ]
+    return rows_table(title, ("opened", "closed", "kind", "version", "subject", "message", "alert"), rows)
+
+
+def drift_table(report: DriftReport) -> Table:
+    """Each feature's PSI and test against the version's training baseline, then the score's."""
+    title = (
+        f"Drift of {report.model_name} {report.model_version} ({report.role}) over {report.rows} decisions, "
+        f"{_time(report.window_start)} to {_time(report.window_end)}: {report.status}"
+    )
+    table = Table(title=title)
+    for column in ("feature", "test", "PSI", "p-value", "drifted"):
+        table.add_column(column, justify="left" if column in ("feature", "test") else "right")
+    for feature in [*report.features, *([report.score] if report.score else [])]:
+        table.add_row(
+            feature.feature,
+            feature.test,
+            f"{feature.psi:.3f}",
+            f"{feature.p_value:.1e}",
+            "yes" if feature.drifted else "",
+        )
+    return table
+
+
+def drift_history_table(use_case: str, reports: Sequence[DriftReport]) -> Table:
+    """One line per stored drift report, newest first."""
+    rows = [
+        (
+            _time(r.computed_at),
+            r.model_version,
+            r.role,
+            r.status,
+            r.rows,
+            ", ".join(r.drifted_features) or "-",
+            r.retraining_job_id or "-",
+        )
+        for r in reports
+    ]
+    header = ("computed", "version", "role", "status", "rows", "drifted features", "retraining job")
+    return rows_table(f"Drift reports of {use_case}", header, rows)
+
+
+def bias_table(report: BiasReport) -> Table:
+    """Per protected attribute and version: each group's favourable rate, disparate impact and equal opportunity."""
+    rows = []
+    for item in report.indicators:
+        groups = "; ".join(
+            f"{g.group}: {g.rows} rows, {g.favorable_rate:.2f} favourable"
+            + ("" if g.true_favorable_rate is None else f", {g.true_favorable_rate:.2f} of the truly favourable")
+            for g in item.groups
+        )
+        rows.append(
+            (
+                item.attribute,
+                item.model_version,
+                groups or "-",
+                _number(item.disparate_impact),
+                _number(item.equal_opportunity_difference),
+                "; ".join(item.alerts) or "-",
+            )
+        )
+    title = (
+        f"Bias of {report.use_case}, {_time(report.window_start)} to {_time(report.window_end)} "
+        f"(disparate impact at least {report.min_disparate_impact:g}, equal opportunity difference at most "
+        f"{report.max_equal_opportunity_difference:g}, groups of {report.min_group_rows}+ rows)"
+    )
+    header = ("attribute", "version", "groups", "disparate impact", "equal opportunity diff", "alerts")
+    return rows_table(title, header, rows)
+
+
+def quality_table(report: QualityReport) -> Table:
+    """AUC, precision and recall per version and time bucket, from recorded outcomes."""
+    rows = [
+        (
+            p.model_version,
+            _time(p.start),
+            _time(p.end),
+            p.rows,
+            p.positives,
+            _number(p.auc),
+            _number(p.precision),
+            _number(p.recall),
+        )
+        for p in report.points
+    ]
+    title = f"Quality of {report.use_case} at threshold {report.threshold:g}, {report.bucket_minutes}-minute buckets"
+    header = ("version", "from", "to", "outcomes", "positive", "AUC", "precision", "recall")
+    return rows_table(title, header, rows)
+
+
+def usage_table(report: UsageReport) -> Table:
+    """Decisions per use case, version and principal, with latency and rates."""
+    rows = [
+        (
+            r.use_case,
+            r.model_version or "-",
+            r.principal or "-",
+            r.decisions,
+            f"{r.latency_p50_ms:.1f} / {r.latency_p95_ms:.1f} / {r.latency_p99_ms:.1f}",
+            percent(r.fallback_rate),
+            percent(r.review_rate),
+            percent(r.override_rate),
+        )
+        for r in report.rows
+    ]
+    header = ("use case", "version", "principal", "decisions", "p50 / p95 / p99 ms", "fallback", "review", "override")
+    return rows_table(f"Usage, {_time(report.since)} to {_time(report.until)} UTC", header, rows)
+
+
+def reviews_table(title: str, reviews: Sequence[Review]) -> Table:
+    """Reviews, one line each."""
+    rows = [
+        (
+            r.review_id,
+            r.use_case,
+            _time(r.decided_at),
+            r.outcome,
+            _number(r.score),
+            r.model.version if r.model else "-",
+            r.status,
+            "; ".join(reason.message for reason in r.reasons)[:120] or "-",
+        )
+        for r in reviews
+    ]
+    header = ("review", "use case", "decided", "outcome", "score", "version", "status", "reasons")
+    return rows_table(title, header, rows)

@@ -1,0 +1,143 @@
+"""Ports of oversight: the stored decisions with their outcomes and overrides, reports, alerts and invocations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from datetime import datetime
+
+    from contracts.decision.v1 import DecisionResponse, Override
+    from contracts.governance.v1 import Alert, OutcomeReport, RecordedOutcome
+    from contracts.trail.v1 import AuditPage, AuditRecord
+    from leaim.governance.ports import AuditQuery
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """A decision as stored, with what was learnt about it since: its override and its ground truth."""
+
+    response: DecisionResponse
+    inputs: Mapping[str, Any]
+    features: Mapping[str, float] | None
+    override: Override | None
+    label: bool | None
+
+    @property
+    def final_outcome(self) -> str:
+        """The reviewer's outcome where there is one, else the platform's."""
+        return self.override.outcome if self.override is not None else self.response.outcome
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFact:
+    """One decision invocation, as usage analytics count it."""
+
+    use_case: str
+    model_version: str | None
+    principal: str | None
+    duration_ms: float
+    fallback: bool
+    review_required: bool
+    overridden: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One invocation of one function, as the platform running the functions counted it."""
+
+    function: str
+    request_id: str
+
+
+class OversightStore(Protocol):
+    """Decisions, outcomes, overrides, monitor reports and alerts, kept with the audit store."""
+
+    def decision(self, decision_id: str) -> StoredDecision | None:
+        """A stored decision with its override and ground truth, or None."""
+        ...
+
+    def record_outcome(
+        self, decision_id: str, report: OutcomeReport, *, reported_by: str, recorded_at: datetime
+    ) -> tuple[RecordedOutcome, bool]:
+        """Store a decision's ground truth; returns it and whether it is new (False: the same truth again).
+
+        Raises NotFoundError for an unknown decision and OutcomeConflictError when another truth is stored.
+        """
+        ...
+
+    def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
+        """Decisions in the review band with no override yet, oldest first, after the decision id `after`."""
+        ...
+
+    def record_override(self, decision_id: str, override: Override) -> tuple[Override, bool]:
+        """Store a reviewer's override; returns it and whether it is new (False: the same override again).
+
+        Raises NotFoundError when the decision is unknown, and ReviewClosedError when another override is stored.
+        """
+        ...
+
+    def withdraw_override(self, decision_id: str, event_id: str) -> None:
+        """Remove the override stored under `event_id`: its audit event could not be stored."""
+        ...
+
+    def window(
+        self, use_case: str, since: datetime, until: datetime, *, limit: int | None = None
+    ) -> list[StoredDecision]:
+        """The use case's decisions made in [since, until), oldest first; the latest `limit` of them if given."""
+        ...
+
+    def save_report(self, kind: str, report: Any) -> None:
+        """Keep a drift or bias report (a governance.v1 contract with report_id, use_case and computed_at)."""
+        ...
+
+    def reports(self, use_case: str, kind: str, *, limit: int) -> list[dict[str, Any]]:
+        """The use case's latest reports of `kind`, newest first, as stored documents."""
+        ...
+
+    def open_alert(self, alert: Alert) -> bool:
+        """Open `alert` unless the same one (use case, kind, version, subject) is open; True when it was opened."""
+        ...
+
+    def close_alerts(self, use_case: str, kind: str, *, still_open: Sequence[tuple[str, str]], at: datetime) -> int:
+        """Close the use case's open alerts of `kind` not in `still_open` (version, subject); returns how many."""
+        ...
+
+    def alerts(self, *, use_case: str | None = None, open_only: bool = True) -> list[Alert]:
+        """Alerts, newest first."""
+        ...
+
+    def usage(self, since: datetime, until: datetime, use_case: str | None) -> list[UsageFact]:
+        """Every stored decision invocation in [since, until)."""
+        ...
+
+    def audited_invocations(self, since: datetime) -> set[str]:
+        """Lambda request ids of every function invocation with an audit event since `since`."""
+        ...
+
+    def explanation_counts(self, since: datetime, until: datetime) -> tuple[int, int]:
+        """Every use case's decisions made in [since, until), and how many of them can be explained: stored
+        with reasons, and with the feature values when a model scored them."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """The audit trail as auditors read it: searched page by page, or exported whole."""
+
+    def search(self, query: AuditQuery, *, cursor: str | None, limit: int) -> AuditPage:
+        """Up to `limit` matching records in trail order, after the opaque `cursor`."""
+        ...
+
+    def iter_records(self, query: AuditQuery) -> Iterator[AuditRecord]:
+        """Every matching record, in trail order, streamed."""
+        ...
+
+
+class InvocationLedger(Protocol):
+    """What the platform running the functions counted: Lambda's own record of invocations."""
+
+    def invocations(self, since: datetime, until: datetime) -> list[Invocation] | int:
+        """The invocations in [since, until): each one where the platform lists them, else only their number."""
+        ...
