@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import text
 
+from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.sql import create_engine_for, create_schema
-from leaim.adapters.sql.audit import SqlAuditLog
+from leaim.adapters.sql.audit import SqlAuditLog, SqlAuditTrail
 from leaim.bootstrap import build_audit_digest, once
 from leaim.cli import main
 from leaim.governance.ports import AuditQuery
-from leaim.governance.trail import DigestSigner
+from leaim.governance.trail import ArchiveConflictError, DigestSigner
 from leaim.local.aws import local_session
 from leaim.local.context import LambdaContext
 from tests.audit.test_sql_audit import make_event
@@ -236,3 +237,23 @@ def test_the_local_stack_seals_into_its_object_locked_bucket_and_the_command_ver
     assert verified[0] == 0
     assert line.startswith("audit trail intact: 2 chains, 2 events, 1 digest, 0 decisions")
     assert line.endswith("archived copies checked")
+
+
+def test_archiving_again_the_digest_read_back_from_the_store_is_accepted_as_the_same_copy(
+    monkeypatch: pytest.MonkeyPatch, aws: LocalEndpoint, store: Engine, database_url: str, key_file: Path
+) -> None:
+    # As when the archive write succeeded but recording it did not: the next run archives the stored digest
+    # again, which PostgreSQL's JSONB gives back with its keys in another order.
+    bucket, client = template_bucket(aws)
+    for _ in range(3):
+        SqlAuditLog(store).append_many([make_event(), make_event()])
+    run_function(monkeypatch, database_url, bucket, key_file)
+    [stored] = SqlAuditTrail(store).digests()
+    assert stored.signed is not None and stored.archived is not None
+
+    again = S3DigestArchive(bucket, client, retention_days=1).put(stored.signed)
+    forged = stored.signed.model_copy(update={"signature": stored.signed.signature[::-1]})
+
+    assert again.key == stored.archived.key
+    with pytest.raises(ArchiveConflictError):
+        S3DigestArchive(bucket, client, retention_days=1).put(forged)

@@ -299,3 +299,22 @@ def test_a_refused_override_is_found_in_the_decisions_trail(bench: GovernanceBen
     assert refused.event.decision_id == decision["decision_id"]
     [record] = trail.body["records"]
     assert (record["event"]["outcome"], record["event"]["principal"]) == ("rejected", "checkout-service")
+
+
+def test_a_bad_cursor_or_an_empty_range_is_a_422_naming_it(bench: GovernanceBench) -> None:
+    cursor = search(bench, cursor="not-a-cursor")
+    empty = search(bench, since="2026-11-02T00:00:00+00:00", until="2026-11-01T00:00:00+00:00")
+
+    assert cursor.status == 422 and cursor.body["fields"][0]["field"] == "query.cursor"
+    assert empty.status == 422 and empty.body["fields"][0]["field"] == "query.since"
+
+
+def test_the_same_outcome_with_a_time_without_offset_is_a_retry_not_a_conflict(bench: GovernanceBench) -> None:
+    decision = decided(bench, **APPROVED)
+    body = {"label": True, "observed_at": "2026-11-20T10:00:00"}
+
+    first = outcome(bench, decision["decision_id"], body)
+    again = outcome(bench, decision["decision_id"], body)
+
+    assert (first.status, again.status) == (201, 200)
+    assert first.body["observed_at"].startswith("2026-11-20T10:00:00")

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from contracts.governance.v1 import OutcomeReport
-from leaim.oversight.monitor import run_monitor
+from leaim.domain.manifests import ManifestCatalog
+from leaim.exceptions import EmptySnapshotError
+from leaim.oversight.monitor import Monitor, run_monitor
 from tests.oversight.bench import AGE_BANDS, USE_CASE, GovernanceBench, transaction
 
 if TYPE_CHECKING:
@@ -169,3 +171,47 @@ def test_a_window_past_its_row_limit_keeps_the_latest_decisions_oldest_first(ben
 
     assert [stored.response.decision_id for stored in latest] == made[2:]
     assert [stored.response.decision_id for stored in everything] == made
+
+
+class FailingRetrainer:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def retrain(self, use_case: str, request: object, *, principal: str) -> object:
+        self.calls += 1
+        raise EmptySnapshotError("no record in the window")
+
+
+def test_a_retraining_that_could_not_start_is_asked_for_again_by_the_next_run(bench: GovernanceBench) -> None:
+    failing = FailingRetrainer()
+    bench.monitor = Monitor(
+        catalog=bench.catalog,
+        router=bench.registry,
+        registry=bench.registry,
+        store=bench.store,
+        retrainer=failing,  # type: ignore[arg-type]
+        clock=bench.clock,
+    )
+    bench.traffic(220, seed=18, shifted=True)
+
+    first = bench.monitor.run()
+    calls_after_first = failing.calls
+    second = bench.monitor.run()
+
+    assert first.drift[0].status == "drift" and calls_after_first == 1
+    assert any("retraining was not started" in problem for problem in first.problems)
+    assert second.drift[0].status == "drift" and failing.calls == 2
+
+
+def test_an_open_drift_alert_stays_open_through_a_quiet_window(bench: GovernanceBench) -> None:
+    bench.traffic(220, seed=19, shifted=True)
+    drifted = bench.monitor.run()
+    manifest = bench.catalog.get(USE_CASE)
+    quiet = manifest.model_copy(update={"monitoring": manifest.monitoring.model_copy(update={"min_rows": 10_000})})
+    bench.monitor._catalog = ManifestCatalog({USE_CASE: quiet})  # the same traffic is now too little to judge
+
+    insufficient = bench.monitor.run()
+
+    assert drifted.drift[0].status == "drift" and len(bench.retraining) == 1
+    assert insufficient.drift[0].status == "insufficient" and insufficient.closed == 0
+    assert [a.kind for a in bench.store.alerts(use_case=USE_CASE) if a.kind == "drift"] == ["drift"]

@@ -63,7 +63,7 @@ class S3DigestArchive:
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _TAKEN:
-                return self._existing(key, body)
+                return self._existing(key, signed)
             raise ArchiveUnavailableError(f"s3://{self._bucket}/{key} was not written: {error}") from error
         except BotoCoreError as error:
             raise ArchiveUnavailableError(f"s3://{self._bucket}/{key} was not written: {error}") from error
@@ -80,9 +80,14 @@ class S3DigestArchive:
                 sequence=sequence, key=key, version_ids=tuple(versions), body=body, lock_mode=lock_mode
             )
 
-    def _existing(self, key: str, body: bytes) -> ArchivedCopy:
+    def _existing(self, key: str, signed: SignedDigest) -> ArchivedCopy:
         answer = self._get(key, None)
-        if answer["Body"].read() != body:
+        # Compared as digests, not bytes: a digest read back from PostgreSQL's JSONB orders its keys otherwise.
+        try:
+            archived = type(signed).model_validate_json(answer["Body"].read())
+        except ValueError as error:
+            raise ArchiveConflictError(f"s3://{self._bucket}/{key} holds something that is not a digest") from error
+        if archived != signed:
             raise ArchiveConflictError(f"s3://{self._bucket}/{key} already holds another digest")
         return ArchivedCopy(key=key, version_id=str(answer["VersionId"]))
 

@@ -7,6 +7,7 @@ it overrides, so searching the trail by decision id shows the decision and every
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -16,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.decision.v1 import FieldError
 from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
-from leaim.exceptions import AuditWriteError, NotFoundError
+from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
 from leaim.governance.access import Permission
 from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, TextBody
 from leaim.governance.ports import AuditQuery
+from leaim.governance.trail import InvalidCursorError
 from leaim.oversight.reviews import InvalidOverrideError
 
 if TYPE_CHECKING:
@@ -39,8 +41,9 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-# An export larger than this is refused: narrow the time range instead of holding it all in one answer.
+# An export larger than these is refused (413): narrow the time range. Lambda answers at most 6 MB.
 MAX_EXPORT_ROWS = 100_000
+MAX_EXPORT_BYTES = 5_500_000
 DEFAULT_WINDOW = timedelta(hours=24)
 HISTORY = 20
 FILTERS = ("decision_id", "use_case", "model_version", "principal", "action", "outcome", "source", "trace_id")
@@ -102,13 +105,25 @@ class GovernanceApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel | TextBody, dict[str, Any]]:
             search = self._audit_query(query)
             kind = query.get("format", "json")
+            if search.since is not None and search.until is not None and search.since >= search.until:
+                raise _invalid("query.since", "must be before until")
             if kind == "json":
-                page = self._trail.search(search, cursor=query.get("cursor"), limit=_limit(query))
+                try:
+                    page = self._trail.search(search, cursor=query.get("cursor"), limit=_limit(query))
+                except InvalidCursorError as error:
+                    raise _invalid("query.cursor", f"is not a cursor this API gave: {error}") from error
                 return page, {"format": kind, "records": len(page.records), "filters": _shown(search)}
             if kind not in ("jsonl", "csv"):
                 raise _invalid("query.format", "must be json, jsonl or csv")
             records = list(_capped(self._trail.iter_records(search)))
             text = _jsonl(records) if kind == "jsonl" else _csv(records)
+            if len(text.encode()) > MAX_EXPORT_BYTES:
+                raise Rejection(
+                    413,
+                    "export_too_large",
+                    f"the export of {len(records)} events is over {MAX_EXPORT_BYTES} bytes, more than one answer "
+                    "may carry: narrow the range with since and until",
+                )
             content_type = "application/x-ndjson" if kind == "jsonl" else "text/csv"
             return TextBody(text, content_type), {"format": kind, "records": len(records), "filters": _shown(search)}
 
@@ -126,7 +141,16 @@ class GovernanceApi(GovernedHttp):
                 model_name=recorded.model.name if recorded.model else None,
                 model_version=recorded.model.version if recorded.model else None,
             )
-            return recorded, {"label": recorded.label, "created": created, "source": recorded.source}
+            details = {"label": recorded.label, "created": created, "source": recorded.source}
+            try:
+                audit.store("success", status_code=201 if created else 200, details=details)
+            except AuditWriteError:
+                if created:
+                    # As for overrides: the 503 stands, and an identical retry finds the outcome and audits it.
+                    with contextlib.suppress(LeaimError):
+                        self._outcomes.withdraw(recorded)
+                raise
+            return recorded, details
 
         return self._serve(
             invocation,
@@ -216,7 +240,10 @@ class GovernanceApi(GovernedHttp):
                 audit.store("success", status_code=200, details=details)
             except AuditWriteError:
                 if created:
-                    self._reviews.withdraw(override)
+                    # The store just refused a write: if it refuses this one too, the 503 still stands, and an
+                    # identical retry finds the override and audits it.
+                    with contextlib.suppress(LeaimError):
+                        self._reviews.withdraw(override)
                 raise
             return review, details
 

@@ -104,7 +104,9 @@ class Monitor:
         for use_case in use_cases if use_cases is not None else self._catalog.names():
             try:
                 self._monitor(self._catalog.get(use_case), run)
-            except LeaimError as error:
+            except (LeaimError, ValueError, KeyError) as error:
+                # A use case that cannot be judged (a store outage, decisions whose features no longer match
+                # the live version's) is named; the others are still monitored.
                 run.problems.append(f"{use_case}: {type(error).__name__}: {error}")
         return run
 
@@ -121,6 +123,10 @@ class Monitor:
         still_open: list[tuple[str, str]] = []
         for model, role in live:
             report = self._drift(manifest, model, role, window, since, now)
+            if report.status == "insufficient":
+                # Too few decisions to judge: an open drift alert stays open, rather than close and reopen (and
+                # retrain again) when traffic returns.
+                still_open.append((model.version, "drift"))
             if report.status == "drift":
                 still_open.append((model.version, "drift"))
                 alert = self._alert(manifest.name, "drift", model.version, "drift", _drift_message(report), report, now)
@@ -128,6 +134,9 @@ class Monitor:
                     run.opened.append(alert)
                     if role == "champion" and manifest.monitoring.retrain_on_drift:
                         report = self._retrain(manifest, report, run)
+                        if report.retraining_job_id is None:
+                            # Closed again, so that the next run opens it anew and asks for retraining again.
+                            still_open.remove((model.version, "drift"))
             self._store.save_report("drift", report)
             run.drift.append(report)
         run.closed += self._store.close_alerts(manifest.name, "drift", still_open=still_open, at=now)

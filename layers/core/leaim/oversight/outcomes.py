@@ -28,9 +28,18 @@ class OutcomeService:
 
         NotFoundError for an unknown decision; OutcomeConflictError when another truth is already stored.
         """
+        observed = report.observed_at
+        if observed is not None:
+            # A time without an offset is taken as UTC, so that the same report sent again compares equal.
+            aware = observed.replace(tzinfo=UTC) if observed.tzinfo is None else observed.astimezone(UTC)
+            report = report.model_copy(update={"observed_at": aware})
         return self._store.record_outcome(
             decision_id, report, reported_by=reported_by, recorded_at=datetime.fromtimestamp(self._clock.now(), UTC)
         )
+
+    def withdraw(self, recorded: RecordedOutcome) -> None:
+        """Remove an outcome whose audit event could not be stored: no truth counts unaudited."""
+        self._store.withdraw_outcome(recorded.decision_id, recorded.recorded_at)
 
     def quality(self, use_case: str, *, since: datetime, until: datetime, bucket: timedelta) -> QualityReport:
         """AUC, precision and recall per model version and time bucket, from scored decisions with outcomes.

@@ -68,6 +68,10 @@ class OversightStore(Protocol):
         """
         ...
 
+    def withdraw_outcome(self, decision_id: str, recorded_at: datetime) -> None:
+        """Remove the outcome recorded at `recorded_at`: its audit event could not be stored."""
+        ...
+
     def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
         """Decisions in the review band with no override yet, oldest first, after the decision id `after`."""
         ...
@@ -113,8 +117,8 @@ class OversightStore(Protocol):
         """Every stored decision invocation in [since, until)."""
         ...
 
-    def audited_invocations(self, since: datetime) -> set[str]:
-        """Lambda request ids of every function invocation with an audit event since `since`."""
+    def audited_invocations(self, since: datetime, until: datetime) -> set[str]:
+        """Lambda request ids of every function invocation with an audit event in [since, until)."""
         ...
 
     def explanation_counts(self, since: datetime, until: datetime) -> tuple[int, int]:

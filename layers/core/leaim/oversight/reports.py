@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # How many unaudited invocations and ungoverned versions a coverage report names.
 SHOWN = 20
+# The longest a function runs (the training function's 15 minutes): its event may precede its end by that much.
+EVENT_LEAD = timedelta(minutes=15)
 
 
 def usage_rows(facts: Sequence[UsageFact]) -> list[UsageRow]:
@@ -91,7 +93,8 @@ class GovernanceReports:
         versions are governed (a signed manifest that verifies, a baseline and passed gates), with open alerts.
         """
         end = until or datetime.fromtimestamp(self._clock.now(), UTC)
-        audited_ids = self._store.audited_invocations(since)
+        # An invocation is counted when it ends, after its event: events from just before the window count too.
+        audited_ids = self._store.audited_invocations(since - EVENT_LEAD, end)
         counted = self._ledger.invocations(since, end)
         if isinstance(counted, int):
             invocations, audited, unaudited = counted, min(len(audited_ids), counted), []

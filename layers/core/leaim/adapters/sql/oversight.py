@@ -96,6 +96,13 @@ class SqlOversight:
         )
         return recorded, created
 
+    def withdraw_outcome(self, decision_id: str, recorded_at: datetime) -> None:
+        """Remove the outcome recorded at `recorded_at`."""
+        statement = delete(OutcomeRow).where(
+            col(OutcomeRow.decision_id) == decision_id, col(OutcomeRow.recorded_at) == recorded_at
+        )
+        self._write(lambda session: session.exec(statement), f"outcome of {decision_id!r}")
+
     def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
         """Decisions in the review band with no override, oldest first, after the decision `after`."""
         clauses: list[ColumnElement[bool]] = [
@@ -292,8 +299,8 @@ class SqlOversight:
             for row in rows
         ]
 
-    def audited_invocations(self, since: datetime) -> set[str]:
-        """Lambda request ids of every function invocation with an audit event since `since`.
+    def audited_invocations(self, since: datetime, until: datetime) -> set[str]:
+        """Lambda request ids of every function invocation with an audit event in [since, until).
 
         Batch functions store one event per record, with `<request id>:<record>` as the invocation id.
         """
@@ -301,6 +308,7 @@ class SqlOversight:
             select(AuditEventRow.invocation_id)
             .where(
                 col(AuditEventRow.occurred_at) >= since,
+                col(AuditEventRow.occurred_at) < until,
                 col(AuditEventRow.source).not_like(f"{WORKER_SOURCE_PREFIX}%"),
             )
             .distinct()
