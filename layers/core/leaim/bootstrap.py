@@ -58,6 +58,7 @@ from leaim.oversight.reviews import ReviewService
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from sqlalchemy import Engine
 
@@ -261,18 +262,22 @@ def _signer(settings: Settings) -> ManifestSigner:
     # Imported here: only the training function signs, and the other functions' cold starts skip cryptography.
     from leaim.lifecycle.signing import ManifestSigner
 
-    if settings.manifest_signing_key_file is not None:
+    pem = _key_pem(settings.manifest_signing_key_file, settings.manifest_signing_key_secret_arn, "MANIFEST_SIGNING_KEY")
+    return ManifestSigner.from_pem(pem)
+
+
+def _key_pem(file: Path | None, secret_arn: str | None, variable: str) -> bytes:
+    """A private key's PEM from its file (locally) or its Secrets Manager secret (in AWS)."""
+    if file is not None:
         try:
-            pem = settings.manifest_signing_key_file.read_bytes()
+            return file.read_bytes()
         except OSError as error:
-            raise ConfigurationError(f"LEAIM_MANIFEST_SIGNING_KEY_FILE cannot be read: {error}") from error
-    elif settings.manifest_signing_key_secret_arn:
+            raise ConfigurationError(f"LEAIM_{variable}_FILE cannot be read: {error}") from error
+    if secret_arn:
         from aws_lambda_powertools.utilities import parameters
 
-        pem = str(parameters.get_secret(settings.manifest_signing_key_secret_arn, max_age=3600)).encode()
-    else:
-        raise ConfigurationError("set LEAIM_MANIFEST_SIGNING_KEY_FILE or LEAIM_MANIFEST_SIGNING_KEY_SECRET_ARN")
-    return ManifestSigner.from_pem(pem)
+        return str(parameters.get_secret(secret_arn, max_age=3600)).encode()
+    raise ConfigurationError(f"set LEAIM_{variable}_FILE or LEAIM_{variable}_SECRET_ARN")
 
 
 @dataclass(frozen=True)
@@ -498,17 +503,7 @@ def build_audit_digest(service_name: str, settings: Settings | None = None) -> A
 
 
 def _audit_signer(settings: Settings) -> DigestSigner:
-    if settings.audit_signing_key_file is not None:
-        try:
-            pem = settings.audit_signing_key_file.read_bytes()
-        except OSError as error:
-            raise ConfigurationError(f"LEAIM_AUDIT_SIGNING_KEY_FILE cannot be read: {error}") from error
-    elif settings.audit_signing_key_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        pem = str(parameters.get_secret(settings.audit_signing_key_secret_arn, max_age=3600)).encode()
-    else:
-        raise ConfigurationError("set LEAIM_AUDIT_SIGNING_KEY_FILE or LEAIM_AUDIT_SIGNING_KEY_SECRET_ARN")
+    pem = _key_pem(settings.audit_signing_key_file, settings.audit_signing_key_secret_arn, "AUDIT_SIGNING_KEY")
     return DigestSigner.from_pem(pem)
 
 

@@ -30,11 +30,10 @@ from contracts.audit.v1 import AuditEvent
 from contracts.trail.v1 import AuditDigest, ChainHead, SignedDigest, VerifyProblem, VerifyReport
 from leaim.exceptions import ConfigurationError, ConflictError, LeaimError
 from leaim.governance.audit import InvocationAudit
+from leaim.governance.signing import Ed25519Signer, key_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from contracts.trail.v1 import ProblemKind
     from leaim.domain.clock import Clock
@@ -338,66 +337,18 @@ class DigestArchive(Protocol):
 # --- signing ------------------------------------------------------------------------------------------------
 
 
-def key_id(public_key: bytes) -> str:
-    """First 16 hex digits of the sha256 of a raw 32-byte public key."""
-    return hashlib.sha256(public_key).hexdigest()[:16]
-
-
-class DigestSigner:
+class DigestSigner(Ed25519Signer):
     """Signs digests with one Ed25519 private key."""
 
-    def __init__(self, private_key: Ed25519PrivateKey) -> None:
-        from cryptography.hazmat.primitives import serialization
-
-        self._key = private_key
-        self.public_key = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.key_id = key_id(self.public_key)
-
-    @classmethod
-    def generate(cls) -> DigestSigner:
-        """A signer with a fresh key."""
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        return cls(Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_pem(cls, pem: bytes | str) -> DigestSigner:
-        """A signer from a PKCS#8 PEM private key; ConfigurationError when it is not an Ed25519 key."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        data = pem.encode() if isinstance(pem, str) else pem
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as error:
-            raise ConfigurationError(f"the audit signing key is not a PEM private key: {error}") from error
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigurationError(f"the audit signing key must be Ed25519, not {type(key).__name__}")
-        return cls(key)
-
-    def pem(self) -> bytes:
-        """The private key as unencrypted PKCS#8 PEM."""
-        from cryptography.hazmat.primitives import serialization
-
-        return self._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    @property
-    def public_key_b64(self) -> str:
-        """The raw public key in base64, as verifiers are given it."""
-        return base64.b64encode(self.public_key).decode()
+    KEY_NAME = "audit signing key"
 
     def sign(self, digest: AuditDigest) -> SignedDigest:
         """The digest with its hash and the signature of its canonical bytes."""
-        signature = self._key.sign(digest.canonical_bytes())
         return SignedDigest(
             digest=digest,
             digest_hash=digest_hash(digest),
             key_id=self.key_id,
-            signature=base64.b64encode(signature).decode(),
+            signature=self._signature(digest.canonical_bytes()),
         )
 
 
