@@ -34,7 +34,7 @@ from leaim.governance.ports import AuditQuery
 from leaim.local.client import GovernanceClient, IngestClient, LifecycleClient, batches
 from leaim.local.governance_tables import drift_table, percent, print_coverage
 from leaim.local.traffic import decision_request, send
-from leaim.local.world import REFERENCE_DATASET, REFERENCE_USE_CASE, LocalWorld, WorldOptions
+from leaim.local.world import INGEST_BATCH, REFERENCE_DATASET, REFERENCE_USE_CASE, LocalWorld, WorldOptions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,7 +57,6 @@ TRAINING_SOURCE = "TrainingQueueFunction"
 # Training records come from a few hundred cards: each card's online features are written once per batch, and
 # those conditional writes are much of what ingestion on moto spends its time on.
 TRAINING_CARDS = 300
-INGEST_BATCH = 2_000
 JOB_TIMEOUT_S = 300.0
 # Marks a state folder as the drift demo's own, so that a later run may empty it.
 DEMO_MARKER = ".leaim-drift-demo"

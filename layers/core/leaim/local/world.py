@@ -47,7 +47,9 @@ ROLES = ("decision_client", "auditor", "reviewer", "ml_engineer", "data_producer
 REFERENCE_DATASET = "transactions"
 # Generated training transactions happen over the days before now, so they land in several partitions.
 TRAINING_DAYS = 14
-INGEST_BATCH = 5_000
+# Records per ingestion request: each conditional write to the ledger on moto costs milliseconds, and a request
+# must end well inside API Gateway's 29 s on a loaded 2-core machine.
+INGEST_BATCH = 2_000
 # Where the inference workers read the public keys they trust (gpu_workers.inference.signatures).
 MANIFEST_KEYS_ENV = "LEAIM_MANIFEST_PUBLIC_KEYS"
 
