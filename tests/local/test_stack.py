@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import TYPE_CHECKING
@@ -81,3 +82,22 @@ def test_environment_override_settles_a_conflict(tmp_path: Path) -> None:
         assert settled.queue_url("FirstQueue").endswith("/settled-FirstQueue")
     assert dict(os.environ) == before
     assert not (tmp_path / STATE_FILE).exists()
+
+
+def test_functions_log_to_the_output_of_the_moment_not_to_that_of_an_earlier_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first_log = tmp_path / "first.log"
+    with (
+        first_log.open("w", encoding="utf-8") as target,
+        contextlib.redirect_stdout(target),
+        LocalStack(FIXTURES / "logs.yaml", state_dir=tmp_path / "first", stack_name="logs-first") as first,
+    ):
+        first.invoke("LogsFunction", {"message": "into the first file"})
+    with LocalStack(FIXTURES / "logs.yaml", state_dir=tmp_path / "second", stack_name="logs-second") as second:
+        assert second.invoke("LogsFunction", {"message": "onto the terminal"}) == {"logged": "onto the terminal"}
+
+    captured = capsys.readouterr()
+    assert [json.loads(line)["message"] for line in first_log.read_text().splitlines()] == ["into the first file"]
+    assert [json.loads(line)["message"] for line in captured.out.splitlines()] == ["onto the terminal"]
+    assert captured.err == ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import sys
 import threading
 import time
 import uuid
@@ -9,12 +13,45 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger
+
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from chalice.app import Chalice
+
+
+class _CurrentStdout(io.TextIOBase):
+    """The process's standard output as it is at each write, not as it was when a logger was built."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def print_logs_to_stdout(module: object) -> None:
+    """Point the Powertools loggers of a handler module at the process's current standard output.
+
+    Lambda's runtime keeps what a function prints as its log. A Powertools `Logger` binds `sys.stdout` when
+    the first one of its service is built and keeps that handler for the life of the process, so a stack
+    started later in the same process (with the output sent elsewhere, or the earlier target closed) would
+    log into the earlier target. Locally every stack shares the process, so its loggers follow `sys.stdout`.
+    """
+    for value in vars(module).values():
+        if isinstance(value, Logger) and isinstance(value.registered_handler, logging.StreamHandler):
+            handler = value.registered_handler
+            with handler.lock or contextlib.nullcontext():
+                handler.stream = _CURRENT_STDOUT
+
+
+_CURRENT_STDOUT = _CurrentStdout()
 
 
 class FunctionTimeoutError(LeaimError):

@@ -28,7 +28,7 @@ from leaim.local.aws import (
     local_session,
     physical_name,
 )
-from leaim.local.context import LocalFunction, isolate_requests
+from leaim.local.context import LocalFunction, isolate_requests, print_logs_to_stdout
 from leaim.local.gateway import ApiGateway, Route
 from leaim.local.pollers import KinesisPoller, PollerStats, Schedule, SchedulePoller, SqsPoller
 from leaim.local.template import (
@@ -340,6 +340,7 @@ class LocalStack:
         # is a new deployment, so it gets the module afresh rather than clients bound to an earlier endpoint.
         loaded = sys.modules.get(module_name)
         module = importlib.reload(loaded) if loaded is not None else importlib.import_module(module_name)
+        print_logs_to_stdout(module)
         try:
             handler = getattr(module, attribute)
         except AttributeError:
