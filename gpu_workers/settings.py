@@ -17,7 +17,7 @@ PYTHON_VERSION = "3.11"
 
 # Pinned to what the lockfile resolves locally, so the parity check in training and the scores served
 # in the cloud come from the same library versions the tests ran against.
-NUMPY_VERSION = "2.4.6"
+NUMPY_VERSION = "2.2.6"
 ONNX_VERSION = "1.23.2"
 ONNXRUNTIME_VERSION = "1.32.0"
 SCIKIT_LEARN_VERSION = "1.9.1"
