@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contracts.audit.v1 import AuditEvent
-from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
+from contracts.decision.v1 import DecisionResponse, ModelRef, Override, Reason
+from contracts.governance.v1 import RecordedOutcome
 from leaim.adapters.sql import DuplicateDecisionError, SqlAuditLog, SqlDecisionStore
+from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sql.tables import AuditEventRow
-from leaim.exceptions import AuditWriteError
+from leaim.exceptions import AuditWriteError, RecordExistsError
 from leaim.governance.ports import AuditQuery
 
 if TYPE_CHECKING:
@@ -193,6 +195,80 @@ def test_failing_decision_insert_leaves_no_event(engine: Engine) -> None:
     assert log.count(AuditQuery(trace_id=orphan.trace_id)) == 0
     assert store.by_request(reused_id.use_case, "req-2") is None
     assert store.get(first.decision_id) == first
+
+
+def reviewed(decision: DecisionResponse, event_id: str, outcome: str = "declined") -> Override:
+    return Override(
+        review_id=decision.decision_id,
+        original_outcome=decision.outcome,
+        outcome=outcome,
+        justification="The cardholder reported the card stolen.",
+        reviewer="risk-analyst",
+        reviewed_at=BASE_TIME + timedelta(hours=1),
+        event_id=event_id,
+    )
+
+
+def truth(decision: DecisionResponse, label: bool) -> RecordedOutcome:
+    return RecordedOutcome(
+        decision_id=decision.decision_id,
+        use_case=decision.use_case,
+        label=label,
+        observed_at=BASE_TIME + timedelta(days=3),
+        source="chargebacks",
+        reported_by="checkout-service",
+        recorded_at=BASE_TIME + timedelta(days=4),
+        model=decision.model,
+        score=decision.score,
+        outcome=decision.outcome,
+    )
+
+
+def test_an_override_is_stored_with_its_event_or_not_at_all(engine: Engine) -> None:
+    log, oversight = SqlAuditLog(engine), SqlOversight(engine)
+    decision = make_decision(outcome="review", review_required=True)
+    log.record_decision(decision, {}, decision_event(decision))
+    taken = make_event()
+    log.append(taken)
+
+    # The event's id is taken: the override goes with the event it would have been stored under.
+    with pytest.raises(AuditWriteError, match="a key is already taken"):
+        log.record_override(reviewed(decision, taken.event_id), decision.use_case, make_event(event_id=taken.event_id))
+    assert oversight.override_of(decision.decision_id) is None
+
+    event = make_event(action="review.override", decision_id=decision.decision_id)
+    log.record_override(reviewed(decision, event.event_id), decision.use_case, event)
+    assert oversight.override_of(decision.decision_id) == reviewed(decision, event.event_id)
+    assert log.events(AuditQuery(action="review.override")) == [event]
+
+    # A second override finds the first: neither it nor its event is kept.
+    late = make_event(action="review.override", decision_id=decision.decision_id)
+    with pytest.raises(RecordExistsError, match=f"override of decision '{decision.decision_id}' is stored already"):
+        log.record_override(reviewed(decision, late.event_id, "approved"), decision.use_case, late)
+    assert oversight.override_of(decision.decision_id) == reviewed(decision, event.event_id)
+    assert log.events(AuditQuery(action="review.override")) == [event]
+
+
+def test_an_outcome_is_stored_with_its_event_or_not_at_all(engine: Engine) -> None:
+    log, oversight = SqlAuditLog(engine), SqlOversight(engine)
+    decision = make_decision()
+    log.record_decision(decision, {}, decision_event(decision))
+    taken = make_event()
+    log.append(taken)
+
+    with pytest.raises(AuditWriteError, match="a key is already taken"):
+        log.record_outcome(truth(decision, label=True), make_event(event_id=taken.event_id))
+    assert oversight.outcome_of(decision.decision_id) is None
+
+    event = make_event(action="decision.outcome", decision_id=decision.decision_id)
+    log.record_outcome(truth(decision, label=True), event)
+    assert oversight.outcome_of(decision.decision_id) == truth(decision, label=True)
+
+    late = make_event(action="decision.outcome", decision_id=decision.decision_id)
+    with pytest.raises(RecordExistsError, match="is stored already"):
+        log.record_outcome(truth(decision, label=False), late)
+    assert oversight.outcome_of(decision.decision_id) == truth(decision, label=True)
+    assert log.events(AuditQuery(action="decision.outcome")) == [event]
 
 
 def test_inputs_that_are_not_json_leave_nothing_behind(engine: Engine) -> None:

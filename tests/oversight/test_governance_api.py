@@ -3,18 +3,22 @@ audit search and export, usage and coverage; each call answered as a user relies
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from leaim.governance.http import Invocation
 from tests.oversight.bench import USE_CASE, GovernanceBench, transaction
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from sqlalchemy import Engine
@@ -31,6 +35,10 @@ def bench(engine: Engine, tmp_path: Path) -> GovernanceBench:
     built = GovernanceBench(engine, tmp_path)
     built.publish_champion()
     return built
+
+
+def invocation(key: str) -> Invocation:
+    return Invocation(invocation_id=uuid.uuid4().hex, headers={"x-api-key": key})
 
 
 def decided(bench: GovernanceBench, **inputs: object) -> dict[str, Any]:
@@ -318,3 +326,56 @@ def test_the_same_outcome_with_a_time_without_offset_is_a_retry_not_a_conflict(b
 
     assert (first.status, again.status) == (201, 200)
     assert first.body["observed_at"].startswith("2026-11-20T10:00:00")
+
+
+@contextlib.contextmanager
+def audit_store_refusing(engine: Engine) -> Iterator[None]:
+    """The audit store refuses every new event (a trigger aborts the insert) until the block ends."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'the audit store refuses writes'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION audit_refused() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'the audit store refuses writes'; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_events "
+                "FOR EACH ROW EXECUTE FUNCTION audit_refused()"
+            )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "DROP TRIGGER audit_refused" + ("" if engine.dialect.name == "sqlite" else " ON audit_events")
+            )
+
+
+def test_an_override_or_outcome_the_audit_store_refuses_is_not_kept(bench: GovernanceBench) -> None:
+    decision = decided(bench, **IN_REVIEW)
+    decision_id = decision["decision_id"]
+    body = {"outcome": "declined", "justification": "Card reported stolen this morning."}
+    truth = json.dumps({"label": True, "source": "chargebacks"}).encode()
+
+    with audit_store_refusing(bench.engine):
+        refused = [
+            bench.api.override(decision_id, json.dumps(body).encode(), invocation("reviewer-key")),
+            bench.api.record_outcome(decision_id, truth, invocation("client-key")),
+        ]
+
+    assert [(answer.status, answer.body["error"]) for answer in refused] == [(503, "audit_unavailable")] * 2
+    # Nothing stands without its audit event: the review still waits, and the decision has no truth.
+    assert bench.store.override_of(decision_id) is None
+    assert bench.store.outcome_of(decision_id) is None
+    pending = bench.call(lambda inv: bench.api.list_reviews({}, inv), "reviewer-key")
+    assert [review["review_id"] for review in pending.body["reviews"]] == [decision_id]
+    # The same calls once the store takes events again: stored, each with its event.
+    resolved = override(bench, decision_id, body)
+    recorded = bench.call(lambda inv: bench.api.record_outcome(decision_id, truth, inv), "client-key")
+    assert (resolved.status, recorded.status) == (200, 201)
+    assert resolved.body["override"]["event_id"] == resolved.event.event_id
+    assert bench.store.outcome_of(decision_id) is not None

@@ -3,13 +3,14 @@ retraining request when drift starts, insufficient windows, bias on a constructe
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
-from contracts.governance.v1 import OutcomeReport
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import EmptySnapshotError
 from leaim.oversight.monitor import Monitor, run_monitor
@@ -148,12 +149,10 @@ def test_an_unbiased_model_raises_no_bias_alert_and_outcomes_add_equal_opportuni
     biased_traffic(bench, 160, biased=False, seed=16)
     # Every payment turned out legitimate: each group's favorable truths were all approved alike.
     for decision in bench.store.window(USE_CASE, EVER[0], EVER[1]):
-        bench.store.record_outcome(
-            decision.response.decision_id,
-            OutcomeReport(label=False),
-            reported_by="test",
-            recorded_at=decision.response.decided_at,
-        )
+        decision_id = decision.response.decision_id
+        body = json.dumps({"label": False, "observed_at": decision.response.decided_at.isoformat()}).encode()
+        reply = bench.call(functools.partial(bench.api.record_outcome, decision_id, body), "client-key")
+        assert reply.status == 201
 
     run = bench.monitor.run()
 

@@ -89,6 +89,10 @@ class UnreadableJobMessageError(LeaimError):
     """A training queue message does not name a job; SQS retries it, then moves it to the dead-letter queue."""
 
 
+class RecordExistsError(ConflictError):
+    """What an audited write would add is stored already (another invocation recorded it first); nothing was kept."""
+
+
 class DuplicateDecisionError(LeaimError):
     """A decision already exists for this (use case, request id); it is carried so callers can answer with it."""
 

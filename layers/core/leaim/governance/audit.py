@@ -13,7 +13,8 @@ from leaim.exceptions import AuditWriteError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from contracts.decision.v1 import DecisionResponse
+    from contracts.decision.v1 import DecisionResponse, Override
+    from contracts.governance.v1 import RecordedOutcome
     from leaim.domain.clock import Clock
     from leaim.governance.ports import AuditLog
 
@@ -150,6 +151,28 @@ class InvocationAudit:
         )
         self._log.record_decision(decision, inputs, event, related, features=features)
         self._stored = event
+
+    def store_override(self, override: Override, use_case: str, *, details: Mapping[str, Any]) -> AuditEvent:
+        """Store a reviewer's override and the invocation's `success` event (status 200) in one transaction.
+
+        Raises RecordExistsError when the decision has an override already; nothing is stored then.
+        """
+        self._ensure_not_stored()
+        event = self.event("success", status_code=200, details=details)
+        self._log.record_override(override, use_case, event)
+        self._stored = event
+        return event
+
+    def store_outcome(self, outcome: RecordedOutcome, *, details: Mapping[str, Any]) -> AuditEvent:
+        """Store a decision's ground truth and the invocation's `success` event (status 201) in one transaction.
+
+        Raises RecordExistsError when the decision has an outcome already; nothing is stored then.
+        """
+        self._ensure_not_stored()
+        event = self.event("success", status_code=201, details=details)
+        self._log.record_outcome(outcome, event)
+        self._stored = event
+        return event
 
     def _ensure_not_stored(self) -> None:
         if self._stored is not None:

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from contracts.audit.v1 import AuditEvent
-    from contracts.decision.v1 import DecisionResponse
+    from contracts.decision.v1 import DecisionResponse, Override
+    from contracts.governance.v1 import RecordedOutcome
 
 
 class AuditLog(Protocol):
@@ -41,6 +42,22 @@ class AuditLog(Protocol):
 
         Raises DuplicateDecisionError when the use case already has a decision for the request id,
         and AuditWriteError when nothing could be stored.
+        """
+        ...
+
+    def record_override(self, override: Override, use_case: str, event: AuditEvent) -> None:
+        """Store a reviewer's override of the decision `override.review_id` and its audit event in one transaction.
+
+        Raises RecordExistsError when the decision has an override already, and AuditWriteError when nothing
+        could be stored; either way nothing is kept.
+        """
+        ...
+
+    def record_outcome(self, outcome: RecordedOutcome, event: AuditEvent) -> None:
+        """Store the ground truth of the decision `outcome.decision_id` and its audit event in one transaction.
+
+        Raises RecordExistsError when the decision has an outcome already, and AuditWriteError when nothing
+        could be stored; either way nothing is kept.
         """
         ...
 

@@ -7,7 +7,6 @@ it overrides, so searching the trail by decision id shows the decision and every
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.decision.v1 import FieldError
 from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
-from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
+from leaim.exceptions import NotFoundError, RecordExistsError
 from leaim.governance.access import Permission
 from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, TextBody
 from leaim.governance.ports import AuditQuery
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from contracts.governance.v1 import RecordedOutcome
     from contracts.trail.v1 import AuditRecord
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.audit import InvocationAudit
@@ -135,22 +135,25 @@ class GovernanceApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             report = self._parse(OutcomeReport, self._json(body), "an outcome report")
-            recorded, created = self._outcomes.record(decision_id, report, reported_by=principal.name)
-            audit.note(
-                use_case=recorded.use_case,
-                model_name=recorded.model.name if recorded.model else None,
-                model_version=recorded.model.version if recorded.model else None,
-            )
-            details = {"label": recorded.label, "created": created, "source": recorded.source}
-            try:
-                audit.store("success", status_code=201 if created else 200, details=details)
-            except AuditWriteError:
+
+            def attempt() -> tuple[RecordedOutcome, dict[str, Any]]:
+                recorded, created = self._outcomes.prepare(decision_id, report, reported_by=principal.name)
+                audit.note(
+                    use_case=recorded.use_case,
+                    model_name=recorded.model.name if recorded.model else None,
+                    model_version=recorded.model.version if recorded.model else None,
+                )
+                details = {"label": recorded.label, "created": created, "source": recorded.source}
                 if created:
-                    # As for overrides: the 503 stands, and an identical retry finds the outcome and audits it.
-                    with contextlib.suppress(LeaimError):
-                        self._outcomes.withdraw(recorded)
-                raise
-            return recorded, details
+                    # The outcome and its event are stored in one transaction, or neither is.
+                    audit.store_outcome(recorded, details=details)
+                return recorded, details
+
+            try:
+                return attempt()
+            except RecordExistsError:
+                # Another invocation recorded this decision's truth first: the same truth makes this a retry.
+                return attempt()
 
         return self._serve(
             invocation,
@@ -210,42 +213,45 @@ class GovernanceApi(GovernedHttp):
     def override(self, review_id: str, body: bytes, invocation: Invocation) -> HttpAnswer:
         """`POST /v1/reviews/{review_id}`: the reviewer's final outcome and justification.
 
-        The override and its audit event stand together: if the event cannot be stored, the override is
-        withdrawn and the answer is 503. The event names the decision it overrides.
+        The override and its audit event are stored in one transaction: if the event cannot be stored, neither
+        is, and the answer is 503. The event names the decision it overrides.
         """
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             request = self._parse(ReviewOverride, self._json(body), "a review override")
-            try:
-                override, created = self._reviews.override(
-                    review_id, request, reviewer=principal.name, event_id=audit.event_id
+
+            def attempt() -> tuple[BaseModel, dict[str, Any]]:
+                try:
+                    override, created = self._reviews.prepare(
+                        review_id, request, reviewer=principal.name, event_id=audit.event_id
+                    )
+                except InvalidOverrideError as error:
+                    raise _invalid("outcome", str(error)) from error
+                review = self._reviews.get(review_id)
+                audit.note(
+                    use_case=review.use_case,
+                    model_name=review.model.name if review.model else None,
+                    model_version=review.model.version if review.model else None,
                 )
-            except InvalidOverrideError as error:
-                raise _invalid("outcome", str(error)) from error
-            review = self._reviews.get(review_id)
-            audit.note(
-                use_case=review.use_case,
-                model_name=review.model.name if review.model else None,
-                model_version=review.model.version if review.model else None,
-            )
-            details = {
-                "review_id": review_id,
-                "original_outcome": override.original_outcome,
-                "outcome": override.outcome,
-                "justification": override.justification,
-                "created": created,
-                "override_event_id": override.event_id,
-            }
+                details = {
+                    "review_id": review_id,
+                    "original_outcome": override.original_outcome,
+                    "outcome": override.outcome,
+                    "justification": override.justification,
+                    "created": created,
+                    "override_event_id": override.event_id,
+                }
+                if not created:
+                    return review, details
+                # The override and its event are stored in one transaction, or neither is.
+                audit.store_override(override, review.use_case, details=details)
+                return self._reviews.get(review_id), details
+
             try:
-                audit.store("success", status_code=200, details=details)
-            except AuditWriteError:
-                if created:
-                    # The store just refused a write: if it refuses this one too, the 503 still stands, and an
-                    # identical retry finds the override and audits it.
-                    with contextlib.suppress(LeaimError):
-                        self._reviews.withdraw(override)
-                raise
-            return review, details
+                return attempt()
+            except RecordExistsError:
+                # Another reviewer resolved the review first: the same override makes this a retry.
+                return attempt()
 
         return self._serve(
             invocation,

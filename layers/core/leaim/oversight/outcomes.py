@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from contracts.governance.v1 import QualityPoint, QualityReport
+from contracts.governance.v1 import QualityPoint, QualityReport, RecordedOutcome
+from leaim.exceptions import NotFoundError, OutcomeConflictError
 from leaim.governance.quality import quality_over_time
 
 if TYPE_CHECKING:
-    from contracts.governance.v1 import OutcomeReport, RecordedOutcome
+    from contracts.governance.v1 import OutcomeReport
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.oversight.ports import OversightStore
@@ -23,23 +24,47 @@ class OutcomeService:
         self._catalog = catalog
         self._clock = clock
 
-    def record(self, decision_id: str, report: OutcomeReport, *, reported_by: str) -> tuple[RecordedOutcome, bool]:
-        """Store the truth of `decision_id`; returns it and whether it is new.
+    def prepare(self, decision_id: str, report: OutcomeReport, *, reported_by: str) -> tuple[RecordedOutcome, bool]:
+        """The outcome to record for `decision_id`, joined to the decision, and whether it is new.
 
-        NotFoundError for an unknown decision; OutcomeConflictError when another truth is already stored.
+        The same truth sent again gives the stored outcome and False (a retry). NotFoundError for an unknown
+        decision; OutcomeConflictError when another truth is stored. A new outcome is stored by the audit log,
+        in one transaction with the event of the invocation that records it.
         """
         observed = report.observed_at
         if observed is not None:
             # A time without an offset is taken as UTC, so that the same report sent again compares equal.
-            aware = observed.replace(tzinfo=UTC) if observed.tzinfo is None else observed.astimezone(UTC)
-            report = report.model_copy(update={"observed_at": aware})
-        return self._store.record_outcome(
-            decision_id, report, reported_by=reported_by, recorded_at=datetime.fromtimestamp(self._clock.now(), UTC)
+            observed = observed.replace(tzinfo=UTC) if observed.tzinfo is None else observed.astimezone(UTC)
+        stored = self._store.decision(decision_id)
+        if stored is None:
+            raise NotFoundError(f"no decision with id {decision_id!r}")
+        existing = self._store.outcome_of(decision_id)
+        if existing is not None:
+            same = (existing.label, existing.source) == (report.label, report.source) and (
+                observed is None or existing.observed_at == observed
+            )
+            if not same:
+                raise OutcomeConflictError(
+                    f"decision {decision_id!r} already has outcome label={existing.label} "
+                    f"(source {existing.source!r}, observed {existing.observed_at.isoformat()}): outcomes are "
+                    "recorded once"
+                )
+            return existing, False
+        recorded_at = datetime.fromtimestamp(self._clock.now(), UTC)
+        response = stored.response
+        recorded = RecordedOutcome(
+            decision_id=decision_id,
+            use_case=response.use_case,
+            label=report.label,
+            observed_at=observed or recorded_at,
+            source=report.source,
+            reported_by=reported_by,
+            recorded_at=recorded_at,
+            model=response.model,
+            score=response.score,
+            outcome=stored.final_outcome,
         )
-
-    def withdraw(self, recorded: RecordedOutcome) -> None:
-        """Remove an outcome whose audit event could not be stored: no truth counts unaudited."""
-        self._store.withdraw_outcome(recorded.decision_id, recorded.recorded_at)
+        return recorded, True
 
     def quality(self, use_case: str, *, since: datetime, until: datetime, bucket: timedelta) -> QualityReport:
         """AUC, precision and recall per model version and time bucket, from scored decisions with outcomes.

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from contracts.decision.v1 import DecisionResponse, Override
-    from contracts.governance.v1 import Alert, OutcomeReport, RecordedOutcome
+    from contracts.governance.v1 import Alert, RecordedOutcome
     from contracts.trail.v1 import AuditPage, AuditRecord
     from leaim.governance.ports import AuditQuery
 
@@ -59,32 +59,16 @@ class OversightStore(Protocol):
         """A stored decision with its override and ground truth, or None."""
         ...
 
-    def record_outcome(
-        self, decision_id: str, report: OutcomeReport, *, reported_by: str, recorded_at: datetime
-    ) -> tuple[RecordedOutcome, bool]:
-        """Store a decision's ground truth; returns it and whether it is new (False: the same truth again).
-
-        Raises NotFoundError for an unknown decision and OutcomeConflictError when another truth is stored.
-        """
+    def outcome_of(self, decision_id: str) -> RecordedOutcome | None:
+        """The ground truth recorded for a decision, joined to it, or None."""
         ...
 
-    def withdraw_outcome(self, decision_id: str, recorded_at: datetime) -> None:
-        """Remove the outcome recorded at `recorded_at`: its audit event could not be stored."""
+    def override_of(self, decision_id: str) -> Override | None:
+        """The reviewer's override of a decision, or None."""
         ...
 
     def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
         """Decisions in the review band with no override yet, oldest first, after the decision id `after`."""
-        ...
-
-    def record_override(self, decision_id: str, override: Override) -> tuple[Override, bool]:
-        """Store a reviewer's override; returns it and whether it is new (False: the same override again).
-
-        Raises NotFoundError when the decision is unknown, and ReviewClosedError when another override is stored.
-        """
-        ...
-
-    def withdraw_override(self, decision_id: str, event_id: str) -> None:
-        """Remove the override stored under `event_id`: its audit event could not be stored."""
         ...
 
     def window(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from contracts.decision.v1 import Override
 from contracts.governance.v1 import Explanation, Review, ReviewList
-from leaim.exceptions import LeaimError, NotFoundError
+from leaim.exceptions import LeaimError, NotFoundError, ReviewClosedError
 
 if TYPE_CHECKING:
     from contracts.governance.v1 import ReviewOverride
@@ -61,13 +61,14 @@ class ReviewService:
             raise NotFoundError(f"no review with id {review_id!r}: no decision of that id waits for review")
         return review_of(stored)
 
-    def override(
+    def prepare(
         self, review_id: str, request: ReviewOverride, *, reviewer: str, event_id: str
     ) -> tuple[Override, bool]:
-        """Store the reviewer's final outcome, under the audit event `event_id`; returns it and whether it is new.
+        """The reviewer's final outcome, under the audit event `event_id`, and whether it is new.
 
-        The same override again returns the stored one (a retry); another override of a resolved review
-        raises ReviewClosedError. An outcome the use case does not have raises InvalidOverrideError.
+        The same override again (outcome, justification, reviewer) gives the stored one and False (a retry);
+        another override of a resolved review raises ReviewClosedError, an outcome the use case does not have
+        InvalidOverrideError. A new override is stored by the audit log, in one transaction with its event.
         """
         review = self.get(review_id)
         outcomes = self._catalog.get(review.use_case).decision.outcomes
@@ -82,11 +83,19 @@ class ReviewService:
             reviewed_at=datetime.fromtimestamp(self._clock.now(), UTC),
             event_id=event_id,
         )
-        return self._store.record_override(review_id, override)
-
-    def withdraw(self, override: Override) -> None:
-        """Remove an override whose audit event could not be stored: nothing stands unaudited."""
-        self._store.withdraw_override(override.review_id, override.event_id)
+        stored = review.override
+        if stored is None:
+            return override, True
+        if (stored.outcome, stored.justification, stored.reviewer) != (
+            override.outcome,
+            override.justification,
+            override.reviewer,
+        ):
+            raise ReviewClosedError(
+                f"review {review_id!r} was resolved as {stored.outcome!r} by {stored.reviewer!r} at "
+                f"{stored.reviewed_at.isoformat()}: a decision is overridden once"
+            )
+        return stored, False
 
     def explanation(self, decision_id: str) -> Explanation:
         """The reasons and contributions of a decision, as stored when it was made."""

@@ -22,12 +22,12 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
 from contracts.audit.v1 import AuditEvent
-from contracts.decision.v1 import DecisionResponse
+from contracts.decision.v1 import DecisionResponse, Override
 from contracts.trail.v1 import AuditDigest, AuditPage, AuditRecord, ChainHead, ChainLink, SignedDigest
 from leaim.adapters.sql.engine import create_engine_for
 from leaim.adapters.sql.exceptions import DuplicateDecisionError, StoreUnavailableError
-from leaim.adapters.sql.tables import AuditDigestRow, AuditEventRow, DecisionRow, utc_now
-from leaim.exceptions import AuditWriteError
+from leaim.adapters.sql.tables import AuditDigestRow, AuditEventRow, DecisionRow, OutcomeRow, OverrideRow, utc_now
+from leaim.exceptions import AuditWriteError, RecordExistsError
 from leaim.governance.trail import (
     DECISION_FIELDS,
     DECISION_SHA256,
@@ -52,10 +52,13 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, Engine, Row, Subquery, Table
     from sqlalchemy.sql.elements import KeyedColumnElement
 
+    from contracts.governance.v1 import RecordedOutcome
     from leaim.governance.ports import AuditQuery
 
 EVENTS = cast("Table", AuditEventRow.__table__)  # type: ignore[attr-defined]
 DECISIONS = cast("Table", DecisionRow.__table__)  # type: ignore[attr-defined]
+OUTCOMES = cast("Table", OutcomeRow.__table__)  # type: ignore[attr-defined]
+OVERRIDES = cast("Table", OverrideRow.__table__)  # type: ignore[attr-defined]
 DIGESTS = cast("Table", AuditDigestRow.__table__)  # type: ignore[attr-defined]
 # Rows fetched at a time by the streaming reads (a server-side cursor on PostgreSQL).
 STREAM_ROWS = 5_000
@@ -115,7 +118,7 @@ class SqlAuditLog:
         )
         events = [event_values(item) for item in (bound, *related)]
         try:
-            self._write(events, decision_values)
+            self._write(events, (DECISIONS, _stored_json_null(decision_values)))
         except IntegrityError as error:
             existing = self._existing_decision(decision)
             if existing is not None:
@@ -129,6 +132,41 @@ class SqlAuditLog:
                 f"decision {decision.decision_id!r} and audit event {event.event_id!r} were not stored: "
                 f"{type(error).__name__}"
             ) from error
+
+    def record_override(self, override: Override, use_case: str, event: AuditEvent) -> None:
+        """Store a reviewer's override and its audit event in one transaction.
+
+        RecordExistsError when the decision has an override already, AuditWriteError when anything else stops
+        the write; either way nothing is kept.
+        """
+        row = {
+            "decision_id": override.review_id,
+            "use_case": use_case,
+            "original_outcome": override.original_outcome,
+            "outcome": override.outcome,
+            "justification": override.justification,
+            "reviewer": override.reviewer,
+            "reviewed_at": override.reviewed_at,
+            "event_id": override.event_id,
+        }
+        self._write_recorded(event, OVERRIDES, row, f"override of decision {override.review_id!r}")
+
+    def record_outcome(self, outcome: RecordedOutcome, event: AuditEvent) -> None:
+        """Store a decision's ground truth and its audit event in one transaction.
+
+        RecordExistsError when the decision has an outcome already, AuditWriteError when anything else stops
+        the write; either way nothing is kept.
+        """
+        row = {
+            "decision_id": outcome.decision_id,
+            "use_case": outcome.use_case,
+            "label": outcome.label,
+            "observed_at": outcome.observed_at,
+            "source": outcome.source,
+            "reported_by": outcome.reported_by,
+            "recorded_at": outcome.recorded_at,
+        }
+        self._write_recorded(event, OUTCOMES, row, f"outcome of decision {outcome.decision_id!r}")
 
     def count(self, query: AuditQuery | None = None) -> int:
         """Number of stored events matching `query` (all of them without one)."""
@@ -193,8 +231,35 @@ class SqlAuditLog:
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"audit events could not be exported: {type(error).__name__}") from error
 
-    def _write(self, events: list[dict[str, Any]], decision: dict[str, Any] | None = None) -> None:
-        """Link `events` after this chain's head and commit them (after `decision`, when given) in one transaction.
+    def _write_recorded(self, event: AuditEvent, table: Table, row: dict[str, Any], what: str) -> None:
+        """Commit `row` (keyed by its decision id) and `event` together; RecordExistsError when the key is taken."""
+        values = [event_values(event)]
+        try:
+            self._write(values, (table, row))
+        except IntegrityError as error:
+            if self._exists(table, row["decision_id"]):
+                raise RecordExistsError(f"the {what} is stored already; nothing was stored") from error
+            raise AuditWriteError(
+                f"the {what} and audit event {event.event_id!r} were not stored: a key is already taken"
+            ) from error
+        except SQLAlchemyError as error:
+            raise AuditWriteError(
+                f"the {what} and audit event {event.event_id!r} were not stored: {type(error).__name__}"
+            ) from error
+
+    def _exists(self, table: Table, decision_id: str) -> bool:
+        statement = select(table.c.decision_id).where(table.c.decision_id == decision_id)
+        try:
+            with self._engine.connect() as connection:
+                return connection.execute(statement).first() is not None
+        except SQLAlchemyError as error:
+            raise AuditWriteError(
+                f"{table.name} of decision {decision_id!r} could not be checked: {type(error).__name__}"
+            ) from error
+
+    def _write(self, events: list[dict[str, Any]], row: tuple[Table, dict[str, Any]] | None = None) -> None:
+        """Link `events` after this chain's head and commit them (after `row` of its table, when given) in one
+        transaction.
 
         The unique (chain_id, chain_seq) index stops two writers that share a chain id: the head is then read
         from the store and the write tried once more.
@@ -204,19 +269,20 @@ class SqlAuditLog:
                 self._head = self._stored_head()
                 self._head_known = True
             try:
-                self._commit(events, decision)
+                self._commit(events, row)
             except IntegrityError:
                 stored = self._stored_head()
                 if stored == self._head:
                     raise
                 self._head = stored
-                self._commit(events, decision)
+                self._commit(events, row)
 
-    def _commit(self, events: list[dict[str, Any]], decision: dict[str, Any] | None) -> None:
+    def _commit(self, events: list[dict[str, Any]], row: tuple[Table, dict[str, Any]] | None) -> None:
         linked = link_events(self.chain_id, self._head, events)
         with self._engine.begin() as connection:
-            if decision is not None:
-                connection.execute(insert(DECISIONS), _stored_json_null(decision))
+            if row is not None:
+                table, values = row
+                connection.execute(insert(table), values)
             connection.execute(insert(EVENTS), linked)
         last = linked[-1]
         self._head = ChainHead(seq=last["chain_seq"], hash=last["event_hash"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, tuple_, update
+from sqlalchemy import and_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -13,7 +13,7 @@ from contracts.decision.v1 import DecisionResponse, Override
 from contracts.governance.v1 import Alert, RecordedOutcome
 from leaim.adapters.sql.exceptions import StoreUnavailableError
 from leaim.adapters.sql.tables import AlertRow, AuditEventRow, DecisionRow, MonitorReportRow, OutcomeRow, OverrideRow
-from leaim.exceptions import NotFoundError, OutcomeConflictError, ReviewClosedError
+from leaim.exceptions import NotFoundError
 from leaim.oversight.ports import StoredDecision, UsageFact
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy import ColumnElement, Engine
 
-    from contracts.governance.v1 import OutcomeReport
 
 # Actions whose events are decisions made for a caller, over HTTPS or the decision queue.
 DECISION_ACTION = "decision.create"
@@ -47,42 +46,14 @@ class SqlOversight:
         row = self._read(lambda session: session.get(OverrideRow, decision_id), f"override of {decision_id!r}")
         return None if row is None else _override(row)
 
-    def record_outcome(
-        self, decision_id: str, report: OutcomeReport, *, reported_by: str, recorded_at: datetime
-    ) -> tuple[RecordedOutcome, bool]:
-        """Store a decision's ground truth once; the same truth again returns the stored one."""
-        stored = self.decision(decision_id)
-        if stored is None:
-            raise NotFoundError(f"no decision with id {decision_id!r}")
-        row = OutcomeRow(
-            decision_id=decision_id,
-            use_case=stored.response.use_case,
-            label=report.label,
-            observed_at=report.observed_at or recorded_at,
-            source=report.source,
-            reported_by=reported_by,
-            recorded_at=recorded_at,
-        )
-        existing = self._read(lambda session: session.get(OutcomeRow, decision_id), f"outcome of {decision_id!r}")
-        created = existing is None
-        if existing is None:
-            try:
-                self._write(lambda session: session.add(row), f"outcome of {decision_id!r}")
-            except IntegrityError:
-                existing = self._read(
-                    lambda session: session.get(OutcomeRow, decision_id), f"outcome of {decision_id!r}"
-                )
-                created = False
-        if existing is not None:
-            if not _same_truth(existing, report):
-                raise OutcomeConflictError(
-                    f"decision {decision_id!r} already has outcome label={existing.label} "
-                    f"(source {existing.source!r}, observed {existing.observed_at.isoformat()}): outcomes are "
-                    "recorded once"
-                )
-            row = existing
+    def outcome_of(self, decision_id: str) -> RecordedOutcome | None:
+        """The ground truth recorded for a decision, joined to it, or None."""
+        row = self._read(lambda session: session.get(OutcomeRow, decision_id), f"outcome of {decision_id!r}")
+        stored = None if row is None else self.decision(decision_id)
+        if row is None or stored is None:
+            return None
         response = stored.response
-        recorded = RecordedOutcome(
+        return RecordedOutcome(
             decision_id=decision_id,
             use_case=response.use_case,
             label=row.label,
@@ -94,14 +65,6 @@ class SqlOversight:
             score=response.score,
             outcome=stored.final_outcome,
         )
-        return recorded, created
-
-    def withdraw_outcome(self, decision_id: str, recorded_at: datetime) -> None:
-        """Remove the outcome recorded at `recorded_at`."""
-        statement = delete(OutcomeRow).where(
-            col(OutcomeRow.decision_id) == decision_id, col(OutcomeRow.recorded_at) == recorded_at
-        )
-        self._write(lambda session: session.exec(statement), f"outcome of {decision_id!r}")
 
     def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
         """Decisions in the review band with no override, oldest first, after the decision `after`."""
@@ -119,44 +82,6 @@ class SqlOversight:
                 tuple_(col(DecisionRow.created_at), col(DecisionRow.decision_id)) > (cursor.created_at, after)
             )
         return self._stored(*clauses, limit=limit, what="pending reviews")
-
-    def record_override(self, decision_id: str, override: Override) -> tuple[Override, bool]:
-        """Store a reviewer's override once; the same override again (outcome, justification, reviewer) is a retry."""
-        row = OverrideRow(
-            decision_id=decision_id,
-            use_case=self._use_case_of(decision_id),
-            original_outcome=override.original_outcome,
-            outcome=override.outcome,
-            justification=override.justification,
-            reviewer=override.reviewer,
-            reviewed_at=override.reviewed_at,
-            event_id=override.event_id,
-        )
-        try:
-            self._write(lambda session: session.add(row), f"override of {decision_id!r}")
-        except IntegrityError:
-            existing = self._read(lambda session: session.get(OverrideRow, decision_id), f"override of {decision_id!r}")
-            if existing is None:
-                raise
-            stored = _override(existing)
-            if (stored.outcome, stored.justification, stored.reviewer) != (
-                override.outcome,
-                override.justification,
-                override.reviewer,
-            ):
-                raise ReviewClosedError(
-                    f"review {decision_id!r} was resolved as {stored.outcome!r} by {stored.reviewer!r} at "
-                    f"{stored.reviewed_at.isoformat()}: a decision is overridden once"
-                ) from None
-            return stored, False
-        return override, True
-
-    def withdraw_override(self, decision_id: str, event_id: str) -> None:
-        """Remove the override stored under `event_id`."""
-        statement = delete(OverrideRow).where(
-            col(OverrideRow.decision_id) == decision_id, col(OverrideRow.event_id) == event_id
-        )
-        self._write(lambda session: session.exec(statement), f"override of {decision_id!r}")
 
     def window(
         self, use_case: str, since: datetime, until: datetime, *, limit: int | None = None
@@ -316,13 +241,6 @@ class SqlOversight:
         ids = self._read(lambda session: session.exec(statement).all(), "audited invocations")
         return {invocation_id.split(":", 1)[0] for invocation_id in ids}
 
-    def _use_case_of(self, decision_id: str) -> str:
-        row = self._read(lambda session: session.get(DecisionRow, decision_id), f"decision {decision_id!r}")
-        if row is None:
-            raise NotFoundError(f"no decision with id {decision_id!r}")
-        use_case: str = row.use_case
-        return use_case
-
     def _stored(
         self, *clauses: ColumnElement[bool], what: str, limit: int | None = None, latest: bool = False
     ) -> list[StoredDecision]:
@@ -368,12 +286,6 @@ class SqlOversight:
             raise
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"{what} could not be stored: {type(error).__name__}") from error
-
-
-def _same_truth(existing: OutcomeRow, report: OutcomeReport) -> bool:
-    if existing.label != report.label or existing.source != report.source:
-        return False
-    return report.observed_at is None or existing.observed_at == report.observed_at
 
 
 def _override(row: OverrideRow) -> Override:
