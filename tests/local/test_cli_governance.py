@@ -153,7 +153,7 @@ def test_a_reviewer_overrides_a_decision_in_review_from_the_command_line(
     overrides = world.audit_log.events(AuditQuery(decision_id=first, action="review.override"))
     # A refused attempt is part of the decision's trail too.
     assert [(e.outcome, e.status_code, e.principal) for e in overrides] == [
-        ("success", 200, "local-reviewer"),
+        ("success", 201, "local-reviewer"),
         ("rejected", 409, "local-reviewer"),
         ("rejected", 403, "local-decision-client"),
     ]

@@ -111,7 +111,7 @@ def test_a_reviewer_overrides_a_decision_in_the_review_band_and_the_decision_rea
     body = {"outcome": "approved", "justification": "Cardholder confirmed the purchase by phone."}
     answer = override(bench, decision["decision_id"], body)
 
-    assert answer.status == 200
+    assert answer.status == 201
     assert answer.body["status"] == "resolved"
     assert answer.body["override"]["original_outcome"] == "review"
     assert answer.body["override"]["outcome"] == "approved"
@@ -157,7 +157,7 @@ def test_an_override_is_refused_to_other_roles_and_given_once(bench: GovernanceB
     assert unknown_outcome.body["fields"][0]["field"] == "outcome"
     assert short.status == 422
     assert [field["field"] for field in short.body["fields"]] == ["justification"]
-    assert first.status == 200
+    assert first.status == 201
     assert retry.status == 200
     assert retry.body["override"]["event_id"] == first.event.event_id
     assert second.status == 409
@@ -376,6 +376,6 @@ def test_an_override_or_outcome_the_audit_store_refuses_is_not_kept(bench: Gover
     # The same calls once the store takes events again: stored, each with its event.
     resolved = override(bench, decision_id, body)
     recorded = bench.call(lambda inv: bench.api.record_outcome(decision_id, truth, inv), "client-key")
-    assert (resolved.status, recorded.status) == (200, 201)
+    assert (resolved.status, recorded.status) == (201, 201)
     assert resolved.body["override"]["event_id"] == resolved.event.event_id
     assert bench.store.outcome_of(decision_id) is not None

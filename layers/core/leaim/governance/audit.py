@@ -153,12 +153,12 @@ class InvocationAudit:
         self._stored = event
 
     def store_override(self, override: Override, use_case: str, *, details: Mapping[str, Any]) -> AuditEvent:
-        """Store a reviewer's override and the invocation's `success` event (status 200) in one transaction.
+        """Store a reviewer's override and the invocation's `success` event (status 201) in one transaction.
 
         Raises RecordExistsError when the decision has an override already; nothing is stored then.
         """
         self._ensure_not_stored()
-        event = self.event("success", status_code=200, details=details)
+        event = self.event("success", status_code=201, details=details)
         self._log.record_override(override, use_case, event)
         self._stored = event
         return event

@@ -211,7 +211,8 @@ class GovernanceApi(GovernedHttp):
         )
 
     def override(self, review_id: str, body: bytes, invocation: Invocation) -> HttpAnswer:
-        """`POST /v1/reviews/{review_id}`: the reviewer's final outcome and justification.
+        """`POST /v1/reviews/{review_id}`: the reviewer's final outcome and justification; 201 with the resolved
+        review, 200 when the same override is sent again.
 
         The override and its audit event are stored in one transaction: if the event cannot be stored, neither
         is, and the answer is 503. The event names the decision it overrides.
@@ -259,6 +260,7 @@ class GovernanceApi(GovernedHttp):
             Permission.REVIEW_DECISIONS,
             {"review_id": review_id},
             work,
+            status=lambda details: 201 if details["created"] else 200,
             subject={"decision_id": review_id},
         )
 
