@@ -246,7 +246,7 @@ class GovernanceApi(GovernedHttp):
                     return review, details
                 # The override and its event are stored in one transaction, or neither is.
                 audit.store_override(override, review.use_case, details=details)
-                return self._reviews.get(review_id), details
+                return review.model_copy(update={"status": "resolved", "override": override}), details
 
             try:
                 return attempt()
