@@ -11,7 +11,7 @@ from contracts.audit.v1 import AuditEvent, Outcome
 from leaim.exceptions import AuditWriteError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from contracts.decision.v1 import DecisionResponse, Override
     from contracts.governance.v1 import RecordedOutcome
@@ -152,27 +152,26 @@ class InvocationAudit:
         self._log.record_decision(decision, inputs, event, related, features=features)
         self._stored = event
 
-    def store_override(self, override: Override, use_case: str, *, details: Mapping[str, Any]) -> AuditEvent:
+    def store_override(self, override: Override, use_case: str, *, details: Mapping[str, Any]) -> None:
         """Store a reviewer's override and the invocation's `success` event (status 201) in one transaction.
 
         Raises RecordExistsError when the decision has an override already; nothing is stored then.
         """
-        self._ensure_not_stored()
-        event = self.event("success", status_code=201, details=details)
-        self._log.record_override(override, use_case, event)
-        self._stored = event
-        return event
+        self._store_created(details, lambda event: self._log.record_override(override, use_case, event))
 
-    def store_outcome(self, outcome: RecordedOutcome, *, details: Mapping[str, Any]) -> AuditEvent:
+    def store_outcome(self, outcome: RecordedOutcome, *, details: Mapping[str, Any]) -> None:
         """Store a decision's ground truth and the invocation's `success` event (status 201) in one transaction.
 
         Raises RecordExistsError when the decision has an outcome already; nothing is stored then.
         """
+        self._store_created(details, lambda event: self._log.record_outcome(outcome, event))
+
+    def _store_created(self, details: Mapping[str, Any], write: Callable[[AuditEvent], None]) -> None:
+        """Make the invocation's `success` event (status 201) and have `write` store it with its record."""
         self._ensure_not_stored()
         event = self.event("success", status_code=201, details=details)
-        self._log.record_outcome(outcome, event)
+        write(event)
         self._stored = event
-        return event
 
     def _ensure_not_stored(self) -> None:
         if self._stored is not None:

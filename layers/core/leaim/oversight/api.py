@@ -161,7 +161,7 @@ class GovernanceApi(GovernedHttp):
             Permission.RECORD_OUTCOME,
             {"decision_id": decision_id},
             work,
-            status=lambda details: 201 if details["created"] else 200,
+            status=_created_or_retried,
             subject={"decision_id": decision_id},
         )
 
@@ -223,12 +223,11 @@ class GovernanceApi(GovernedHttp):
 
             def attempt() -> tuple[BaseModel, dict[str, Any]]:
                 try:
-                    override, created = self._reviews.prepare(
+                    review, override, created = self._reviews.prepare(
                         review_id, request, reviewer=principal.name, event_id=audit.event_id
                     )
                 except InvalidOverrideError as error:
                     raise _invalid("outcome", str(error)) from error
-                review = self._reviews.get(review_id)
                 audit.note(
                     use_case=review.use_case,
                     model_name=review.model.name if review.model else None,
@@ -242,11 +241,10 @@ class GovernanceApi(GovernedHttp):
                     "created": created,
                     "override_event_id": override.event_id,
                 }
-                if not created:
-                    return review, details
-                # The override and its event are stored in one transaction, or neither is.
-                audit.store_override(override, review.use_case, details=details)
-                return review.model_copy(update={"status": "resolved", "override": override}), details
+                if created:
+                    # The override and its event are stored in one transaction, or neither is.
+                    audit.store_override(override, review.use_case, details=details)
+                return review, details
 
             try:
                 return attempt()
@@ -260,7 +258,7 @@ class GovernanceApi(GovernedHttp):
             Permission.REVIEW_DECISIONS,
             {"review_id": review_id},
             work,
-            status=lambda details: 201 if details["created"] else 200,
+            status=_created_or_retried,
             subject={"decision_id": review_id},
         )
 
@@ -378,6 +376,11 @@ def _invalid(field: str, message: str) -> Rejection:
     return Rejection(
         422, "invalid_request", f"{field} {message}", [FieldError(field=field, message=message, type="value_error")]
     )
+
+
+def _created_or_retried(details: Mapping[str, Any]) -> int:
+    """201 for a record this invocation stored, 200 for the same one sent again."""
+    return 201 if details["created"] else 200
 
 
 def _limit(query: Mapping[str, str]) -> int:

@@ -63,8 +63,9 @@ class ReviewService:
 
     def prepare(
         self, review_id: str, request: ReviewOverride, *, reviewer: str, event_id: str
-    ) -> tuple[Override, bool]:
-        """The reviewer's final outcome, under the audit event `event_id`, and whether it is new.
+    ) -> tuple[Review, Override, bool]:
+        """The review resolved by the reviewer's final outcome, under the audit event `event_id`; the override;
+        and whether it is new.
 
         The same override again (outcome, justification, reviewer) gives the stored one and False (a retry);
         another override of a resolved review raises ReviewClosedError, an outcome the use case does not have
@@ -74,28 +75,28 @@ class ReviewService:
         outcomes = self._catalog.get(review.use_case).decision.outcomes
         if request.outcome not in outcomes:
             raise InvalidOverrideError(f"outcome {request.outcome!r} is not one of {review.use_case}'s {outcomes}")
-        override = Override(
-            review_id=review_id,
-            original_outcome=review.outcome,
-            outcome=request.outcome,
-            justification=request.justification,
-            reviewer=reviewer,
-            reviewed_at=datetime.fromtimestamp(self._clock.now(), UTC),
-            event_id=event_id,
-        )
         stored = review.override
         if stored is None:
-            return override, True
+            override = Override(
+                review_id=review_id,
+                original_outcome=review.outcome,
+                outcome=request.outcome,
+                justification=request.justification,
+                reviewer=reviewer,
+                reviewed_at=datetime.fromtimestamp(self._clock.now(), UTC),
+                event_id=event_id,
+            )
+            return review.model_copy(update={"status": "resolved", "override": override}), override, True
         if (stored.outcome, stored.justification, stored.reviewer) != (
-            override.outcome,
-            override.justification,
-            override.reviewer,
+            request.outcome,
+            request.justification,
+            reviewer,
         ):
             raise ReviewClosedError(
                 f"review {review_id!r} was resolved as {stored.outcome!r} by {stored.reviewer!r} at "
                 f"{stored.reviewed_at.isoformat()}: a decision is overridden once"
             )
-        return stored, False
+        return review, stored, False
 
     def explanation(self, decision_id: str) -> Explanation:
         """The reasons and contributions of a decision, as stored when it was made."""
