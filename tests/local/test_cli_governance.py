@@ -34,6 +34,13 @@ def leaim(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
     return int(exited.value.code or 0), captured.out, captured.err
 
 
+def emitted(printed: str, metric: str) -> float:
+    """The sum of `metric` over the EMF documents in what the functions `printed`."""
+    documents = [json.loads(line) for line in printed.splitlines() if line.startswith('{"_aws"')]
+    values = [document[metric] for document in documents if metric in document]
+    return sum(sum(value) if isinstance(value, list) else value for value in values)
+
+
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich folds tables to the terminal's width; a wide one keeps each value on one line."""
@@ -122,18 +129,20 @@ def test_a_reviewer_overrides_a_decision_in_review_from_the_command_line(
 
     status, out, _ = leaim(capsys, *state(world), "reviews", "--use-case", USE_CASE)
     assert status == 0 and first in out and "Pending reviews" in out
-    status, out, _ = leaim(
-        capsys,
-        *state(world),
-        "review",
-        first,
-        "--outcome",
-        "approved",
-        "--justification",
-        "The cardholder confirmed the purchase by phone.",
-    )
+    approve = ("--outcome", "approved", "--justification", "The cardholder confirmed the purchase by phone.")
+    # The commands send what the functions print (logs, EMF metrics) to the state folder's log.
+    functions_log = world.state_dir / "functions.log"
+    before = functions_log.stat().st_size
+    status, out, _ = leaim(capsys, *state(world), "review", first, *approve)
     assert status == 0, out
     assert "review -> approved by local-reviewer" in out and "resolved" in out
+    between = functions_log.stat().st_size
+    # The same override sent again is a retry: answered, audited, and not counted as a second override.
+    status, out, _ = leaim(capsys, *state(world), "review", first, *approve)
+    assert status == 0 and "review -> approved by local-reviewer" in out
+    printed = functions_log.read_bytes()
+    overridden = emitted(printed[before:between].decode(), "ReviewOverrides")
+    assert (overridden, emitted(printed[between:].decode(), "ReviewOverrides")) == (1, 0)
     status, out, _ = leaim(capsys, *state(world), "reviews", "--use-case", USE_CASE)
     assert status == 0 and first not in out and str(reviewed[1]["decision_id"]) in out
     status, out, _ = leaim(capsys, *state(world), "review", first)
@@ -154,6 +163,7 @@ def test_a_reviewer_overrides_a_decision_in_review_from_the_command_line(
     # A refused attempt is part of the decision's trail too.
     assert [(e.outcome, e.status_code, e.principal) for e in overrides] == [
         ("success", 201, "local-reviewer"),
+        ("success", 200, "local-reviewer"),
         ("rejected", 409, "local-reviewer"),
         ("rejected", 403, "local-decision-client"),
     ]
