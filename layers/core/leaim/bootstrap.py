@@ -51,9 +51,6 @@ from leaim.orchestration.consumer import DecisionConsumer
 from leaim.orchestration.decisions import DecisionService
 from leaim.orchestration.routing import CachedModelRouter
 from leaim.oversight.api import GovernanceApi
-from leaim.oversight.monitor import Monitor
-from leaim.oversight.outcomes import OutcomeService
-from leaim.oversight.reports import GovernanceReports
 from leaim.oversight.reviews import ReviewService
 
 if TYPE_CHECKING:
@@ -65,6 +62,7 @@ if TYPE_CHECKING:
     from contracts.ingest.v1 import Source
     from leaim.lifecycle.signing import ManifestSigner
     from leaim.orchestration.ports import WorkerClient
+    from leaim.oversight.monitor import Monitor
     from leaim.oversight.ports import InvocationLedger
 
 T = TypeVar("T")
@@ -430,6 +428,10 @@ def _ledger(settings: Settings) -> InvocationLedger:
 
 def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
     """The governance API of the governance API function."""
+    # Imported here, as in `build_monitor`: the statistics need numpy, which the other functions' cold starts skip.
+    from leaim.oversight.outcomes import OutcomeService
+    from leaim.oversight.reports import GovernanceReports
+
     settings = oversight.settings
     signer = once(lambda: _signer(settings))
     reports = GovernanceReports(
@@ -454,6 +456,8 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
 
 def build_monitor(lifecycle: Lifecycle) -> Monitor:
     """The drift and bias monitor; it asks the lifecycle for retraining when a champion drifts."""
+    from leaim.oversight.monitor import Monitor
+
     return Monitor(
         catalog=lifecycle.manifests,
         router=lifecycle.registry,
