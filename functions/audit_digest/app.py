@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leaim.bootstrap import build_audit_digest, once
-from leaim.governance.trail import run_digest
+from leaim.governance.audit.sealing import run_digest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

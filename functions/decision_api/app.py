@@ -18,7 +18,7 @@ from leaim.bootstrap import build_core, build_decision_api, once
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "decision-api"
 SOURCE = "DecisionApiFunction"

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leaim.bootstrap import build_lifecycle, build_monitor, once
-from leaim.oversight.monitor import run_monitor
+from leaim.governance.oversight.monitor import run_monitor
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

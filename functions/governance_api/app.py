@@ -19,7 +19,7 @@ from leaim.bootstrap import build_governance_api, build_oversight, once
 if TYPE_CHECKING:
     from chalice.app import Request, Response
 
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "governance-api"
 SOURCE = "GovernanceApiFunction"

@@ -18,7 +18,7 @@ from leaim.bootstrap import build_ingestion, build_ingestion_api, once
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "ingest-api"
 SOURCE = "IngestApiFunction"

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
 from leaim.bootstrap import build_ingestion, build_ingestion_consumer, once
-from leaim.ingestion.consumer import Delivery
+from leaim.data.consumer import Delivery
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

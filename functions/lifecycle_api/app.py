@@ -19,7 +19,7 @@ from leaim.bootstrap import build_lifecycle, build_lifecycle_api, once
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "lifecycle-api"
 SOURCE = "LifecycleApiFunction"

@@ -23,7 +23,8 @@ from leaim.governance.ports import AuditQuery
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from leaim.orchestration.ports import AuditLog, DecisionStore
+    from leaim.governance.ports import AuditLog
+    from leaim.orchestration.ports import DecisionStore
 
 BASE_TIME = datetime(2025, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
 

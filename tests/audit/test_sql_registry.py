@@ -32,7 +32,7 @@ from leaim.exceptions import (
     TrafficChangeError,
     VersionRejectedError,
 )
-from leaim.orchestration.ports import ActiveModel, ModelRouter, TrafficPlan
+from leaim.serving.ports import ActiveModel, ModelRouter, TrafficPlan
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,26 +19,19 @@ import pytest
 from sqlalchemy import and_, select, text, update
 
 from contracts.trail.v1 import AuditDigest, AuditRecord, ChainHead
+from embedded.emulation.aws import LocalEndpoint, Provisioner, Resolver, local_session
+from embedded.emulation.template import load_template
 from leaim.adapters.audit_archive import S3DigestArchive, digest_key
 from leaim.adapters.sql import DuplicateDecisionError, create_engine_for, create_schema
 from leaim.adapters.sql.audit import DIGESTS, EVENTS, SqlAuditLog, SqlAuditTrail, SqlDecisionStore
 from leaim.domain.clock import SystemClock
 from leaim.exceptions import AuditWriteError
-from leaim.governance import trail
+from leaim.governance.audit import verification
+from leaim.governance.audit.chain import EVENT_FIELDS, GENESIS, link_hash
+from leaim.governance.audit.exceptions import InvalidCursorError, UnreadableDigestError
+from leaim.governance.audit.sealing import DigestSealer, DigestSigner
+from leaim.governance.audit.verification import TrailVerifier, summary
 from leaim.governance.ports import AuditQuery
-from leaim.governance.trail import (
-    EVENT_FIELDS,
-    GENESIS,
-    DigestSealer,
-    DigestSigner,
-    InvalidCursorError,
-    TrailVerifier,
-    UnreadableDigestError,
-    link_hash,
-    summary,
-)
-from leaim.local.aws import LocalEndpoint, Provisioner, Resolver, local_session
-from leaim.local.template import load_template
 from tests.audit.test_sql_audit import BASE_TIME, decision_event, make_decision, make_event
 
 if TYPE_CHECKING:
@@ -591,7 +584,7 @@ def test_worker_processes_walk_ranges_of_chains_and_find_the_same(
     engine: Engine, archive: S3DigestArchive, signer: DigestSigner, start_method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Forked from a process that runs nothing else (as `leaim audit verify`), spawned beside threads (as here).
-    monkeypatch.setattr(trail, "_start_method", lambda: start_method)
+    monkeypatch.setattr(verification, "_start_method", lambda: start_method)
     logs = [SqlAuditLog(engine) for _ in range(4)]
     ids = {log.chain_id: written(log, 5) for log in logs}
     sealer(engine, archive, signer).seal()

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import text
 
+from embedded.cli import main
+from embedded.emulation.aws import local_session
+from embedded.emulation.context import LambdaContext
 from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.sql import create_engine_for, create_schema
 from leaim.adapters.sql.audit import SqlAuditLog, SqlAuditTrail
 from leaim.bootstrap import build_audit_digest, once
-from leaim.cli import main
+from leaim.governance.audit.exceptions import ArchiveConflictError
+from leaim.governance.audit.sealing import DigestSigner
 from leaim.governance.ports import AuditQuery
-from leaim.governance.trail import ArchiveConflictError, DigestSigner
-from leaim.local.aws import local_session
-from leaim.local.context import LambdaContext
 from tests.audit.test_sql_audit import make_event
 from tests.audit.test_trail import REGION, endpoint, template_bucket
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-    from leaim.local.aws import LocalEndpoint
+    from embedded.emulation.aws import LocalEndpoint
 
 # The shared moto server: pytest finds the imported fixture through this module's names.
 __all__ = ["endpoint"]
@@ -215,7 +216,7 @@ def test_commands_without_a_store_or_an_archive_say_what_is_missing(
 def test_the_local_stack_seals_into_its_object_locked_bucket_and_the_command_verifies_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from leaim.local.world import LocalWorld, WorldOptions
+    from embedded.world import LocalWorld, WorldOptions
 
     options = WorldOptions(state_dir=tmp_path, stack_name="trail-local", worker_processes=1, run_schedules=False)
     with LocalWorld(options) as world:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = Path(__file__).resolve().parent / "events"
 INVOKE_SCRIPT = Path(__file__).resolve().parent / "lambda_invoke.py"
-LAYERS = ("DependenciesLayer", "CoreLayer")
+LAYERS = ("DependenciesLayer", "ContractsLayer", "CoreLayer")
 API_FUNCTION = "DecisionApiFunction"
 # Lambda's quota on a function and all its layers, unzipped.
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
@@ -144,17 +144,27 @@ def function_environment(function_id: str) -> dict[str, str]:
     return {name: resolve(value) for name, value in variables.items()}
 
 
-def test_core_layer_ships_leaim_and_contracts_without_the_embedded_default(build_dir: Path) -> None:
-    layer = build_dir / "CoreLayer" / "python"
-    assert (layer / "leaim" / "__init__.py").is_file()
-    assert (layer / "leaim" / "bootstrap.py").is_file()
-    assert (layer / "contracts" / "__init__.py").is_file()
-    assert (layer / "contracts" / "use_cases" / "card_fraud.yaml").is_file()
-    assert not (layer / "leaim" / "local").exists()
-    assert not (layer / "leaim" / "cli.py").exists()
-    for embedded_only in ("bench.py", "bench_audit.py", "bench_drift.py"):
-        assert not (layer / "leaim" / embedded_only).exists()
-    assert not list(layer.rglob("__pycache__"))
+def shipped(layer: Path) -> set[str]:
+    return {path.relative_to(layer).as_posix() for path in layer.rglob("*") if path.is_file()}
+
+
+def tracked(folder: str) -> set[str]:
+    listed = subprocess.run(["git", "ls-files", folder], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    parent = Path(folder).parent
+    return {Path(name).relative_to(parent).as_posix() for name in listed.stdout.split()}
+
+
+def test_core_layer_ships_exactly_the_leaim_folder_and_the_contracts_layer_the_contracts(build_dir: Path) -> None:
+    core = build_dir / "CoreLayer" / "python"
+    contracts = build_dir / "ContractsLayer" / "python"
+    assert (core / "leaim" / "__init__.py").is_file()
+    assert (core / "leaim" / "bootstrap.py").is_file()
+    assert (contracts / "contracts" / "__init__.py").is_file()
+    assert (contracts / "contracts" / "use_cases" / "card_fraud.yaml").is_file()
+    assert shipped(core) == tracked("layers/core/leaim")
+    assert shipped(contracts) == tracked("contracts")
+    assert not any(name.startswith(("embedded/", "leaim/local/")) or "/cli" in name for name in shipped(core))
+    assert not list(build_dir.glob("*Layer/python/**/__pycache__"))
 
 
 def test_layers_do_not_overwrite_each_other(build_dir: Path) -> None:

@@ -351,9 +351,13 @@ def test_function_timeouts_come_from_globals(template: Template) -> None:
 
 
 def test_layers_are_built_from_the_repository(template: Template) -> None:
+    contracts = _resource(template, "ContractsLayer")
+    assert contracts["Metadata"] == {"BuildMethod": "makefile", "WorkingDirectory": "./"}
+    assert (REPO_ROOT / contracts["Properties"]["ContentUri"] / "Makefile").is_file()
     core = _resource(template, "CoreLayer")
-    assert core["Metadata"] == {"BuildMethod": "makefile", "WorkingDirectory": "./"}
-    assert (REPO_ROOT / core["Properties"]["ContentUri"] / "Makefile").is_file()
+    assert core["Metadata"] == {"BuildMethod": "python3.11"}
+    # sam copies the folder as it is: it must hold the one package it ships and nothing else.
+    assert sorted(path.name for path in (REPO_ROOT / core["Properties"]["ContentUri"]).iterdir()) == ["leaim"]
     dependencies = _resource(template, "DependenciesLayer")
     assert dependencies["Metadata"] == {"BuildMethod": "python3.11"}
     assert (REPO_ROOT / dependencies["Properties"]["ContentUri"] / "requirements.txt").is_file()

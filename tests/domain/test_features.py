@@ -5,8 +5,8 @@ import math
 import pytest
 
 from contracts.manifest.v1 import Feature
-from leaim.data.synthetic import CardFraudGenerator
-from leaim.domain.features import feature_matrix, feature_vector, merge_online, online_defaults
+from embedded.synthetic import CardFraudGenerator
+from leaim.data.features import feature_matrix, feature_vector, merge_online, online_defaults
 from leaim.domain.manifests import ManifestCatalog
 
 MANIFEST = ManifestCatalog.from_directory(None).get("card_fraud")

@@ -5,8 +5,8 @@ import hmac
 
 import pytest
 
+from leaim.data.privacy import minimize
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.privacy import minimize
 from leaim.exceptions import ConfigurationError
 
 MANIFEST = ManifestCatalog.from_directory(None).get("card_fraud")

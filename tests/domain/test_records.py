@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from contracts.ingest.v1 import SnapshotManifest
+from embedded.synthetic import CardFraudGenerator, LabeledTransaction, transaction_record
 from leaim.data.datasets import DatasetCatalog
+from leaim.data.features import feature_vector, merge_online
 from leaim.data.parquet import decode, encode
+from leaim.data.privacy import entity_id, token
 from leaim.data.records import (
     PreparedRecord,
     RecordPreparer,
@@ -21,10 +24,7 @@ from leaim.data.records import (
     stored_columns,
     training_matrix,
 )
-from leaim.data.synthetic import CardFraudGenerator, LabeledTransaction, transaction_record
-from leaim.domain.features import feature_vector, merge_online
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.privacy import entity_id, token
 
 if TYPE_CHECKING:
     from contracts.dataset.v1 import DatasetContract

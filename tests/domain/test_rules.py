@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.manifest.v1 import Condition, DecisionPolicy, ReviewBand, Rule
-from leaim.domain.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
+from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
 
 POLICY = DecisionPolicy(
     outcomes=["approved", "declined", "review"],

@@ -5,10 +5,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from contracts.manifest.v1 import OnlineFeature
-from leaim.data.synthetic import CardFraudGenerator, LabeledTransaction
-from leaim.domain.features import feature_matrix
+from embedded.synthetic import CardFraudGenerator, LabeledTransaction
+from leaim.data.features import feature_matrix
+from leaim.data.validation import validate_inputs
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.validation import validate_inputs
 from leaim.exceptions import ConfigurationError
 
 MANIFEST = ManifestCatalog.from_directory(None).get("card_fraud")

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
+from leaim.data.validation import validate_inputs
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.validation import validate_inputs
 
 MANIFEST = ManifestCatalog.from_directory(None).get("card_fraud")
 GOOD = {

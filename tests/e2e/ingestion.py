@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from embedded.synthetic import CardFraudGenerator, transaction_record
 from leaim.adapters.dynamodb import DynamoRecordLedger
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.data.parquet import decode
-from leaim.data.synthetic import CardFraudGenerator, transaction_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from leaim.local.world import LocalWorld
+    from embedded.world import LocalWorld
 
 DATASET = "transactions"
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 from rich.console import Console
 
-from leaim.local.demo import DemoOptions, run_demo
-from leaim.local.world import WorldOptions
+from embedded.demos.main import DemoOptions, run_demo
+from embedded.world import WorldOptions
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -13,15 +13,15 @@ from rich.console import Console
 
 from contracts.governance.v1 import AlertList
 from contracts.model.v1 import TrafficPolicy
-from leaim.local.client import GovernanceClient
-from leaim.local.demo_drift import (
+from embedded.clients.http import GovernanceClient
+from embedded.demos.drift import (
     DriftDemoOptions,
     FeedbackLoop,
     demo_use_cases,
     print_feedback_loop,
     run_feedback_loop,
 )
-from leaim.local.world import LocalWorld, WorldOptions
+from embedded.world import LocalWorld, WorldOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from embedded.world import LocalWorld, WorldOptions
 from leaim.governance.ports import AuditQuery
-from leaim.local.world import LocalWorld, WorldOptions
 from tests.e2e.ingestion import DATASET, client, ledger, message, put_on_stream, records, stored_rows, wait_for
 
 if TYPE_CHECKING:

@@ -10,22 +10,22 @@ import pytest
 
 from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
+from embedded.demos.traffic import Sent, send
+from embedded.world import LocalWorld, WorldOptions
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlDecisionStore
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.data.parquet import decode
+from leaim.data.privacy import entity_id
 from leaim.data.records import feature_column
-from leaim.domain.breaker import BreakerBoard
 from leaim.domain.clock import SystemClock
-from leaim.domain.privacy import entity_id
 from leaim.exceptions import SnapshotIntegrityError
-from leaim.governance.audit import InvocationAudit
+from leaim.governance.audit.events import InvocationAudit
 from leaim.governance.ports import AuditQuery
-from leaim.local.traffic import Sent, send
-from leaim.local.world import LocalWorld, WorldOptions
 from leaim.orchestration.decisions import DecisionService
-from leaim.orchestration.ports import ActiveModel, TrafficPlan
+from leaim.serving.breaker import BreakerBoard
+from leaim.serving.ports import ActiveModel, TrafficPlan
 from tests.e2e.ingestion import (
     DATASET,
     client,

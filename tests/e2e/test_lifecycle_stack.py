@@ -12,12 +12,12 @@ import boto3
 import pytest
 
 from contracts.model.v1 import SignedManifest, TrafficPolicy
+from embedded.cli import main
+from embedded.demos.traffic import Sent, decision_request, send
+from embedded.synthetic import CardFraudGenerator
+from embedded.world import LocalWorld, WorldOptions
 from gpu_workers.inference.signatures import load_public_keys, verify_manifest
-from leaim.cli import main
-from leaim.data.synthetic import CardFraudGenerator
 from leaim.governance.ports import AuditQuery
-from leaim.local.traffic import Sent, decision_request, send
-from leaim.local.world import LocalWorld, WorldOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

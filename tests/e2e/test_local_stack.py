@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
+from embedded.demos.traffic import Sent, decision_request, malformed_requests, send
+from embedded.synthetic import CardFraudGenerator
+from embedded.world import LocalWorld, WorldOptions
 from leaim.adapters.sqs import REASON_ATTRIBUTE
-from leaim.data.synthetic import CardFraudGenerator
 from leaim.governance.ports import AuditQuery
-from leaim.local.traffic import Sent, decision_request, malformed_requests, send
-from leaim.local.world import LocalWorld, WorldOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,7 +9,7 @@ from contracts.training.v2 import Baseline, Histogram
 from gpu_workers.training.evaluation import baseline as training_baseline
 from gpu_workers.training.evaluation import histogram, quantile_edges
 from leaim.domain.manifests import ManifestCatalog
-from leaim.governance.drift import (
+from leaim.governance.statistics.drift import (
     DriftThresholds,
     bin_counts,
     categorical_features,

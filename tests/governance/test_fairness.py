@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from leaim.governance.fairness import BiasThresholds, GroupIndicators, bias_alerts, bias_indicators
+from leaim.governance.statistics.fairness import BiasThresholds, GroupIndicators, bias_alerts, bias_indicators
 
 THRESHOLDS = BiasThresholds(min_disparate_impact=0.8, max_equal_opportunity_difference=0.1)
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from leaim.governance.quality import Quality, QualityPoint, quality, quality_over_time
+from leaim.governance.statistics.quality import Quality, QualityPoint, quality, quality_over_time
 
 
 def pairwise_auc(scores: list[float], labels: list[bool]) -> float:

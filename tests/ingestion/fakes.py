@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from embedded.synthetic import CardFraudGenerator, transaction_record
 from leaim.data.datasets import DatasetCatalog
-from leaim.data.synthetic import CardFraudGenerator, transaction_record
+from leaim.data.ingestion import Incoming, IngestionService
+from leaim.data.quarantine import QuarantineService
+from leaim.data.snapshots import SnapshotService
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import DependencyUnavailableError
-from leaim.ingestion.quarantine import QuarantineService
-from leaim.ingestion.service import Incoming, IngestionService
-from leaim.ingestion.snapshots import SnapshotService
 from tests.orchestration.fakes import ManualClock
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from leaim.ingestion.ports import LedgerEntry, OnlineUpdate
+    from leaim.data.ports import LedgerEntry, OnlineUpdate
 
 PII_KEY = b"ingestion-test-pii-key-0123456789"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from moto.s3.models import s3_backends
 
+from embedded.emulation.aws import ACCOUNT_ID, LocalEndpoint, local_session
+from embedded.emulation.template import load_template
 from leaim.adapters.dynamodb import DynamoFeatureStore, DynamoRecordLedger
 from leaim.adapters.s3 import ObjectStoreUnavailableError, S3ObjectStore
 from leaim.adapters.sqs import SqsDeadLetterSink
-from leaim.ingestion.ports import LedgerEntry, OnlineUpdate
-from leaim.local.aws import ACCOUNT_ID, LocalEndpoint, local_session
-from leaim.local.template import load_template
+from leaim.data.ports import LedgerEntry, OnlineUpdate
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

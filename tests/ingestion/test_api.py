@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.governance.http import HttpAnswer, HttpGate, Invocation
+from leaim.data.api import IngestionApi
+from leaim.data.quarantine import MASK
+from leaim.governance.access.gate import HttpAnswer, HttpGate, Invocation
 from leaim.governance.ports import Principal
-from leaim.ingestion.api import IngestionApi
-from leaim.ingestion.quarantine import MASK
 from tests.ingestion.fakes import IngestionWorld
 from tests.orchestration.fakes import TRACE, MemoryAuditLog, MemoryKeys, StaticTelemetry
 

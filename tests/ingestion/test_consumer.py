@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from contracts.ingest.v1 import QuarantinedRecord
+from leaim.data.consumer import Delivery, IngestionConsumer
 from leaim.data.datasets import shipped_directory
+from leaim.data.ingestion import UNROUTED, quarantine_prefix
 from leaim.exceptions import DependencyUnavailableError
-from leaim.ingestion.consumer import Delivery, IngestionConsumer
-from leaim.ingestion.service import UNROUTED, quarantine_prefix
 from tests.ingestion.fakes import IngestionWorld
 from tests.orchestration.fakes import MemoryAuditLog, StaticTelemetry
 

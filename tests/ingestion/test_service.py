@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from contracts.ingest.v1 import QuarantinedRecord, ReplayRequest
+from leaim.data.ingestion import offline_key, offline_prefix, quarantine_prefix
 from leaim.data.parquet import decode, encode
+from leaim.data.ports import LedgerEntry
+from leaim.data.privacy import token
 from leaim.data.records import (
     FEATURE_VERSION,
     PreparedRecord,
@@ -20,17 +23,14 @@ from leaim.data.records import (
     feature_version,
     stored_columns,
 )
-from leaim.domain.privacy import token
 from leaim.exceptions import DependencyUnavailableError, EmptySnapshotError, NotFoundError, SnapshotIntegrityError
-from leaim.ingestion.ports import LedgerEntry
-from leaim.ingestion.service import offline_key, offline_prefix, quarantine_prefix
 from tests.ingestion.fakes import PII_KEY, START, IngestionWorld, incoming
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from contracts.ingest.v1 import Source
-    from leaim.ingestion.service import IngestResult
+    from leaim.data.ingestion import IngestResult
 
 TRACE = "0123456789abcdef0123456789abcdef"
 DATASET = "transactions"

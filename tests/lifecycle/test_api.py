@@ -15,7 +15,7 @@ import pytest
 
 from contracts.model.v1 import SignedManifest
 from gpu_workers.inference.signatures import load_public_keys, verify_manifest
-from leaim.governance.http import HttpGate, Invocation
+from leaim.governance.access.gate import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.promotion import PromotionService
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from contracts.audit.v1 import AuditEvent
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 SOURCE = "LifecycleApiFunction"
 MODEL = "card-fraud"

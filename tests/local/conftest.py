@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import boto3
 import pytest
 
-from leaim.local.stack import LocalStack
+from embedded.emulation.stack import LocalStack
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

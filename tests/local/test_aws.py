@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from leaim.local.aws import Resolver, references
-from leaim.local.template import TemplateError, load_template, parse_template
+from embedded.emulation.aws import Resolver, references
+from embedded.emulation.template import TemplateError, load_template, parse_template
 from tests.local.conftest import TEMPLATE
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     import boto3
 
-    from leaim.local.stack import LocalStack
+    from embedded.emulation.stack import LocalStack
 
 
 def _resolver() -> Resolver:
@@ -60,7 +60,7 @@ def test_references_follow_ref_getatt_and_sub() -> None:
 
 
 def test_unsupported_resource_property_is_named(tmp_path: Path) -> None:
-    from leaim.local.aws import LocalEndpoint, Provisioner
+    from embedded.emulation.aws import LocalEndpoint, Provisioner
 
     template = parse_template(
         {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Shiny": True}}}}, tmp_path / "t.yaml"

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contracts.trail.v1 import AuditRecord
-from leaim.cli import main
-from leaim.data.synthetic import CardFraudGenerator
+from embedded.cli import main
+from embedded.demos.traffic import decision_request, send
+from embedded.emulation.stack import INVOCATIONS_FILE
+from embedded.synthetic import CardFraudGenerator
+from embedded.world import LocalWorld, WorldOptions
 from leaim.governance.ports import AuditQuery
-from leaim.local.stack import INVOCATIONS_FILE
-from leaim.local.traffic import decision_request, send
-from leaim.local.world import LocalWorld, WorldOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -11,12 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.cli import main
-from leaim.data.datasets import DatasetCatalog
-from leaim.data.synthetic import BROKEN_KINDS, sample_records
-from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.validation import validate_fields
-from leaim.local.client import (
+from embedded.cli import main
+from embedded.clients.http import (
     EXTRA_CELLS,
     NO_LOCAL_STACK,
     RecordFileError,
@@ -25,7 +21,11 @@ from leaim.local.client import (
     read_records,
     write_records,
 )
-from leaim.local.world import LocalWorld, WorldOptions
+from embedded.synthetic import BROKEN_KINDS, sample_records
+from embedded.world import LocalWorld, WorldOptions
+from leaim.data.datasets import DatasetCatalog
+from leaim.data.validation import validate_fields
+from leaim.domain.manifests import ManifestCatalog
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

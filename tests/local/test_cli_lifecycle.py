@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from leaim.cli import _param, main
+from embedded.cli import _param, main
 from leaim.lifecycle.signing import ManifestSigner
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from leaim.local.context import LocalFunction, isolate_requests
+from embedded.emulation.context import LocalFunction, isolate_requests
 
 
 def _event(body: dict[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from leaim.local.gateway import MAX_BODY_BYTES
+from embedded.emulation.gateway import MAX_BODY_BYTES
 from tests.local.conftest import FIXTURES
 
 if TYPE_CHECKING:
     import boto3
 
-    from leaim.local.stack import LocalStack
+    from embedded.emulation.stack import LocalStack
 
 
 def _request(

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.local.pollers import failed_item_ids
+from embedded.emulation.pollers import failed_item_ids
 from tests.local.conftest import wait_for
 
 if TYPE_CHECKING:
     import boto3
 
-    from leaim.local.stack import LocalStack
+    from embedded.emulation.stack import LocalStack
 
 
 def _deliveries(session: boto3.session.Session, stack: LocalStack, key: str) -> int:
@@ -159,7 +159,7 @@ def test_kinesis_bisects_a_failing_batch_and_gives_up_on_the_poison_record(
 
 
 def test_sqs_record_has_lambdas_shape(stack: LocalStack, session: boto3.session.Session) -> None:
-    from leaim.local.pollers import sqs_record
+    from embedded.emulation.pollers import sqs_record
 
     sqs = session.client("sqs")
     queue_url = stack.queue_url("WorkDeadLetterQueue")

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from leaim.local.context import LocalFunction
-from leaim.local.pollers import PollerStats, Schedule, SchedulePoller
-from leaim.local.stack import LocalStack
+from embedded.emulation.context import LocalFunction
+from embedded.emulation.pollers import PollerStats, Schedule, SchedulePoller
+from embedded.emulation.stack import LocalStack
 from tests.local.conftest import FIXTURES, wait_for
 
 if TYPE_CHECKING:

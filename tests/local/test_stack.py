@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from embedded.emulation.context import FunctionTimeoutError
+from embedded.emulation.stack import STATE_FILE, LocalStack
 from leaim.exceptions import ConfigurationError
-from leaim.local.context import FunctionTimeoutError
-from leaim.local.stack import STATE_FILE, LocalStack
 from tests.local.conftest import FIXTURES
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from leaim.local.stack import handler_module
-from leaim.local.template import (
+from embedded.emulation.stack import handler_module
+from embedded.emulation.template import (
     ApiEvent,
     KinesisEvent,
     ScheduleEvent,
@@ -111,7 +111,7 @@ def test_repository_template_parses_and_maps_handlers_to_modules() -> None:
     api = template.functions["DecisionApiFunction"]
     assert (api.code_uri, api.handler) == ("functions/decision_api/", "app.app")
     assert handler_module(template, api) == ("functions.decision_api.app", "app")
-    assert api.layers == ({"Ref": "DependenciesLayer"}, {"Ref": "CoreLayer"})
+    assert api.layers == ({"Ref": "DependenciesLayer"}, {"Ref": "ContractsLayer"}, {"Ref": "CoreLayer"})
     assert all(event.path.startswith("/v1/") for event in api.events if isinstance(event, ApiEvent))
     required = [name for name, parameter in template.parameters.items() if parameter.default is None]
     if required:

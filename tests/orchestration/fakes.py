@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
-from leaim.domain.breaker import BreakerBoard
+from leaim.data.privacy import token
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.privacy import token
 from leaim.exceptions import DuplicateDecisionError, WorkerError
-from leaim.governance.audit import InvocationAudit
+from leaim.governance.audit.events import InvocationAudit
 from leaim.orchestration.decisions import DecisionService
-from leaim.orchestration.ports import ActiveModel, TrafficPlan
+from leaim.serving.breaker import BreakerBoard
+from leaim.serving.ports import ActiveModel, TrafficPlan
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -190,7 +190,7 @@ class StaticTelemetry:
 
 class MemoryKeys:
     def __init__(self, keys: Mapping[str, Principal]) -> None:
-        from leaim.governance.access import key_digest
+        from leaim.governance.access.policy import key_digest
 
         self.by_digest = {key_digest(key): principal for key, principal in keys.items()}
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from leaim.domain.breaker import BreakerBoard, BreakerState, CircuitBreaker
 from leaim.domain.deadline import Deadline
+from leaim.serving.breaker import BreakerBoard, BreakerState, CircuitBreaker
 
 
 class ManualClock:

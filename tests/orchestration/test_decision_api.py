@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from leaim.governance.http import HttpGate, Invocation
+from leaim.governance.access.gate import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.orchestration.api import DecisionApi
 from tests.orchestration.fakes import MemoryKeys, World, transaction

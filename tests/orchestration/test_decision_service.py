@@ -4,7 +4,7 @@ import pytest
 
 from contracts.decision.v1 import DecisionRequest
 from leaim.exceptions import NotFoundError, WorkerError, WorkerTimeoutError
-from leaim.governance.audit import InvocationAudit
+from leaim.governance.audit.events import InvocationAudit
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 from tests.orchestration.fakes import TRACE, World, decide
 

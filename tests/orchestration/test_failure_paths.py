@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from leaim.domain.breaker import BreakerState
 from leaim.exceptions import DependencyUnavailableError
-from leaim.governance.http import HttpGate, Invocation
+from leaim.governance.access.gate import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.orchestration.api import DecisionApi
+from leaim.serving.breaker import BreakerState
 from tests.orchestration.fakes import DIGEST, MemoryKeys, World, decide, transaction
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from leaim.exceptions import WorkerError
-from leaim.orchestration.ports import ActiveModel
-from leaim.orchestration.routing import canary_bucket
+from leaim.serving.ports import ActiveModel
+from leaim.serving.routing import canary_bucket
 from tests.orchestration.fakes import World, decide
 
 CHALLENGER_DIGEST = "cd" * 32

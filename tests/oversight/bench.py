@@ -22,20 +22,20 @@ from gpu_workers.training.evaluation import baseline
 from leaim.adapters.invocations import JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry
 from leaim.adapters.sql.oversight import SqlOversight
-from leaim.domain.breaker import BreakerBoard
-from leaim.domain.features import feature_vector, merge_online
+from leaim.data.features import feature_vector, merge_online
+from leaim.data.validation import validate_inputs
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.validation import validate_inputs
-from leaim.governance.http import HttpGate, Invocation
+from leaim.governance.access.gate import HttpGate, Invocation
+from leaim.governance.api import GovernanceApi
+from leaim.governance.oversight.monitor import Monitor
+from leaim.governance.oversight.outcomes import OutcomeService
+from leaim.governance.oversight.reviews import ReviewService
 from leaim.governance.ports import AuditQuery, Principal
+from leaim.governance.reports import GovernanceReports
 from leaim.lifecycle.signing import ManifestSigner
 from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.decisions import DecisionService
-from leaim.oversight.api import GovernanceApi
-from leaim.oversight.monitor import Monitor
-from leaim.oversight.outcomes import OutcomeService
-from leaim.oversight.reports import GovernanceReports
-from leaim.oversight.reviews import ReviewService
+from leaim.serving.breaker import BreakerBoard
 from tests.lifecycle.factories import model_manifest
 from tests.orchestration.fakes import PII_KEY, LinearWorker, MemoryFeatures, MemoryKeys, StaticTelemetry
 
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import AuditEvent
     from contracts.model.v1 import RetrainingRequest
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 USE_CASE = "card_fraud"
 MIN_ROWS = 200

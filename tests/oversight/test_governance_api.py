@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.governance.http import Invocation
+from leaim.governance.access.gate import Invocation
 from tests.oversight.bench import USE_CASE, GovernanceBench, transaction
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import EmptySnapshotError
-from leaim.oversight.monitor import Monitor, run_monitor
+from leaim.governance.oversight.monitor import Monitor, run_monitor
 from tests.oversight.bench import AGE_BANDS, USE_CASE, GovernanceBench, transaction
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from contracts.governance.v1 import Alert
-    from leaim.oversight.monitor import MonitorRun
+    from leaim.governance.oversight.monitor import MonitorRun
 
 
 @pytest.fixture

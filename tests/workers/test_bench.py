@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpu_workers.bench import bench_models, format_report, synthetic_matrix
+from embedded.bench.workers import bench_models, format_report, synthetic_matrix
 
 
 def test_a_small_benchmark_reports_every_figure() -> None:

@@ -13,11 +13,11 @@ import pytest
 
 from contracts.inference.v1 import InferenceResult
 from contracts.training.v2 import TrainingResult
+from embedded.emulation.template import load_template
 from gpu_workers import settings
 from gpu_workers.artifacts import store_manifest
 from gpu_workers.inference import modal_app as inference_app
 from gpu_workers.training import modal_app as training_app
-from leaim.local.template import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,10 +13,10 @@ import pytest
 
 from gpu_workers import settings as worker_settings
 from gpu_workers.model_format import manifest_filename
-from leaim.adapters import workers
-from leaim.adapters.workers import LocalWorkerClient, ModalWorkerClient, build_worker_client
 from leaim.config import Settings
 from leaim.exceptions import ConfigurationError, WorkerError, WorkerTimeoutError
+from leaim.serving import workers
+from leaim.serving.workers import LocalWorkerClient, ModalWorkerClient, build_worker_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,7 +40,7 @@ def unreachable_modal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_client_module_imports_no_worker_runtime_and_no_modal() -> None:
     probe = (
-        "import sys, leaim.adapters.workers\n"
+        "import sys, leaim.serving.workers\n"
         "heavy = sorted(m for m in ('onnxruntime', 'onnx', 'sklearn', 'modal', 'gpu_workers') if m in sys.modules)\n"
         "print(','.join(heavy))"
     )

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from leaim.adapters.workers import LocalWorkerClient
+from embedded.emulation.workers import LocalWorkerPool, MicroBatcher
 from leaim.exceptions import WorkerError, WorkerTimeoutError
-from leaim.local.worker_host import LocalWorkerPool, MicroBatcher
+from leaim.serving.workers import LocalWorkerClient
 from tests.workers.signing import manifest_for, sign
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ def test_worker_processes_exit_when_their_parent_dies(trained) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from leaim.local.worker_host import LocalWorkerPool\n"
+            "import sys, time; from pathlib import Path; from embedded.emulation.workers import LocalWorkerPool\n"
             "pool = LocalWorkerPool(Path(sys.argv[1]), processes=1); pool.start()\n"
             "print(pool.urls[0], flush=True); time.sleep(600)",
             str(trained.root),

@@ -27,21 +27,21 @@ from leaim.adapters.sql.audit import SqlAuditTrail
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sqs import SqsDeadLetterSink, SqsJobQueue, SqsResultPublisher
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
-from leaim.adapters.workers import build_worker_client
 from leaim.config import Settings
+from leaim.data.api import IngestionApi
+from leaim.data.consumer import IngestionConsumer
 from leaim.data.datasets import DatasetCatalog
-from leaim.domain.breaker import BreakerBoard
+from leaim.data.ingestion import IngestionService
+from leaim.data.privacy import MIN_KEY_BYTES
+from leaim.data.quarantine import QuarantineService
+from leaim.data.snapshots import SnapshotService
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
-from leaim.domain.privacy import MIN_KEY_BYTES
 from leaim.exceptions import ConfigurationError
-from leaim.governance.http import HttpGate
-from leaim.governance.trail import DigestSealer, DigestSigner
-from leaim.ingestion.api import IngestionApi
-from leaim.ingestion.consumer import IngestionConsumer
-from leaim.ingestion.quarantine import QuarantineService
-from leaim.ingestion.service import IngestionService
-from leaim.ingestion.snapshots import SnapshotService
+from leaim.governance.access.gate import HttpGate
+from leaim.governance.api import GovernanceApi
+from leaim.governance.audit.sealing import DigestSealer, DigestSigner
+from leaim.governance.oversight.reviews import ReviewService
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.consumer import TrainingConsumer
 from leaim.lifecycle.promotion import PromotionController, PromotionService
@@ -49,9 +49,9 @@ from leaim.lifecycle.training import TrainingJobs
 from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.consumer import DecisionConsumer
 from leaim.orchestration.decisions import DecisionService
-from leaim.orchestration.routing import CachedModelRouter
-from leaim.oversight.api import GovernanceApi
-from leaim.oversight.reviews import ReviewService
+from leaim.serving.breaker import BreakerBoard
+from leaim.serving.routing import CachedModelRouter
+from leaim.serving.workers import build_worker_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,10 +60,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from contracts.ingest.v1 import Source
+    from leaim.governance.oversight.monitor import Monitor
+    from leaim.governance.oversight.ports import InvocationLedger
     from leaim.lifecycle.signing import ManifestSigner
-    from leaim.orchestration.ports import WorkerClient
-    from leaim.oversight.monitor import Monitor
-    from leaim.oversight.ports import InvocationLedger
+    from leaim.serving.ports import WorkerClient
 
 T = TypeVar("T")
 
@@ -429,8 +429,8 @@ def _ledger(settings: Settings) -> InvocationLedger:
 def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
     """The governance API of the governance API function."""
     # Imported here, as in `build_monitor`: the statistics need numpy, which the other functions' cold starts skip.
-    from leaim.oversight.outcomes import OutcomeService
-    from leaim.oversight.reports import GovernanceReports
+    from leaim.governance.oversight.outcomes import OutcomeService
+    from leaim.governance.reports import GovernanceReports
 
     settings = oversight.settings
     signer = once(lambda: _signer(settings))
@@ -456,7 +456,7 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
 
 def build_monitor(lifecycle: Lifecycle) -> Monitor:
     """The drift and bias monitor; it asks the lifecycle for retraining when a champion drifts."""
-    from leaim.oversight.monitor import Monitor
+    from leaim.governance.oversight.monitor import Monitor
 
     return Monitor(
         catalog=lifecycle.manifests,

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leaim.exceptions import DependencyUnavailableError
-from leaim.governance.trail import ArchiveConflictError, ArchivedCopy, ArchivedDigest
+from leaim.governance.audit.exceptions import ArchiveConflictError
+from leaim.governance.audit.ports import ArchivedCopy, ArchivedDigest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from chalice.app import Response
 
-from leaim.governance.http import Invocation
+from leaim.governance.access.gate import Invocation
 
 if TYPE_CHECKING:
     from chalice.app import Chalice, Request
 
-    from leaim.governance.http import HttpAnswer
+    from leaim.governance.access.gate import HttpAnswer
 
 
 def current_request(app: Chalice) -> Request:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leaim.data.ports import LedgerEntry
 from leaim.exceptions import DependencyUnavailableError
 from leaim.governance.ports import Principal
-from leaim.ingestion.ports import LedgerEntry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from leaim.ingestion.ports import OnlineUpdate
+    from leaim.data.ports import OnlineUpdate
 
 # DynamoDB's limits per BatchGetItem and per BatchWriteItem call.
 BATCH_GET_KEYS = 100

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leaim.adapters.sql.exceptions import StoreUnavailableError
-from leaim.oversight.ports import Invocation
+from leaim.governance.oversight.ports import Invocation
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from contracts.decision.v1 import FieldError
+from leaim.data.features import feature_vector, merge_online
 from leaim.data.parquet import ColumnSpec
+from leaim.data.privacy import entity_id, token
+from leaim.data.validation import is_text, validate_fields
 from leaim.domain.clock import SystemClock
-from leaim.domain.features import feature_vector, merge_online
-from leaim.domain.privacy import entity_id, token
-from leaim.domain.validation import is_text, validate_fields
 from leaim.exceptions import SnapshotFormatError
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from contracts.ingest.v1 import SnapshotManifest
     from contracts.manifest.v1 import UseCaseManifest
     from leaim.data.parquet import ColumnKind, ParquetTable
+    from leaim.data.validation import FieldValue
     from leaim.domain.clock import Clock
-    from leaim.domain.validation import FieldValue
 
 # Columns every stored row carries besides its contract's fields. Field names cannot start with "_".
 INGESTED_AT = "_ingested_at"

@@ -1,1 +1,1 @@
-"""Pure decision logic: no AWS, Modal, SQL or telemetry imports."""
+"""What every layer shares: use case manifests, time and deadlines. Pure: no AWS, Modal, SQL or telemetry."""

@@ -1,1 +1,2 @@
-"""LEAIM layer 2: training jobs and the model registry."""
+"""LEAIM layer 2, model lifecycle and training: training jobs, evaluation gates, signed manifests, promotion
+and rollback."""

@@ -18,15 +18,15 @@ from contracts.model.v1 import (
     TrainingJobRequest,
 )
 from leaim.exceptions import EmptySnapshotError, InvalidJobError, NotFoundError, SnapshotExistsError
-from leaim.governance.access import Permission
-from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer, Rejection
+from leaim.governance.access.policy import Permission
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from contracts.model.v1 import SignedManifest, TrafficPolicy
-    from leaim.governance.audit import InvocationAudit
-    from leaim.governance.http import HttpGate, Invocation
+    from leaim.governance.access.gate import HttpGate, Invocation
+    from leaim.governance.audit.events import InvocationAudit
     from leaim.governance.ports import Principal
     from leaim.lifecycle.ports import ModelRegistry
     from leaim.lifecycle.promotion import PromotionService

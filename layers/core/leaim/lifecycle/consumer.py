@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from contracts.model.v1 import RetrainingRequest
 from leaim.exceptions import LeaimError, UnreadableJobMessageError
-from leaim.governance.audit import InvocationAudit
+from leaim.governance.audit.events import InvocationAudit
 from leaim.lifecycle.promotion import CONTROLLER
 
 if TYPE_CHECKING:

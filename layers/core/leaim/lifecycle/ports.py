@@ -16,6 +16,23 @@ if TYPE_CHECKING:
         TrainingJob,
         VersionStats,
     )
+    from contracts.training.v2 import TrainingRequest, TrainingResult
+
+
+class TrainingWorker(Protocol):
+    """The training GPU worker, and where the inference workers find signed manifests.
+
+    The serving layer's worker client implements it: the lifecycle reaches workers through nothing else.
+    """
+
+    def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
+        """Train and export one model version; raise WorkerTimeoutError after `timeout_s`, WorkerError on any
+        failure."""
+        ...
+
+    def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Put a signed manifest beside its artifact where the inference workers load from."""
+        ...
 
 
 class ModelRegistry(Protocol):

@@ -36,14 +36,13 @@ if TYPE_CHECKING:
     from contracts.model.v1 import RetrainingRequest, SignedManifest, Trigger
     from contracts.training.v2 import TrainingResult
     from leaim.data.datasets import DatasetCatalog
+    from leaim.data.ports import ObjectStore
+    from leaim.data.snapshots import SnapshotService
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.ports import AuditLog, Telemetry
-    from leaim.ingestion.ports import ObjectStore
-    from leaim.ingestion.snapshots import SnapshotService
-    from leaim.lifecycle.ports import JobQueue, ModelRegistry, TrainingJobStore
+    from leaim.lifecycle.ports import JobQueue, ModelRegistry, TrainingJobStore, TrainingWorker
     from leaim.lifecycle.signing import ManifestSigner
-    from leaim.orchestration.ports import WorkerClient
 
 TRAINING_SOURCE = "worker:leaim-training"
 ARTIFACT_PREFIX = "artifacts/sha256"
@@ -80,7 +79,7 @@ class TrainingJobs:
         queue: JobQueue,
         registry: ModelRegistry,
         artifacts: ObjectStore,
-        workers: Callable[[], WorkerClient],
+        workers: Callable[[], TrainingWorker],
         signer: Callable[[], ManifestSigner],
         audit_log: AuditLog,
         telemetry: Telemetry,

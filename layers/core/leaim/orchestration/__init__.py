@@ -1,1 +1,2 @@
-"""LEAIM layer 4: the governed decision path and the only user of the worker client."""
+"""LEAIM layer 4, integration and orchestration: the governed decision path over HTTPS and the decision queue,
+with enrichment, deadlines, fallbacks and business rules."""

@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 from contracts.decision.v1 import DecisionRequest
 from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
-from leaim.governance.access import Permission
-from leaim.governance.http import GovernedHttp, HttpAnswer, Rejection, field_errors
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer, Rejection, field_errors
+from leaim.governance.access.policy import Permission
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:
-    from leaim.governance.http import HttpGate, Invocation
+    from leaim.governance.access.gate import HttpGate, Invocation
     from leaim.orchestration.decisions import DecisionService
 
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from contracts.decision.v1 import DecisionMessage
 from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
-from leaim.governance.audit import InvocationAudit
-from leaim.governance.http import field_errors
+from leaim.governance.access.gate import field_errors
+from leaim.governance.audit.events import InvocationAudit
 from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
 
 if TYPE_CHECKING:
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
     from contracts.decision.v1 import DecisionResponse
     from leaim.domain.clock import Clock
-    from leaim.governance.ports import AuditLog
+    from leaim.governance.ports import AuditLog, DeadLetterSink, Telemetry
     from leaim.orchestration.decisions import DecisionService
-    from leaim.orchestration.ports import DeadLetterSink, ResultPublisher, Telemetry
+    from leaim.orchestration.ports import ResultPublisher
 
 PRINCIPAL_ATTRIBUTE = "principal"
 QUEUE_ROLE = "decision_client"

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.decision.v1 import DecisionResponse, FieldError, ModelRef, Reason
 from contracts.inference.v1 import InferenceRequest
+from leaim.data.features import feature_vector, merge_online
+from leaim.data.privacy import entity_id, minimize
+from leaim.data.validation import validate_inputs
 from leaim.domain.deadline import Deadline
-from leaim.domain.features import feature_vector, merge_online
-from leaim.domain.privacy import entity_id, minimize
-from leaim.domain.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
-from leaim.domain.validation import validate_inputs
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
-from leaim.governance.audit import new_event_id
-from leaim.orchestration.routing import serving_model
+from leaim.governance.audit.events import new_event_id
+from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
+from leaim.serving.routing import serving_model
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,20 +28,14 @@ if TYPE_CHECKING:
     from contracts.decision.v1 import DecisionRequest
     from contracts.inference.v1 import InferenceResult, RowScore
     from contracts.manifest.v1 import UseCaseManifest
-    from leaim.domain.breaker import BreakerBoard
+    from leaim.data.ports import FeatureStore
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
-    from leaim.governance.audit import InvocationAudit
-    from leaim.governance.ports import AuditLog
-    from leaim.orchestration.ports import (
-        ActiveModel,
-        DecisionStore,
-        FeatureStore,
-        ModelRouter,
-        OverrideReader,
-        Telemetry,
-        WorkerClient,
-    )
+    from leaim.governance.audit.events import InvocationAudit
+    from leaim.governance.ports import AuditLog, Telemetry
+    from leaim.orchestration.ports import DecisionStore, OverrideReader
+    from leaim.serving.breaker import BreakerBoard
+    from leaim.serving.ports import ActiveModel, ModelRouter, WorkerClient
 
 INFERENCE_SOURCE = "worker:leaim-inference"
 # Threads per container for shadow calls, which run beside the champion's call.

@@ -1,6 +1,6 @@
 """Audit log, audit trail and decision store on SQL: every write is one transaction, committed before returning.
 
-Each `SqlAuditLog` writes its own hash chain (`leaim.governance.trail`): its head is kept in memory and advanced
+Each `SqlAuditLog` writes its own hash chain (`leaim.governance.audit`): its head is kept in memory and advanced
 only once a write commits, so a failed transaction leaves the chain as it was.
 """
 
@@ -28,22 +28,23 @@ from leaim.adapters.sql.engine import create_engine_for
 from leaim.adapters.sql.exceptions import DuplicateDecisionError, StoreUnavailableError
 from leaim.adapters.sql.tables import AuditDigestRow, AuditEventRow, DecisionRow, OutcomeRow, OverrideRow, utc_now
 from leaim.exceptions import AuditWriteError, RecordExistsError
-from leaim.governance.trail import (
+from leaim.governance.audit.chain import (
     DECISION_FIELDS,
     DECISION_SHA256,
     EVENT_FIELDS,
+    canonical_time,
+    decision_sha256,
+    link_events,
+)
+from leaim.governance.audit.cursor import decode_cursor, encode_cursor
+from leaim.governance.audit.exceptions import DigestConflictError
+from leaim.governance.audit.ports import (
     ArchivedCopy,
     ChainRange,
     DecisionBinding,
-    DigestConflictError,
     StoredDecision,
     StoredDigest,
     StoredLink,
-    canonical_time,
-    decision_sha256,
-    decode_cursor,
-    encode_cursor,
-    link_events,
 )
 
 if TYPE_CHECKING:

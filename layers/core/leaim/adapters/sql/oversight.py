@@ -14,7 +14,7 @@ from contracts.governance.v1 import Alert, RecordedOutcome
 from leaim.adapters.sql.exceptions import StoreUnavailableError
 from leaim.adapters.sql.tables import AlertRow, AuditEventRow, DecisionRow, MonitorReportRow, OutcomeRow, OverrideRow
 from leaim.exceptions import NotFoundError
-from leaim.oversight.ports import StoredDecision, UsageFact
+from leaim.governance.oversight.ports import StoredDecision, UsageFact
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

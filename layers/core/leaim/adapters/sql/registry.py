@@ -27,7 +27,7 @@ from leaim.exceptions import (
     TrafficChangeError,
     VersionRejectedError,
 )
-from leaim.orchestration.ports import ActiveModel, TrafficPlan
+from leaim.serving.ports import ActiveModel, TrafficPlan
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,0 +1,1 @@
+"""The demos: `leaim demo` and `leaim demo --drift` on the embedded default."""

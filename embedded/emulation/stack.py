@@ -1,0 +1,492 @@
+"""The local stack: the template's resources in moto, its handlers imported, its pollers, schedules and API served.
+
+All functions share this process, so their environments are merged into `os.environ`; a variable two functions
+set differently cannot be honoured for both and stops the start (an `environment` override settles it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from chalice.app import Chalice
+
+from embedded.emulation.aws import (
+    DUMMY_CREDENTIAL,
+    PARTITION,
+    LocalEndpoint,
+    Provisioner,
+    Resolver,
+    local_session,
+    physical_name,
+)
+from embedded.emulation.context import LocalFunction, isolate_requests, print_logs_to_stdout
+from embedded.emulation.gateway import ApiGateway, Route
+from embedded.emulation.pollers import KinesisPoller, PollerStats, Schedule, SchedulePoller, SqsPoller
+from embedded.emulation.template import (
+    KINESIS_STREAM,
+    SERVERLESS_API,
+    SQS_QUEUE,
+    ApiEvent,
+    KinesisEvent,
+    ScheduleEvent,
+    SqsEvent,
+    TemplateError,
+    load_template,
+)
+from leaim.adapters.invocations import JsonlInvocationLedger
+from leaim.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    from embedded.emulation.aws import PhysicalResource
+    from embedded.emulation.template import Function, Template
+
+DEFAULT_REGION = "us-east-1"
+# The stage SAM gives the implicit API of `Api` events that name no RestApiId.
+IMPLICIT_API_STAGE = "Prod"
+STATE_FILE = "stack.json"
+# Every invocation the stack makes, as Lambda's metrics count them: what the coverage report checks against.
+INVOCATIONS_FILE = "invocations.jsonl"
+
+EventPoller = SqsPoller | KinesisPoller | SchedulePoller
+
+
+@dataclass(frozen=True)
+class StackStats:
+    """API responses by status code, and each poller's counters keyed `<function>.<event>`."""
+
+    api: Mapping[int, int]
+    pollers: Mapping[str, PollerStats]
+
+
+def handler_module(template: Template, function: Function) -> tuple[str, str]:
+    """(module, attribute) of a function's handler: its `CodeUri` folder as a package under `sys.path`.
+
+    `CodeUri: functions/decision_api/` with `Handler: app.app` in a template at the repository root (which is
+    on `sys.path`) gives `("functions.decision_api.app", "app")`.
+    """
+    code_dir = (template.directory / function.code_uri).resolve()
+    module, _, attribute = function.handler.rpartition(".")
+    if not module or not attribute:
+        raise TemplateError(f"{function.logical_id}.Handler {function.handler!r} is not of the form module.function")
+    roots = [Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()]
+    containing = [root for root in roots if code_dir == root or root in code_dir.parents]
+    if not containing:
+        raise TemplateError(f"{function.logical_id}.CodeUri {code_dir} is not under any sys.path entry")
+    root = max(containing, key=lambda path: len(path.parts))
+    parts = [*code_dir.relative_to(root).parts, *module.split(".")]
+    if not all(part.isidentifier() for part in parts):
+        raise TemplateError(f"{function.logical_id}: {'/'.join(parts)} is not an importable module path")
+    return ".".join(parts), attribute
+
+
+class LocalStack:
+    """The template run on this machine: moto for AWS, in-process functions, pollers and an API gateway."""
+
+    def __init__(
+        self,
+        template_path: Path,
+        *,
+        state_dir: Path,
+        parameters: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        stack_name: str = "leaim-local",
+        api_port: int = 0,
+        schedule_interval_s: float | None = None,
+        run_schedules: bool = True,
+    ) -> None:
+        """`schedule_interval_s`, when given, replaces the rate of every schedule (a 5-minute job every few seconds).
+
+        With `run_schedules` False no schedule fires by itself; `run_schedule` still runs one on demand.
+        """
+        if schedule_interval_s is not None and schedule_interval_s <= 0:
+            raise ValueError(f"schedule_interval_s must be positive, got {schedule_interval_s}")
+        self.template_path = template_path
+        self.state_dir = state_dir
+        self.parameters = dict(parameters or {})
+        self.environment = dict(environment or {})
+        self.stack_name = stack_name
+        self.api_port = api_port
+        self.schedule_interval_s = schedule_interval_s
+        self.run_schedules = run_schedules
+        self.region = DEFAULT_REGION
+        self._endpoint: LocalEndpoint | None = None
+        self._resolver: Resolver | None = None
+        self._functions: dict[str, LocalFunction] = {}
+        self._pollers: dict[str, EventPoller] = {}
+        self._schedules: dict[str, dict[str, Schedule]] = {}
+        self._gateway: ApiGateway | None = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._ledger: JsonlInvocationLedger | None = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Create the resources, wire the environment, import the handlers, then start pollers and the API."""
+        template = load_template(self.template_path)
+        parameter_values = template.parameter_values(self.parameters)
+        try:
+            self._start(template, parameter_values)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, template: Template, parameter_values: Mapping[str, str]) -> None:
+        self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        self._endpoint = LocalEndpoint()
+        self._endpoint.start()
+        self._set_environ(
+            {
+                "AWS_ENDPOINT_URL": self._endpoint.url,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+                "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
+            }
+        )
+        self._resolver = Resolver(template, parameter_values, stack_name=self.stack_name, region=self.region)
+        Provisioner(self._resolver, endpoint_url=self._endpoint.url).provision()
+        active = [
+            function
+            for function in template.functions.values()
+            if not function.condition or self._resolver.condition(function.condition, function.logical_id)
+        ]
+        ledger_file = self.state_dir / INVOCATIONS_FILE
+        self._ledger = JsonlInvocationLedger(ledger_file)
+        self._set_environ(
+            {
+                **self._merged_environment(active),
+                "LEAIM_INVOCATION_LEDGER_FILE": str(ledger_file.resolve()),
+                **self.environment,
+            }
+        )
+        for function in active:
+            self._functions[function.logical_id] = self._load(template, function)
+        routes = [route for function in active for route in self._routes(function)]
+        self._gateway = ApiGateway(routes, region=self.region, account_id=self._resolver.account_id, port=self.api_port)
+        self._gateway.start()
+        for function in active:
+            self._schedules[function.logical_id] = self._function_schedules(function)
+            self._pollers.update(self._event_pollers(function))
+        for poller in self._pollers.values():
+            poller.start()
+        self._write_state()
+
+    def stop(self) -> None:
+        """Stop pollers, the API and moto; restore the process environment. Safe to call twice."""
+        for poller in self._pollers.values():
+            poller.stop()
+        self._pollers.clear()
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        if self._endpoint is not None:
+            self._endpoint.stop()
+            self._endpoint = None
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+        self._functions.clear()
+        self._schedules.clear()
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The moto endpoint every boto3 client of this process talks to."""
+        if self._endpoint is None:
+            raise RuntimeError("the stack is not started")
+        return self._endpoint.url
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API including its stage, as the `https://...amazonaws.com/<stage>` URL in AWS."""
+        gateway = self._require_gateway()
+        stages = sorted({route.stage for route in gateway.routes})
+        return f"{gateway.url}/{stages[0]}" if stages else gateway.url
+
+    @property
+    def stats(self) -> StackStats:
+        """Counters of the API and of every poller."""
+        gateway = self._require_gateway()
+        return StackStats(api=gateway.stats, pollers={name: p.stats for name, p in self._pollers.items()})
+
+    def physical_resource(self, logical_id: str) -> PhysicalResource:
+        """The created resource behind a logical id."""
+        if self._resolver is None:
+            raise RuntimeError("the stack is not started")
+        try:
+            return self._resolver.resources[logical_id]
+        except KeyError:
+            raise KeyError(f"{logical_id} is not a created resource of {self.template_path.name}") from None
+
+    def physical_id(self, logical_id: str) -> str:
+        """What `Ref` returns for the resource: a queue's URL, a table's, bucket's or stream's name."""
+        return self.physical_resource(logical_id).ref
+
+    def queue_url(self, logical_id: str) -> str:
+        """URL of a declared queue."""
+        return self._typed(logical_id, SQS_QUEUE).ref
+
+    def queue_arn(self, logical_id: str) -> str:
+        """ARN of a declared queue."""
+        return self._typed(logical_id, SQS_QUEUE).attributes["Arn"]
+
+    def table_name(self, logical_id: str) -> str:
+        """Name of a declared DynamoDB table."""
+        return self._typed(logical_id, "AWS::DynamoDB::Table").ref
+
+    def bucket_name(self, logical_id: str) -> str:
+        """Name of a declared S3 bucket."""
+        return self._typed(logical_id, "AWS::S3::Bucket").ref
+
+    def stream_name(self, logical_id: str) -> str:
+        """Name of a declared Kinesis stream."""
+        return self._typed(logical_id, KINESIS_STREAM).ref
+
+    def function(self, logical_id: str) -> LocalFunction:
+        """A loaded function: its handler, name, ARN and timeout."""
+        try:
+            return self._functions[logical_id]
+        except KeyError:
+            raise KeyError(f"{logical_id} is not a function of the started stack") from None
+
+    def handler(self, logical_id: str) -> Any:
+        """The imported handler object of a function (a callable, or a Chalice app)."""
+        return self.function(logical_id).handler
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke a function with `event` on its own thread, with a fresh context; returns its result."""
+        return self.function(logical_id).invoke(event)
+
+    def run_schedule(self, logical_id: str, event_name: str | None = None) -> Any:
+        """Invoke a function once with what its schedule sends when it fires; returns its result or raises.
+
+        `event_name` picks one of several schedule events; a disabled schedule runs too, as a manual run would.
+        """
+        function = self.function(logical_id)
+        schedules = self._schedules[logical_id]
+        if not schedules:
+            raise KeyError(f"{logical_id} has no Schedule or ScheduleV2 event")
+        if event_name is None:
+            if len(schedules) > 1:
+                raise KeyError(f"{logical_id} has several schedule events ({', '.join(schedules)}); name one")
+            (event_name,) = schedules
+        if event_name not in schedules:
+            raise KeyError(f"{logical_id} has no schedule event {event_name} ({', '.join(schedules)})")
+        return function.invoke(schedules[event_name].event())
+
+    def _require_gateway(self) -> ApiGateway:
+        if self._gateway is None:
+            raise RuntimeError("the stack is not started")
+        return self._gateway
+
+    def _typed(self, logical_id: str, kind: str) -> PhysicalResource:
+        resource = self.physical_resource(logical_id)
+        if resource.type != kind:
+            raise KeyError(f"{logical_id} is a {resource.type}, not a {kind}")
+        return resource
+
+    def _set_environ(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _merged_environment(self, functions: list[Function]) -> dict[str, str]:
+        assert self._resolver is not None
+        merged: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        conflicts: list[str] = []
+        for function in functions:
+            for name, raw in function.environment.items():
+                value = self._resolver.resolve_string(raw, f"{function.logical_id}.Environment.Variables.{name}")
+                if name in merged and merged[name] != value and name not in self.environment:
+                    conflicts.append(
+                        f"{name} is {merged[name]!r} in {owner[name]} but {value!r} in {function.logical_id}"
+                    )
+                merged.setdefault(name, value)
+                owner.setdefault(name, function.logical_id)
+        if conflicts:
+            raise ConfigurationError(
+                "functions share one process locally, so their environment variables must agree: "
+                + "; ".join(conflicts)
+                + " (pass an environment override to choose a value)"
+            )
+        return merged
+
+    def _load(self, template: Template, function: Function) -> LocalFunction:
+        assert self._resolver is not None
+        module_name, attribute = handler_module(template, function)
+        # A handler module keeps what it builds for later invocations, as a Lambda container does; a new stack
+        # is a new deployment, so it gets the module afresh rather than clients bound to an earlier endpoint.
+        loaded = sys.modules.get(module_name)
+        module = importlib.reload(loaded) if loaded is not None else importlib.import_module(module_name)
+        print_logs_to_stdout(module)
+        try:
+            handler = getattr(module, attribute)
+        except AttributeError:
+            raise TemplateError(f"{function.logical_id}.Handler: {module_name} has no {attribute}") from None
+        if isinstance(handler, Chalice):
+            handler = isolate_requests(handler)
+        named = self._resolver.resources[function.logical_id]
+        return LocalFunction(
+            logical_id=function.logical_id,
+            function_name=named.ref,
+            arn=named.attributes["Arn"],
+            handler=handler,
+            timeout_s=function.timeout_s,
+            memory_mb=function.memory_mb,
+            ledger=self._ledger.record if self._ledger is not None else None,
+        )
+
+    def _routes(self, function: Function) -> list[Route]:
+        assert self._resolver is not None
+        routes: list[Route] = []
+        for event in function.events:
+            if not isinstance(event, ApiEvent):
+                continue
+            where = f"{function.logical_id}.Events.{event.name}.RestApiId"
+            if event.rest_api_id is None:
+                stage = IMPLICIT_API_STAGE
+                api_id = hashlib.sha256(physical_name(self.stack_name, "ServerlessRestApi").encode()).hexdigest()[:10]
+            else:
+                api_id = self._resolver.resolve_string(event.rest_api_id, where)
+                api = next(
+                    (r for r in self._resolver.resources.values() if r.type == SERVERLESS_API and r.ref == api_id),
+                    None,
+                )
+                if api is None:
+                    raise TemplateError(f"{where} does not refer to an AWS::Serverless::Api of the template")
+                stage_name = self._resolver.template.resources[api.logical_id].properties.get("StageName")
+                stage = self._resolver.resolve_string(stage_name, f"{api.logical_id}.Properties.StageName")
+            method = "ANY" if event.method in {"ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"} else event.method
+            routes.append(Route(event.path, method, self._functions[function.logical_id], stage, api_id))
+        return routes
+
+    def _function_schedules(self, function: Function) -> dict[str, Schedule]:
+        """Every schedule event of a function, enabled or not, keyed by event name; rules named as SAM names them."""
+        assert self._resolver is not None
+        schedules: dict[str, Schedule] = {}
+        for event in function.events:
+            if not isinstance(event, ScheduleEvent):
+                continue
+            where = f"{function.logical_id}.Events.{event.name}"
+            name_property = event.properties.get("Name")
+            name = (
+                physical_name(self.stack_name, f"{function.logical_id}{event.name}", max_length=64)
+                if name_property is None
+                else self._resolver.resolve_string(name_property, f"{where}.Name")
+            )
+            account = self._resolver.account_id
+            if event.type == "ScheduleV2":
+                group = event.properties.get("GroupName")
+                group_name = "default" if group is None else self._resolver.resolve_string(group, f"{where}.GroupName")
+                arn = f"arn:{PARTITION}:scheduler:{self.region}:{account}:schedule/{group_name}/{name}"
+            else:
+                arn = f"arn:{PARTITION}:events:{self.region}:{account}:rule/{name}"
+            schedules[event.name] = Schedule(
+                arn=arn,
+                interval_s=event.interval_s if self.schedule_interval_s is None else self.schedule_interval_s,
+                input_json=None if event.input is None else self._input_json(event.input, f"{where}.Input"),
+            )
+        return schedules
+
+    def _input_json(self, value: Any, where: str) -> str:
+        assert self._resolver is not None
+        text = self._resolver.resolve_string(value, where)
+        try:
+            json.loads(text)
+        except ValueError as error:
+            raise TemplateError(f"{where} must be JSON text: {error}") from None
+        return text
+
+    def _event_pollers(self, function: Function) -> dict[str, EventPoller]:
+        assert self._resolver is not None and self._endpoint is not None
+        pollers: dict[str, EventPoller] = {}
+        session = local_session(self.region)
+        local_function = self._functions[function.logical_id]
+        for event in function.events:
+            name = f"{function.logical_id}.{event.name}"
+            if isinstance(event, SqsEvent) and event.enabled:
+                queue = self._source(event.queue, SQS_QUEUE, f"{name}.Queue")
+                pollers[name] = SqsPoller(
+                    name,
+                    local_function,
+                    sqs=session.client("sqs", endpoint_url=self._endpoint.url),
+                    queue_url=queue.ref,
+                    queue_arn=queue.attributes["Arn"],
+                    region=self.region,
+                    batch_size=event.batch_size,
+                    maximum_batching_window_s=event.maximum_batching_window_s,
+                    report_batch_item_failures=event.report_batch_item_failures,
+                )
+            elif isinstance(event, KinesisEvent) and event.enabled:
+                stream = self._source(event.stream, KINESIS_STREAM, f"{name}.Stream")
+                on_failure = (
+                    None
+                    if event.on_failure is None
+                    else self._source(event.on_failure, SQS_QUEUE, f"{name}.DestinationConfig.OnFailure").ref
+                )
+                pollers[name] = KinesisPoller(
+                    name,
+                    local_function,
+                    kinesis=session.client("kinesis", endpoint_url=self._endpoint.url),
+                    stream_name=stream.ref,
+                    stream_arn=stream.attributes["Arn"],
+                    region=self.region,
+                    starting_position=event.starting_position,
+                    batch_size=event.batch_size,
+                    bisect_batch_on_function_error=event.bisect_batch_on_function_error,
+                    report_batch_item_failures=event.report_batch_item_failures,
+                    maximum_retry_attempts=event.maximum_retry_attempts,
+                    on_failure=None
+                    if on_failure is None
+                    else (session.client("sqs", endpoint_url=self._endpoint.url), on_failure),
+                )
+            elif isinstance(event, ScheduleEvent) and event.enabled and self.run_schedules:
+                schedule = self._schedules[function.logical_id][event.name]
+                pollers[name] = SchedulePoller(name, local_function, schedule=schedule)
+        return pollers
+
+    def _source(self, value: Any, kind: str, where: str) -> PhysicalResource:
+        assert self._resolver is not None
+        arn = self._resolver.resolve_string(value, where)
+        for resource in self._resolver.resources.values():
+            if resource.type == kind and resource.attributes.get("Arn") == arn:
+                return resource
+        raise TemplateError(f"{where}: {arn} is not the ARN of a {kind} declared in the template")
+
+    def _write_state(self) -> None:
+        """Record where the stack listens, so other local processes (CLI, workers) can find it."""
+        assert self._resolver is not None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "stack_name": self.stack_name,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "api_url": self.api_url,
+            "resources": {
+                logical_id: {"type": r.type, "ref": r.ref, "attributes": dict(r.attributes)}
+                for logical_id, r in self._resolver.resources.items()
+            },
+        }
+        (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")

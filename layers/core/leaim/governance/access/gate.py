@@ -1,0 +1,236 @@
+"""Governed HTTP entry points: authenticate, authorize, parse JSON, answer errors, audit every answer.
+
+The decision, ingestion and later APIs share this base, so every route answers a problem the same way
+(an `ErrorResponse` naming the offending fields) and stores exactly one audit event per invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from contracts.decision.v1 import ErrorResponse, FieldError
+from leaim.exceptions import AuditWriteError, ConflictError, DependencyUnavailableError, NotFoundError
+from leaim.governance.access.policy import is_allowed, key_digest
+from leaim.governance.audit.events import InvocationAudit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from contracts.audit.v1 import Outcome
+    from leaim.domain.clock import Clock
+    from leaim.governance.access.policy import Permission
+    from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
+
+API_KEY_HEADER = "x-api-key"
+
+ContractT = TypeVar("ContractT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """Status, JSON body and headers of one answer; `text`, when set, is sent instead of the JSON body."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextBody:
+    """An answer that is not JSON, such as an export: its text and content type."""
+
+    text: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What the entry point knows about the invocation it serves."""
+
+    invocation_id: str
+    headers: Mapping[str, str]
+    remaining_ms: float | None = None
+
+
+class Rejection(Exception):  # noqa: N818 - an answer, not a failure: entry points turn it into a 4xx/5xx
+    def __init__(self, status: int, error: str, message: str, fields: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = fields or []
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
+    """Pydantic's errors as FieldErrors naming each offending field by its dotted path."""
+    fields = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        fields.append(
+            FieldError(
+                field=prefix + path if path else prefix.rstrip(".") or "body", message=item["msg"], type=item["type"]
+            )
+        )
+    return fields
+
+
+def conflict_code(error: ConflictError) -> str:
+    """The error code of a 409: the error's class name in snake case, e.g. `revision_conflict`."""
+    name = type(error).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpGate:
+    """What every governed HTTP entry point shares: its callers' keys, the audit log, tracing, time, its body
+    limit and the function name its events carry."""
+
+    keys: ApiKeyStore
+    audit_log: AuditLog
+    telemetry: Telemetry
+    clock: Clock
+    max_body_bytes: int
+    source: str
+
+
+class GovernedHttp:
+    """Base of the HTTP entry points: one audit event per invocation, stored before the answer goes out."""
+
+    def __init__(self, gate: HttpGate) -> None:
+        self._keys = gate.keys
+        self._audit_log = gate.audit_log
+        self._telemetry = gate.telemetry
+        self._clock = gate.clock
+        self._max_body_bytes = gate.max_body_bytes
+        self._source = gate.source
+
+    def _audit(self, invocation: Invocation, action: str) -> InvocationAudit:
+        return InvocationAudit(
+            self._audit_log,
+            self._clock,
+            source=self._source,
+            action=action,
+            invocation_id=invocation.invocation_id,
+            trace_id=self._telemetry.trace_id(),
+        )
+
+    def _authorize(self, invocation: Invocation, audit: InvocationAudit, permission: Permission) -> Principal:
+        api_key = invocation.headers.get(API_KEY_HEADER)
+        if not api_key:
+            raise Rejection(401, "unauthorized", f"missing API key: send it in the {API_KEY_HEADER} header")
+        principal = self._keys.lookup(key_digest(api_key))
+        if principal is None:
+            raise Rejection(401, "unauthorized", "unknown or revoked API key")
+        audit.note(principal=principal.name, role=principal.role)
+        if not is_allowed(principal.role, permission):
+            raise Rejection(403, "forbidden", f"role {principal.role!r} may not {permission.value}")
+        return principal
+
+    def _json(self, body: bytes) -> Any:
+        """The body's JSON document: 413 past the size limit, 400 when it is not JSON."""
+        if len(body) > self._max_body_bytes:
+            raise Rejection(413, "body_too_large", f"body is {len(body)} bytes; the limit is {self._max_body_bytes}")
+        try:
+            return json.loads(body or b"null")
+        except (ValueError, RecursionError) as error:
+            # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
+            # RecursionError covers nesting too deep to parse.
+            raise Rejection(
+                400,
+                "malformed_json",
+                "body is not valid JSON",
+                [FieldError(field="body", message=str(error), type="json_invalid")],
+            ) from error
+
+    def _serve(
+        self,
+        invocation: Invocation,
+        action: str,
+        permission: Permission,
+        attributes: dict[str, str],
+        work: Callable[[Principal, InvocationAudit], tuple[BaseModel | TextBody, dict[str, Any]]],
+        *,
+        status: int | Callable[[dict[str, Any]], int] = 200,
+        subject: Mapping[str, str] | None = None,
+    ) -> HttpAnswer:
+        """Authorize, run `work`, store the invocation's one audit event (unless `work` stored it), and answer.
+
+        `work` returns the answer's contract (or text) and the event's details; `status` may be chosen from
+        the details. `subject` (a decision id, a use case) is noted on the event before the caller is
+        authorized, so that refused attempts are found with the rest of the subject's trail. Rejections
+        answer their status,
+        NotFoundError 404, ConflictError 409, an unavailable dependency 503, anything else 500; the
+        audit store refusing the event answers 503, since nothing leaves without its event.
+        """
+        with self._telemetry.attach(invocation.headers), self._telemetry.span(action, attributes):
+            audit = self._audit(invocation, action)
+            audit.note(**(subject or {}))
+            try:
+                principal = self._authorize(invocation, audit, permission)
+                answer, details = work(principal, audit)
+                code = status(details) if callable(status) else status
+                if audit.stored is None:
+                    audit.store("success", status_code=code, details=details)
+            except Rejection as rejection:
+                return self._reject(audit, rejection)
+            except NotFoundError as error:
+                return self._reject(audit, Rejection(404, "not_found", str(error)))
+            except ConflictError as error:
+                return self._reject(audit, Rejection(409, conflict_code(error), str(error)))
+            except AuditWriteError as error:
+                return self._unavailable(error, audit)
+            except DependencyUnavailableError as error:
+                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
+            except Exception as error:
+                return self._fail(audit, error)
+            if isinstance(answer, TextBody):
+                return HttpAnswer(code, {}, {"content-type": answer.content_type}, text=answer.text)
+            return HttpAnswer(code, answer.model_dump(mode="json"))
+
+    def _parse(self, model: type[ContractT], payload: object, what: str) -> ContractT:
+        """`payload` as `model`; a 422 naming every offending field when it is not one."""
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            raise Rejection(422, "invalid_request", f"body is not {what}", field_errors(error)) from error
+
+    def _reject(self, audit: InvocationAudit, rejection: Rejection, *, retry: bool = False) -> HttpAnswer:
+        outcome: Outcome = "error" if rejection.status >= 500 else "rejected"
+        fields = [f.model_dump() for f in rejection.fields]
+        try:
+            audit.store(
+                outcome,
+                status_code=rejection.status,
+                error=f"{rejection.error}: {rejection.message}",
+                details={"fields": fields},
+            )
+        except AuditWriteError as error:
+            return self._unavailable(error, audit)
+        body = ErrorResponse(
+            error=rejection.error, message=rejection.message, fields=rejection.fields, trace_id=audit.trace_id
+        )
+        return HttpAnswer(rejection.status, body.model_dump(mode="json"), {"retry-after": "1"} if retry else {})
+
+    def _fail(self, audit: InvocationAudit, error: Exception) -> HttpAnswer:
+        if audit.stored is None:
+            try:
+                audit.store("error", status_code=500, error=f"{type(error).__name__}: {error}")
+            except AuditWriteError as audit_error:
+                return self._unavailable(audit_error, audit)
+        body = ErrorResponse(error="internal_error", message="the request could not be served", trace_id=audit.trace_id)
+        return HttpAnswer(500, body.model_dump(mode="json"))
+
+    def _unavailable(self, error: AuditWriteError, audit: InvocationAudit) -> HttpAnswer:
+        # No answer leaves without its audit event: the caller retries (a decision with the same request id).
+        body = ErrorResponse(
+            error="audit_unavailable",
+            message=f"the audit store did not accept the event: {error}",
+            trace_id=audit.trace_id,
+        )
+        return HttpAnswer(503, body.model_dump(mode="json"), {"retry-after": "1"})

@@ -1,0 +1,158 @@
+"""Usage analytics and the governance coverage report (the paper's Governance Coverage Ratio, measured)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from contracts.governance.v1 import CoverageReport, UsageReport, UsageRow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from contracts.model.v1 import SignedManifest
+    from leaim.domain.clock import Clock
+    from leaim.domain.manifests import ManifestCatalog
+    from leaim.governance.oversight.ports import InvocationLedger, OversightStore, UsageFact
+    from leaim.lifecycle.ports import ModelRegistry
+    from leaim.serving.ports import ModelRouter
+
+# How many unaudited invocations and ungoverned versions a coverage report names.
+SHOWN = 20
+# The longest a function runs (the training function's 15 minutes): its event may precede its end by that much.
+EVENT_LEAD = timedelta(minutes=15)
+
+
+def usage_rows(facts: Sequence[UsageFact]) -> list[UsageRow]:
+    """Decision counts, latency percentiles and fallback, review and override rates per use case, version and
+    principal, most used first."""
+    groups: dict[tuple[str, str | None, str | None], list[UsageFact]] = defaultdict(list)
+    for fact in facts:
+        groups[(fact.use_case, fact.model_version, fact.principal)].append(fact)
+    rows = []
+    for (use_case, version, principal), members in groups.items():
+        latencies = np.array([fact.duration_ms for fact in members], dtype=np.float64)
+        p50, p95, p99 = (float(value) for value in np.percentile(latencies, [50, 95, 99], method="nearest"))
+        reviewed = [fact for fact in members if fact.review_required]
+        count = len(members)
+        rows.append(
+            UsageRow(
+                use_case=use_case,
+                model_version=version,
+                principal=principal,
+                decisions=count,
+                latency_p50_ms=p50,
+                latency_p95_ms=p95,
+                latency_p99_ms=p99,
+                fallback_rate=sum(fact.fallback for fact in members) / count,
+                review_rate=len(reviewed) / count,
+                override_rate=sum(fact.overridden for fact in reviewed) / len(reviewed) if reviewed else None,
+            )
+        )
+    return sorted(rows, key=lambda row: (-row.decisions, row.use_case, row.model_version or "", row.principal or ""))
+
+
+def _share(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+class GovernanceReports:
+    """Usage analytics and coverage, read from the audit store, the registry and the function platform."""
+
+    def __init__(
+        self,
+        *,
+        store: OversightStore,
+        catalog: ManifestCatalog,
+        router: ModelRouter,
+        registry: ModelRegistry,
+        ledger: InvocationLedger,
+        verifies: Callable[[SignedManifest], bool],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._router = router
+        self._registry = registry
+        self._ledger = ledger
+        self._verifies = verifies
+        self._clock = clock
+
+    def usage(self, since: datetime, until: datetime | None, use_case: str | None) -> UsageReport:
+        """Decisions per use case, version and principal in [since, until)."""
+        if use_case is not None:
+            self._catalog.get(use_case)
+        end = until or datetime.fromtimestamp(self._clock.now(), UTC)
+        return UsageReport(since=since, until=end, rows=usage_rows(self._store.usage(since, end, use_case)))
+
+    def coverage(self, since: datetime, until: datetime | None = None) -> CoverageReport:
+        """What share of invocations stored their audit event, of decisions can be explained, and of live
+        versions are governed (a signed manifest that verifies, a baseline and passed gates), with open alerts.
+        """
+        end = until or datetime.fromtimestamp(self._clock.now(), UTC)
+        # An invocation is counted when it ends, after its event: events from just before the window count too.
+        audited_ids = self._store.audited_invocations(since - EVENT_LEAD, end)
+        counted = self._ledger.invocations(since, end)
+        if isinstance(counted, int):
+            invocations, audited, unaudited = counted, min(len(audited_ids), counted), []
+        else:
+            missing = [f"{item.function}:{item.request_id}" for item in counted if item.request_id not in audited_ids]
+            invocations, audited, unaudited = len(counted), len(counted) - len(missing), missing[:SHOWN]
+        decisions, explained = self._store.explanation_counts(since, end)
+        live, ungoverned = self._live_versions()
+        shares = [
+            _share(audited, invocations),
+            _share(explained, decisions),
+            _share(live - len(ungoverned), live),
+        ]
+        measured = [share for share in shares if share is not None]
+        return CoverageReport(
+            since=since,
+            until=end,
+            invocations=invocations,
+            invocations_audited=audited,
+            audit_coverage=shares[0],
+            unaudited_invocations=unaudited,
+            decisions=decisions,
+            decisions_explained=explained,
+            explanation_coverage=shares[1],
+            live_versions=live,
+            live_versions_governed=live - len(ungoverned),
+            version_coverage=shares[2],
+            ungoverned_versions=ungoverned[:SHOWN],
+            open_alerts=self._store.alerts(open_only=True),
+            coverage_ratio=sum(measured) / len(measured) if measured else None,
+        )
+
+    def _live_versions(self) -> tuple[int, list[str]]:
+        live = 0
+        ungoverned = []
+        for use_case in self._catalog.names():
+            plan = self._router.plan(use_case)
+            if plan is None:
+                continue
+            for model in (plan.champion, plan.challenger):
+                if model is None:
+                    continue
+                live += 1
+                problem = self._problem(model.name, model.version)
+                if problem is not None:
+                    ungoverned.append(f"{use_case}: {model.name}@{model.version} {problem}")
+        return live, ungoverned
+
+    def _problem(self, name: str, version: str) -> str | None:
+        signed = self._registry.get(name, version)
+        if signed is None:
+            return "is not in the registry"
+        manifest = signed.manifest
+        if not self._verifies(signed):
+            return "has a manifest whose signature does not verify"
+        if manifest.baseline.rows <= 0 or not manifest.baseline.features:
+            return "has no training baseline"
+        failed = [gate.gate for gate in manifest.gates if not gate.passed]
+        if manifest.status != "approved" or failed:
+            return f"did not pass its gates ({', '.join(failed) or manifest.status})"
+        return None
