@@ -1,4 +1,5 @@
-"""Database fixtures shared by every test: a fresh SQLite file and a fresh PostgreSQL schema per test."""
+"""Fixtures shared by every test: a fresh SQLite file and a fresh PostgreSQL schema per test, and (from
+`tests.support.workers`) models trained and signed for the GPU worker tests."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sqlalchemy import Engine
+
+pytest_plugins = ["tests.support.workers"]
 
 POSTGRES_URL_VARIABLE = "LEAIM_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"

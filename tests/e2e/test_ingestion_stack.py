@@ -38,7 +38,7 @@ from tests.e2e.ingestion import (
     stored_rows,
     wait_for,
 )
-from tests.orchestration.fakes import StaticTelemetry
+from tests.support.fakes import StaticTelemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,0 +1,1 @@
+"""What the tests share across tiers: fakes of the ports, factories, fixtures and paths."""
