@@ -39,7 +39,7 @@ from gpu_workers.inference.signatures import load_public_keys
 from gpu_workers.training.trainer import train
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlAuditLog, create_engine_for
-from leaim.bootstrap import build_core, build_decision_api
+from leaim.bootstrap.decisions import build_decision_api, build_decisions
 from leaim.data.datasets import DatasetCatalog
 from leaim.data.features import feature_matrix, feature_vector, merge_online
 from leaim.data.parquet import encode
@@ -202,7 +202,7 @@ def _in_process(
     rows.append(("bare Chalice handler (parse only)", floor, "the framework floor"))
 
     api = build_decision_api(
-        build_core("decision-api", workers=InProcessWorkerClient(runtime, world.state_dir / "artifacts")),
+        build_decisions("decision-api", workers=InProcessWorkerClient(runtime, world.state_dir / "artifacts")),
         source="DecisionApiFunction",
     )
     bodies = iter(json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples))

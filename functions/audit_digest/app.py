@@ -6,16 +6,15 @@ Lock; `leaim audit verify` checks the chains against them. Every run stores one 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.bootstrap import build_audit_digest, once
+from leaim.adapters.powertools import scheduled_handler
+from leaim.bootstrap.governance import build_audit_digest
+from leaim.bootstrap.runtime import once
 from leaim.governance.audit.sealing import run_digest
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SERVICE = "audit-digest"
 SOURCE = "AuditDigestFunction"
@@ -27,19 +26,11 @@ metrics = Metrics(service=SERVICE)
 digests = once(lambda: build_audit_digest(SERVICE))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@scheduled_handler(logger, metrics)
+def lambda_handler(invocation_id: str) -> dict[str, Any]:
     """Seal, sign and archive a digest of every audit chain's head."""
     built = digests()
-    sealed = run_digest(
-        built.sealer,
-        audit_log=built.audit_log,
-        telemetry=built.telemetry,
-        clock=built.clock,
-        invocation_id=context.aws_request_id,
-        source=SOURCE,
-    )
+    sealed = run_digest(built.sealer, built.runtime.schedule_gate(SOURCE), invocation_id)
     if sealed is None:
         logger.info("digest sealed by a concurrent run")
         return {"digest": None}

@@ -13,7 +13,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
 from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
-from leaim.bootstrap import build_core, build_decision_api, once
+from leaim.bootstrap.decisions import build_decision_api, build_decisions
+from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Response
@@ -31,7 +32,7 @@ metrics = Metrics(service=SERVICE)
 
 
 # Built on the first request of a container and reused by the following ones.
-decision_api = once(lambda: build_decision_api(build_core(SERVICE), source=SOURCE))
+decision_api = once(lambda: build_decision_api(build_decisions(SERVICE), source=SOURCE))
 
 
 # API Gateway allows one variable name per path level: `id` is the use case when posting, the

@@ -11,7 +11,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from leaim.bootstrap import build_core, build_decision_consumer, once
+from leaim.bootstrap.decisions import build_decision_consumer, build_decisions
+from leaim.bootstrap.runtime import once
 from leaim.orchestration.consumer import QueueRecord
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ metrics = Metrics(service=SERVICE)
 
 
 # Built on the first invocation of a container and reused by the following ones.
-consumer = once(lambda: build_decision_consumer(build_core(SERVICE), source=SOURCE))
+consumer = once(lambda: build_decision_consumer(build_decisions(SERVICE), source=SOURCE))
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

@@ -7,16 +7,16 @@ stores one audit event with what it found and started.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.bootstrap import build_lifecycle, build_monitor, once
+from leaim.adapters.powertools import scheduled_handler
+from leaim.bootstrap.governance import build_monitor
+from leaim.bootstrap.lifecycle import build_lifecycle
+from leaim.bootstrap.runtime import once
 from leaim.governance.oversight.monitor import run_monitor
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SERVICE = "drift-monitor"
 SOURCE = "DriftMonitorFunction"
@@ -29,19 +29,10 @@ lifecycle = once(lambda: build_lifecycle(SERVICE))
 monitor = once(lambda: build_monitor(lifecycle()))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@scheduled_handler(logger, metrics)
+def lambda_handler(invocation_id: str) -> dict[str, Any]:
     """Monitor every use case with a live version."""
-    built = lifecycle()
-    run = run_monitor(
-        monitor(),
-        audit_log=built.audit_log,
-        telemetry=built.telemetry,
-        clock=built.clock,
-        invocation_id=context.aws_request_id,
-        source=SOURCE,
-    )
+    run = run_monitor(monitor(), lifecycle().runtime.schedule_gate(SOURCE), invocation_id)
     summary = run.summary()
     logger.info("monitor", extra=summary)
     metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=sum(r.status == "drift" for r in run.drift))

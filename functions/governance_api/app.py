@@ -14,7 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
 from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
-from leaim.bootstrap import build_governance_api, build_oversight, once
+from leaim.bootstrap.governance import build_governance_api, build_oversight
+from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Request, Response

@@ -13,7 +13,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 
-from leaim.bootstrap import build_ingestion, build_ingestion_consumer, once
+from leaim.bootstrap.ingestion import build_ingestion, build_ingestion_consumer
+from leaim.bootstrap.runtime import once
 from leaim.data.consumer import Delivery
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
 from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
-from leaim.bootstrap import build_lifecycle, build_lifecycle_api, once
+from leaim.bootstrap.lifecycle import build_lifecycle, build_lifecycle_api
+from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Response

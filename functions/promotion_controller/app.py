@@ -6,16 +6,15 @@ than its champion; every run stores one audit event listing what it decided and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.bootstrap import build_lifecycle, once
-from leaim.lifecycle.consumer import run_controller
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from leaim.adapters.powertools import scheduled_handler
+from leaim.bootstrap.lifecycle import build_lifecycle
+from leaim.bootstrap.runtime import once
+from leaim.lifecycle.schedules import run_controller
 
 SERVICE = "promotion-controller"
 SOURCE = "PromotionControllerFunction"
@@ -27,19 +26,11 @@ metrics = Metrics(service=SERVICE)
 lifecycle = once(lambda: build_lifecycle(SERVICE))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@scheduled_handler(logger, metrics)
+def lambda_handler(invocation_id: str) -> dict[str, Any]:
     """Judge every use case's challenger and apply the verdicts."""
     built = lifecycle()
-    decisions = run_controller(
-        built.controller,
-        audit_log=built.audit_log,
-        telemetry=built.telemetry,
-        clock=built.clock,
-        invocation_id=context.aws_request_id,
-        source=SOURCE,
-    )
+    decisions = run_controller(built.controller, built.runtime.schedule_gate(SOURCE), invocation_id)
     for decision in decisions:
         logger.info("promotion", extra={"use_case": decision.use_case, "action": decision.action})
         if decision.action in ("promote", "advance", "rollback"):

@@ -6,16 +6,15 @@ there; every run stores one audit event listing the jobs it queued and the use c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.bootstrap import build_lifecycle, once
-from leaim.lifecycle.consumer import run_scheduled_retraining
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from leaim.adapters.powertools import scheduled_handler
+from leaim.bootstrap.lifecycle import build_lifecycle
+from leaim.bootstrap.runtime import once
+from leaim.lifecycle.schedules import run_scheduled_retraining
 
 SERVICE = "retraining-schedule"
 SOURCE = "RetrainingScheduleFunction"
@@ -27,19 +26,11 @@ metrics = Metrics(service=SERVICE)
 lifecycle = once(lambda: build_lifecycle(SERVICE))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@scheduled_handler(logger, metrics)
+def lambda_handler(invocation_id: str) -> dict[str, Any]:
     """Queue a retraining job for every use case whose manifest asks for scheduled retraining."""
     built = lifecycle()
-    jobs = run_scheduled_retraining(
-        built.jobs,
-        audit_log=built.audit_log,
-        telemetry=built.telemetry,
-        clock=built.clock,
-        invocation_id=context.aws_request_id,
-        source=SOURCE,
-    )
+    jobs = run_scheduled_retraining(built.jobs, built.runtime.schedule_gate(SOURCE), invocation_id)
     for job in jobs:
         logger.info("retraining queued", extra={"use_case": job.use_case, "job_id": job.job_id})
     metrics.add_metric(name="RetrainingJobsQueued", unit=MetricUnit.Count, value=len(jobs))

@@ -11,7 +11,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from leaim.bootstrap import build_lifecycle, build_training_consumer, once
+from leaim.bootstrap.lifecycle import build_lifecycle, build_training_consumer
+from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

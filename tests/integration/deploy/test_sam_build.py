@@ -160,13 +160,13 @@ def test_core_layer_ships_exactly_the_leaim_folder_and_the_contracts_layer_the_c
     core = build_dir / "CoreLayer" / "python"
     contracts = build_dir / "ContractsLayer" / "python"
     assert (core / "leaim" / "__init__.py").is_file()
-    assert (core / "leaim" / "bootstrap.py").is_file()
+    assert (core / "leaim" / "bootstrap" / "runtime.py").is_file()
     assert (contracts / "contracts" / "__init__.py").is_file()
     assert (contracts / "contracts" / "use_cases" / "card_fraud.yaml").is_file()
     assert shipped(core) == tracked("layers/core/leaim")
     assert shipped(contracts) == tracked("contracts")
     assert not any(name.startswith(("embedded/", "leaim/local/")) or "/cli" in name for name in shipped(core))
-    assert not list(build_dir.glob("*Layer/python/**/__pycache__"))
+    assert not list(core.rglob("__pycache__")) and not list(contracts.rglob("__pycache__"))
 
 
 def test_layers_do_not_overwrite_each_other(build_dir: Path) -> None:

@@ -13,8 +13,9 @@ from contracts.model.v1 import Rollback, TrafficChange, VersionStats
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, SqlVersionStats
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import NotFoundError, RevisionConflictError, TrafficChangeError, VersionRejectedError
-from leaim.lifecycle.consumer import run_controller
+from leaim.governance.audit.events import ScheduleGate
 from leaim.lifecycle.promotion import CONTROLLER, PromotionController, PromotionService, judge
+from leaim.lifecycle.schedules import run_controller
 from leaim.lifecycle.signing import ManifestSigner
 from tests.support.factories import model_manifest
 from tests.support.fakes import MemoryAuditLog, StaticTelemetry
@@ -207,11 +208,13 @@ def test_a_controller_run_that_crashes_still_stores_its_one_audit_event(registry
     with pytest.raises(RuntimeError, match="stats query crashed"):
         run_controller(
             controller,
-            audit_log=log,
-            telemetry=StaticTelemetry(),
-            clock=FixedClock(datetime.now(UTC)),
-            invocation_id="run-1",
-            source="PromotionControllerFunction",
+            ScheduleGate(
+                audit_log=log,
+                telemetry=StaticTelemetry(),
+                clock=FixedClock(datetime.now(UTC)),
+                source="PromotionControllerFunction",
+            ),
+            "run-1",
         )
     assert [(e.invocation_id, e.outcome, e.principal) for e in log.events] == [
         ("run-1", "error", "controller:promotion")

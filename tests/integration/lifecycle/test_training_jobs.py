@@ -22,7 +22,9 @@ from leaim.exceptions import (
     UnreadableJobMessageError,
     WorkerTimeoutError,
 )
-from leaim.lifecycle.consumer import TrainingConsumer, run_scheduled_retraining
+from leaim.governance.audit.events import ScheduleGate
+from leaim.lifecycle.consumer import TrainingConsumer
+from leaim.lifecycle.schedules import run_scheduled_retraining
 from leaim.lifecycle.signing import ManifestSigner
 from leaim.lifecycle.training import TrainingJobs, artifact_key, manifest_key
 from tests.support.fakes import MemoryAuditLog, StaticTelemetry
@@ -273,11 +275,10 @@ def test_the_retraining_schedule_retrains_the_use_cases_that_ask_for_it_in_one_a
     lab.data.clock.wall += 3600
     queued = run_scheduled_retraining(
         lab.jobs,
-        audit_log=lab.audit,
-        telemetry=StaticTelemetry(),
-        clock=lab.data.clock,
-        invocation_id="run-1",
-        source="RetrainingScheduleFunction",
+        ScheduleGate(
+            audit_log=lab.audit, telemetry=StaticTelemetry(), clock=lab.data.clock, source="RetrainingScheduleFunction"
+        ),
+        "run-1",
     )
     assert [(job.use_case, job.trigger, job.deploy) for job in queued] == [("card_fraud", "schedule", "shadow")]
     assert lab.queue.sent == [queued[0].job_id] and queued[0].snapshot_id != lab.snapshot.snapshot_id
@@ -288,11 +289,10 @@ def test_the_retraining_schedule_retrains_the_use_cases_that_ask_for_it_in_one_a
     # The same instant again cannot cut a new snapshot: the run says why and queues nothing.
     again = run_scheduled_retraining(
         lab.jobs,
-        audit_log=lab.audit,
-        telemetry=StaticTelemetry(),
-        clock=lab.data.clock,
-        invocation_id="run-2",
-        source="RetrainingScheduleFunction",
+        ScheduleGate(
+            audit_log=lab.audit, telemetry=StaticTelemetry(), clock=lab.data.clock, source="RetrainingScheduleFunction"
+        ),
+        "run-2",
     )
     assert again == []
     second = [e for e in lab.audit.events if e.invocation_id == "run-2"]

@@ -15,7 +15,8 @@ from embedded.emulation.context import LambdaContext
 from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.sql import create_engine_for, create_schema
 from leaim.adapters.sql.audit import SqlAuditLog, SqlAuditTrail
-from leaim.bootstrap import build_audit_digest, once
+from leaim.bootstrap.governance import build_audit_digest
+from leaim.bootstrap.runtime import once
 from leaim.governance.audit.exceptions import ArchiveConflictError
 from leaim.governance.audit.sealing import DigestSigner
 from leaim.governance.ports import AuditQuery

@@ -13,6 +13,7 @@ import pytest
 
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import EmptySnapshotError
+from leaim.governance.audit.events import ScheduleGate
 from leaim.governance.oversight.monitor import Monitor, run_monitor
 from tests.integration.governance.harness import AGE_BANDS, USE_CASE, GovernanceBench, transaction
 
@@ -102,11 +103,10 @@ def test_the_monitor_run_stores_one_audit_event_with_what_it_found(bench: Govern
     bench.traffic(30, seed=14)
     run = run_monitor(
         bench.monitor,
-        audit_log=bench.audit_log,
-        telemetry=bench.telemetry,
-        clock=bench.clock,
-        invocation_id="monitor-run-1",
-        source="DriftMonitorFunction",
+        ScheduleGate(
+            audit_log=bench.audit_log, telemetry=bench.telemetry, clock=bench.clock, source="DriftMonitorFunction"
+        ),
+        "monitor-run-1",
     )
 
     events = [e for e in bench.audit_log.events(limit=100_000) if e.invocation_id == "monitor-run-1"]

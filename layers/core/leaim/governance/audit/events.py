@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from contracts.decision.v1 import DecisionResponse, Override
     from contracts.governance.v1 import RecordedOutcome
     from leaim.domain.clock import Clock
-    from leaim.governance.ports import AuditLog
+    from leaim.governance.ports import AuditLog, Telemetry
 
 
 def new_event_id() -> str:
@@ -176,3 +177,32 @@ class InvocationAudit:
     def _ensure_not_stored(self) -> None:
         if self._stored is not None:
             raise RuntimeError(f"invocation {self._fields['invocation_id']} already has its audit event")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleGate:
+    """What every scheduled run shares: the audit log its one event goes to, tracing, time, and the function's name.
+
+    The scheduled counterpart of the HTTP gate: a run opens its span and its event with `run`, does its work,
+    and stores the event; a failure inside `failures_audited` is stored as the run's error event.
+    """
+
+    audit_log: AuditLog
+    telemetry: Telemetry
+    clock: Clock
+    source: str
+
+    @contextmanager
+    def run(self, action: str, invocation_id: str, *, principal: str, role: str) -> Iterator[InvocationAudit]:
+        """The run's span, and its audit event noted with the principal the schedule acts as."""
+        with self.telemetry.span(action):
+            audit = InvocationAudit(
+                self.audit_log,
+                self.clock,
+                source=self.source,
+                action=action,
+                invocation_id=invocation_id,
+                trace_id=self.telemetry.trace_id(),
+            )
+            audit.note(principal=principal, role=role)
+            yield audit

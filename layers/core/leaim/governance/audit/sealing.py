@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from contracts.trail.v1 import AuditDigest, SignedDigest
 from leaim.governance.audit.chain import GENESIS, digest_hash
-from leaim.governance.audit.events import InvocationAudit
 from leaim.governance.audit.exceptions import DigestConflictError, UnreadableDigestError
 from leaim.governance.signing import Ed25519Signer
 
@@ -20,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from leaim.domain.clock import Clock
+    from leaim.governance.audit.events import ScheduleGate
     from leaim.governance.audit.ports import ArchivedCopy, DigestArchive, StoredDigest, TrailStore
-    from leaim.governance.ports import AuditLog, Telemetry
 
 SEAL_PRINCIPAL = "schedule:audit-digest"
 
@@ -95,26 +94,9 @@ class DigestSealer:
                 yield digest.sequence
 
 
-def run_digest(
-    sealer: DigestSealer,
-    *,
-    audit_log: AuditLog,
-    telemetry: Telemetry,
-    clock: Clock,
-    invocation_id: str,
-    source: str,
-) -> SealedDigest | None:
+def run_digest(sealer: DigestSealer, gate: ScheduleGate, invocation_id: str) -> SealedDigest | None:
     """One scheduled sealing run, stored as one audit event; None when a concurrent run sealed first."""
-    with telemetry.span("audit.digest"):
-        audit = InvocationAudit(
-            audit_log,
-            clock,
-            source=source,
-            action="audit.digest.seal",
-            invocation_id=invocation_id,
-            trace_id=telemetry.trace_id(),
-        )
-        audit.note(principal=SEAL_PRINCIPAL, role="controller")
+    with gate.run("audit.digest.seal", invocation_id, principal=SEAL_PRINCIPAL, role="controller") as audit:
         with audit.failures_audited():
             try:
                 sealed = sealer.seal()

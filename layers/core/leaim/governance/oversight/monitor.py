@@ -24,7 +24,6 @@ from contracts.governance.v1 import (
 )
 from contracts.model.v1 import RetrainingRequest
 from leaim.exceptions import LeaimError
-from leaim.governance.audit.events import InvocationAudit
 from leaim.governance.statistics.drift import DriftThresholds, categorical_features, measure_drift
 from leaim.governance.statistics.fairness import BiasThresholds, bias_alerts, bias_indicators
 
@@ -33,8 +32,8 @@ if TYPE_CHECKING:
     from contracts.model.v1 import TrainingJob
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
+    from leaim.governance.audit.events import ScheduleGate
     from leaim.governance.oversight.ports import OversightStore, StoredDecision
-    from leaim.governance.ports import AuditLog, Telemetry
     from leaim.governance.statistics.drift import DriftResult
     from leaim.governance.statistics.drift import FeatureDrift as MeasuredDrift
     from leaim.governance.statistics.fairness import BiasAlert
@@ -342,26 +341,9 @@ def _drift_report(
     )
 
 
-def run_monitor(
-    monitor: Monitor,
-    *,
-    audit_log: AuditLog,
-    telemetry: Telemetry,
-    clock: Clock,
-    invocation_id: str,
-    source: str,
-) -> MonitorRun:
+def run_monitor(monitor: Monitor, gate: ScheduleGate, invocation_id: str) -> MonitorRun:
     """One scheduled monitor run, recorded in one audit event: an error event naming any use case that failed."""
-    with telemetry.span("monitor.run"):
-        audit = InvocationAudit(
-            audit_log,
-            clock,
-            source=source,
-            action="monitor.run",
-            invocation_id=invocation_id,
-            trace_id=telemetry.trace_id(),
-        )
-        audit.note(principal=MONITOR_PRINCIPAL, role="monitor")
+    with gate.run("monitor.run", invocation_id, principal=MONITOR_PRINCIPAL, role="monitor") as audit:
         with audit.failures_audited():
             run = monitor.run()
         if run.problems:

@@ -1,0 +1,128 @@
+"""Composition of the lifecycle functions: training jobs, the registry, promotion and the promotion controller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from leaim.adapters.dynamodb import DynamoRecordLedger
+from leaim.adapters.s3 import S3ObjectStore
+from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore, SqlVersionStats
+from leaim.adapters.sqs import SqsJobQueue
+from leaim.bootstrap.runtime import (
+    AWS_WRITE_CONFIG,
+    Runtime,
+    build_runtime,
+    manifest_signer,
+    modal_credentials,
+    once,
+    required,
+)
+from leaim.data.datasets import DatasetCatalog
+from leaim.data.snapshots import SnapshotService
+from leaim.domain.manifests import ManifestCatalog
+from leaim.lifecycle.api import LifecycleApi
+from leaim.lifecycle.consumer import TrainingConsumer
+from leaim.lifecycle.promotion import PromotionController, PromotionService
+from leaim.lifecycle.training import TrainingJobs
+from leaim.serving.workers import build_worker_client
+
+if TYPE_CHECKING:
+    from leaim.config import Settings
+    from leaim.serving.ports import WorkerClient
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What every lifecycle function shares: its runtime, training jobs, promotion and the registry."""
+
+    runtime: Runtime
+    jobs: TrainingJobs
+    promotions: PromotionService
+    controller: PromotionController
+    registry: SqlModelRegistry
+    dynamodb: Any
+    manifests: ManifestCatalog
+
+
+def build_lifecycle(
+    service_name: str, settings: Settings | None = None, *, workers: WorkerClient | None = None
+) -> Lifecycle:
+    """Build the training jobs, promotion service and controller and their adapters from settings.
+
+    The signing key is read only where it is used: by the training function, which signs manifests.
+    """
+    runtime = build_runtime(service_name, settings)
+    settings, engine, clock = runtime.settings, runtime.engine, runtime.clock
+    registry = SqlModelRegistry(engine)
+    manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
+    datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
+    dynamodb = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
+    s3 = boto3.client("s3", config=AWS_WRITE_CONFIG)
+    snapshots = SnapshotService(
+        datasets=datasets,
+        manifests=manifests,
+        objects=S3ObjectStore(required(settings.datasets_bucket, "datasets_bucket"), s3),
+        ledger=DynamoRecordLedger(required(settings.ingest_ledger_table, "ingest_ledger_table"), dynamodb),
+        clock=clock,
+    )
+
+    def worker_client() -> WorkerClient:
+        # Only the training function calls workers: the other lifecycle functions need no Modal token.
+        modal_credentials(settings)
+        return workers or build_worker_client(settings)
+
+    jobs = TrainingJobs(
+        manifests=manifests,
+        datasets=datasets,
+        snapshots=snapshots,
+        jobs=SqlTrainingJobStore(engine),
+        queue=SqsJobQueue(
+            required(settings.training_queue_url, "training_queue_url"),
+            boto3.client("sqs", config=AWS_WRITE_CONFIG),
+        ),
+        registry=registry,
+        artifacts=S3ObjectStore(required(settings.artifacts_bucket, "artifacts_bucket"), s3),
+        workers=once(worker_client),
+        signer=once(lambda: manifest_signer(settings)),
+        audit_log=runtime.audit_log,
+        telemetry=runtime.telemetry,
+        clock=clock,
+        code_version=settings.code_version,
+    )
+    return Lifecycle(
+        runtime=runtime,
+        jobs=jobs,
+        promotions=PromotionService(registry=registry, manifests=manifests),
+        controller=PromotionController(
+            registry=registry, stats=SqlVersionStats(engine), manifests=manifests, clock=clock
+        ),
+        registry=registry,
+        dynamodb=dynamodb,
+        manifests=manifests,
+    )
+
+
+def build_lifecycle_api(lifecycle: Lifecycle, *, source: str) -> LifecycleApi:
+    """The lifecycle API of the lifecycle API function."""
+    runtime = lifecycle.runtime
+    return LifecycleApi(
+        jobs=lifecycle.jobs,
+        promotions=lifecycle.promotions,
+        registry=lifecycle.registry,
+        gate=runtime.http_gate(lifecycle.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source),
+    )
+
+
+def build_training_consumer(lifecycle: Lifecycle, *, source: str) -> TrainingConsumer:
+    """The consumer of the training queue."""
+    runtime = lifecycle.runtime
+    return TrainingConsumer(
+        jobs=lifecycle.jobs,
+        audit_log=runtime.audit_log,
+        telemetry=runtime.telemetry,
+        clock=runtime.clock,
+        source=source,
+    )

@@ -1,0 +1,157 @@
+"""What every function's composition starts from: settings, time, tracing, the audit store and its log.
+
+Also the pieces several kinds of function share: AWS client settings, secrets, the governed HTTP gate and
+the schedule gate, and `once`, which builds a container's services on its first invocation.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.config import Config
+
+from leaim.adapters.dynamodb import DynamoApiKeyStore
+from leaim.adapters.sql import SqlAuditLog, create_engine_for, create_schema
+from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
+from leaim.config import Settings
+from leaim.data.privacy import MIN_KEY_BYTES
+from leaim.domain.clock import SystemClock
+from leaim.exceptions import ConfigurationError
+from leaim.governance.access.gate import HttpGate
+from leaim.governance.audit.events import ScheduleGate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from sqlalchemy import Engine
+
+    from leaim.lifecycle.signing import ManifestSigner
+
+T = TypeVar("T")
+
+# Short AWS timeouts on the request path: a slow dependency must fail inside the decision's latency
+# budget (a fallback), not after it. One attempt: a retry would not fit in the budget.
+AWS_CONFIG = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+# Writes off the request path (results, dead letters, idempotency records, objects) are retried by their
+# queue or schedule anyway, but a transient error is cheaper to retry here.
+AWS_WRITE_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What every function builds first: its settings, the clock, its tracer, the audit store and the audit log."""
+
+    settings: Settings
+    clock: SystemClock
+    telemetry: OtelTelemetry
+    engine: Engine
+    audit_log: SqlAuditLog
+
+    def schedule_gate(self, source: str) -> ScheduleGate:
+        """The gate of a scheduled run of the function named `source`: one audit event per run."""
+        return ScheduleGate(audit_log=self.audit_log, telemetry=self.telemetry, clock=self.clock, source=source)
+
+    def http_gate(self, dynamodb: Any, *, max_body_bytes: int, source: str) -> HttpGate:
+        """What an API function's governed HTTP entry point shares: its callers' keys, the audit log, tracing."""
+        return HttpGate(
+            keys=DynamoApiKeyStore(required(self.settings.api_keys_table, "api_keys_table"), dynamodb),
+            audit_log=self.audit_log,
+            telemetry=self.telemetry,
+            clock=self.clock,
+            max_body_bytes=max_body_bytes,
+            source=source,
+        )
+
+
+def build_runtime(service_name: str, settings: Settings | None = None) -> Runtime:
+    """Settings (default: the environment), the tracer of `service_name`, and the audit store with its schema."""
+    settings = settings or Settings.from_env()
+    provider = install_tracer_provider(service_name, settings.traces_file)
+    engine = create_engine_for(settings.database_url)
+    create_schema(engine)
+    return Runtime(
+        settings=settings,
+        clock=SystemClock(),
+        telemetry=OtelTelemetry(provider.get_tracer("leaim")),
+        engine=engine,
+        audit_log=SqlAuditLog(engine),
+    )
+
+
+def required(value: str | None, name: str) -> str:
+    """A setting the function cannot run without; ConfigurationError naming its variable when it is unset."""
+    if not value:
+        raise ConfigurationError(f"LEAIM_{name.upper()} is not set")
+    return value
+
+
+def pii_key(settings: Settings) -> bytes:
+    """The key that tokenizes PII fields: given directly locally, from Secrets Manager in AWS."""
+    if settings.pii_token_key:
+        key = settings.pii_token_key.encode()
+    elif settings.pii_token_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        key = str(parameters.get_secret(settings.pii_token_key_secret_arn, max_age=3600)).encode()
+    else:
+        raise ConfigurationError("set LEAIM_PII_TOKEN_KEY or LEAIM_PII_TOKEN_KEY_SECRET_ARN")
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(f"the PII token key must be at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def modal_credentials(settings: Settings) -> None:
+    """Expose the Modal token from Secrets Manager to the Modal client, which reads it from the environment."""
+    if settings.worker_backend != "modal" or not settings.modal_token_secret_arn or "MODAL_TOKEN_ID" in os.environ:
+        return
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(settings.modal_token_secret_arn, transform="json", max_age=3600)
+    if not isinstance(secret, dict) or not {"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"} <= secret.keys():
+        raise ConfigurationError("the Modal token secret must hold MODAL_TOKEN_ID and MODAL_TOKEN_SECRET")
+    os.environ["MODAL_TOKEN_ID"] = secret["MODAL_TOKEN_ID"]
+    os.environ["MODAL_TOKEN_SECRET"] = secret["MODAL_TOKEN_SECRET"]
+
+
+def key_pem(file: Path | None, secret_arn: str | None, variable: str) -> bytes:
+    """A private key's PEM from its file (locally) or its Secrets Manager secret (in AWS)."""
+    if file is not None:
+        try:
+            return file.read_bytes()
+        except OSError as error:
+            raise ConfigurationError(f"LEAIM_{variable}_FILE cannot be read: {error}") from error
+    if secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return str(parameters.get_secret(secret_arn, max_age=3600)).encode()
+    raise ConfigurationError(f"set LEAIM_{variable}_FILE or LEAIM_{variable}_SECRET_ARN")
+
+
+def manifest_signer(settings: Settings) -> ManifestSigner:
+    """The signer of model manifests, from the manifest signing key."""
+    # Imported here: only the functions that sign or verify manifests load cryptography at all.
+    from leaim.lifecycle.signing import ManifestSigner
+
+    pem = key_pem(settings.manifest_signing_key_file, settings.manifest_signing_key_secret_arn, "MANIFEST_SIGNING_KEY")
+    return ManifestSigner.from_pem(pem)
+
+
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """`build` run on the first call of a container and its result reused by the following ones.
+
+    Concurrent first calls (the local stack serves on threads) wait for the one build instead of making two.
+    """
+    lock = threading.Lock()
+    built: list[T] = []
+
+    def get() -> T:
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return get
