@@ -1,1 +1,1 @@
-"""Clients of the platform's HTTP APIs, and the tables that show their answers."""
+"""Clients of the platform's HTTP APIs, the record files `leaim ingest` sends, and the tables that show the answers."""

@@ -1,4 +1,4 @@
-"""The governance API's reports as rich tables, for the `leaim` commands and `leaim demo --drift`."""
+"""The APIs' answers as rich tables, for the `leaim` commands and `leaim demo --drift`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from rich.console import Console
 
@@ -43,6 +43,16 @@ def rows_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(Text("" if value is None else str(value)) for value in row))
+    return table
+
+
+def facts_table(title: str, facts: Mapping[str, object]) -> Table:
+    """A two-column table of named values; values are shown as text, never as markup."""
+    table = Table(title=title, show_header=False, min_width=len(title))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in facts.items():
+        table.add_row(name, Text(str(value)))
     return table
 
 

@@ -27,7 +27,10 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from embedded.clients.http import GovernanceClient, IngestClient, LifecycleClient, batches
+from embedded.clients.governance import GovernanceClient
+from embedded.clients.ingestion import IngestClient
+from embedded.clients.lifecycle import LifecycleClient
+from embedded.clients.records import batches
 from embedded.clients.tables import drift_table, percent, print_coverage
 from embedded.demos.traffic import decision_request, send
 from embedded.synthetic import CardFraudGenerator, transaction_record

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from contracts.governance.v1 import AlertList
 from contracts.model.v1 import TrafficPolicy
-from embedded.clients.http import GovernanceClient
+from embedded.clients.governance import GovernanceClient
 from embedded.demos.drift import (
     DriftDemoOptions,
     FeedbackLoop,

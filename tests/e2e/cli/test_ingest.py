@@ -12,15 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from embedded.cli import main
-from embedded.clients.http import (
-    EXTRA_CELLS,
-    NO_LOCAL_STACK,
-    RecordFileError,
-    batches,
-    count_records,
-    read_records,
-    write_records,
-)
+from embedded.clients.exceptions import RecordFileError
+from embedded.clients.local import NO_LOCAL_STACK
+from embedded.clients.records import EXTRA_CELLS, batches, count_records, read_records, write_records
 from embedded.synthetic import BROKEN_KINDS, sample_records
 from embedded.world import LocalWorld, WorldOptions
 from leaim.data.datasets import DatasetCatalog

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from embedded.cli import _param, main
+from embedded.cli import main
+from embedded.cli.models import _param
 from leaim.lifecycle.signing import ManifestSigner
 
 if TYPE_CHECKING:

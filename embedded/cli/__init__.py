@@ -1,0 +1,74 @@
+"""The `leaim` command: the embedded default, the benchmarks, and a client of the ingestion and lifecycle APIs.
+
+`up` and `demo` run the local stack and `bench`, `bench-ingest`, `bench-models` and `bench-drift` measure it; `ingest`,
+`quarantine`, `snapshot` and `snapshots` call the ingestion API, `train`, `retrain`, `models`, `traffic`,
+`promote` and `rollback` the lifecycle API, and `governance report`, `outcome`, `reviews`, `review`, `drift`,
+`bias`, `quality`, `alerts`, `usage` and `audit export` the governance API, local or deployed; `audit verify`
+and `audit digest` check and seal the tamper-evident audit trail and `bench-audit` measures it; `sample-data`
+writes records to try them on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from rich.console import Console
+
+from embedded.cli import audit, bench, data, governance, models, stack
+from leaim.exceptions import LeaimError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+__all__ = ["build_parser", "main"]
+
+# Each module adds its group of commands; `leaim --help` lists them in this order.
+COMMAND_GROUPS = (stack, data, models, governance, audit, bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `leaim`: `--state-dir`, and every command group's commands, each carrying its `run` handler."""
+    parser = argparse.ArgumentParser(prog="leaim", description="Governed ML decisions, on this machine or on AWS.")
+    parser.add_argument("--state-dir", type=Path, default=Path(".leaim"), help="local state (default: .leaim)")
+    # Each command's parser sets `run`, its handler: (arguments, console) -> exit status. A command whose options
+    # can clash in ways argparse cannot tell also sets `check`: (arguments) -> the problem, or None.
+    parser.set_defaults(check=None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+@contextlib.contextmanager
+def _function_output(state_dir: Path) -> Iterator[TextIO]:
+    """Send what the functions print (logs, EMF metrics) to a file, as CloudWatch would keep it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    terminal = sys.stdout
+    with (state_dir / "functions.log").open("a", encoding="utf-8") as log:
+        sys.stdout = log
+        try:
+            yield terminal
+        finally:
+            sys.stdout = terminal
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `leaim` command: exit 0 or 1 as the command decides, 2 for a refusal, 130 when interrupted."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.check is not None and (problem := arguments.check(arguments)):
+        parser.error(problem)
+    try:
+        with _function_output(arguments.state_dir) as terminal:
+            console = Console(file=terminal)
+            status = arguments.run(arguments, console)
+    except (LeaimError, OSError) as error:
+        print(f"leaim: {error}", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        status = 130
+    raise SystemExit(status)

@@ -1,0 +1,69 @@
+"""`leaim bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit`: the local stack measured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from embedded.cli.options import positive
+
+if TYPE_CHECKING:
+    import argparse
+
+    from rich.console import Console
+
+    from embedded.cli.options import Commands
+
+
+def register(commands: Commands) -> None:
+    """Add `bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit`."""
+    bench = commands.add_parser("bench", help="measure the governed decision path against its floors")
+    bench.add_argument("--iterations", type=positive, default=2000, help="timed calls per in-process measurement")
+    bench.add_argument("--http-requests", type=positive, default=400, help="HTTP requests per concurrency level")
+    bench.set_defaults(run=_decisions)
+    bench_ingest = commands.add_parser("bench-ingest", help="measure ingestion throughput against validation alone")
+    bench_ingest.add_argument("--records", type=positive, default=20_000, help="records per measurement")
+    bench_ingest.add_argument("--http-records", type=positive, default=10_000, help="records sent over HTTP")
+    bench_ingest.set_defaults(run=_ingestion)
+    bench_models = commands.add_parser("bench-models", help="measure training, evaluation, cold load and batching")
+    bench_models.add_argument("--rows", type=positive, default=20_000, help="training rows (default: 20000)")
+    bench_models.set_defaults(run=_models)
+    bench_drift = commands.add_parser("bench-drift", help="time the drift check on a large seeded window")
+    bench_drift.add_argument("--rows", type=positive, default=1_000_000, help="live rows (default: 1000000)")
+    bench_drift.add_argument("--features", type=positive, default=30, help="model features (default: 30)")
+    bench_drift.set_defaults(run=_drift)
+    bench_audit = commands.add_parser("bench-audit", help="measure chained audit appends and verification")
+    bench_audit.add_argument("--events", type=positive, default=1_000_000, help="events verified (default: 1000000)")
+    bench_audit.add_argument("--postgres", help="PostgreSQL server URL (default: the local test database)")
+    bench_audit.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    bench_audit.set_defaults(run=_audit)
+
+
+def _decisions(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.decisions import run_bench
+
+    return run_bench(console, iterations=arguments.iterations, http_requests=arguments.http_requests)
+
+
+def _ingestion(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.ingestion import run_ingest_bench
+
+    return run_ingest_bench(console, records=arguments.records, http_records=arguments.http_records)
+
+
+def _models(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.models import run_model_bench
+
+    return run_model_bench(console, rows=arguments.rows)
+
+
+def _drift(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.drift import run_drift_bench
+
+    return run_drift_bench(console, rows=arguments.rows, features=arguments.features)
+
+
+def _audit(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.audit import DEFAULT_POSTGRES, run_audit_bench
+
+    postgres = None if arguments.no_postgres else arguments.postgres or DEFAULT_POSTGRES
+    return run_audit_bench(console, events=arguments.events, postgres=postgres)

@@ -1,0 +1,47 @@
+"""A client of the lifecycle API: training jobs, model versions and their manifests, and each use case's traffic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from contracts.model.v1 import ModelList, ModelVersionView, TrafficPolicy, TrainingJob
+from embedded.clients.base import ApiClient, segment
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class LifecycleClient(ApiClient):
+    """The lifecycle API's routes as methods."""
+
+    def create_training_job(self, model: str, request: Mapping[str, object]) -> TrainingJob:
+        """`POST /v1/models/{model}/training-jobs`: queue a training job."""
+        return self._call(TrainingJob, "POST", f"/v1/models/{segment(model)}/training-jobs", dict(request))
+
+    def training_job(self, job_id: str) -> TrainingJob:
+        """`GET /v1/training-jobs/{job_id}`: a job's state and progress."""
+        return self._call(TrainingJob, "GET", f"/v1/training-jobs/{segment(job_id)}")
+
+    def models(self) -> ModelList:
+        """`GET /v1/models`: every model with its version counts and aliases."""
+        return self._call(ModelList, "GET", "/v1/models")
+
+    def version(self, model: str, version: str) -> ModelVersionView:
+        """`GET /v1/models/{model}/versions/{version}`: a version's signed manifest."""
+        return self._call(ModelVersionView, "GET", f"/v1/models/{segment(model)}/versions/{segment(version)}")
+
+    def traffic(self, use_case: str) -> TrafficPolicy:
+        """`GET /v1/use-cases/{use_case}/traffic`: champion, challenger and policy."""
+        return self._call(TrafficPolicy, "GET", f"/v1/use-cases/{segment(use_case)}/traffic")
+
+    def change_traffic(self, use_case: str, change: Mapping[str, object]) -> TrafficPolicy:
+        """`PUT /v1/use-cases/{use_case}/traffic`: promote a version, or make it the challenger."""
+        return self._call(TrafficPolicy, "PUT", f"/v1/use-cases/{segment(use_case)}/traffic", dict(change))
+
+    def rollback(self, use_case: str, reason: str) -> TrafficPolicy:
+        """`POST /v1/use-cases/{use_case}/rollback`: drop the challenger, or restore the previous champion."""
+        return self._call(TrafficPolicy, "POST", f"/v1/use-cases/{segment(use_case)}/rollback", {"reason": reason})
+
+    def request_retraining(self, use_case: str, request: Mapping[str, object]) -> TrainingJob:
+        """`POST /v1/use-cases/{use_case}/retraining`: snapshot the data now and queue a job on it."""
+        return self._call(TrainingJob, "POST", f"/v1/use-cases/{segment(use_case)}/retraining", dict(request))
