@@ -41,6 +41,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 from pydantic import ValidationError
 
 from contracts.model.v1 import SignedManifest
+from gpu_workers.exceptions import (
+    ArtifactNotFoundError,
+    ArtifactVerificationError,
+    DeadlineExceededError,
+    GpuWorkerError,
+    InvalidRequestError,
+    ManifestConflictError,
+    ManifestVerificationError,
+    ModelMismatchError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -54,15 +64,15 @@ READY_PREFIX = "LEAIM_WORKER_LISTENING "
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
-# Error class names a worker reports, mapped to the HTTP status the host answers with.
+# The error types a worker reports, mapped to the HTTP status the host answers with.
 ERROR_STATUS: dict[str, HTTPStatus] = {
-    "InvalidRequestError": HTTPStatus.BAD_REQUEST,
-    "ArtifactNotFoundError": HTTPStatus.NOT_FOUND,
-    "ModelMismatchError": HTTPStatus.CONFLICT,
-    "ArtifactVerificationError": HTTPStatus.UNPROCESSABLE_ENTITY,
-    "ManifestVerificationError": HTTPStatus.UNPROCESSABLE_ENTITY,
-    "ManifestConflictError": HTTPStatus.CONFLICT,
-    "DeadlineExceededError": HTTPStatus.GATEWAY_TIMEOUT,
+    InvalidRequestError.code: HTTPStatus.BAD_REQUEST,
+    ArtifactNotFoundError.code: HTTPStatus.NOT_FOUND,
+    ModelMismatchError.code: HTTPStatus.CONFLICT,
+    ArtifactVerificationError.code: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ManifestVerificationError.code: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ManifestConflictError.code: HTTPStatus.CONFLICT,
+    DeadlineExceededError.code: HTTPStatus.GATEWAY_TIMEOUT,
 }
 
 Item = TypeVar("Item")
@@ -266,8 +276,9 @@ def make_handler(host: WorkerHost) -> type[BaseHTTPRequestHandler]:
 
 def _from_exception(error: Exception) -> _HostError:
     if isinstance(error, ValidationError):
-        return _HostError(HTTPStatus.BAD_REQUEST, "InvalidRequestError", str(error))
-    error_type = type(error).__name__
+        return _HostError(HTTPStatus.BAD_REQUEST, InvalidRequestError.code, str(error))
+    # An error no worker raises on purpose is named by its class, for whoever reads the host's log.
+    error_type = error.code if isinstance(error, GpuWorkerError) else type(error).__name__
     status = ERROR_STATUS.get(error_type)
     if status is None:
         logger.exception("worker call failed")

@@ -113,5 +113,5 @@ class InferenceWorker:
             self._load_error = error
 
 
-def _error_entry(error: Exception) -> dict[str, Any]:
-    return {"error": {"type": type(error).__name__, "message": str(error)}}
+def _error_entry(error: GpuWorkerError) -> dict[str, Any]:
+    return {"error": {"type": error.code, "message": str(error)}}

@@ -29,6 +29,9 @@ _TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 class ArchiveUnavailableError(DependencyUnavailableError):
     """The archive bucket did not answer, or refused a write."""
 
+    code = "dependency_unavailable"
+    status = 503
+
 
 def digest_key(sequence: int) -> str:
     """The object key of digest `sequence`; zero-padded so keys list in sequence order."""

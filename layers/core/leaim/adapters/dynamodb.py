@@ -31,6 +31,9 @@ _ROUNDS = 5
 class FeatureStoreUnavailableError(DependencyUnavailableError):
     """The online feature store did not answer."""
 
+    code = "dependency_unavailable"
+    status = 503
+
 
 def _from_dynamo(value: Any) -> float | int | str:
     if isinstance(value, Decimal):
@@ -208,6 +211,9 @@ class DynamoRecordLedger:
 
 class LedgerUnavailableError(DependencyUnavailableError):
     """The record ledger did not answer."""
+
+    code = "dependency_unavailable"
+    status = 503
 
 
 def _batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:

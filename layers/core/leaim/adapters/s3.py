@@ -20,6 +20,9 @@ _MISSING = {"NoSuchKey", "404", "NotFound"}
 class ObjectStoreUnavailableError(DependencyUnavailableError):
     """The bucket did not answer, or refused a write."""
 
+    code = "dependency_unavailable"
+    status = 503
+
 
 class S3ObjectStore:
     """`ObjectStore` on one S3 bucket (versioned in the template, so overwrites and deletes keep history)."""

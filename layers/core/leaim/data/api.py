@@ -8,10 +8,10 @@ from contracts.decision.v1 import FieldError
 from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
 from leaim.data.ingestion import Incoming, ingest_details
 from leaim.exceptions import (
-    EmptySnapshotError,
     SnapshotExistsError,
 )
-from leaim.governance.access.gate import GovernedHttp, HttpAnswer, Rejection
+from leaim.governance.access.exceptions import InvalidRequestError
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer
 from leaim.governance.access.policy import Permission
 
 if TYPE_CHECKING:
@@ -98,10 +98,8 @@ class IngestionApi(GovernedHttp):
                 snapshot = self._snapshots.cut(
                     dataset, principal=principal.name, since=request.since, until=request.until
                 )
-            except EmptySnapshotError as error:
-                raise Rejection(409, "no_records", str(error)) from error
             except SnapshotExistsError as error:
-                raise Rejection(409, "snapshot_exists", f"{error}: send the request again") from error
+                raise SnapshotExistsError(f"{error}: send the request again") from error
             details = {
                 "dataset": dataset,
                 "snapshot_id": snapshot.snapshot_id,
@@ -138,9 +136,7 @@ def _limit(query: Mapping[str, str]) -> int:
     if text is None:
         return DEFAULT_PAGE
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1000:
-        raise Rejection(
-            422,
-            "invalid_request",
+        raise InvalidRequestError(
             "limit must be a whole number from 1 to 1000",
             [FieldError(field="query.limit", message="must be a whole number from 1 to 1000", type="value_error")],
         )

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from contracts.decision.v1 import FieldError
 from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
 from leaim.exceptions import NotFoundError, RecordExistsError
-from leaim.governance.access.gate import GovernedHttp, HttpAnswer, Rejection, TextBody
+from leaim.governance.access.exceptions import ExportTooLargeError, InvalidRequestError
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody
 from leaim.governance.access.policy import Permission
 from leaim.governance.audit.exceptions import InvalidCursorError
 from leaim.governance.oversight.reviews import InvalidOverrideError
@@ -118,9 +119,7 @@ class GovernanceApi(GovernedHttp):
             records = list(_capped(self._trail.iter_records(search)))
             text = _jsonl(records) if kind == "jsonl" else _csv(records)
             if len(text.encode()) > MAX_EXPORT_BYTES:
-                raise Rejection(
-                    413,
-                    "export_too_large",
+                raise ExportTooLargeError(
                     f"the export of {len(records)} events is over {MAX_EXPORT_BYTES} bytes, more than one answer "
                     "may carry: narrow the range with since and until",
                 )
@@ -372,10 +371,8 @@ class GovernanceApi(GovernedHttp):
         )
 
 
-def _invalid(field: str, message: str) -> Rejection:
-    return Rejection(
-        422, "invalid_request", f"{field} {message}", [FieldError(field=field, message=message, type="value_error")]
-    )
+def _invalid(field: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{field} {message}", [FieldError(field=field, message=message, type="value_error")])
 
 
 def _created_or_retried(details: Mapping[str, Any]) -> int:
@@ -419,9 +416,7 @@ def _shown(search: AuditQuery) -> dict[str, str]:
 def _capped(records: Iterable[AuditRecord]) -> Iterable[AuditRecord]:
     for count, record in enumerate(records, start=1):
         if count > MAX_EXPORT_ROWS:
-            raise Rejection(
-                413,
-                "export_too_large",
+            raise ExportTooLargeError(
                 f"more than {MAX_EXPORT_ROWS} events match: narrow the range with since and until",
             )
         yield record

@@ -17,8 +17,9 @@ from contracts.model.v1 import (
     TrafficChange,
     TrainingJobRequest,
 )
-from leaim.exceptions import EmptySnapshotError, InvalidJobError, NotFoundError, SnapshotExistsError
-from leaim.governance.access.gate import GovernedHttp, HttpAnswer, Rejection
+from leaim.exceptions import InvalidJobError, NotFoundError, SnapshotExistsError
+from leaim.governance.access.exceptions import InvalidRequestError
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer
 from leaim.governance.access.policy import Permission
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class LifecycleApi(GovernedHttp):
             try:
                 job = self._jobs.submit(model, request, principal=principal.name)
             except InvalidJobError as error:
-                raise Rejection(422, "invalid_request", str(error), error.fields) from error
+                raise InvalidRequestError(str(error), error.fields) from error
             audit.note(use_case=job.use_case, model_name=model, model_version=job.version)
             return job, _job_details(job.job_id, job.snapshot_id, job.family, job.params, job.seed, job.deploy)
 
@@ -141,10 +142,8 @@ class LifecycleApi(GovernedHttp):
             request = self._parse(RetrainingRequest, self._json(body or b"{}"), "a retraining request")
             try:
                 job = self._jobs.retrain(use_case, request, principal=principal.name)
-            except EmptySnapshotError as error:
-                raise Rejection(409, "no_records", str(error)) from error
             except SnapshotExistsError as error:
-                raise Rejection(409, "snapshot_exists", f"{error}: send the request again") from error
+                raise SnapshotExistsError(f"{error}: send the request again") from error
             audit.note(model_name=job.model_name, model_version=job.version)
             details = _job_details(job.job_id, job.snapshot_id, job.family, job.params, job.seed, job.deploy)
             return job, {**details, "trigger": request.trigger, "reason": request.reason}

@@ -7,10 +7,16 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from contracts.decision.v1 import DecisionRequest
-from leaim.exceptions import AuditWriteError, DependencyUnavailableError, NotFoundError
-from leaim.governance.access.gate import GovernedHttp, HttpAnswer, Rejection, field_errors
+from leaim.exceptions import NotFoundError
+from leaim.governance.access.exceptions import (
+    InvalidInputsError,
+    InvalidRequestError,
+    UnknownDecisionError,
+    UnknownUseCaseError,
+)
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer, field_errors
 from leaim.governance.access.policy import Permission
-from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
+from leaim.orchestration.decisions import InputValidationError
 
 if TYPE_CHECKING:
     from leaim.governance.access.gate import HttpGate, Invocation
@@ -42,22 +48,12 @@ class DecisionApi(GovernedHttp):
                 request = self._request(body)
                 audit.note(request_id=request.request_id)
                 result = self._service.decide(use_case, request, audit, remaining_ms=invocation.remaining_ms)
-            except Rejection as rejection:
-                return self._reject(audit, rejection)
             except NotFoundError as error:
-                return self._reject(audit, Rejection(404, "unknown_use_case", str(error)))
+                return self._answer_error(audit, UnknownUseCaseError(str(error)))
             except InputValidationError as error:
-                return self._reject(
-                    audit, Rejection(422, "invalid_inputs", "inputs do not match the use case", error.fields)
-                )
-            except RequestIdReusedError as error:
-                return self._reject(audit, Rejection(409, "request_id_reused", str(error)))
-            except AuditWriteError as error:
-                return self._unavailable(error, audit)
-            except DependencyUnavailableError as error:
-                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
+                return self._answer_error(audit, InvalidInputsError("inputs do not match the use case", error.fields))
             except Exception as error:
-                return self._fail(audit, error)
+                return self._answer_error(audit, error)
             headers = {"x-idempotent-replay": "true"} if result.replay else {}
             return HttpAnswer(200, result.response.model_dump(mode="json"), headers)
 
@@ -70,17 +66,11 @@ class DecisionApi(GovernedHttp):
                 self._authorize(invocation, audit, Permission.READ_DECISION)
                 decision = self._service.get(decision_id)
                 if decision is None:
-                    raise Rejection(404, "unknown_decision", f"no decision with id {decision_id!r}")
+                    raise UnknownDecisionError(f"no decision with id {decision_id!r}")
                 audit.note(use_case=decision.use_case, request_id=decision.request_id)
                 audit.store("success", status_code=200)
-            except Rejection as rejection:
-                return self._reject(audit, rejection)
-            except AuditWriteError as error:
-                return self._unavailable(error, audit)
-            except DependencyUnavailableError as error:
-                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
             except Exception as error:
-                return self._fail(audit, error)
+                return self._answer_error(audit, error)
             return HttpAnswer(200, decision.model_dump(mode="json"))
 
     def _request(self, body: bytes) -> DecisionRequest:
@@ -88,6 +78,4 @@ class DecisionApi(GovernedHttp):
         try:
             return DecisionRequest.model_validate(payload)
         except ValidationError as error:
-            raise Rejection(
-                422, "invalid_request", "request does not match decision.v1", field_errors(error)
-            ) from error
+            raise InvalidRequestError("request does not match decision.v1", field_errors(error)) from error

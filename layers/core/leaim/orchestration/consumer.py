@@ -30,6 +30,8 @@ QUEUE_ROLE = "decision_client"
 class PoisonMessageError(LeaimError):
     """The message can never become a decision; it is retried, then dead-lettered with this reason."""
 
+    code = "poison_message"
+
 
 @dataclass(frozen=True, slots=True)
 class QueueRecord:

@@ -45,9 +45,14 @@ SHADOW_THREADS = 4
 class RequestIdReusedError(LeaimError):
     """A request id already decided is sent again with other inputs: not a retry, a conflict."""
 
+    code = "request_id_reused"
+    status = 409
+
 
 class InputValidationError(LeaimError):
     """The request's inputs do not satisfy the use case's manifest."""
+
+    code = "invalid_inputs"
 
     def __init__(self, fields: list[FieldError]) -> None:
         super().__init__("; ".join(f"{error.field}: {error.message}" for error in fields))

@@ -9,3 +9,6 @@ __all__ = ["DuplicateDecisionError", "ModelVersionExistsError", "StoreUnavailabl
 
 class StoreUnavailableError(DependencyUnavailableError):
     """The SQL store could not be read or written for a reason other than the data itself."""
+
+    code = "dependency_unavailable"
+    status = 503

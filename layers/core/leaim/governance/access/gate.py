@@ -7,14 +7,21 @@ The decision, ingestion and later APIs share this base, so every route answers a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from contracts.decision.v1 import ErrorResponse, FieldError
-from leaim.exceptions import AuditWriteError, ConflictError, DependencyUnavailableError, NotFoundError
+from leaim.exceptions import AuditWriteError, LeaimError
+from leaim.governance.access.exceptions import (
+    BodyTooLargeError,
+    ForbiddenError,
+    InvalidRequestError,
+    MalformedJsonError,
+    RequestRefusedError,
+    UnauthorizedError,
+)
 from leaim.governance.access.policy import is_allowed, key_digest
 from leaim.governance.audit.events import InvocationAudit
 
@@ -58,15 +65,6 @@ class Invocation:
     remaining_ms: float | None = None
 
 
-class Rejection(Exception):  # noqa: N818 - an answer, not a failure: entry points turn it into a 4xx/5xx
-    def __init__(self, status: int, error: str, message: str, fields: list[FieldError] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.fields = fields or []
-
-
 def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
     """Pydantic's errors as FieldErrors naming each offending field by its dotted path."""
     fields = []
@@ -78,12 +76,6 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
             )
         )
     return fields
-
-
-def conflict_code(error: ConflictError) -> str:
-    """The error code of a 409: the error's class name in snake case, e.g. `revision_conflict`."""
-    name = type(error).__name__.removesuffix("Error")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,29 +115,26 @@ class GovernedHttp:
     def _authorize(self, invocation: Invocation, audit: InvocationAudit, permission: Permission) -> Principal:
         api_key = invocation.headers.get(API_KEY_HEADER)
         if not api_key:
-            raise Rejection(401, "unauthorized", f"missing API key: send it in the {API_KEY_HEADER} header")
+            raise UnauthorizedError(f"missing API key: send it in the {API_KEY_HEADER} header")
         principal = self._keys.lookup(key_digest(api_key))
         if principal is None:
-            raise Rejection(401, "unauthorized", "unknown or revoked API key")
+            raise UnauthorizedError("unknown or revoked API key")
         audit.note(principal=principal.name, role=principal.role)
         if not is_allowed(principal.role, permission):
-            raise Rejection(403, "forbidden", f"role {principal.role!r} may not {permission.value}")
+            raise ForbiddenError(f"role {principal.role!r} may not {permission.value}")
         return principal
 
     def _json(self, body: bytes) -> Any:
         """The body's JSON document: 413 past the size limit, 400 when it is not JSON."""
         if len(body) > self._max_body_bytes:
-            raise Rejection(413, "body_too_large", f"body is {len(body)} bytes; the limit is {self._max_body_bytes}")
+            raise BodyTooLargeError(f"body is {len(body)} bytes; the limit is {self._max_body_bytes}")
         try:
             return json.loads(body or b"null")
         except (ValueError, RecursionError) as error:
             # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
             # RecursionError covers nesting too deep to parse.
-            raise Rejection(
-                400,
-                "malformed_json",
-                "body is not valid JSON",
-                [FieldError(field="body", message=str(error), type="json_invalid")],
+            raise MalformedJsonError(
+                "body is not valid JSON", [FieldError(field="body", message=str(error), type="json_invalid")]
             ) from error
 
     def _serve(
@@ -163,10 +152,8 @@ class GovernedHttp:
 
         `work` returns the answer's contract (or text) and the event's details; `status` may be chosen from
         the details. `subject` (a decision id, a use case) is noted on the event before the caller is
-        authorized, so that refused attempts are found with the rest of the subject's trail. Rejections
-        answer their status,
-        NotFoundError 404, ConflictError 409, an unavailable dependency 503, anything else 500; the
-        audit store refusing the event answers 503, since nothing leaves without its event.
+        authorized, so that refused attempts are found with the rest of the subject's trail. An error
+        answers with its own status and code (`_answer_error`).
         """
         with self._telemetry.attach(invocation.headers), self._telemetry.span(action, attributes):
             audit = self._audit(invocation, action)
@@ -177,18 +164,8 @@ class GovernedHttp:
                 code = status(details) if callable(status) else status
                 if audit.stored is None:
                     audit.store("success", status_code=code, details=details)
-            except Rejection as rejection:
-                return self._reject(audit, rejection)
-            except NotFoundError as error:
-                return self._reject(audit, Rejection(404, "not_found", str(error)))
-            except ConflictError as error:
-                return self._reject(audit, Rejection(409, conflict_code(error), str(error)))
-            except AuditWriteError as error:
-                return self._unavailable(error, audit)
-            except DependencyUnavailableError as error:
-                return self._reject(audit, Rejection(503, "dependency_unavailable", str(error)), retry=True)
             except Exception as error:
-                return self._fail(audit, error)
+                return self._answer_error(audit, error)
             if isinstance(answer, TextBody):
                 return HttpAnswer(code, {}, {"content-type": answer.content_type}, text=answer.text)
             return HttpAnswer(code, answer.model_dump(mode="json"))
@@ -198,24 +175,36 @@ class GovernedHttp:
         try:
             return model.model_validate(payload)
         except ValidationError as error:
-            raise Rejection(422, "invalid_request", f"body is not {what}", field_errors(error)) from error
+            raise InvalidRequestError(f"body is not {what}", field_errors(error)) from error
 
-    def _reject(self, audit: InvocationAudit, rejection: Rejection, *, retry: bool = False) -> HttpAnswer:
-        outcome: Outcome = "error" if rejection.status >= 500 else "rejected"
-        fields = [f.model_dump() for f in rejection.fields]
+    def _answer_error(self, audit: InvocationAudit, error: Exception) -> HttpAnswer:
+        """The answer to an invocation that raised: an error's own status and code, else 500 `internal_error`.
+
+        The audit store refusing the event answers 503, since nothing leaves without its event.
+        """
+        if isinstance(error, AuditWriteError):
+            return self._unavailable(error, audit)
+        if isinstance(error, LeaimError) and error.status is not None:
+            return self._reject(audit, error)
+        return self._fail(audit, error)
+
+    def _reject(self, audit: InvocationAudit, error: LeaimError) -> HttpAnswer:
+        status = error.status or 500
+        outcome: Outcome = "error" if status >= 500 else "rejected"
+        fields = error.fields if isinstance(error, RequestRefusedError) else []
+        message = str(error)
         try:
             audit.store(
                 outcome,
-                status_code=rejection.status,
-                error=f"{rejection.error}: {rejection.message}",
-                details={"fields": fields},
+                status_code=status,
+                error=f"{error.code}: {message}",
+                details={"fields": [f.model_dump() for f in fields]},
             )
-        except AuditWriteError as error:
-            return self._unavailable(error, audit)
-        body = ErrorResponse(
-            error=rejection.error, message=rejection.message, fields=rejection.fields, trace_id=audit.trace_id
-        )
-        return HttpAnswer(rejection.status, body.model_dump(mode="json"), {"retry-after": "1"} if retry else {})
+        except AuditWriteError as audit_error:
+            return self._unavailable(audit_error, audit)
+        body = ErrorResponse(error=error.code, message=message, fields=fields, trace_id=audit.trace_id)
+        # A store that did not answer may answer the next try.
+        return HttpAnswer(status, body.model_dump(mode="json"), {"retry-after": "1"} if status == 503 else {})
 
     def _fail(self, audit: InvocationAudit, error: Exception) -> HttpAnswer:
         if audit.stored is None:
@@ -223,13 +212,13 @@ class GovernedHttp:
                 audit.store("error", status_code=500, error=f"{type(error).__name__}: {error}")
             except AuditWriteError as audit_error:
                 return self._unavailable(audit_error, audit)
-        body = ErrorResponse(error="internal_error", message="the request could not be served", trace_id=audit.trace_id)
+        body = ErrorResponse(error=LeaimError.code, message="the request could not be served", trace_id=audit.trace_id)
         return HttpAnswer(500, body.model_dump(mode="json"))
 
     def _unavailable(self, error: AuditWriteError, audit: InvocationAudit) -> HttpAnswer:
         # No answer leaves without its audit event: the caller retries (a decision with the same request id).
         body = ErrorResponse(
-            error="audit_unavailable",
+            error=AuditWriteError.code,
             message=f"the audit store did not accept the event: {error}",
             trace_id=audit.trace_id,
         )

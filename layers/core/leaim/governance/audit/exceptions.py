@@ -8,14 +8,26 @@ from leaim.exceptions import ConflictError, LeaimError
 class InvalidCursorError(LeaimError):
     """An audit search cursor that this store did not hand out."""
 
+    code = "invalid_cursor"
+
 
 class DigestConflictError(ConflictError):
     """Another run sealed a digest with the same sequence first; nothing was sealed by this one."""
+
+    code = "digest_conflict"
+    # Raised by the scheduled sealing only: no API answers with it.
+    status = None
 
 
 class UnreadableDigestError(LeaimError):
     """The last stored digest does not parse: no digest is sealed after it until someone looks."""
 
+    code = "unreadable_digest"
+
 
 class ArchiveConflictError(ConflictError):
     """The archive already holds a different copy of a digest; write-once copies are never replaced."""
+
+    code = "archive_conflict"
+    # Raised by the scheduled sealing only: no API answers with it.
+    status = None

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class InvalidOverrideError(LeaimError):
     """An override names an outcome the use case does not have."""
 
+    code = "invalid_override"
+
 
 def review_of(stored: StoredDecision) -> Review:
     """A stored decision in the review band as a review."""
