@@ -25,8 +25,8 @@ from sqlalchemy.engine import make_url
 
 from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
-from leaim.adapters.sql import create_engine_for, create_schema
-from leaim.adapters.sql.audit import SqlAuditLog, SqlAuditTrail, event_values
+from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail, create_engine_for, create_schema
+from leaim.adapters.sql.audit_log import event_values
 from leaim.domain.clock import SystemClock
 from leaim.governance.audit.chain import link_events
 from leaim.governance.audit.ports import ArchivedCopy, ArchivedDigest

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from embedded.cli.options import Commands
     from embedded.clients.records import RecordFormat
-    from leaim.adapters.sql.audit import SqlAuditTrail
+    from leaim.adapters.sql import SqlAuditTrail
     from leaim.governance.audit.ports import DigestArchive
 
 # A large store's chains are verified by this many processes at once: one per core, up to four.
@@ -108,8 +108,7 @@ def _digest(arguments: argparse.Namespace, console: Console) -> int:
 
 def _store_and_archive(arguments: argparse.Namespace) -> tuple[Path, SqlAuditTrail, DigestArchive | None]:
     """The state folder, the audit store (--database-url, else the local one) and the digest archive, if any."""
-    from leaim.adapters.sql import create_engine_for, create_schema
-    from leaim.adapters.sql.audit import SqlAuditTrail
+    from leaim.adapters.sql import SqlAuditTrail, create_engine_for, create_schema
 
     state_dir: Path = arguments.state_dir.resolve()
     if arguments.database_url is None and not (state_dir / "leaim.db").is_file():

@@ -10,8 +10,7 @@ import boto3
 
 from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
-from leaim.adapters.sql import SqlModelRegistry
-from leaim.adapters.sql.audit import SqlAuditTrail
+from leaim.adapters.sql import SqlAuditTrail, SqlModelRegistry
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,

@@ -13,15 +13,14 @@ from embedded.cli import main
 from embedded.emulation.aws import local_session
 from embedded.emulation.context import LambdaContext
 from leaim.adapters.audit_archive import S3DigestArchive
-from leaim.adapters.sql import create_engine_for, create_schema
-from leaim.adapters.sql.audit import SqlAuditLog, SqlAuditTrail
+from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail, create_engine_for, create_schema
 from leaim.bootstrap.governance import build_audit_digest
 from leaim.bootstrap.runtime import once
 from leaim.governance.audit.exceptions import ArchiveConflictError
 from leaim.governance.audit.sealing import DigestSigner
 from leaim.governance.ports import AuditQuery
-from tests.integration.adapters.sql.test_audit import make_event
 from tests.integration.governance.audit.test_trail import REGION, endpoint, template_bucket
+from tests.support.audit import make_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

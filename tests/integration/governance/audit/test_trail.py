@@ -21,8 +21,15 @@ from contracts.trail.v1 import AuditDigest, AuditRecord, ChainHead
 from embedded.emulation.aws import LocalEndpoint, Provisioner, Resolver, local_session
 from embedded.emulation.template import load_template
 from leaim.adapters.audit_archive import S3DigestArchive, digest_key
-from leaim.adapters.sql import DuplicateDecisionError, create_engine_for, create_schema
-from leaim.adapters.sql.audit import DIGESTS, EVENTS, SqlAuditLog, SqlAuditTrail, SqlDecisionStore
+from leaim.adapters.sql import (
+    DuplicateDecisionError,
+    SqlAuditLog,
+    SqlAuditTrail,
+    SqlDecisionStore,
+    create_engine_for,
+    create_schema,
+)
+from leaim.adapters.sql.rows import DIGESTS, EVENTS
 from leaim.domain.clock import SystemClock
 from leaim.exceptions import AuditWriteError
 from leaim.governance.audit import verification
@@ -31,7 +38,7 @@ from leaim.governance.audit.exceptions import InvalidCursorError, UnreadableDige
 from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 from leaim.governance.audit.verification import TrailVerifier, summary
 from leaim.governance.ports import AuditQuery
-from tests.integration.adapters.sql.test_audit import BASE_TIME, decision_event, make_decision, make_event
+from tests.support.audit import BASE_TIME, decision_event, make_decision, make_event
 from tests.support.paths import TEMPLATE
 
 if TYPE_CHECKING:

@@ -1,0 +1,51 @@
+"""Decisions already made, on SQL: by id, or by the caller's request id for idempotent retries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from leaim.adapters.sql.exceptions import StoreUnavailableError
+from leaim.adapters.sql.rows import decision_by_request, decision_of
+from leaim.adapters.sql.tables import DecisionRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from contracts.decision.v1 import DecisionResponse
+
+
+class SqlDecisionStore:
+    """`DecisionStore` on SQLite or PostgreSQL, reading what `SqlAuditLog.record_decision` stored."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, decision_id: str) -> DecisionResponse | None:
+        """A stored decision, or None."""
+        try:
+            with Session(self._engine) as session:
+                row = session.get(DecisionRow, decision_id)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"decision {decision_id!r} could not be read") from error
+        return None if row is None else decision_of(row)
+
+    def by_request(self, use_case: str, request_id: str) -> DecisionResponse | None:
+        """The decision already made for this request id of `use_case`, or None."""
+        try:
+            with Session(self._engine) as session:
+                row = decision_by_request(session, use_case, request_id)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"decision for request {request_id!r} could not be read") from error
+        return None if row is None else decision_of(row)
+
+    def inputs_of(self, decision_id: str) -> dict[str, Any] | None:
+        """The minimized inputs a decision was made on, or None."""
+        try:
+            with Session(self._engine) as session:
+                row = session.get(DecisionRow, decision_id)
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"inputs of decision {decision_id!r} could not be read") from error
+        return None if row is None else dict(row.inputs)
