@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from leaim.bootstrap.scheduled import ScheduledFunction
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
@@ -43,10 +44,14 @@ def print_logs_to_stdout(module: object) -> None:
     the first one of its service is built and keeps that handler for the life of the process, so a stack
     started later in the same process (with the output sent elsewhere, or the earlier target closed) would
     log into the earlier target. Locally every stack shares the process, so its loggers follow `sys.stdout`.
+    The loggers are the module's own and those of its scheduled function.
     """
-    for value in vars(module).values():
-        if isinstance(value, Logger) and isinstance(value.registered_handler, logging.StreamHandler):
-            handler = value.registered_handler
+    values = vars(module).values()
+    loggers = [value for value in values if isinstance(value, Logger)]
+    loggers += [value.logger for value in values if isinstance(value, ScheduledFunction)]
+    for logger in loggers:
+        if isinstance(logger.registered_handler, logging.StreamHandler):
+            handler = logger.registered_handler
             with handler.lock or contextlib.nullcontext():
                 handler.stream = _CURRENT_STDOUT
 

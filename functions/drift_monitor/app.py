@@ -9,33 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.adapters.powertools import scheduled_handler
-from leaim.bootstrap.governance import build_monitor
-from leaim.bootstrap.lifecycle import build_lifecycle
-from leaim.bootstrap.runtime import once
+from leaim.bootstrap.governance import Monitoring, build_monitoring
+from leaim.bootstrap.scheduled import ScheduledFunction, ScheduledRun
 from leaim.governance.oversight.monitor import run_monitor
 
-SERVICE = "drift-monitor"
-SOURCE = "DriftMonitorFunction"
-
-logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
-
-# Built on the first invocation of a container and reused by the following ones.
-lifecycle = once(lambda: build_lifecycle(SERVICE))
-monitor = once(lambda: build_monitor(lifecycle()))
+function = ScheduledFunction("drift-monitor", source="DriftMonitorFunction", build=build_monitoring)
 
 
-@scheduled_handler(logger, metrics)
-def lambda_handler(invocation_id: str) -> dict[str, Any]:
+@function.handler
+def lambda_handler(run: ScheduledRun[Monitoring]) -> dict[str, Any]:
     """Monitor every use case with a live version."""
-    run = run_monitor(monitor(), lifecycle().runtime.schedule_gate(SOURCE), invocation_id)
-    summary = run.summary()
-    logger.info("monitor", extra=summary)
-    metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=sum(r.status == "drift" for r in run.drift))
-    metrics.add_metric(name="AlertsOpened", unit=MetricUnit.Count, value=len(run.opened))
-    metrics.add_metric(name="RetrainingRequested", unit=MetricUnit.Count, value=len(run.retraining))
+    monitored = run_monitor(run.built.monitor, run.gate, run.invocation_id)
+    summary = monitored.summary()
+    function.logger.info("monitor", extra=summary)
+    drifted = sum(report.status == "drift" for report in monitored.drift)
+    function.metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=drifted)
+    function.metrics.add_metric(name="AlertsOpened", unit=MetricUnit.Count, value=len(monitored.opened))
+    function.metrics.add_metric(name="RetrainingRequested", unit=MetricUnit.Count, value=len(monitored.retraining))
     return summary

@@ -8,31 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.adapters.powertools import scheduled_handler
-from leaim.bootstrap.lifecycle import build_lifecycle
-from leaim.bootstrap.runtime import once
+from leaim.bootstrap.lifecycle import Lifecycle, build_lifecycle
+from leaim.bootstrap.scheduled import ScheduledFunction, ScheduledRun
 from leaim.lifecycle.schedules import run_controller
 
-SERVICE = "promotion-controller"
-SOURCE = "PromotionControllerFunction"
-
-logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
-
-# Built on the first invocation of a container and reused by the following ones.
-lifecycle = once(lambda: build_lifecycle(SERVICE))
+function = ScheduledFunction("promotion-controller", source="PromotionControllerFunction", build=build_lifecycle)
 
 
-@scheduled_handler(logger, metrics)
-def lambda_handler(invocation_id: str) -> dict[str, Any]:
+@function.handler
+def lambda_handler(run: ScheduledRun[Lifecycle]) -> dict[str, Any]:
     """Judge every use case's challenger and apply the verdicts."""
-    built = lifecycle()
-    decisions = run_controller(built.controller, built.runtime.schedule_gate(SOURCE), invocation_id)
+    decisions = run_controller(run.built.controller, run.gate, run.invocation_id)
     for decision in decisions:
-        logger.info("promotion", extra={"use_case": decision.use_case, "action": decision.action})
+        function.logger.info("promotion", extra={"use_case": decision.use_case, "action": decision.action})
         if decision.action in ("promote", "advance", "rollback"):
-            metrics.add_metric(name=f"Promotion{decision.action.title()}", unit=MetricUnit.Count, value=1)
+            function.metrics.add_metric(name=f"Promotion{decision.action.title()}", unit=MetricUnit.Count, value=1)
     return {"decisions": [decision.model_dump(mode="json") for decision in decisions]}

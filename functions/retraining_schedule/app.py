@@ -8,30 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.adapters.powertools import scheduled_handler
-from leaim.bootstrap.lifecycle import build_lifecycle
-from leaim.bootstrap.runtime import once
+from leaim.bootstrap.lifecycle import Lifecycle, build_lifecycle
+from leaim.bootstrap.scheduled import ScheduledFunction, ScheduledRun
 from leaim.lifecycle.schedules import run_scheduled_retraining
 
-SERVICE = "retraining-schedule"
-SOURCE = "RetrainingScheduleFunction"
-
-logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
-
-# Built on the first invocation of a container and reused by the following ones.
-lifecycle = once(lambda: build_lifecycle(SERVICE))
+function = ScheduledFunction("retraining-schedule", source="RetrainingScheduleFunction", build=build_lifecycle)
 
 
-@scheduled_handler(logger, metrics)
-def lambda_handler(invocation_id: str) -> dict[str, Any]:
+@function.handler
+def lambda_handler(run: ScheduledRun[Lifecycle]) -> dict[str, Any]:
     """Queue a retraining job for every use case whose manifest asks for scheduled retraining."""
-    built = lifecycle()
-    jobs = run_scheduled_retraining(built.jobs, built.runtime.schedule_gate(SOURCE), invocation_id)
+    jobs = run_scheduled_retraining(run.built.jobs, run.gate, run.invocation_id)
     for job in jobs:
-        logger.info("retraining queued", extra={"use_case": job.use_case, "job_id": job.job_id})
-    metrics.add_metric(name="RetrainingJobsQueued", unit=MetricUnit.Count, value=len(jobs))
+        function.logger.info("retraining queued", extra={"use_case": job.use_case, "job_id": job.job_id})
+    function.metrics.add_metric(name="RetrainingJobsQueued", unit=MetricUnit.Count, value=len(jobs))
     return {"jobs": [job.model_dump(mode="json") for job in jobs]}

@@ -12,6 +12,7 @@ from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditTrail, SqlModelRegistry
 from leaim.adapters.sql.oversight import SqlOversight
+from leaim.bootstrap.lifecycle import Lifecycle, build_lifecycle
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
     AWS_WRITE_CONFIG,
@@ -28,7 +29,6 @@ from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 from leaim.governance.oversight.reviews import ReviewService
 
 if TYPE_CHECKING:
-    from leaim.bootstrap.lifecycle import Lifecycle
     from leaim.config import Settings
     from leaim.governance.oversight.monitor import Monitor
     from leaim.governance.oversight.ports import InvocationLedger
@@ -109,6 +109,25 @@ def build_monitor(lifecycle: Lifecycle) -> Monitor:
         retrainer=lifecycle.jobs,
         clock=lifecycle.runtime.clock,
     )
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """What the drift monitor function needs: the lifecycle it asks for retraining, and the monitor."""
+
+    lifecycle: Lifecycle
+    monitor: Monitor
+
+    @property
+    def runtime(self) -> Runtime:
+        """The lifecycle's runtime, which the monitor's runs are audited through."""
+        return self.lifecycle.runtime
+
+
+def build_monitoring(service_name: str, settings: Settings | None = None) -> Monitoring:
+    """Build the lifecycle and the drift and bias monitor over it from settings."""
+    lifecycle = build_lifecycle(service_name, settings)
+    return Monitoring(lifecycle=lifecycle, monitor=build_monitor(lifecycle))
 
 
 @dataclass(frozen=True)

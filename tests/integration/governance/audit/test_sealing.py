@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -14,8 +15,6 @@ from embedded.emulation.aws import local_session
 from embedded.emulation.context import LambdaContext
 from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail, create_engine_for, create_schema
-from leaim.bootstrap.governance import build_audit_digest
-from leaim.bootstrap.runtime import once
 from leaim.governance.audit.exceptions import ArchiveConflictError
 from leaim.governance.audit.sealing import DigestSigner
 from leaim.governance.ports import AuditQuery
@@ -81,11 +80,11 @@ def run_function(monkeypatch: pytest.MonkeyPatch, database_url: str, bucket: str
     """Invoke the function's handler in a fresh container configured with these settings."""
     from functions.audit_digest import app
 
+    app = importlib.reload(app)
     monkeypatch.setenv("LEAIM_DATABASE_URL", database_url)
     monkeypatch.setenv("LEAIM_AUDIT_ARCHIVE_BUCKET", bucket)
     monkeypatch.setenv("LEAIM_AUDIT_ARCHIVE_RETENTION_DAYS", "1")
     monkeypatch.setenv("LEAIM_AUDIT_SIGNING_KEY_FILE", str(key_file))
-    monkeypatch.setattr(app, "digests", once(lambda: build_audit_digest(app.SERVICE)))
     return app.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, context())
 
 
