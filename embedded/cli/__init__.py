@@ -1,11 +1,17 @@
-"""The `leaim` command: the embedded default, the benchmarks, and a client of the ingestion and lifecycle APIs.
+"""The `leaim` command: the embedded default, its benchmarks, and a client of every API, local or deployed.
 
-`up` and `demo` run the local stack and `bench`, `bench-ingest`, `bench-models` and `bench-drift` measure it; `ingest`,
-`quarantine`, `snapshot` and `snapshots` call the ingestion API, `train`, `retrain`, `models`, `traffic`,
-`promote` and `rollback` the lifecycle API, and `governance report`, `outcome`, `reviews`, `review`, `drift`,
-`bias`, `quality`, `alerts`, `usage` and `audit export` the governance API, local or deployed; `audit verify`
-and `audit digest` check and seal the tamper-evident audit trail and `bench-audit` measures it; `sample-data`
-writes records to try them on.
+One module per group of commands:
+- `stack`: `up` runs the local stack until interrupted; `demo` (and `demo --drift`) runs the main job on it.
+- `data`: `ingest`, `quarantine`, `snapshot` and `snapshots` call the ingestion API; `sample-data` writes
+  records to try them on.
+- `models`: `train`, `retrain`, `models`, `traffic`, `promote` and `rollback` call the lifecycle API;
+  `manifest-key` makes a manifest signing key.
+- `governance`: `governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`
+  and `usage` call the governance API.
+- `audit`: `audit verify` and `audit digest` check and seal the tamper-evident trail; `audit export` reads
+  it through the governance API.
+- `bench`: `bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit` measure each path
+  against its floor and write their pages of the documentation.
 """
 
 from __future__ import annotations
