@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # The Ed25519 key that signs audit digests on this machine, in the state folder.
 AUDIT_SIGNING_KEY = "audit-signing.pem"
-# Where `leaim up` records its stack (leaim.local.stack.STATE_FILE, under the world's `stack` folder).
+# Where `leaim up` records its stack (embedded.emulation.stack.STATE_FILE, under the world's `stack` folder).
 STACK_STATE = "stack/stack.json"
 # moto's server takes any credentials; these keep boto3 from looking for real ones.
 _MOTO_CREDENTIAL = "testing"

@@ -1,6 +1,6 @@
 """Governance API function (LEAIM layer 5). The Chalice `app` object is the Lambda handler.
 
-Routes translate API Gateway requests into calls on `leaim.oversight.api.GovernanceApi`, which
+Routes translate API Gateway requests into calls on `leaim.governance.api.GovernanceApi`, which
 authenticates, validates, reads and writes the oversight store and audits; this module only maps results
 to HTTP and emits the override metric.
 """

@@ -1,6 +1,6 @@
 """Ingestion API function (LEAIM layer 1). The Chalice `app` object is the Lambda handler.
 
-Routes translate API Gateway requests into calls on `leaim.ingestion.api.IngestionApi`, which
+Routes translate API Gateway requests into calls on `leaim.data.api.IngestionApi`, which
 authenticates, validates, stores or quarantines, and audits; this module only maps results to HTTP.
 """
 

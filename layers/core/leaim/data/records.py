@@ -1,6 +1,6 @@
 """One record, checked against its dataset contract, minimized, and turned into stored values and features.
 
-The features come from `leaim.domain.features.feature_vector`, the function the decision path calls on a
+The features come from `leaim.data.features.feature_vector`, the function the decision path calls on a
 live request: a record yields the same numbers when it is ingested as when it is served.
 """
 
