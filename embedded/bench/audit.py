@@ -2,8 +2,9 @@
 
 Appends are measured batched (1,000 events per `append_many`, one transaction each) and one event per
 transaction; a full verification reads every link, recomputes every hash and checks every digest and every
-decision's binding. SQLite is a file (WAL, `synchronous=FULL`); PostgreSQL is a database created for the run on
-the given server and dropped after it. Figures are printed, never asserted.
+decision's binding. The floor is the hash chain alone: linking events that are already column values, with
+no store. SQLite is a file (WAL, `synchronous=FULL`); PostgreSQL is a database created for the run on the
+given server and dropped after it. Figures are printed and written to the docs, never asserted.
 """
 
 from __future__ import annotations
@@ -20,11 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
+from embedded.bench.report import (
+    DOCS_DIRECTORY,
+    BenchmarkPage,
+    Column,
+    FigureTable,
+    Target,
+    describe_machine,
+    publish,
+    ratio,
+)
 from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail, create_engine_for, create_schema
 from leaim.adapters.sql.audit_log import event_values
 from leaim.domain.clock import SystemClock
@@ -52,6 +62,9 @@ DECISIONS = 1_000
 # Processes walking the chains in the parallel verification: one per core, up to four (as `leaim audit verify`).
 VERIFY_WORKERS = min(os.cpu_count() or 1, 4)
 BASE_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+TARGET_VERIFY_EVENTS = 1_000_000
+TARGET_VERIFY_S = 30.0
+TARGET_APPENDS_PER_S = 30_000
 
 
 class MemoryArchive:
@@ -141,34 +154,139 @@ def sample_decision(index: int) -> DecisionResponse:
     )
 
 
-def run_audit_bench(console: Console, *, events: int, postgres: str | None) -> int:
-    """Measure appends and verification on SQLite and, when given a server, on PostgreSQL; print the figures."""
-    results = [_chain_alone(console)]
+@dataclass(frozen=True)
+class StoreFigures:
+    """What one store measured: its appends (batched first), its verifications (the widest last), and the
+    verifier's summary of the store it verified."""
+
+    store: str
+    appends: list[Measured]
+    verifications: list[Measured]
+    summary: str
+
+
+def run_audit_bench(
+    console: Console,
+    *,
+    events: int,
+    postgres: str | None,
+    batched_events: int = BATCHED_EVENTS,
+    single_events: int = SINGLE_EVENTS,
+    decisions: int = DECISIONS,
+    docs_dir: Path | None = DOCS_DIRECTORY,
+) -> int:
+    """Measure appends and verification on SQLite and, when given a server, on PostgreSQL; print the figures
+    and write `audit.md` into `docs_dir` (nothing when None).
+
+    `batched_events` are appended 1,000 per transaction and `single_events` one per transaction; the store
+    is then filled to `events` (at most `POSTGRES_VERIFY_EVENTS` on PostgreSQL) with `decisions` stored
+    decisions among them, sealed, and verified in full. Returns the exit status.
+    """
+    started_at = datetime.now(UTC)
+    chain = _chain_alone(console, batched_events)
     with tempfile.TemporaryDirectory(prefix="leaim-bench-audit-") as folder:
-        engine = create_engine_for(f"sqlite:///{Path(folder) / 'audit.db'}")
-        create_schema(engine)
-        results += _appends(engine, "SQLite", console)
-        results += _verification(engine, "SQLite", events, console)
-        engine.dispose()
+        url = f"sqlite:///{Path(folder) / 'audit.db'}"
+        stores = [_measure_store(url, "SQLite", events, batched_events, single_events, decisions, console)]
     if postgres is not None:
+        size = min(events, POSTGRES_VERIFY_EVENTS)
         with _fresh_database(postgres) as url:
-            engine = create_engine_for(url)
-            create_schema(engine)
-            results += _appends(engine, "PostgreSQL", console)
-            results += _verification(engine, "PostgreSQL", min(events, POSTGRES_VERIFY_EVENTS), console)
-            engine.dispose()
-    table = Table(title="Audit trail: appends with the hash chain, and full verification")
-    for column in ("measurement", "events", "seconds", "events/s"):
-        table.add_column(column, justify="left" if column == "measurement" else "right")
-    for result in results:
-        table.add_row(result.what, f"{result.events:,}", f"{result.seconds:.2f}", f"{result.rate:,.0f}")
-    console.print(table)
+            stores.append(_measure_store(url, "PostgreSQL", size, batched_events, single_events, decisions, console))
+    table = FigureTable(
+        title="Audit trail: appends with the hash chain, and full verification",
+        columns=(
+            Column("measurement", figures=False),
+            Column("events"),
+            Column("seconds"),
+            Column("events/s"),
+            Column("x hash chain alone"),
+        ),
+        rows=[
+            (
+                result.what,
+                f"{result.events:,}",
+                f"{result.seconds:.2f}",
+                f"{result.rate:,.0f}",
+                ratio(result.rate, chain.rate),
+            )
+            for result in [chain, *(m for figures in stores for m in figures.appends + figures.verifications)]
+        ],
+        note="Each ratio is the row's rate over the rate of the hash chain alone.",
+    )
+    if postgres is None:
+        server, postgres_sentence = "--no-postgres", "PostgreSQL was not measured in this run."
+    else:
+        server = f"--postgres {make_url(postgres).render_as_string(hide_password=True)}"
+        postgres_sentence = (
+            "PostgreSQL is a database created on the server for the run and dropped after it, its store "
+            f"verified at up to {POSTGRES_VERIFY_EVENTS:,} events."
+        )
+    page = BenchmarkPage(
+        name="audit",
+        title="Audit trail",
+        summary=(
+            "Appends of generated events through the real `SqlAuditLog`, hash chain included, batched "
+            f"({BATCH:,} events per transaction) and one per transaction, against the hash chain alone "
+            "(canonical JSON and sha256, no store); then a full verification of a store filled to "
+            f"{events:,} events from {WRITERS} writers with {decisions:,} decisions among them, sealed twice: every "
+            f"link, hash, digest and decision binding checked, in one process and in {_processes(VERIFY_WORKERS)} "
+            f"(what `leaim audit verify` does). SQLite is a file (WAL, `synchronous=FULL`). {postgres_sentence}"
+        ),
+        command=f"leaim bench-audit --events {events} {server}",
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        machine=describe_machine(),
+        tables=[table],
+        targets=[target for figures in stores for target in _targets(figures)],
+        findings=[f"{figures.store}: {figures.summary}." for figures in stores],
+    )
+    publish(console, page, docs_dir)
     return 0
 
 
-def _appends(engine: Engine, store: str, console: Console) -> list[Measured]:
-    batched = [sample_event(index) for index in range(BATCHED_EVENTS)]
-    single = [sample_event(index) for index in range(SINGLE_EVENTS)]
+def _measure_store(
+    url: str, store: str, events: int, batched_events: int, single_events: int, decisions: int, console: Console
+) -> StoreFigures:
+    """Appends, then verifications, on a fresh schema at `url`."""
+    engine = create_engine_for(url)
+    try:
+        create_schema(engine)
+        appends = _appends(engine, store, batched_events, single_events, console)
+        verifications, found = _verification(engine, store, events, batched_events + single_events, decisions, console)
+    finally:
+        engine.dispose()
+    return StoreFigures(store, appends, verifications, found)
+
+
+def _targets(figures: StoreFigures) -> list[Target]:
+    """The append and verification targets, judged on the batched appends and the widest verification."""
+    appended, verified = figures.appends[0], figures.verifications[-1]
+    # A smaller store is judged at its own rate, as if it held the target's million events.
+    seconds = verified.seconds * TARGET_VERIFY_EVENTS / verified.events if verified.events else 0.0
+    measured = (
+        f"{verified.seconds:.1f} s"
+        if verified.events == TARGET_VERIFY_EVENTS
+        else f"{verified.seconds:.1f} s for {verified.events:,} events: {seconds:.1f} s for "
+        f"{TARGET_VERIFY_EVENTS:,} at that rate"
+    )
+    return [
+        Target(
+            what=f"{figures.store}: batched appends ({BATCH:,} events per transaction)",
+            target=f">= {TARGET_APPENDS_PER_S:,} events/s",
+            measured=f"{appended.rate:,.0f} events/s",
+            met=appended.rate >= TARGET_APPENDS_PER_S,
+        ),
+        Target(
+            what=f"{figures.store}: full verification of {TARGET_VERIFY_EVENTS:,} events, {_processes(VERIFY_WORKERS)}",
+            target=f"<= {TARGET_VERIFY_S:g} s",
+            measured=measured,
+            met=seconds <= TARGET_VERIFY_S,
+        ),
+    ]
+
+
+def _appends(engine: Engine, store: str, batched_events: int, single_events: int, console: Console) -> list[Measured]:
+    batched = [sample_event(index) for index in range(batched_events)]
+    single = [sample_event(index) for index in range(single_events)]
     log = SqlAuditLog(engine)
     with console.status(f"{store}: {len(batched):,} events, {BATCH:,} per transaction..."):
         started = time.perf_counter()
@@ -186,19 +304,21 @@ def _appends(engine: Engine, store: str, console: Console) -> list[Measured]:
     ]
 
 
-def _verification(engine: Engine, store: str, events: int, console: Console) -> list[Measured]:
-    """Fill the store to `events` from several writers with decisions among them, seal, then verify it all."""
+def _verification(
+    engine: Engine, store: str, events: int, stored: int, decisions: int, console: Console
+) -> tuple[list[Measured], str]:
+    """Fill the store (holding `stored` events) to `events` from several writers with `decisions` decisions
+    among them, seal, then verify it all; the verifications, and the summary of the last one."""
     signer = DigestSigner.generate()
     archive = MemoryArchive()
     sealer = DigestSealer(store=SqlAuditTrail(engine), archive=archive, signer=lambda: signer, clock=SystemClock())
     writers = [SqlAuditLog(engine) for _ in range(WRITERS)]
-    stored = BATCHED_EVENTS + SINGLE_EVENTS
-    with console.status(f"{store}: {DECISIONS:,} decisions..."):
-        for index in range(DECISIONS):
+    with console.status(f"{store}: {decisions:,} decisions..."):
+        for index in range(decisions):
             decision = sample_decision(index)
             event = sample_event(index * 3).model_copy(update={"decision_id": decision.decision_id})
             writers[index % WRITERS].record_decision(decision, {"amount": 12.5}, event, features={"amount_log": 2.6})
-        stored += DECISIONS
+        stored += decisions
     # Digests at half and nine tenths of the fill: the last tenth is left unsealed, as between two runs.
     seals = [events // 2, events * 9 // 10]
     with console.status(f"{store}: filling to {events:,} events from {WRITERS} writers..."):
@@ -215,25 +335,22 @@ def _verification(engine: Engine, store: str, events: int, console: Console) -> 
     measured = []
     for workers in sorted({1, VERIFY_WORKERS}):
         # No progress display here: its thread would make the workers spawn instead of fork, as the CLI does.
-        console.print(f"{store}: verifying {stored:,} events with {workers} processes...", highlight=False)
+        console.print(f"{store}: verifying {stored:,} events with {_processes(workers)}...", highlight=False)
         started = time.perf_counter()
         report = TrailVerifier(keys, workers=workers).verify(SqlAuditTrail(engine), archive)
         seconds = time.perf_counter() - started
         console.print(f"{store}: {summary(report)}", markup=False, highlight=False, soft_wrap=True)
-        what = f"{store} full verification, {workers} process{'es' if workers > 1 else ''}"
-        measured.append(Measured(what, report.events, seconds))
-    console.print(
-        f"{store}: the verified store holds {report.chains} chains, {report.digests} digests and "
-        f"{report.decisions:,} decisions.",
-        markup=False,
-        highlight=False,
-    )
-    return measured
+        measured.append(Measured(f"{store} full verification, {_processes(workers)}", report.events, seconds))
+    return measured, summary(report)
 
 
-def _chain_alone(console: Console) -> Measured:
-    """The hash chain's own cost: linking events that are already column values, with no store."""
-    values = [event_values(sample_event(index)) for index in range(BATCHED_EVENTS)]
+def _processes(workers: int) -> str:
+    return f"{workers} process{'es' if workers > 1 else ''}"
+
+
+def _chain_alone(console: Console, events: int) -> Measured:
+    """The hash chain's own cost: linking `events` events that are already column values, with no store."""
+    values = [event_values(sample_event(index)) for index in range(events)]
     with console.status("Linking events without a store..."):
         started = time.perf_counter()
         for start in range(0, len(values), BATCH):

@@ -1,37 +1,47 @@
-"""`leaim bench` and `leaim bench-ingest`: the decision and ingestion paths measured against their floors.
+"""`leaim bench`: the governed decision path measured against its floors, in one run on the reference model.
 
-Measured on the reference model: raw onnxruntime batch-1 scoring; a bare Chalice handler that only
-parses the request (the framework floor); the full governed decision in process (validation, DynamoDB
-enrichment over loopback, routing, rules, telemetry, durable SQLite audit); decisions over HTTP through
-the local gateway at several concurrency levels; and the API function's cold start in a fresh process.
+The floors: raw onnxruntime batch-1 scoring (the model) and a bare Chalice handler that only parses the
+request into the same contract (the framework). Measured against them: the full governed decision in
+process (validation, DynamoDB enrichment over loopback, routing, rules, telemetry, durable SQLite audit)
+with its two I/O parts alone, and decisions over HTTP through the local gateway at several concurrency
+levels. The API function's cold start in fresh processes is measured against a process that imports only
+the same third-party modules and builds a bare Chalice handler.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import numpy as np
 from chalice.app import Chalice, Response
-from rich.table import Table
 
 from contracts.decision.v1 import DecisionRequest, DecisionResponse
 from contracts.inference.v1 import InferenceRequest, InferenceResult
-from embedded.bench.workers import ModelBench, bench_models
+from embedded.bench.report import (
+    DOCS_DIRECTORY,
+    BenchmarkPage,
+    Column,
+    FigureTable,
+    Target,
+    describe_machine,
+    publish,
+    ratio,
+)
 from embedded.demos.traffic import decision_request, percentile, send
 from embedded.emulation.context import LocalFunction
-from embedded.synthetic import CardFraudGenerator, transaction_record
+from embedded.synthetic import CardFraudGenerator
 from embedded.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
 from gpu_workers.artifacts import store_manifest
 from gpu_workers.inference.runtime import ModelRuntime
@@ -40,13 +50,8 @@ from gpu_workers.training.trainer import train
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlAuditLog, create_engine_for
 from leaim.bootstrap.decisions import build_decision_api, build_decisions
-from leaim.data.datasets import DatasetCatalog
-from leaim.data.features import feature_matrix, feature_vector, merge_online
-from leaim.data.parquet import encode
+from leaim.data.features import feature_vector, merge_online
 from leaim.data.privacy import entity_id
-from leaim.data.records import PreparedRecord, RecordPreparer, column_data, stored_columns
-from leaim.data.validation import validate_fields
-from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.access.gate import Invocation
 from leaim.governance.ports import AuditQuery
 
@@ -58,16 +63,47 @@ if TYPE_CHECKING:
     from contracts.model.v1 import ModelManifest, SignedManifest
     from contracts.training.v2 import TrainingRequest, TrainingResult
 
+# The benchmark's own stack: moto keeps resources for the life of the process, and other worlds may run in it.
+STACK_NAME = "leaim-bench-decisions"
+TRAINING_ROWS = 10_000
+CONCURRENCY = (1, 4, 16)
 COLD_START_RUNS = 5
-COLD_START_SCRIPT = """
+WARMUP = 50
+TARGET_OVERHEAD_P50_MS = 1.0
+TARGET_OVERHEAD_P99_MS = 3.0
+TARGET_COLD_START_MS = 300.0
+# The modules a cold start should not pay for: the decision path scores on the workers.
+HEAVY_MODULES = ("onnxruntime", "numpy")
+COLD_START_SCRIPT = f"""
 import json, sys, time
 started = time.perf_counter()
 import functions.decision_api.app as function
 imported = time.perf_counter()
 function.decision_api()
 ready = time.perf_counter()
-print(json.dumps({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
-                  "onnxruntime_loaded": "onnxruntime" in sys.modules}))
+ours = {{"contracts", "embedded", "functions", "gpu_workers", "leaim"}}
+frameworks = [
+    name for name, module in list(sys.modules.items())
+    if name.partition(".")[0] not in ours | set(sys.stdlib_module_names)
+    and getattr(getattr(module, "__spec__", None), "name", None) == name
+]
+print(json.dumps({{"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
+                  "heavy": [name for name in {HEAVY_MODULES!r} if name in sys.modules], "frameworks": frameworks}}))
+"""
+# The framework floor of a cold start: the third-party modules the function loaded (names on stdin, in the
+# order it loaded them), then a bare Chalice handler.
+FRAMEWORKS_SCRIPT = """
+import importlib, json, sys, time
+names = json.loads(sys.stdin.read())
+started = time.perf_counter()
+for name in names:
+    importlib.import_module(name)
+imported = time.perf_counter()
+from chalice.app import Chalice
+app = Chalice(app_name="leaim-bench-floor")
+app.route("/v1/decisions/{id}", methods=["POST"])(lambda **path: {})
+ready = time.perf_counter()
+print(json.dumps({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000}))
 """
 
 
@@ -91,7 +127,7 @@ class InProcessWorkerClient:
         store_manifest(signed, self._artifact_root)
 
 
-def _timed(call: Callable[[], object], iterations: int, warmup: int = 50) -> list[float]:
+def _timed(call: Callable[[], object], iterations: int, warmup: int = WARMUP) -> list[float]:
     for _ in range(warmup):
         call()
     samples = []
@@ -100,6 +136,25 @@ def _timed(call: Callable[[], object], iterations: int, warmup: int = 50) -> lis
         call()
         samples.append((time.perf_counter() - started) * 1000.0)
     return samples
+
+
+def _timed_decisions(decide: Callable[[], bool], iterations: int, warmup: int = WARMUP) -> tuple[list[float], int]:
+    """As `_timed`, for calls that say whether the model scored: the samples of those that did, and how many
+    fell back. A fallback skips the model call, so its time would flatter the governed path."""
+    for _ in range(warmup):
+        decide()
+    samples, fallbacks = [], 0
+    for _ in range(iterations):
+        started = time.perf_counter()
+        scored = decide()
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if scored:
+            samples.append(elapsed)
+        else:
+            fallbacks += 1
+    if not samples:
+        raise RuntimeError(f"all {iterations} governed decisions fell back: none was scored")
+    return samples, fallbacks
 
 
 def _proxy_event(path: str, resource: str, parameters: dict[str, str], body: str, api_key: str) -> dict[str, Any]:
@@ -141,28 +196,103 @@ def _floor_app() -> Chalice:
     return app
 
 
-def run_bench(console: Console, *, iterations: int, http_requests: int) -> int:
-    """Run every measurement and print the table; returns the exit status."""
+@dataclass(frozen=True, slots=True)
+class InProcess:
+    """The in-process measurements: each row's samples, the raw model's and the scored governed decisions'
+    among them, how many governed decisions fell back, and the onnxruntime provider that scored."""
+
+    rows: list[tuple[str, list[float], str]]
+    raw: list[float]
+    governed: list[float]
+    fallbacks: int
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class ColdStart:
+    """One fresh process: the time to import the handler's module, then to build what it serves with."""
+
+    import_ms: float
+    init_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        """Import and init."""
+        return self.import_ms + self.init_ms
+
+
+@dataclass(frozen=True, slots=True)
+class ColdStarts:
+    """The API function's cold starts and its framework floor's, run in turn, and what the function loaded."""
+
+    function: list[ColdStart]
+    frameworks: list[ColdStart]
+    framework_modules: int
+    heavy_loaded: list[str]
+
+
+def run_bench(
+    console: Console,
+    *,
+    iterations: int,
+    http_requests: int,
+    cold_starts: int = COLD_START_RUNS,
+    training_rows: int = TRAINING_ROWS,
+    docs_dir: Path | None = DOCS_DIRECTORY,
+) -> int:
+    """Run every measurement, print the tables and write `decisions.md` into `docs_dir` (nothing when None).
+
+    `iterations` timed calls per in-process measurement, `http_requests` per concurrency level over HTTP,
+    `cold_starts` fresh processes each for the API function and its framework floor, on a model trained
+    on `training_rows` generated transactions. Returns the exit status.
+    """
+    started_at = datetime.now(UTC)
     with (
         tempfile.TemporaryDirectory(prefix="leaim-bench-") as state,
-        LocalWorld(WorldOptions(state_dir=Path(state), breaker_reset_s=10.0)) as world,
+        LocalWorld(WorldOptions(state_dir=Path(state), breaker_reset_s=10.0, stack_name=STACK_NAME)) as world,
     ):
         with console.status("Training the reference model..."):
-            trained = world.train()
+            trained = world.train(rows=training_rows)
         generator = CardFraudGenerator(world.manifest, seed=11)
         cards = generator.cards(200)
         world.seed(cards)
         samples = generator.transactions(iterations + 100, cards)
-        rows, raw, full = _in_process(console, world, trained, samples, iterations)
+        measured = _in_process(console, world, trained, samples, iterations)
         http_rows = _http(world, samples, world.api_keys["decision_client"], http_requests, console)
-        cold = _cold_starts(console)
-    _print(console, rows, raw, full, http_rows, cold)
+        cold = _cold_starts(console, cold_starts)
+    page = BenchmarkPage(
+        name="decisions",
+        title="Decision path",
+        summary=(
+            "The governed decision path against its floors, in one run on the reference model trained on "
+            f"{training_rows:,} generated transactions. The floors are raw onnxruntime batch-1 scoring (the model) "
+            "and a bare Chalice handler that only parses the request into the same contract (the framework). "
+            "Against them: the full governed decision in process (the real `DecisionApi` with its real adapters: "
+            "API key lookup, validation, DynamoDB enrichment on moto over loopback, routing, the model called in "
+            "process, rules, spans, the durable SQLite audit commit), with its two I/O parts alone; decisions over "
+            f"HTTP through the local gateway and the local worker processes at concurrency "
+            f"{', '.join(map(str, CONCURRENCY))}; and the API function's cold start in fresh processes, against a "
+            "process that imports only the same third-party modules and builds a bare Chalice handler."
+        ),
+        command=f"leaim bench --iterations {iterations} --http-requests {http_requests}",
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        machine=describe_machine(measured.provider),
+        tables=[
+            _in_process_table(measured, iterations),
+            _http_table(http_rows, measured.raw, http_requests),
+            _cold_table(cold),
+        ],
+        targets=_targets(measured.raw, measured.governed, cold),
+        findings=[_fallback_finding(measured, iterations), _heavy_finding(cold)],
+    )
+    publish(console, page, docs_dir)
     return 0
 
 
 def _in_process(
     console: Console, world: LocalWorld, trained: ModelManifest, samples: list[Any], iterations: int
-) -> tuple[list[tuple[str, list[float], str]], list[float], list[float]]:
+) -> InProcess:
     """The raw model, the framework floor, the governed decision and its I/O parts, side by side."""
     rows: list[tuple[str, list[float], str]] = []
     manifest = world.manifest
@@ -208,20 +338,21 @@ def _in_process(
     bodies = iter(json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples))
     headers = {"x-api-key": key, "content-type": "application/json"}
 
-    def governed() -> None:
+    def governed() -> bool:
         answer = api.create(REFERENCE_USE_CASE, next(bodies), Invocation(uuid.uuid4().hex, headers, 10_000.0))
-        if answer.status != 200 or answer.body["fallback"]:
-            raise RuntimeError(f"governed decision did not score: {answer.status} {answer.body}")
+        if answer.status != 200:
+            raise RuntimeError(f"governed decision failed: {answer.status} {answer.body}")
+        return not answer.body["fallback"]
 
     with console.status("Full governed decision in process..."):
-        full = _timed(governed, iterations, warmup=50)
+        full, fallbacks = _timed_decisions(governed, iterations)
     rows.append(("governed decision, in process", full, "validate, enrich, score, rules, audit"))
 
     features = DynamoFeatureStore(world.running.table_name("FeaturesTable"), boto3.client("dynamodb"))
     card = entity_id(manifest, transaction.inputs, world.pii_key())
     with console.status("Online feature lookup..."):
         lookup = _timed(lambda: features.get(REFERENCE_USE_CASE, card), iterations)
-    rows.append(("  of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))
+    rows.append(("of which: DynamoDB GetItem", lookup, "enrichment, moto over loopback"))
     log = SqlAuditLog(create_engine_for(os.environ["LEAIM_DATABASE_URL"]))
     sample = world.audit_log.events(AuditQuery(source="DecisionApiFunction", outcome="success"), limit=1)[0]
     decision = DecisionResponse.model_validate(
@@ -240,9 +371,9 @@ def _in_process(
 
     with console.status("Durable audit commit..."):
         commits = _timed(commit, iterations)
-    rows.append(("  of which: audit commit", commits, "decision + 2 events, one SQLite transaction"))
+    rows.append(("of which: audit commit", commits, "decision + 2 events, one SQLite transaction"))
 
-    return rows, raw, full
+    return InProcess(rows, raw, full, fallbacks, runtime.providers[0])
 
 
 def _http(
@@ -250,7 +381,7 @@ def _http(
 ) -> list[tuple[int, list[float], float]]:
     results = []
     api_url = world.running.api_url
-    for concurrency in (1, 4, 16):
+    for concurrency in CONCURRENCY:
         traffic = [
             decision_request(REFERENCE_USE_CASE, f"http-{concurrency}-{i}", samples[i % len(samples)].inputs, key)
             for i in range(requests)
@@ -267,208 +398,146 @@ def _http(
     return results
 
 
-def _cold_starts(console: Console) -> list[dict[str, Any]]:
-    runs = []
-    with console.status("API function cold start in fresh processes..."):
-        for _ in range(COLD_START_RUNS):
-            output = subprocess.run(
-                [sys.executable, "-c", COLD_START_SCRIPT],
-                env=dict(os.environ),
-                capture_output=True,
-                text=True,
-                check=True,
+def _cold_starts(console: Console, runs: int) -> ColdStarts:
+    """`runs` fresh processes of the API function and as many of its framework floor, one of each in turn."""
+    function: list[ColdStart] = []
+    frameworks: list[ColdStart] = []
+    modules: list[str] = []
+    heavy: set[str] = set()
+    with console.status("API function cold start in fresh processes, and its framework floor..."):
+        for _ in range(runs):
+            measured = _fresh_process(COLD_START_SCRIPT, "")
+            function.append(ColdStart(measured["import_ms"], measured["init_ms"]))
+            modules = measured["frameworks"]
+            heavy.update(measured["heavy"])
+            floor = _fresh_process(FRAMEWORKS_SCRIPT, json.dumps(modules))
+            frameworks.append(ColdStart(floor["import_ms"], floor["init_ms"]))
+    return ColdStarts(function, frameworks, len(modules), sorted(heavy))
+
+
+def _fresh_process(script: str, stdin: str) -> dict[str, Any]:
+    """Run `script` in a new interpreter with this environment; its last line of output, as JSON."""
+    output = subprocess.run(
+        [sys.executable, "-c", script], input=stdin, env=dict(os.environ), capture_output=True, text=True, check=True
+    )
+    answer: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _in_process_table(measured: InProcess, iterations: int) -> FigureTable:
+    raw_p50 = percentile(measured.raw, 0.5)
+    return FigureTable(
+        title=f"In process, {iterations:,} calls each (milliseconds)",
+        columns=(
+            Column("measurement", figures=False),
+            Column("p50 ms"),
+            Column("p99 ms"),
+            Column("x raw p50"),
+            Column("what it is", figures=False),
+        ),
+        rows=[
+            (
+                name,
+                f"{percentile(samples, 0.5):.3f}",
+                f"{percentile(samples, 0.99):.3f}",
+                ratio(percentile(samples, 0.5), raw_p50),
+                note,
             )
-            runs.append(json.loads(output.stdout.strip().splitlines()[-1]))
-    return runs
+            for name, samples, note in measured.rows
+        ],
+        note="Each ratio is the row's p50 over the p50 of raw onnxruntime batch-1 scoring.",
+    )
 
 
-def _print(
-    console: Console,
-    rows: list[tuple[str, list[float], str]],
-    raw: list[float],
-    full: list[float],
-    http_rows: list[tuple[int, list[float], float]],
-    cold: list[dict[str, Any]],
-) -> None:
-    table = Table(title="Decision path, one run (milliseconds)")
-    for column in ("measurement", "p50", "p99", "x raw p50", "what it is"):
-        table.add_column(column, justify="left" if column in ("measurement", "what it is") else "right")
+def _http_table(http_rows: list[tuple[int, list[float], float]], raw: list[float], requests: int) -> FigureTable:
     raw_p50 = percentile(raw, 0.5)
-    for name, samples, note in rows:
-        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
-        table.add_row(name, f"{p50:.3f}", f"{p99:.3f}", f"{p50 / raw_p50:.1f}", note)
-    for concurrency, samples, throughput in http_rows:
-        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
-        table.add_row(
-            f"HTTP via local gateway, concurrency {concurrency}",
-            f"{p50:.3f}",
-            f"{p99:.3f}",
-            f"{p50 / raw_p50:.1f}",
-            f"{throughput:.0f} decisions/s, worker process over HTTP",
+    return FigureTable(
+        title=f"Over HTTP through the local gateway, {requests:,} decisions per level",
+        columns=(Column("concurrency"), Column("p50 ms"), Column("p99 ms"), Column("x raw p50"), Column("decisions/s")),
+        rows=[
+            (
+                str(concurrency),
+                f"{percentile(samples, 0.5):.1f}",
+                f"{percentile(samples, 0.99):.1f}",
+                ratio(percentile(samples, 0.5), raw_p50),
+                f"{throughput:,.0f}",
+            )
+            for concurrency, samples, throughput in http_rows
+        ],
+        note=(
+            "The gateway, every function and moto share this one process; the model runs in the local worker "
+            "processes. Each ratio is the level's p50 over the p50 of raw onnxruntime batch-1 scoring."
+        ),
+    )
+
+
+def _cold_table(cold: ColdStarts) -> FigureTable:
+    floor = statistics.median([run.total_ms for run in cold.frameworks])
+
+    def row(name: str, runs: list[ColdStart]) -> tuple[str, ...]:
+        total = statistics.median([run.total_ms for run in runs])
+        imports, init = (
+            statistics.median([run.import_ms for run in runs]),
+            statistics.median([run.init_ms for run in runs]),
         )
-    console.print(table)
-    overhead_p50 = percentile(full, 0.5) - raw_p50
+        return (name, f"{imports:,.0f}", f"{init:,.0f}", f"{total:,.0f}", ratio(total, floor))
+
+    return FigureTable(
+        title=f"Cold start, median of {len(cold.function)} fresh processes each (milliseconds)",
+        columns=(
+            Column("process", figures=False),
+            Column("import ms"),
+            Column("init ms"),
+            Column("total ms"),
+            Column("x frameworks alone"),
+        ),
+        rows=[
+            row(
+                f"frameworks alone: the same {cold.framework_modules:,} third-party modules, a bare Chalice handler",
+                cold.frameworks,
+            ),
+            row("API function: import `functions.decision_api.app`, build its decision API", cold.function),
+        ],
+        note="Each ratio is the process's median total over the median total of the frameworks alone.",
+    )
+
+
+def _targets(raw: list[float], full: list[float], cold: ColdStarts) -> list[Target]:
+    overhead_p50 = percentile(full, 0.5) - percentile(raw, 0.5)
     overhead_p99 = percentile(full, 0.99) - percentile(raw, 0.99)
-    console.print(
-        f"Governed overhead above the raw model call: p50(governed) - p50(raw) = {overhead_p50:.3f} ms "
-        f"(target <= 1), p99(governed) - p99(raw) = {overhead_p99:.3f} ms (target <= 3)"
-    )
-    totals = sorted(run["import_ms"] + run["init_ms"] for run in cold)
-    median = totals[len(totals) // 2]
-    imports = sorted(run["import_ms"] for run in cold)[len(cold) // 2]
-    console.print(
-        f"API function cold start (import + init, median of {len(cold)} fresh processes): {median:.0f} ms "
-        f"(import {imports:.0f} ms; target <= 300); onnxruntime imported: "
-        f"{any(run['onnxruntime_loaded'] for run in cold)}"
-    )
-
-
-def run_ingest_bench(console: Console, *, records: int, http_records: int) -> int:
-    """Ingestion throughput, floor first: validation alone, then validation and transformation with the
-    batched Parquet write (best of three each), then the Kinesis handler path and HTTP on the local stack, once.
-    Returns the exit status.
-    """
-    manifest = ManifestCatalog.from_directory(None).get(REFERENCE_USE_CASE)
-    datasets = DatasetCatalog.from_directory(ManifestCatalog.from_directory(None))
-    contract = datasets.get("transactions", "v1")
-    assert contract is not None
-    generator = CardFraudGenerator(manifest, seed=5)
-    start = datetime.now(UTC) - timedelta(days=7)
-    batch = [
-        transaction_record(t, start + timedelta(seconds=i))
-        for i, t in enumerate(generator.transactions(records, generator.cards(max(records // 10, 1))))
+    cold_start = statistics.median([run.total_ms for run in cold.function])
+    return [
+        Target(
+            what="governed overhead above the raw model call at p50 (governed p50 less raw p50)",
+            target=f"<= {TARGET_OVERHEAD_P50_MS:g} ms",
+            measured=f"{overhead_p50:.3f} ms",
+            met=overhead_p50 <= TARGET_OVERHEAD_P50_MS,
+        ),
+        Target(
+            what="governed overhead above the raw model call at p99 (governed p99 less raw p99)",
+            target=f"<= {TARGET_OVERHEAD_P99_MS:g} ms",
+            measured=f"{overhead_p99:.3f} ms",
+            met=overhead_p99 <= TARGET_OVERHEAD_P99_MS,
+        ),
+        Target(
+            what=f"API function cold start, import and init (median of {len(cold.function)})",
+            target=f"<= {TARGET_COLD_START_MS:g} ms",
+            measured=f"{cold_start:,.0f} ms",
+            met=cold_start <= TARGET_COLD_START_MS,
+        ),
     ]
-    preparer = RecordPreparer(contract, manifest, b"bench-pii-key-0123456789abcdef")
-    columns = stored_columns(datasets.latest("transactions"), manifest)
-    rows: list[tuple[str, float, str]] = []
-    with console.status("Validation alone..."):
-        seconds = _best(lambda: [validate_fields(contract.fields, r, prefix="record.", unknown="") for r in batch])
-    rows.append(("validation alone", records / seconds, "the floor: the contract check of each record"))
-    with console.status("Validation, minimization, features and the Parquet encoding..."):
-
-        def transform() -> None:
-            prepared = [preparer.prepare(record) for record in batch]
-            good = [p for p in prepared if isinstance(p, PreparedRecord)]
-            now = datetime.now(UTC)
-            encode(columns, column_data(columns, good, manifest=manifest, source="bench", ingested_at=now))
-
-        seconds = _best(transform)
-    rows.append(("validate + transform + Parquet", records / seconds, "one core, no I/O: the 20,000/s target"))
-    with (
-        tempfile.TemporaryDirectory(prefix="leaim-bench-") as state,
-        LocalWorld(WorldOptions(state_dir=Path(state), worker_processes=1)) as world,
-    ):
-        function = world.running.function("IngestStreamFunction")
-        events = [_kinesis_event(world, batch[i : i + 500], i) for i in range(0, len(batch), 500)]
-        with console.status("Kinesis handler path (moto writes)..."):
-            seconds = _once(lambda: [function.invoke(event) for event in events])
-        rows.append(("Kinesis handler, in process", records / seconds, "validate, transform, S3 + DynamoDB on moto"))
-        fresh = [{**r, "transaction_id": f"http-{r['transaction_id']}"} for r in batch[:http_records]]
-        with console.status("HTTP through the local gateway..."):
-
-            def post() -> None:
-                for i in range(0, len(fresh), 5_000):
-                    world.call(
-                        "POST",
-                        "/v1/ingest/transactions",
-                        "data_producer",
-                        {"contract_version": "v1", "records": fresh[i : i + 5_000]},
-                    )
-
-            seconds = _once(post)
-        rows.append(("HTTP, batches of 5,000", len(fresh) / seconds, "the same, behind the gateway"))
-    table = Table(title=f"Ingestion throughput ({records:,} records, one process)")
-    table.add_column("path")
-    table.add_column("records/s", justify="right")
-    table.add_column("x validation", justify="right")
-    table.add_column("what it includes")
-    floor = rows[0][1]
-    for name, rate, note in rows:
-        table.add_row(name, f"{rate:,.0f}", f"{rate / floor:.3f}", note)
-    console.print(table)
-    return 0
 
 
-def _best(call: Callable[[], object], runs: int = 3) -> float:
-    """The fastest of `runs` timings: CPU-bound work measured without the noise of a busy machine."""
-    return min(_once(call) for _ in range(runs))
+def _fallback_finding(measured: InProcess, iterations: int) -> str:
+    if not measured.fallbacks:
+        return f"All {iterations:,} governed decisions timed in process were scored by the model."
+    return (
+        f"{measured.fallbacks:,} of the {iterations:,} governed decisions timed in process fell back without the "
+        "model (the latency budget was spent before the call) and are left out of their row and the targets."
+    )
 
 
-def _once(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
-def _kinesis_event(world: LocalWorld, records: list[dict[str, Any]], offset: int) -> dict[str, Any]:
-    """A Lambda Kinesis event carrying `records` as ingest.v1 messages."""
-    arn = world.running.physical_resource("IngestStream").attributes["Arn"]
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": "bench",
-                    "sequenceNumber": f"{offset + i:056d}",
-                    "data": base64.b64encode(
-                        json.dumps({"dataset": "transactions", "contract_version": "v1", "record": r}).encode()
-                    ).decode(),
-                    "approximateArrivalTimestamp": time.time(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{offset + i:056d}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/bench",
-                "awsRegion": world.running.region,
-                "eventSourceARN": arn,
-            }
-            for i, r in enumerate(records)
-        ]
-    }
-
-
-def run_model_bench(console: Console, *, rows: int) -> int:
-    """Train both families on the reference use case's features, then time cold loads and batched scoring."""
-    manifest = ManifestCatalog.from_directory(None).get(REFERENCE_USE_CASE)
-    generator = CardFraudGenerator(manifest, seed=7)
-    transactions = generator.transactions(rows, generator.cards(max(rows // 10, 100)))
-    features = np.asarray(feature_matrix(manifest, [(t.inputs, t.online) for t in transactions]), dtype=np.float64)
-    labels = np.asarray([t.label for t in transactions], dtype=np.int64)
-    with console.status(f"Training on {rows} card_fraud rows, then loading and scoring every artifact..."):
-        bench = bench_models(features, labels, manifest.feature_names)
-    _print_model_bench(console, bench)
-    return 0
-
-
-def _print_model_bench(console: Console, bench: ModelBench) -> None:
-    console.print(f"{bench.rows} card_fraud rows x {bench.features} features; sessions on {bench.provider}")
-    trained = Table(title="Training and evaluation")
-    for column in ("model", "training ms", "evaluation ms", "artifact bytes", "AUC"):
-        trained.add_column(column, justify="left" if column == "model" else "right")
-    for model in bench.trained:
-        trained.add_row(
-            model.label,
-            f"{model.training_ms:.0f}",
-            f"{model.evaluation_ms:.0f}",
-            f"{model.artifact_bytes:,}",
-            f"{model.auc:.3f}",
-        )
-    console.print(trained)
-    loads = Table(title="Worker cold load: verify signature and digest, create the session (median)")
-    for column in ("model", "artifact bytes", "ms"):
-        loads.add_column(column, justify="left" if column == "model" else "right")
-    for load in bench.cold_loads:
-        loads.add_row(load.label, f"{load.artifact_bytes:,}", f"{load.load_ms:.1f}")
-    console.print(loads)
-    sizes = sorted({figure.batch_size for figure in bench.throughput})
-    scoring = Table(title="Batched scoring, rows/s (x batch 1)")
-    scoring.add_column("model")
-    for size in sizes:
-        scoring.add_column(f"batch {size}", justify="right")
-    for label in dict.fromkeys(figure.label for figure in bench.throughput):
-        cells = {f.batch_size: f for f in bench.throughput if f.label == label}
-        scoring.add_row(
-            label, *(f"{cells[size].rows_per_s:,.0f} ({cells[size].speedup:.1f})" for size in sizes if size in cells)
-        )
-    console.print(scoring)
+def _heavy_finding(cold: ColdStarts) -> str:
+    if not cold.heavy_loaded:
+        return f"The API function's cold start imports none of {', '.join(HEAVY_MODULES)}."
+    return f"The API function's cold start imports {', '.join(cold.heavy_loaded)}."
