@@ -22,7 +22,9 @@ SCHEDULE_PRINCIPAL = "schedule:retraining"
 
 def run_controller(controller: PromotionController, gate: ScheduleGate, invocation_id: str) -> list[PromotionDecision]:
     """One scheduled promotion run: every use case judged, every change recorded in the run's audit event."""
-    with gate.run("model.promotion.evaluate", invocation_id, principal=CONTROLLER, role="controller") as audit:
+    with gate.run(
+        "promotion.run", "model.promotion.evaluate", invocation_id, principal=CONTROLLER, role="controller"
+    ) as audit:
         with audit.failures_audited():
             decisions = controller.run()
         changes = [decision for decision in decisions if decision.action in ("promote", "advance", "rollback")]
@@ -43,7 +45,11 @@ def run_scheduled_retraining(jobs: TrainingJobs, gate: ScheduleGate, invocation_
     run's audit event and the others go on; the run's one event lists the jobs it queued.
     """
     with gate.run(
-        "model.retraining.schedule", invocation_id, principal=SCHEDULE_PRINCIPAL, role="ml_engineer"
+        "retraining.schedule",
+        "model.retraining.schedule",
+        invocation_id,
+        principal=SCHEDULE_PRINCIPAL,
+        role="ml_engineer",
     ) as audit:
         queued: list[TrainingJob] = []
         skipped: dict[str, str] = {}

@@ -193,9 +193,11 @@ class ScheduleGate:
     source: str
 
     @contextmanager
-    def run(self, action: str, invocation_id: str, *, principal: str, role: str) -> Iterator[InvocationAudit]:
+    def run(
+        self, span: str, action: str, invocation_id: str, *, principal: str, role: str
+    ) -> Iterator[InvocationAudit]:
         """The run's span, and its audit event noted with the principal the schedule acts as."""
-        with self.telemetry.span(action):
+        with self.telemetry.span(span):
             audit = InvocationAudit(
                 self.audit_log,
                 self.clock,

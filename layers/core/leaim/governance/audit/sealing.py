@@ -96,7 +96,9 @@ class DigestSealer:
 
 def run_digest(sealer: DigestSealer, gate: ScheduleGate, invocation_id: str) -> SealedDigest | None:
     """One scheduled sealing run, stored as one audit event; None when a concurrent run sealed first."""
-    with gate.run("audit.digest.seal", invocation_id, principal=SEAL_PRINCIPAL, role="controller") as audit:
+    with gate.run(
+        "audit.digest", "audit.digest.seal", invocation_id, principal=SEAL_PRINCIPAL, role="controller"
+    ) as audit:
         with audit.failures_audited():
             try:
                 sealed = sealer.seal()

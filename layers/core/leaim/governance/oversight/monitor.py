@@ -343,7 +343,7 @@ def _drift_report(
 
 def run_monitor(monitor: Monitor, gate: ScheduleGate, invocation_id: str) -> MonitorRun:
     """One scheduled monitor run, recorded in one audit event: an error event naming any use case that failed."""
-    with gate.run("monitor.run", invocation_id, principal=MONITOR_PRINCIPAL, role="monitor") as audit:
+    with gate.run("monitor.run", "monitor.run", invocation_id, principal=MONITOR_PRINCIPAL, role="monitor") as audit:
         with audit.failures_audited():
             run = monitor.run()
         if run.problems:
