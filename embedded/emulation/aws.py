@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from moto.server import ThreadedMotoServer
 
+from embedded.emulation.exceptions import TemplateError
 from embedded.emulation.template import (
     DYNAMODB_TABLE,
     KINESIS_STREAM,
@@ -26,7 +27,6 @@ from embedded.emulation.template import (
     SERVERLESS_API,
     SERVERLESS_FUNCTION,
     SQS_QUEUE,
-    TemplateError,
 )
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from embedded.emulation.exceptions import FunctionTimeoutError
 from leaim.bootstrap.scheduled import ScheduledFunction
-from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,10 +57,6 @@ def print_logs_to_stdout(module: object) -> None:
 
 
 _CURRENT_STDOUT = _CurrentStdout()
-
-
-class FunctionTimeoutError(LeaimError):
-    """The handler did not return within the function's `Timeout`."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from embedded.emulation.context import FunctionTimeoutError
+from embedded.emulation.exceptions import FunctionTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

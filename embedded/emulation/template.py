@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from leaim.exceptions import ConfigurationError
+from embedded.emulation.exceptions import TemplateError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,10 +49,6 @@ _FN_TAGS = (
     "Sub",
     "Transform",
 )
-
-
-class TemplateError(ConfigurationError):
-    """The template cannot be read, or uses a construct the local stack does not support."""
 
 
 class _TemplateLoader(yaml.SafeLoader):

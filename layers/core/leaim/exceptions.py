@@ -70,7 +70,7 @@ class ConflictError(LeaimError):
     """A change conflicts with what is stored: the API answers 409 and the caller may retry after reading again."""
 
     code = "conflict"
-    status: ClassVar[int | None] = 409
+    status = 409
 
 
 class ModelVersionExistsError(ConflictError):

@@ -15,7 +15,8 @@ from moto.s3.models import s3_backends
 from embedded.emulation.aws import ACCOUNT_ID, LocalEndpoint, local_session
 from embedded.emulation.template import load_template
 from leaim.adapters.dynamodb import DynamoFeatureStore, DynamoRecordLedger
-from leaim.adapters.s3 import ObjectStoreUnavailableError, S3ObjectStore
+from leaim.adapters.exceptions import ObjectStoreUnavailableError
+from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sqs import SqsDeadLetterSink
 from leaim.data.ports import LedgerEntry, OnlineUpdate
 from tests.support.paths import TEMPLATE

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from leaim.orchestration.consumer import DecisionConsumer, PoisonMessageError, QueueRecord
+from leaim.orchestration.consumer import DecisionConsumer, QueueRecord
+from leaim.orchestration.exceptions import PoisonMessageError
 from tests.support.fakes import World, transaction
 
 

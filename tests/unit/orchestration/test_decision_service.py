@@ -5,7 +5,7 @@ import pytest
 from contracts.decision.v1 import DecisionRequest
 from leaim.exceptions import NotFoundError, WorkerError, WorkerTimeoutError
 from leaim.governance.audit.events import InvocationAudit
-from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
+from leaim.orchestration.exceptions import InputValidationError, RequestIdReusedError
 from tests.support.fakes import TRACE, World, decide
 
 

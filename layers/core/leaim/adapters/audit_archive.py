@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leaim.exceptions import DependencyUnavailableError
+from leaim.adapters.exceptions import ArchiveUnavailableError
 from leaim.governance.audit.exceptions import ArchiveConflictError
 from leaim.governance.audit.ports import ArchivedCopy, ArchivedDigest
 
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
 DIGEST_PREFIX = "digests/"
 LOCK_MODE = "COMPLIANCE"
 _TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
-
-
-class ArchiveUnavailableError(DependencyUnavailableError):
-    """The archive bucket did not answer, or refused a write."""
-
-    code = "dependency_unavailable"
-    status = 503
 
 
 def digest_key(sequence: int) -> str:

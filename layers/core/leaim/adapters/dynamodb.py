@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leaim.adapters.exceptions import FeatureStoreUnavailableError, LedgerUnavailableError
 from leaim.data.ports import LedgerEntry
 from leaim.exceptions import DependencyUnavailableError
 from leaim.governance.ports import Principal
@@ -26,13 +27,6 @@ BATCH_WRITE_ITEMS = 25
 # Conditional writes in flight at once: each is mostly a network round trip.
 PARALLEL_WRITES = 8
 _ROUNDS = 5
-
-
-class FeatureStoreUnavailableError(DependencyUnavailableError):
-    """The online feature store did not answer."""
-
-    code = "dependency_unavailable"
-    status = 503
 
 
 def _from_dynamo(value: Any) -> float | int | str:
@@ -207,13 +201,6 @@ class DynamoRecordLedger:
             raise LedgerUnavailableError(f"record ledger unavailable: {error}") from error
         held = self.lookup(dataset, list(entries))
         return {record_id for record_id, entry in entries.items() if held.get(record_id) != entry}
-
-
-class LedgerUnavailableError(DependencyUnavailableError):
-    """The record ledger did not answer."""
-
-    code = "dependency_unavailable"
-    status = 503
 
 
 def _batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leaim.exceptions import DependencyUnavailableError
+from leaim.adapters.exceptions import ObjectStoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -15,13 +15,6 @@ if TYPE_CHECKING:
 # Small objects (quarantined records) are read and written side by side: a request is mostly waiting.
 PARALLEL_REQUESTS = 8
 _MISSING = {"NoSuchKey", "404", "NotFound"}
-
-
-class ObjectStoreUnavailableError(DependencyUnavailableError):
-    """The bucket did not answer, or refused a write."""
-
-    code = "dependency_unavailable"
-    status = 503
 
 
 class S3ObjectStore:

@@ -21,7 +21,7 @@ from leaim.governance.access.exceptions import ExportTooLargeError, InvalidReque
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody
 from leaim.governance.access.policy import Permission
 from leaim.governance.audit.exceptions import InvalidCursorError
-from leaim.governance.oversight.reviews import InvalidOverrideError
+from leaim.governance.oversight.exceptions import InvalidOverrideError
 from leaim.governance.ports import AuditQuery
 
 if TYPE_CHECKING:

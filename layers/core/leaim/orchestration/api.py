@@ -16,7 +16,7 @@ from leaim.governance.access.exceptions import (
 )
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, field_errors
 from leaim.governance.access.policy import Permission
-from leaim.orchestration.decisions import InputValidationError
+from leaim.orchestration.exceptions import InputValidationError
 
 if TYPE_CHECKING:
     from leaim.governance.access.gate import HttpGate, Invocation

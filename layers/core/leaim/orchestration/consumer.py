@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from contracts.decision.v1 import DecisionMessage
-from leaim.exceptions import AuditWriteError, LeaimError, NotFoundError
+from leaim.exceptions import AuditWriteError, NotFoundError
 from leaim.governance.access.gate import field_errors
 from leaim.governance.audit.events import InvocationAudit
-from leaim.orchestration.decisions import InputValidationError, RequestIdReusedError
+from leaim.orchestration.exceptions import InputValidationError, PoisonMessageError, RequestIdReusedError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 
 PRINCIPAL_ATTRIBUTE = "principal"
 QUEUE_ROLE = "decision_client"
-
-
-class PoisonMessageError(LeaimError):
-    """The message can never become a decision; it is retried, then dead-lettered with this reason."""
-
-    code = "poison_message"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from contracts.decision.v1 import DecisionResponse, FieldError, ModelRef, Reason
+from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
 from contracts.inference.v1 import InferenceRequest
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.privacy import entity_id, minimize
@@ -18,6 +18,7 @@ from leaim.data.validation import validate_inputs
 from leaim.domain.deadline import Deadline
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
 from leaim.governance.audit.events import new_event_id
+from leaim.orchestration.exceptions import InputValidationError, RequestIdReusedError
 from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
 from leaim.serving.routing import serving_model
 
@@ -40,23 +41,6 @@ if TYPE_CHECKING:
 INFERENCE_SOURCE = "worker:leaim-inference"
 # Threads per container for shadow calls, which run beside the champion's call.
 SHADOW_THREADS = 4
-
-
-class RequestIdReusedError(LeaimError):
-    """A request id already decided is sent again with other inputs: not a retry, a conflict."""
-
-    code = "request_id_reused"
-    status = 409
-
-
-class InputValidationError(LeaimError):
-    """The request's inputs do not satisfy the use case's manifest."""
-
-    code = "invalid_inputs"
-
-    def __init__(self, fields: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{error.field}: {error.message}" for error in fields))
-        self.fields = fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from embedded.emulation.aws import Resolver, references
-from embedded.emulation.template import TemplateError, load_template, parse_template
+from embedded.emulation.exceptions import TemplateError
+from embedded.emulation.template import load_template, parse_template
 from tests.integration.embedded.emulation.conftest import TEMPLATE
 
 if TYPE_CHECKING:

@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
+from embedded.emulation.exceptions import TemplateError
 from embedded.emulation.stack import handler_module
 from embedded.emulation.template import (
     ApiEvent,
     KinesisEvent,
     ScheduleEvent,
     SqsEvent,
-    TemplateError,
     load_template,
     load_yaml,
     merge_globals,

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, TypeVar
 import gpu_workers
 import leaim
 from gpu_workers.exceptions import GpuWorkerError
-from leaim.exceptions import LeaimError
+from leaim.exceptions import AuditWriteError, DependencyUnavailableError, LeaimError
+from leaim.governance.access.exceptions import (
+    BodyTooLargeError,
+    ForbiddenError,
+    InvalidRequestError,
+    MalformedJsonError,
+    UnauthorizedError,
+)
 from tests.support.paths import REPOSITORY
 
 if TYPE_CHECKING:
@@ -25,6 +32,18 @@ SNAPSHOT = REPOSITORY / "contracts" / "schemas" / "error-codes.json"
 API_PAGES = REPOSITORY / "docs" / "api"
 
 E = TypeVar("E")
+
+# What the HTTP gate itself answers, so every API answers them: each API page lists them all.
+GATE_ERRORS = (
+    UnauthorizedError,
+    ForbiddenError,
+    MalformedJsonError,
+    BodyTooLargeError,
+    InvalidRequestError,
+    AuditWriteError,
+    DependencyUnavailableError,
+    LeaimError,
+)
 
 
 def _every_module(package: ModuleType) -> None:
@@ -77,3 +96,12 @@ def test_the_published_codes_are_those_of_the_snapshot() -> None:
 def test_every_published_code_is_in_the_api_pages() -> None:
     pages = "\n".join(page.read_text(encoding="utf-8") for page in sorted(API_PAGES.glob("*.md")))
     assert [code for code in published() if f"`{code}`" not in pages] == []
+
+
+def test_every_api_page_lists_what_the_gate_answers() -> None:
+    missing = {
+        page.name: [error.code for error in GATE_ERRORS if f"`{error.code}`" not in page.read_text(encoding="utf-8")]
+        for page in sorted(API_PAGES.glob("*.md"))
+    }
+    assert len(missing) == 4
+    assert {page: codes for page, codes in missing.items() if codes} == {}

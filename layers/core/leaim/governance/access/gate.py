@@ -185,11 +185,10 @@ class GovernedHttp:
         if isinstance(error, AuditWriteError):
             return self._unavailable(error, audit)
         if isinstance(error, LeaimError) and error.status is not None:
-            return self._reject(audit, error)
+            return self._reject(audit, error, error.status)
         return self._fail(audit, error)
 
-    def _reject(self, audit: InvocationAudit, error: LeaimError) -> HttpAnswer:
-        status = error.status or 500
+    def _reject(self, audit: InvocationAudit, error: LeaimError, status: int) -> HttpAnswer:
         outcome: Outcome = "error" if status >= 500 else "rejected"
         fields = error.fields if isinstance(error, RequestRefusedError) else []
         message = str(error)

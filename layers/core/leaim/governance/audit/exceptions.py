@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leaim.exceptions import ConflictError, LeaimError
+from leaim.exceptions import LeaimError
 
 
 class InvalidCursorError(LeaimError):
@@ -11,12 +11,10 @@ class InvalidCursorError(LeaimError):
     code = "invalid_cursor"
 
 
-class DigestConflictError(ConflictError):
+class DigestConflictError(LeaimError):
     """Another run sealed a digest with the same sequence first; nothing was sealed by this one."""
 
     code = "digest_conflict"
-    # Raised by the scheduled sealing only: no API answers with it.
-    status = None
 
 
 class UnreadableDigestError(LeaimError):
@@ -25,9 +23,7 @@ class UnreadableDigestError(LeaimError):
     code = "unreadable_digest"
 
 
-class ArchiveConflictError(ConflictError):
+class ArchiveConflictError(LeaimError):
     """The archive already holds a different copy of a digest; write-once copies are never replaced."""
 
     code = "archive_conflict"
-    # Raised by the scheduled sealing only: no API answers with it.
-    status = None

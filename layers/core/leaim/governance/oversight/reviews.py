@@ -7,19 +7,14 @@ from typing import TYPE_CHECKING
 
 from contracts.decision.v1 import Override
 from contracts.governance.v1 import Explanation, Review, ReviewList
-from leaim.exceptions import LeaimError, NotFoundError, ReviewClosedError
+from leaim.exceptions import NotFoundError, ReviewClosedError
+from leaim.governance.oversight.exceptions import InvalidOverrideError
 
 if TYPE_CHECKING:
     from contracts.governance.v1 import ReviewOverride
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.oversight.ports import OversightStore, StoredDecision
-
-
-class InvalidOverrideError(LeaimError):
-    """An override names an outcome the use case does not have."""
-
-    code = "invalid_override"
 
 
 def review_of(stored: StoredDecision) -> Review:

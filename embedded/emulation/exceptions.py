@@ -1,0 +1,13 @@
+"""Errors of the emulated cloud."""
+
+from __future__ import annotations
+
+from leaim.exceptions import ConfigurationError, LeaimError
+
+
+class FunctionTimeoutError(LeaimError):
+    """The handler did not return within the function's `Timeout`."""
+
+
+class TemplateError(ConfigurationError):
+    """The template cannot be read, or uses a construct the local stack does not support."""
