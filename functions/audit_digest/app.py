@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.bootstrap.governance import AuditDigests, build_audit_digest
+from leaim.bootstrap.digests import AuditDigests, build_audit_digest
 from leaim.bootstrap.scheduled import ScheduledFunction, ScheduledRun
 from leaim.governance.audit.sealing import run_digest
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from leaim.bootstrap.governance import Monitoring, build_monitoring
+from leaim.bootstrap.monitoring import Monitoring, build_monitoring
 from leaim.bootstrap.scheduled import ScheduledFunction, ScheduledRun
 from leaim.governance.oversight.monitor import run_monitor
 

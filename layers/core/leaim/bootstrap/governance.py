@@ -1,4 +1,4 @@
-"""Composition of the governance functions: the governance API, the drift monitor and the audit digests."""
+"""Composition of the governance API function: audit search and export, outcomes, reviews, reports."""
 
 from __future__ import annotations
 
@@ -8,29 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
-from leaim.adapters.sql import SqlAuditTrail, SqlModelRegistry
+from leaim.adapters.sql import SqlModelRegistry
 from leaim.adapters.sql.oversight import SqlOversight
-from leaim.bootstrap.lifecycle import Lifecycle, build_lifecycle
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
     AWS_WRITE_CONFIG,
     Runtime,
     build_runtime,
-    key_pem,
     manifest_signer,
     once,
-    required,
 )
 from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.api import GovernanceApi
-from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 from leaim.governance.oversight.reviews import ReviewService
 
 if TYPE_CHECKING:
     from leaim.config import Settings
-    from leaim.governance.oversight.monitor import Monitor
     from leaim.governance.oversight.ports import InvocationLedger
 
 
@@ -70,7 +64,7 @@ def _ledger(settings: Settings) -> InvocationLedger:
 
 def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
     """The governance API of the governance API function."""
-    # Imported here, as in `build_monitor`: the statistics need numpy, which the other functions' cold starts skip.
+    # Imported here: the statistics need numpy, which the governance API loads only when it first builds them.
     from leaim.governance.oversight.outcomes import OutcomeService
     from leaim.governance.reports import GovernanceReports
 
@@ -95,70 +89,3 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         catalog=oversight.catalog,
         gate=runtime.http_gate(oversight.dynamodb, max_body_bytes=settings.max_body_bytes, source=source),
     )
-
-
-def build_monitor(lifecycle: Lifecycle) -> Monitor:
-    """The drift and bias monitor; it asks the lifecycle for retraining when a champion drifts."""
-    from leaim.governance.oversight.monitor import Monitor
-
-    return Monitor(
-        catalog=lifecycle.manifests,
-        router=lifecycle.registry,
-        registry=lifecycle.registry,
-        store=SqlOversight(lifecycle.runtime.engine),
-        retrainer=lifecycle.jobs,
-        clock=lifecycle.runtime.clock,
-    )
-
-
-@dataclass(frozen=True)
-class Monitoring:
-    """What the drift monitor function needs: the lifecycle it asks for retraining, and the monitor."""
-
-    lifecycle: Lifecycle
-    monitor: Monitor
-
-    @property
-    def runtime(self) -> Runtime:
-        """The lifecycle's runtime, which the monitor's runs are audited through."""
-        return self.lifecycle.runtime
-
-
-def build_monitoring(service_name: str, settings: Settings | None = None) -> Monitoring:
-    """Build the lifecycle and the drift and bias monitor over it from settings."""
-    lifecycle = build_lifecycle(service_name, settings)
-    return Monitoring(lifecycle=lifecycle, monitor=build_monitor(lifecycle))
-
-
-@dataclass(frozen=True)
-class AuditDigests:
-    """What the audit digest function needs: its runtime and the sealer of digests."""
-
-    runtime: Runtime
-    sealer: DigestSealer
-
-
-def build_audit_digest(service_name: str, settings: Settings | None = None) -> AuditDigests:
-    """Build the digest sealer over the audit store and the archive bucket from settings.
-
-    The signing key is read on the first seal, not at cold start.
-    """
-    runtime = build_runtime(service_name, settings)
-    settings = runtime.settings
-    archive = S3DigestArchive(
-        required(settings.audit_archive_bucket, "audit_archive_bucket"),
-        boto3.client("s3", config=AWS_WRITE_CONFIG),
-        retention_days=settings.audit_archive_retention_days,
-    )
-    sealer = DigestSealer(
-        store=SqlAuditTrail(runtime.engine),
-        archive=archive,
-        signer=once(lambda: _audit_signer(settings)),
-        clock=runtime.clock,
-    )
-    return AuditDigests(runtime=runtime, sealer=sealer)
-
-
-def _audit_signer(settings: Settings) -> DigestSigner:
-    pem = key_pem(settings.audit_signing_key_file, settings.audit_signing_key_secret_arn, "AUDIT_SIGNING_KEY")
-    return DigestSigner.from_pem(pem)

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from leaim.governance.audit.events import ScheduleGate
 
 
-class Composed(Protocol):
-    """Services built for one kind of function, on the runtime they share."""
+class FunctionServices(Protocol):
+    """The services built for one kind of function, on the runtime they share."""
 
     @property
     def runtime(self) -> Runtime:
@@ -34,7 +34,7 @@ class Composed(Protocol):
         ...
 
 
-Built = TypeVar("Built", bound=Composed)
+Built = TypeVar("Built", bound=FunctionServices)
 
 
 @dataclass(frozen=True)
