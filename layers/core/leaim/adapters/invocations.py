@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leaim.adapters.sql.exceptions import StoreUnavailableError
-from leaim.governance.oversight.ports import Invocation
+from leaim.governance.oversight.ports import CountedInvocation
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,7 +39,7 @@ class JsonlInvocationLedger:
             with self._path.open("a", encoding="utf-8") as file:
                 file.write(line)
 
-    def invocations(self, since: datetime, until: datetime) -> list[Invocation]:
+    def invocations(self, since: datetime, until: datetime) -> list[CountedInvocation]:
         """Each invocation that ended in [since, until), in the order they ended."""
         try:
             lines = self._path.read_text(encoding="utf-8").splitlines() if self._path.exists() else []
@@ -49,7 +49,7 @@ class JsonlInvocationLedger:
         for line in lines:
             item = json.loads(line)
             if since <= datetime.fromisoformat(item["at"]) < until:
-                found.append(Invocation(function=item["function"], request_id=item["request_id"]))
+                found.append(CountedInvocation(function=item["function"], request_id=item["request_id"]))
         return found
 
 

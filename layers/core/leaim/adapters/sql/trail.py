@@ -32,9 +32,9 @@ from leaim.governance.audit.chain import (
 from leaim.governance.audit.exceptions import DigestConflictError
 from leaim.governance.audit.ports import (
     ArchivedCopy,
+    BoundDecision,
     ChainRange,
     DecisionBinding,
-    StoredDecision,
     StoredDigest,
     StoredLink,
 )
@@ -109,7 +109,7 @@ class SqlAuditTrail:
         ranges.append(ChainRange(low=low, high=None, links=held))
         return ranges
 
-    def decisions(self) -> Iterator[StoredDecision]:
+    def decisions(self) -> Iterator[BoundDecision]:
         """Every stored decision's hashed columns with the events that recorded its hash; streamed."""
         bindings = _bindings()
         statement = (
@@ -118,13 +118,13 @@ class SqlAuditTrail:
             .order_by(DECISIONS.c.decision_id, bindings.c.event_id)
             .execution_options(yield_per=STREAM_ROWS)
         )
-        current: StoredDecision | None = None
+        current: BoundDecision | None = None
         for row in self._stream(statement, "decisions"):
             if current is None or row.decision_id != current.decision_id:
                 if current is not None:
                     yield current
                 content = {name: row._mapping[name] for name in DECISION_FIELDS}
-                current = StoredDecision(row.decision_id, content, ())
+                current = BoundDecision(row.decision_id, content, ())
             if row.event_id is not None:
                 binding = DecisionBinding(row.decision_id, row.event_id, row.sha256)
                 current = replace(current, bindings=(*current.bindings, binding))

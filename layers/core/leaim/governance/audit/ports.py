@@ -48,7 +48,7 @@ class DecisionBinding:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredDecision:
+class BoundDecision:
     """A stored decision's `DECISION_FIELDS` as the store holds them, and the events that recorded its hash."""
 
     decision_id: str
@@ -96,7 +96,7 @@ class TrailStore(Protocol):
         """At most `parts` ranges covering every chain id, each holding about as many links as the others."""
         ...
 
-    def decisions(self) -> Iterator[StoredDecision]:
+    def decisions(self) -> Iterator[BoundDecision]:
         """Every stored decision with the events that recorded its hash; streamed."""
         ...
 

@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from contracts.trail.v1 import ProblemKind
     from leaim.governance.audit.ports import (
         ArchivedDigest,
+        BoundDecision,
         ChainRange,
         DecisionBinding,
         DigestArchive,
-        StoredDecision,
         StoredDigest,
         StoredLink,
         TrailStore,
@@ -381,7 +381,7 @@ def _end_chain(chain: _Chain, seals: Mapping[int, _Seal], findings: _Findings) -
 
 
 def _check_decisions(
-    decisions: Iterable[StoredDecision], orphans: Iterable[DecisionBinding], findings: _Findings
+    decisions: Iterable[BoundDecision], orphans: Iterable[DecisionBinding], findings: _Findings
 ) -> int:
     """Each stored decision matches the hash its event recorded, and each recorded decision is stored."""
     count = 0

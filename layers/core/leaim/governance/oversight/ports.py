@@ -45,7 +45,7 @@ class UsageFact:
 
 
 @dataclass(frozen=True, slots=True)
-class Invocation:
+class CountedInvocation:
     """One invocation of one function, as the platform running the functions counted it."""
 
     function: str
@@ -126,6 +126,6 @@ class AuditTrail(Protocol):
 class InvocationLedger(Protocol):
     """What the platform running the functions counted: Lambda's own record of invocations."""
 
-    def invocations(self, since: datetime, until: datetime) -> list[Invocation] | int:
+    def invocations(self, since: datetime, until: datetime) -> list[CountedInvocation] | int:
         """The invocations in [since, until): each one where the platform lists them, else only their number."""
         ...
