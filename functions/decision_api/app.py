@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
-from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
+from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond
 from leaim.bootstrap.decisions import build_decision_api, build_decisions
 from leaim.bootstrap.runtime import once
 
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 SERVICE = "decision-api"
 SOURCE = "DecisionApiFunction"
-# Every content type reaches the API, so that no request is answered (unaudited) by the framework alone.
-CONTENT_TYPES = ["*/*"]
 
 app = Chalice(app_name="leaim-decision-api")
 logger = Logger(service=SERVICE)

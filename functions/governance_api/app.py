@@ -13,19 +13,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
-from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
+from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond_logged
 from leaim.bootstrap.governance import build_governance_api, build_oversight
 from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Request, Response
 
-    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "governance-api"
 SOURCE = "GovernanceApiFunction"
-# Every content type reaches the API, so that no request is answered (unaudited) by the framework alone.
-CONTENT_TYPES = ["*/*"]
 
 app = Chalice(app_name="leaim-governance-api")
 logger = Logger(service=SERVICE)
@@ -39,7 +36,9 @@ governance_api = once(lambda: build_governance_api(build_oversight(SERVICE), sou
 def audit_events() -> Response:
     """Search the audit trail, or export it as JSON lines or CSV."""
     request = current_request(app)
-    return _answer("audit.search", governance_api().audit_events(_query(request), invocation_of(app, request)))
+    return respond_logged(
+        logger, "audit.search", governance_api().audit_events(_query(request), invocation_of(app, request))
+    )
 
 
 # API Gateway allows one variable name per path level: `id` is the decision here, as on the decision API's routes.
@@ -48,28 +47,32 @@ def record_outcome(**path: str) -> Response:
     """Record a decision's ground truth."""
     request = current_request(app)
     answer = governance_api().record_outcome(path["id"], body_of(request), invocation_of(app, request))
-    return _answer("decision.outcome", answer)
+    return respond_logged(logger, "decision.outcome", answer)
 
 
 @app.route("/v1/decisions/{id}/explanation", methods=["GET"], content_types=CONTENT_TYPES)
 def explanation(**path: str) -> Response:
     """The reasons and contributions stored with a decision."""
     request = current_request(app)
-    return _answer("decision.explanation", governance_api().explanation(path["id"], invocation_of(app, request)))
+    return respond_logged(
+        logger, "decision.explanation", governance_api().explanation(path["id"], invocation_of(app, request))
+    )
 
 
 @app.route("/v1/reviews", methods=["GET"], content_types=CONTENT_TYPES)
 def list_reviews() -> Response:
     """Decisions waiting for a reviewer."""
     request = current_request(app)
-    return _answer("review.list", governance_api().list_reviews(_query(request), invocation_of(app, request)))
+    return respond_logged(
+        logger, "review.list", governance_api().list_reviews(_query(request), invocation_of(app, request))
+    )
 
 
 @app.route("/v1/reviews/{review_id}", methods=["GET"], content_types=CONTENT_TYPES)
 def read_review(review_id: str) -> Response:
     """One review, pending or resolved."""
     request = current_request(app)
-    return _answer("review.read", governance_api().read_review(review_id, invocation_of(app, request)))
+    return respond_logged(logger, "review.read", governance_api().read_review(review_id, invocation_of(app, request)))
 
 
 @app.route("/v1/reviews/{review_id}", methods=["POST"], content_types=CONTENT_TYPES)
@@ -81,21 +84,21 @@ def override(review_id: str) -> Response:
         # A new override; the same one sent again (200) is not counted twice.
         metrics.add_metric(name="ReviewOverrides", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
-    return _answer("review.override", answer)
+    return respond_logged(logger, "review.override", answer)
 
 
 @app.route("/v1/use-cases/{use_case}/drift", methods=["GET"], content_types=CONTENT_TYPES)
 def drift(use_case: str) -> Response:
     """The latest drift report of each live version, and the history."""
     request = current_request(app)
-    return _answer("monitor.drift.read", governance_api().drift(use_case, invocation_of(app, request)))
+    return respond_logged(logger, "monitor.drift.read", governance_api().drift(use_case, invocation_of(app, request)))
 
 
 @app.route("/v1/use-cases/{use_case}/bias", methods=["GET"], content_types=CONTENT_TYPES)
 def bias(use_case: str) -> Response:
     """The latest bias indicators per protected attribute and version."""
     request = current_request(app)
-    return _answer("monitor.bias.read", governance_api().bias(use_case, invocation_of(app, request)))
+    return respond_logged(logger, "monitor.bias.read", governance_api().bias(use_case, invocation_of(app, request)))
 
 
 @app.route("/v1/use-cases/{use_case}/quality", methods=["GET"], content_types=CONTENT_TYPES)
@@ -103,36 +106,35 @@ def quality(use_case: str) -> Response:
     """AUC, precision and recall per version over time, from recorded outcomes."""
     request = current_request(app)
     answer = governance_api().quality(use_case, _query(request), invocation_of(app, request))
-    return _answer("monitor.quality.read", answer)
+    return respond_logged(logger, "monitor.quality.read", answer)
 
 
 @app.route("/v1/alerts", methods=["GET"], content_types=CONTENT_TYPES)
 def alerts() -> Response:
     """Open drift and bias alerts."""
     request = current_request(app)
-    return _answer("monitor.alerts.read", governance_api().alerts(_query(request), invocation_of(app, request)))
+    return respond_logged(
+        logger, "monitor.alerts.read", governance_api().alerts(_query(request), invocation_of(app, request))
+    )
 
 
 @app.route("/v1/usage", methods=["GET"], content_types=CONTENT_TYPES)
 def usage() -> Response:
     """Decisions per use case, version and principal."""
     request = current_request(app)
-    return _answer("analytics.usage", governance_api().usage(_query(request), invocation_of(app, request)))
+    return respond_logged(
+        logger, "analytics.usage", governance_api().usage(_query(request), invocation_of(app, request))
+    )
 
 
 @app.route("/v1/governance/coverage", methods=["GET"], content_types=CONTENT_TYPES)
 def coverage() -> Response:
     """The governance coverage report."""
     request = current_request(app)
-    return _answer("governance.coverage", governance_api().coverage(_query(request), invocation_of(app, request)))
+    return respond_logged(
+        logger, "governance.coverage", governance_api().coverage(_query(request), invocation_of(app, request))
+    )
 
 
 def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params or {})
-
-
-def _answer(action: str, answer: HttpAnswer) -> Response:
-    """One log line per invocation, tagged with its trace id, then the response."""
-    body = answer.body
-    logger.info(action, extra={"trace_id": body.get("trace_id"), "status": answer.status, "error": body.get("error")})
-    return respond(answer)

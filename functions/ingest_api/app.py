@@ -12,19 +12,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
-from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
+from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond_logged
 from leaim.bootstrap.ingestion import build_ingestion, build_ingestion_api
 from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "ingest-api"
 SOURCE = "IngestApiFunction"
-# Every content type reaches the API, so that no request is answered (unaudited) by the framework alone.
-CONTENT_TYPES = ["*/*"]
 
 app = Chalice(app_name="leaim-ingest-api")
 logger = Logger(service=SERVICE)
@@ -39,12 +36,11 @@ def ingest(dataset: str) -> Response:
     """Store a batch of records of `dataset`; bad records are quarantined with their reasons."""
     request = current_request(app)
     answer = ingestion_api().ingest(dataset, body_of(request), invocation_of(app, request))
-    _observe("ingest.records", answer)
     if answer.status == 200:
         for name in ("received", "stored", "duplicates", "quarantined"):
             metrics.add_metric(name=f"Records{name.title()}", unit=MetricUnit.Count, value=answer.body[name])
         metrics.flush_metrics()
-    return respond(answer)
+    return respond_logged(logger, "ingest.records", answer)
 
 
 @app.route("/v1/ingest/{dataset}/quarantine", methods=["GET"], content_types=CONTENT_TYPES)
@@ -53,8 +49,7 @@ def list_quarantine(dataset: str) -> Response:
     request = current_request(app)
     query = dict(request.query_params or {})
     answer = ingestion_api().quarantine(dataset, query, invocation_of(app, request))
-    _observe("ingest.quarantine.list", answer)
-    return respond(answer)
+    return respond_logged(logger, "ingest.quarantine.list", answer)
 
 
 @app.route("/v1/ingest/{dataset}/quarantine/replay", methods=["POST"], content_types=CONTENT_TYPES)
@@ -62,8 +57,7 @@ def replay_quarantine(dataset: str) -> Response:
     """Check quarantined records again and store those that now pass."""
     request = current_request(app)
     answer = ingestion_api().replay(dataset, body_of(request), invocation_of(app, request))
-    _observe("ingest.quarantine.replay", answer)
-    return respond(answer)
+    return respond_logged(logger, "ingest.quarantine.replay", answer)
 
 
 @app.route("/v1/datasets/{dataset}/snapshots", methods=["POST"], content_types=CONTENT_TYPES)
@@ -71,8 +65,7 @@ def create_snapshot(dataset: str) -> Response:
     """Freeze the dataset's stored records into an immutable snapshot."""
     request = current_request(app)
     answer = ingestion_api().create_snapshot(dataset, body_of(request), invocation_of(app, request))
-    _observe("dataset.snapshot.create", answer)
-    return respond(answer)
+    return respond_logged(logger, "dataset.snapshot.create", answer)
 
 
 @app.route("/v1/datasets/{dataset}/snapshots", methods=["GET"], content_types=CONTENT_TYPES)
@@ -80,8 +73,7 @@ def list_snapshots(dataset: str) -> Response:
     """The dataset's snapshots, newest first."""
     request = current_request(app)
     answer = ingestion_api().list_snapshots(dataset, invocation_of(app, request))
-    _observe("dataset.snapshot.list", answer)
-    return respond(answer)
+    return respond_logged(logger, "dataset.snapshot.list", answer)
 
 
 @app.route("/v1/datasets/{dataset}/snapshots/{snapshot_id}", methods=["GET"], content_types=CONTENT_TYPES)
@@ -89,11 +81,4 @@ def read_snapshot(dataset: str, snapshot_id: str) -> Response:
     """One snapshot's manifest."""
     request = current_request(app)
     answer = ingestion_api().read_snapshot(dataset, snapshot_id, invocation_of(app, request))
-    _observe("dataset.snapshot.read", answer)
-    return respond(answer)
-
-
-def _observe(action: str, answer: HttpAnswer) -> None:
-    """One log line per invocation, tagged with its trace id."""
-    body = answer.body
-    logger.info(action, extra={"trace_id": body.get("trace_id"), "status": answer.status, "error": body.get("error")})
+    return respond_logged(logger, "dataset.snapshot.read", answer)

@@ -13,19 +13,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
-from leaim.adapters.chalice import body_of, current_request, invocation_of, respond
+from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond_logged
 from leaim.bootstrap.lifecycle import build_lifecycle, build_lifecycle_api
 from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from leaim.governance.access.gate import HttpAnswer
 
 SERVICE = "lifecycle-api"
 SOURCE = "LifecycleApiFunction"
-# Every content type reaches the API, so that no request is answered (unaudited) by the framework alone.
-CONTENT_TYPES = ["*/*"]
 
 app = Chalice(app_name="leaim-lifecycle-api")
 logger = Logger(service=SERVICE)
@@ -39,7 +36,7 @@ lifecycle_api = once(lambda: build_lifecycle_api(build_lifecycle(SERVICE), sourc
 def list_models() -> Response:
     """Every model, with its version counts and aliases."""
     request = current_request(app)
-    return _answer("model.list", lifecycle_api().list_models(invocation_of(app, request)))
+    return respond_logged(logger, "model.list", lifecycle_api().list_models(invocation_of(app, request)))
 
 
 @app.route("/v1/models/{model}/training-jobs", methods=["POST"], content_types=CONTENT_TYPES)
@@ -50,28 +47,34 @@ def create_training_job(model: str) -> Response:
     if answer.status == 202:
         metrics.add_metric(name="TrainingJobsQueued", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
-    return _answer("model.training_job.create", answer)
+    return respond_logged(logger, "model.training_job.create", answer)
 
 
 @app.route("/v1/models/{model}/versions/{version}", methods=["GET"], content_types=CONTENT_TYPES)
 def read_version(model: str, version: str) -> Response:
     """One version's signed manifest."""
     request = current_request(app)
-    return _answer("model.version.read", lifecycle_api().read_version(model, version, invocation_of(app, request)))
+    return respond_logged(
+        logger, "model.version.read", lifecycle_api().read_version(model, version, invocation_of(app, request))
+    )
 
 
 @app.route("/v1/training-jobs/{job_id}", methods=["GET"], content_types=CONTENT_TYPES)
 def read_training_job(job_id: str) -> Response:
     """A training job's state and progress."""
     request = current_request(app)
-    return _answer("model.training_job.read", lifecycle_api().read_training_job(job_id, invocation_of(app, request)))
+    return respond_logged(
+        logger, "model.training_job.read", lifecycle_api().read_training_job(job_id, invocation_of(app, request))
+    )
 
 
 @app.route("/v1/use-cases/{use_case}/traffic", methods=["GET"], content_types=CONTENT_TYPES)
 def read_traffic(use_case: str) -> Response:
     """The use case's champion, challenger and policy."""
     request = current_request(app)
-    return _answer("model.traffic.read", lifecycle_api().read_traffic(use_case, invocation_of(app, request)))
+    return respond_logged(
+        logger, "model.traffic.read", lifecycle_api().read_traffic(use_case, invocation_of(app, request))
+    )
 
 
 @app.route("/v1/use-cases/{use_case}/traffic", methods=["PUT"], content_types=CONTENT_TYPES)
@@ -79,15 +82,17 @@ def change_traffic(use_case: str) -> Response:
     """Promote a version, or make it the challenger under shadow or canary."""
     request = current_request(app)
     answer = lifecycle_api().change_traffic(use_case, body_of(request), invocation_of(app, request))
-    return _answer("model.traffic.change", answer)
+    return respond_logged(logger, "model.traffic.change", answer)
 
 
 @app.route("/v1/use-cases/{use_case}/rollback", methods=["POST"], content_types=CONTENT_TYPES)
 def rollback(use_case: str) -> Response:
     """Take the challenger out of traffic, or restore the previous champion."""
     request = current_request(app)
-    return _answer(
-        "model.traffic.rollback", lifecycle_api().rollback(use_case, body_of(request), invocation_of(app, request))
+    return respond_logged(
+        logger,
+        "model.traffic.rollback",
+        lifecycle_api().rollback(use_case, body_of(request), invocation_of(app, request)),
     )
 
 
@@ -96,11 +101,4 @@ def request_retraining(use_case: str) -> Response:
     """Snapshot the use case's data now and queue a training job on it."""
     request = current_request(app)
     answer = lifecycle_api().request_retraining(use_case, body_of(request), invocation_of(app, request))
-    return _answer("model.retraining.request", answer)
-
-
-def _answer(action: str, answer: HttpAnswer) -> Response:
-    """One log line per invocation, tagged with its trace id, then the response."""
-    body = answer.body
-    logger.info(action, extra={"trace_id": body.get("trace_id"), "status": answer.status, "error": body.get("error")})
-    return respond(answer)
+    return respond_logged(logger, "model.retraining.request", answer)

@@ -10,9 +10,13 @@ from chalice.app import Response
 from leaim.governance.access.gate import Invocation
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
     from chalice.app import Chalice, Request
 
     from leaim.governance.access.gate import HttpAnswer
+
+# Every content type reaches the API, so that no request is answered (unaudited) by the framework alone.
+CONTENT_TYPES = ["*/*"]
 
 
 def current_request(app: Chalice) -> Request:
@@ -47,3 +51,10 @@ def respond(answer: HttpAnswer) -> Response:
         status_code=answer.status,
         headers={"content-type": "application/json", **answer.headers},
     )
+
+
+def respond_logged(logger: Logger, action: str, answer: HttpAnswer) -> Response:
+    """One log line for the invocation, tagged with its trace id, status and error code; then the response."""
+    body = answer.body
+    logger.info(action, extra={"trace_id": body.get("trace_id"), "status": answer.status, "error": body.get("error")})
+    return respond(answer)
