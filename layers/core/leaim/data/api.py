@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING, Any
 from contracts.decision.v1 import FieldError
 from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
 from leaim.data.ingestion import Incoming, ingest_details
-from leaim.exceptions import (
-    SnapshotExistsError,
-)
+from leaim.exceptions import SnapshotExistsError
 from leaim.governance.access.exceptions import InvalidRequestError
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer
 from leaim.governance.access.policy import Permission

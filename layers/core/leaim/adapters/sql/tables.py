@@ -104,7 +104,9 @@ class AuditEventRow(SQLModel, table=True):
     chain_id: str
     chain_seq: int
     prev_hash: str = Field(description="event_hash of the link before, 64 zeros for the first.")
-    event_hash: str = Field(description="sha256 of the canonical chain position and event (leaim.governance.audit).")
+    event_hash: str = Field(
+        description="sha256 of the canonical chain position and event (leaim.governance.audit.chain)."
+    )
 
 
 class AuditDigestRow(SQLModel, table=True):
