@@ -16,11 +16,12 @@ import boto3
 
 from contracts.ingest.v1 import SnapshotManifest
 from contracts.model.v1 import ModelVersionView, TrainingJob
-from embedded.demos.traffic import Sent, send
+from embedded.clients.http import Sent, send
 from embedded.emulation.stack import LocalStack
+from embedded.emulation.trail import AUDIT_SIGNING_KEY, audit_signer
 from embedded.emulation.workers import LocalWorkerPool
+from embedded.exceptions import LocalCallError
 from embedded.synthetic import CardFraudGenerator, transaction_record
-from embedded.trail import AUDIT_SIGNING_KEY, audit_signer
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, create_engine_for, create_schema
@@ -29,7 +30,6 @@ from leaim.data.privacy import entity_id
 from leaim.data.snapshots import SnapshotService
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
-from leaim.exceptions import LeaimError
 from leaim.governance.access.policy import key_digest
 from leaim.governance.ports import Principal
 from leaim.lifecycle.signing import ManifestSigner
@@ -68,10 +68,6 @@ def _code_version() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unversioned"
     return described.stdout.strip() or "unversioned"
-
-
-class LocalCallError(LeaimError):
-    """A call of the local stack's API did not answer as expected."""
 
 
 @dataclass

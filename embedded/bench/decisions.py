@@ -39,7 +39,8 @@ from embedded.bench.report import (
     publish,
     ratio,
 )
-from embedded.demos.traffic import decision_request, percentile, send
+from embedded.clients.http import send
+from embedded.demos.traffic import decision_request, percentile
 from embedded.emulation.context import LocalFunction
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions

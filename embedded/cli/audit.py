@@ -65,7 +65,7 @@ def register(commands: Commands) -> None:
 
 def _verify(arguments: argparse.Namespace, console: Console) -> int:
     """0 when every chain, digest and decision is intact, 1 naming the first broken link."""
-    from embedded.trail import AUDIT_SIGNING_KEY
+    from embedded.emulation.trail import AUDIT_SIGNING_KEY
     from leaim.governance.audit.sealing import DigestSigner
     from leaim.governance.audit.verification import TrailVerifier, public_keys_from_b64, summary
 
@@ -83,7 +83,7 @@ def _verify(arguments: argparse.Namespace, console: Console) -> int:
 
 def _digest(arguments: argparse.Namespace, console: Console) -> int:
     """Seal a signed digest of every chain's head into the archive."""
-    from embedded.trail import audit_signer
+    from embedded.emulation.trail import audit_signer
     from leaim.domain.clock import SystemClock
     from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 
@@ -129,7 +129,7 @@ def _digest_archive(arguments: argparse.Namespace, state_dir: Path) -> DigestArc
 
         client = boto3.client("s3", endpoint_url=arguments.endpoint_url)
         return S3DigestArchive(arguments.archive_bucket, client, retention_days=retention_days)
-    from embedded.trail import running_bucket
+    from embedded.emulation.trail import running_bucket
 
     found = running_bucket(state_dir, "AuditArchiveBucket")
     if found is None:

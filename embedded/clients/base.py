@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from embedded.clients.exceptions import ApiCallError
-from embedded.demos.traffic import Answer, Sent, send
+from embedded.clients.http import Answer, Sent, send
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

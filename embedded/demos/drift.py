@@ -28,11 +28,12 @@ from rich.table import Table
 from rich.text import Text
 
 from embedded.clients.governance import GovernanceClient
+from embedded.clients.http import send
 from embedded.clients.ingestion import IngestClient
 from embedded.clients.lifecycle import LifecycleClient
 from embedded.clients.records import batches
 from embedded.clients.tables import drift_table, percent, print_coverage
-from embedded.demos.traffic import decision_request, send
+from embedded.demos.traffic import decision_request
 from embedded.synthetic import CardFraudGenerator, transaction_record
 from embedded.world import INGEST_BATCH, REFERENCE_DATASET, REFERENCE_USE_CASE, LocalWorld, WorldOptions
 from leaim.domain.manifests import shipped_directory

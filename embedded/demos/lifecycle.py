@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from contracts.model.v1 import TrafficPolicy
-from embedded.demos.traffic import Answer, decision_request, send
-from embedded.world import REFERENCE_USE_CASE, LocalCallError
+from embedded.clients.http import Answer, send
+from embedded.demos.traffic import decision_request
+from embedded.exceptions import LocalCallError
+from embedded.world import REFERENCE_USE_CASE
 from leaim.governance.ports import AuditQuery
 
 if TYPE_CHECKING:

@@ -14,15 +14,9 @@ import boto3
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from embedded.clients.http import Answer, send
 from embedded.demos.lifecycle import Lifecycle, print_lifecycle, reconcile_lifecycle, run_lifecycle_phase
-from embedded.demos.traffic import (
-    Answer,
-    QueueOutcome,
-    decision_request,
-    malformed_requests,
-    percentile,
-    send,
-)
+from embedded.demos.traffic import QueueOutcome, decision_request, malformed_requests, percentile
 from embedded.synthetic import CardFraudGenerator, sample_records
 from embedded.world import REFERENCE_DATASET, REFERENCE_USE_CASE, LocalWorld, WorldOptions
 from leaim.adapters.sqs import REASON_ATTRIBUTE
@@ -33,7 +27,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from embedded.demos.traffic import Sent
+    from embedded.clients.http import Sent
 
 API_SOURCE = "DecisionApiFunction"
 QUEUE_SOURCE = "DecisionQueueFunction"

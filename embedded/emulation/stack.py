@@ -27,6 +27,7 @@ from embedded.emulation.aws import (
     physical_name,
 )
 from embedded.emulation.context import LocalFunction, isolate_requests, print_logs_to_stdout
+from embedded.emulation.exceptions import TemplateError
 from embedded.emulation.gateway import ApiGateway, Route
 from embedded.emulation.pollers import KinesisPoller, PollerStats, Schedule, SchedulePoller, SqsPoller
 from embedded.emulation.template import (
@@ -37,7 +38,6 @@ from embedded.emulation.template import (
     KinesisEvent,
     ScheduleEvent,
     SqsEvent,
-    TemplateError,
     load_template,
 )
 from leaim.adapters.invocations import JsonlInvocationLedger

@@ -10,7 +10,7 @@ import pytest
 
 from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
-from embedded.demos.traffic import Sent, send
+from embedded.clients.http import Sent, send
 from embedded.world import LocalWorld, WorldOptions
 from leaim.adapters.dynamodb import DynamoFeatureStore
 from leaim.adapters.sql import SqlDecisionStore

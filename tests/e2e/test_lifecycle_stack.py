@@ -13,7 +13,8 @@ import pytest
 
 from contracts.model.v1 import SignedManifest, TrafficPolicy
 from embedded.cli import main
-from embedded.demos.traffic import Sent, decision_request, send
+from embedded.clients.http import Sent, send
+from embedded.demos.traffic import decision_request
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import LocalWorld, WorldOptions
 from gpu_workers.inference.signatures import load_public_keys, verify_manifest

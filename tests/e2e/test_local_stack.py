@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
-from embedded.demos.traffic import Sent, decision_request, malformed_requests, send
+from embedded.clients.http import Sent, send
+from embedded.demos.traffic import decision_request, malformed_requests
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import LocalWorld, WorldOptions
 from leaim.adapters.sqs import REASON_ATTRIBUTE

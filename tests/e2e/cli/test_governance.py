@@ -12,7 +12,8 @@ import pytest
 
 from contracts.trail.v1 import AuditRecord
 from embedded.cli import main
-from embedded.demos.traffic import decision_request, send
+from embedded.clients.http import send
+from embedded.demos.traffic import decision_request
 from embedded.emulation.stack import INVOCATIONS_FILE
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import LocalWorld, WorldOptions

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from embedded.emulation.context import FunctionTimeoutError
+from embedded.emulation.exceptions import FunctionTimeoutError
 from embedded.emulation.stack import STATE_FILE, LocalStack
 from leaim.exceptions import ConfigurationError
 from tests.integration.embedded.emulation.conftest import FIXTURES
