@@ -98,6 +98,9 @@ class LocalWorld:
         self.options = options
         self.state_dir = options.state_dir.resolve()
         self.database_url = f"sqlite:///{self.state_dir / 'leaim.db'}"
+        # Prefixes this run's request ids: the store keeps an earlier run's decisions, and the same request id
+        # sent again would be answered as a replay of them instead of being decided.
+        self.run_id = secrets.token_hex(4)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.signer = self._signer()
         self.audit_signer = audit_signer(self.state_dir)

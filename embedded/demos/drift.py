@@ -445,7 +445,7 @@ class _Driver:
         key = self.world.api_keys["decision_client"]
         api_url = self.world.running.api_url
         requests = [
-            decision_request(REFERENCE_USE_CASE, f"{phase}-{index}", transaction.inputs, key)
+            decision_request(REFERENCE_USE_CASE, f"{self.world.run_id}-{phase}-{index}", transaction.inputs, key)
             for index, transaction in enumerate(transactions)
         ]
         with (

@@ -187,7 +187,7 @@ def _traffic_phase(
     key = world.api_keys["decision_client"]
     prefix = title.lower().replace(" ", "-")
     traffic = [
-        decision_request(REFERENCE_USE_CASE, f"{prefix}-{index}", next(transactions).inputs, key)
+        decision_request(REFERENCE_USE_CASE, f"{world.run_id}-{prefix}-{index}", next(transactions).inputs, key)
         for index in range(count)
     ]
     with console.status(f"{title}: {count} decisions..."), ThreadPoolExecutor(max_workers=4) as pool:

@@ -108,14 +108,14 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             inputs = next(transactions).inputs
             if index % 30 == 29:
                 traffic.extend(malformed_requests(REFERENCE_USE_CASE, inputs, keys, index)[: 1 + index % 9])
-            traffic.append(decision_request(REFERENCE_USE_CASE, f"http-{index}", inputs, client))
+            traffic.append(decision_request(REFERENCE_USE_CASE, f"{world.run_id}-http-{index}", inputs, client))
         replays = [t for t in traffic if t.kind == "valid"][:10]
         traffic.extend(type(t)("replay", t.method, t.path, t.body, t.headers) for t in replays)
         report.answers += _send_all(console, "HTTP decisions", stack.api_url, traffic, options.concurrency)
 
         world.workers.pause()
         outage = [
-            decision_request(REFERENCE_USE_CASE, f"outage-{i}", next(transactions).inputs, client)
+            decision_request(REFERENCE_USE_CASE, f"{world.run_id}-outage-{i}", next(transactions).inputs, client)
             for i in range(options.outage_requests)
         ]
         outage_answers = _send_all(console, "Worker paused", stack.api_url, outage, 4)
@@ -123,7 +123,8 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         world.workers.resume()
         time.sleep(options.world.breaker_reset_s + 0.5)
         recovery = [
-            decision_request(REFERENCE_USE_CASE, f"recovered-{i}", next(transactions).inputs, client) for i in range(20)
+            decision_request(REFERENCE_USE_CASE, f"{world.run_id}-recovered-{i}", next(transactions).inputs, client)
+            for i in range(20)
         ]
         report.answers += _send_all(console, "Worker resumed", stack.api_url, recovery, 4)
 
@@ -195,10 +196,15 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
             bodies.append('{"use_case": "card_fraud", "request": ')
         elif index % 20 == 13:
             bodies.append(
-                json.dumps({"use_case": REFERENCE_USE_CASE, "request": {"request_id": f"q-{index}", "inputs": {}}})
+                json.dumps(
+                    {
+                        "use_case": REFERENCE_USE_CASE,
+                        "request": {"request_id": f"{world.run_id}-q-{index}", "inputs": {}},
+                    }
+                )
             )
         else:
-            request = {"request_id": f"q-{index}", "inputs": next(transactions).inputs}
+            request = {"request_id": f"{world.run_id}-q-{index}", "inputs": next(transactions).inputs}
             bodies.append(json.dumps({"use_case": REFERENCE_USE_CASE, "request": request}))
     duplicates = bodies[:2]
     for body in [*bodies, *duplicates]:
