@@ -36,10 +36,10 @@ from embedded.bench.report import (
     ratio,
 )
 from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail, create_engine_for, create_schema
-from leaim.adapters.sql.audit_log import event_values
 from leaim.domain.clock import SystemClock
 from leaim.governance.audit.chain import link_events
 from leaim.governance.audit.ports import ArchivedCopy, ArchivedDigest
+from leaim.governance.audit.records import event_values
 from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 from leaim.governance.audit.verification import TrailVerifier, summary
 

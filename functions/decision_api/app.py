@@ -14,7 +14,6 @@ from chalice.app import Chalice
 
 from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond
 from leaim.bootstrap.decisions import build_decision_api, build_decisions
-from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
     from chalice.app import Response
@@ -29,8 +28,8 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 
-# Built on the first request of a container and reused by the following ones.
-decision_api = once(lambda: build_decision_api(build_decisions(SERVICE), source=SOURCE))
+# Built at init, before SnapStart's snapshot and outside every request's deadline, and reused by each request.
+decision_api = build_decision_api(build_decisions(SERVICE), source=SOURCE)
 
 
 # API Gateway allows one variable name per path level: `id` is the use case when posting, the
@@ -39,7 +38,7 @@ decision_api = once(lambda: build_decision_api(build_decisions(SERVICE), source=
 def create_decision(**path: str) -> Response:
     """Make a governed decision for the use case named by the path."""
     request = current_request(app)
-    answer = decision_api().create(path["id"], body_of(request), invocation_of(app, request))
+    answer = decision_api.create(path["id"], body_of(request), invocation_of(app, request))
     _observe("decision.create", answer)
     return respond(answer)
 
@@ -47,7 +46,7 @@ def create_decision(**path: str) -> Response:
 @app.route("/v1/decisions/{id}", methods=["GET"], content_types=CONTENT_TYPES)
 def get_decision(**path: str) -> Response:
     """Return the decision named by the path."""
-    answer = decision_api().read(path["id"], invocation_of(app, current_request(app)))
+    answer = decision_api.read(path["id"], invocation_of(app, current_request(app)))
     _observe("decision.read", answer)
     return respond(answer)
 

@@ -12,7 +12,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from leaim.bootstrap.decisions import build_decision_consumer, build_decisions
-from leaim.bootstrap.runtime import once
 from leaim.orchestration.consumer import QueueRecord
 
 if TYPE_CHECKING:
@@ -28,14 +27,14 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 
-# Built on the first invocation of a container and reused by the following ones.
-consumer = once(lambda: build_decision_consumer(build_decisions(SERVICE), source=SOURCE))
+# Built at init, before SnapStart's snapshot and outside every request's deadline, and reused by each batch.
+consumer, publisher = build_decision_consumer(build_decisions(SERVICE), source=SOURCE)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Decide one message; raising marks it failed so SQS redelivers it."""
     attributes = {name: value.string_value for name, value in record.message_attributes.items() if value.string_value}
-    decision = consumer()[0].handle(
+    decision = consumer.handle(
         QueueRecord(
             message_id=record.message_id,
             body=record.body,
@@ -56,6 +55,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Process an SQS batch and report the records that failed."""
-    consumer()[1].register_lambda_context(context)
+    publisher.register_lambda_context(context)
     metrics.add_metric(name="DeliveredRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

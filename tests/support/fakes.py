@@ -14,6 +14,7 @@ from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import DuplicateDecisionError, WorkerError
 from leaim.governance.audit.events import InvocationAudit
 from leaim.orchestration.decisions import DecisionService
+from leaim.orchestration.ports import PriorDecision
 from leaim.serving.breaker import BreakerBoard
 from leaim.serving.ports import ActiveModel, TrafficPlan
 
@@ -81,14 +82,10 @@ class MemoryAuditLog:
     def override_of(self, decision_id: str) -> Override | None:
         return self.overrides.get(decision_id)
 
-    def inputs_of(self, decision_id: str) -> Mapping[str, object] | None:
-        stored = self.inputs.get(decision_id)
-        return None if stored is None else json.loads(json.dumps(stored))
-
-    def by_request(self, use_case: str, request_id: str) -> DecisionResponse | None:
+    def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:
         for decision in self.decisions.values():
             if (decision.use_case, decision.request_id) == (use_case, request_id):
-                return decision
+                return PriorDecision(decision, json.loads(json.dumps(self.inputs[decision.decision_id])))
         return None
 
     def actions(self) -> list[tuple[str, str]]:

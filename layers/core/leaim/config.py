@@ -24,6 +24,8 @@ class Settings(BaseModel):
     database_url: str = "sqlite:///.leaim/leaim.db"
     features_table: str | None = None
     api_keys_table: str | None = None
+    accepted_table: str | None = Field(default=None, description="Where decisions and audit events are accepted.")
+    traffic_table: str | None = Field(default=None, description="The published traffic plan of each use case.")
     idempotency_table: str | None = None
     results_queue_url: str | None = None
     decision_dlq_url: str | None = None

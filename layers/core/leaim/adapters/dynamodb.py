@@ -255,6 +255,11 @@ class DynamoApiKeyStore:
             self._cache[key_digest] = (now, principal)
         return principal
 
+    def forget(self) -> None:
+        """Drop every cached key, so that each is looked up again (a key revoked since is refused at once)."""
+        with self._lock:
+            self._cache.clear()
+
     def register(self, key_digest: str, principal: Principal) -> None:
         """Store an active key for `principal` (the key itself is never stored)."""
         self._client.put_item(

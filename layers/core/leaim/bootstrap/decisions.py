@@ -1,4 +1,8 @@
-"""Composition of the decision functions: the governed decision service, its API and its queue consumer."""
+"""Composition of the decision functions: the governed decision service, its API and its queue consumer.
+
+Nothing here reaches SQL: decisions are accepted into, and read back from, the accepted store; the traffic plans
+come from the traffic table the registry publishes to.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from leaim.adapters.dynamodb import DynamoFeatureStore
-from leaim.adapters.sql import SqlDecisionStore, SqlModelRegistry
-from leaim.adapters.sql.oversight import SqlOversight
+from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore
+from leaim.adapters.dynamodb_audit import DynamoDecisions
+from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
 from leaim.adapters.sqs import SqsDeadLetterSink, SqsResultPublisher
+from leaim.bootstrap import snapstart
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
     AWS_WRITE_CONFIG,
@@ -35,11 +40,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Decisions:
-    """What every decision function shares: its runtime, the feature table's client and the decision service."""
+    """What every decision function shares: its runtime, the tables' client, the decision service and its caches."""
 
     runtime: Runtime
     dynamodb: Any
     service: DecisionService
+    router: CachedModelRouter
+    keys: DynamoApiKeyStore
+
+    def snapshot_safe(self, *clients: Any) -> None:
+        """Register the SnapStart hooks of this container's clients (and `clients` built beside) and caches."""
+        snapstart.register([self.runtime.dynamodb, self.dynamodb, *clients], [self.router, self.keys])
 
 
 def build_decisions(
@@ -47,32 +58,38 @@ def build_decisions(
 ) -> Decisions:
     """Build the decision service and its adapters from settings (default: the environment)."""
     runtime = build_runtime(service_name, settings)
-    settings, engine, clock = runtime.settings, runtime.engine, runtime.clock
+    settings, clock = runtime.settings, runtime.clock
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
     modal_credentials(settings)
+    accepted = DynamoDecisions(required(settings.accepted_table, "accepted_table"), runtime.dynamodb)
+    plans = DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
+    router = CachedModelRouter(plans, clock, settings.router_cache_s)
     service = DecisionService(
         catalog=ManifestCatalog.from_directory(settings.use_cases_dir),
         features=DynamoFeatureStore(required(settings.features_table, "features_table"), dynamodb),
-        router=CachedModelRouter(SqlModelRegistry(engine), clock, settings.router_cache_s),
+        router=router,
         workers=workers or build_worker_client(settings),
         audit_log=runtime.audit_log,
-        decisions=SqlDecisionStore(engine),
-        overrides=SqlOversight(engine),
+        decisions=accepted,
+        overrides=accepted,
         telemetry=runtime.telemetry,
         clock=clock,
         breakers=BreakerBoard(settings.breaker_failure_threshold, settings.breaker_reset_s, clock.monotonic),
         pii_key=pii_key(settings),
         deadline_margin_ms=settings.deadline_margin_ms,
     )
-    return Decisions(runtime, dynamodb, service)
+    return Decisions(runtime, dynamodb, service, router, runtime.api_keys(dynamodb))
 
 
 def build_decision_api(decisions: Decisions, *, source: str) -> DecisionApi:
     """The decision API of the API function."""
     runtime = decisions.runtime
+    decisions.snapshot_safe()
     return DecisionApi(
         service=decisions.service,
-        gate=runtime.http_gate(decisions.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source),
+        gate=runtime.http_gate(
+            decisions.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source, keys=decisions.keys
+        ),
     )
 
 
@@ -81,12 +98,14 @@ def build_decision_consumer(decisions: Decisions, *, source: str) -> tuple[Decis
     runtime = decisions.runtime
     settings = runtime.settings
     sqs = boto3.client("sqs", config=AWS_WRITE_CONFIG)
+    idempotency = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
     publisher = SqsResultPublisher(
         required(settings.results_queue_url, "results_queue_url"),
         sqs,
         required(settings.idempotency_table, "idempotency_table"),
-        boto3.client("dynamodb", config=AWS_WRITE_CONFIG),
+        idempotency,
     )
+    decisions.snapshot_safe(sqs, idempotency)
     consumer = DecisionConsumer(
         service=decisions.service,
         publisher=publisher,

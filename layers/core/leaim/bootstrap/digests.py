@@ -17,6 +17,7 @@ from leaim.bootstrap.runtime import (
     once,
     required,
 )
+from leaim.bootstrap.sql import sql_engine
 from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def build_audit_digest(service_name: str, settings: Settings | None = None) -> A
         retention_days=settings.audit_archive_retention_days,
     )
     sealer = DigestSealer(
-        store=SqlAuditTrail(runtime.engine),
+        store=SqlAuditTrail(sql_engine(settings)),
         archive=archive,
         signer=once(lambda: _audit_signer(settings)),
         clock=runtime.clock,

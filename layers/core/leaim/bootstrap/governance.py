@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
-from leaim.adapters.sql import SqlModelRegistry
+from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
@@ -19,6 +19,7 @@ from leaim.bootstrap.runtime import (
     manifest_signer,
     once,
 )
+from leaim.bootstrap.sql import sql_engine, sql_trail
 from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.api import GovernanceApi
 from leaim.governance.oversight.reviews import ReviewService
@@ -34,6 +35,7 @@ class Oversight:
 
     runtime: Runtime
     store: SqlOversight
+    trail: SqlAuditLog
     catalog: ManifestCatalog
     registry: SqlModelRegistry
     dynamodb: Any
@@ -42,11 +44,13 @@ class Oversight:
 def build_oversight(service_name: str, settings: Settings | None = None) -> Oversight:
     """Build the oversight store and its neighbours from settings (default: the environment)."""
     runtime = build_runtime(service_name, settings)
+    engine = sql_engine(runtime.settings)
     return Oversight(
         runtime=runtime,
-        store=SqlOversight(runtime.engine),
+        store=SqlOversight(engine),
+        trail=sql_trail(engine),
         catalog=ManifestCatalog.from_directory(runtime.settings.use_cases_dir),
-        registry=SqlModelRegistry(runtime.engine),
+        registry=SqlModelRegistry(engine),
         dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     )
 
@@ -81,7 +85,7 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         clock=runtime.clock,
     )
     return GovernanceApi(
-        trail=runtime.audit_log,
+        trail=oversight.trail,
         outcomes=OutcomeService(store=oversight.store, catalog=oversight.catalog, clock=runtime.clock),
         reviews=ReviewService(store=oversight.store, catalog=oversight.catalog, clock=runtime.clock),
         reports=reports,

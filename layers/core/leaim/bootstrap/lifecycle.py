@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from leaim.adapters.dynamodb import DynamoRecordLedger
+from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore, SqlVersionStats
 from leaim.adapters.sqs import SqsJobQueue
@@ -20,6 +21,7 @@ from leaim.bootstrap.runtime import (
     once,
     required,
 )
+from leaim.bootstrap.sql import sql_engine
 from leaim.data.datasets import DatasetCatalog
 from leaim.data.snapshots import SnapshotService
 from leaim.domain.manifests import ManifestCatalog
@@ -30,6 +32,8 @@ from leaim.lifecycle.training import TrainingJobs
 from leaim.serving.workers import build_worker_client
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from leaim.config import Settings
     from leaim.serving.ports import WorkerClient
 
@@ -39,6 +43,7 @@ class Lifecycle:
     """What every lifecycle function shares: its runtime, training jobs, promotion and the registry."""
 
     runtime: Runtime
+    engine: Engine
     jobs: TrainingJobs
     promotions: PromotionService
     controller: PromotionController
@@ -55,11 +60,14 @@ def build_lifecycle(
     The signing key is read only where it is used: by the training function, which signs manifests.
     """
     runtime = build_runtime(service_name, settings)
-    settings, engine, clock = runtime.settings, runtime.engine, runtime.clock
-    registry = SqlModelRegistry(engine)
+    settings, clock = runtime.settings, runtime.clock
+    engine = sql_engine(settings)
+    dynamodb = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
+    registry = SqlModelRegistry(
+        engine, plans=DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
+    )
     manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
     datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
-    dynamodb = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
     s3 = boto3.client("s3", config=AWS_WRITE_CONFIG)
     snapshots = SnapshotService(
         datasets=datasets,
@@ -94,6 +102,7 @@ def build_lifecycle(
     )
     return Lifecycle(
         runtime=runtime,
+        engine=engine,
         jobs=jobs,
         promotions=PromotionService(registry=registry, manifests=manifests),
         controller=PromotionController(

@@ -38,7 +38,7 @@ def build_monitoring(service_name: str, settings: Settings | None = None) -> Mon
         catalog=lifecycle.manifests,
         router=lifecycle.registry,
         registry=lifecycle.registry,
-        store=SqlOversight(lifecycle.runtime.engine),
+        store=SqlOversight(lifecycle.engine),
         retrainer=lifecycle.jobs,
         clock=lifecycle.runtime.clock,
     )

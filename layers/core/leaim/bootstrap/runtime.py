@@ -1,4 +1,4 @@
-"""What every function's composition starts from: settings, time, tracing, the audit store and its log.
+"""What every function's composition starts from: settings, time, tracing, and the audit log on the accepted store.
 
 Also the pieces several kinds of function share: AWS client settings, secrets, the governed HTTP gate and
 the schedule gate, and `once`, which builds a container's services on its first invocation.
@@ -11,10 +11,11 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import boto3
 from botocore.config import Config
 
 from leaim.adapters.dynamodb import DynamoApiKeyStore
-from leaim.adapters.sql import SqlAuditLog, create_engine_for, create_schema
+from leaim.adapters.dynamodb_audit import DynamoAuditLog
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.config import Settings
 from leaim.data.privacy import MIN_KEY_BYTES
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from sqlalchemy import Engine
-
     from leaim.lifecycle.signing import ManifestSigner
 
 T = TypeVar("T")
@@ -39,26 +38,38 @@ AWS_CONFIG = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts"
 # Writes off the request path (results, dead letters, idempotency records, objects) are retried by their
 # queue or schedule anyway, but a transient error is cheaper to retry here.
 AWS_WRITE_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
+# The accepted store's writes answer every invocation: short timeouts, and one retry of a throttled or lost call
+# (each write is conditional, so a retried one that had landed fails its condition instead of landing twice).
+ACCEPT_CONFIG = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts": 2, "mode": "standard"})
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """What every function builds first: its settings, the clock, its tracer, the audit store and the audit log."""
+    """What every function builds first: its settings, the clock, its tracer, and the audit log.
+
+    The audit log accepts each write into the accepted store (DynamoDB); the audit writer chains it in SQL.
+    """
 
     settings: Settings
     clock: SystemClock
     telemetry: OtelTelemetry
-    engine: Engine
-    audit_log: SqlAuditLog
+    dynamodb: Any
+    audit_log: DynamoAuditLog
 
     def schedule_gate(self, source: str) -> ScheduleGate:
         """The gate of a scheduled run of the function named `source`: one audit event per run."""
         return ScheduleGate(audit_log=self.audit_log, telemetry=self.telemetry, clock=self.clock, source=source)
 
-    def http_gate(self, dynamodb: Any, *, max_body_bytes: int, source: str) -> HttpGate:
+    def api_keys(self, dynamodb: Any) -> DynamoApiKeyStore:
+        """The store of the callers' API keys, with its per-container cache."""
+        return DynamoApiKeyStore(required(self.settings.api_keys_table, "api_keys_table"), dynamodb)
+
+    def http_gate(
+        self, dynamodb: Any, *, max_body_bytes: int, source: str, keys: DynamoApiKeyStore | None = None
+    ) -> HttpGate:
         """What an API function's governed HTTP entry point shares: its callers' keys, the audit log, tracing."""
         return HttpGate(
-            keys=DynamoApiKeyStore(required(self.settings.api_keys_table, "api_keys_table"), dynamodb),
+            keys=keys or self.api_keys(dynamodb),
             audit_log=self.audit_log,
             telemetry=self.telemetry,
             clock=self.clock,
@@ -68,17 +79,17 @@ class Runtime:
 
 
 def build_runtime(service_name: str, settings: Settings | None = None) -> Runtime:
-    """Settings (default: the environment), the tracer of `service_name`, and the audit store with its schema."""
+    """Settings (default: the environment), the tracer of `service_name`, and the audit log."""
     settings = settings or Settings.from_env()
     provider = install_tracer_provider(service_name, settings.traces_file)
-    engine = create_engine_for(settings.database_url)
-    create_schema(engine)
+    clock = SystemClock()
+    dynamodb = boto3.client("dynamodb", config=ACCEPT_CONFIG)
     return Runtime(
         settings=settings,
-        clock=SystemClock(),
+        clock=clock,
         telemetry=OtelTelemetry(provider.get_tracer("leaim")),
-        engine=engine,
-        audit_log=SqlAuditLog(engine),
+        dynamodb=dynamodb,
+        audit_log=DynamoAuditLog(required(settings.accepted_table, "accepted_table"), dynamodb, clock=clock.now),
     )
 
 

@@ -148,11 +148,12 @@ class DecisionService:
             raise InputValidationError(errors)
         previous = self._decisions.by_request(use_case, request.request_id)
         if previous is not None:
-            if self._decisions.inputs_of(previous.decision_id) != minimize(manifest, cleaned, self._pii_key):
+            if previous.inputs != minimize(manifest, cleaned, self._pii_key):
                 raise RequestIdReusedError(
-                    f"request id {request.request_id!r} was decided as {previous.decision_id!r} for other inputs"
+                    f"request id {request.request_id!r} was decided as {previous.response.decision_id!r} "
+                    "for other inputs"
                 )
-            return self._replay(previous, audit)
+            return self._replay(previous.response, audit)
         deadline = Deadline.within(
             manifest.latency_budget_ms,
             now=self._clock.now(),

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from contracts.decision.v1 import DecisionResponse, Override
+
+
+@dataclass(frozen=True, slots=True)
+class PriorDecision:
+    """The decision already made for a request id, and the minimized inputs it was made on."""
+
+    response: DecisionResponse
+    inputs: Mapping[str, object]
 
 
 class OverrideReader(Protocol):
@@ -25,12 +34,8 @@ class DecisionStore(Protocol):
         """A stored decision, or None."""
         ...
 
-    def by_request(self, use_case: str, request_id: str) -> DecisionResponse | None:
-        """The decision already made for this request id, for idempotent retries."""
-        ...
-
-    def inputs_of(self, decision_id: str) -> Mapping[str, object] | None:
-        """The minimized inputs a decision was made on, to tell a retry from a reused request id."""
+    def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:
+        """The decision already made for this request id, with its inputs: a retry or a reused request id."""
         ...
 
 

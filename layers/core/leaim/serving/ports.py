@@ -45,3 +45,11 @@ class ModelRouter(Protocol):
     def plan(self, use_case: str) -> TrafficPlan | None:
         """The use case's champion and challenger, or None before it has a champion."""
         ...
+
+
+class TrafficPlanPublisher(Protocol):
+    """Where the registry publishes each use case's plan after a traffic change, for the decision functions."""
+
+    def publish(self, use_case: str, plan: TrafficPlan, revision: int) -> None:
+        """Publish revision `revision` of the use case's plan; an older revision never replaces a newer one."""
+        ...

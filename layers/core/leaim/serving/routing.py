@@ -52,3 +52,8 @@ class CachedModelRouter:
         with self._lock:
             self._cache[use_case] = (now, plan)
         return plan
+
+    def forget(self) -> None:
+        """Drop every cached plan, so that the next decision of each use case reads its plan again."""
+        with self._lock:
+            self._cache.clear()

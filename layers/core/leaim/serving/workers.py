@@ -2,7 +2,7 @@
 
 Both honour the `WorkerClient` contract: every call returns within its `timeout_s` (raising
 WorkerTimeoutError), and every other failure is a WorkerError. Nothing here imports onnxruntime,
-scikit-learn or the worker code; `modal` is imported only when a Modal call is made.
+scikit-learn or the worker code; `modal` is imported only by the Modal client, when it is built.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import http.client
 import io
 import itertools
 import json
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -42,6 +43,10 @@ SCORE_PATH = "/inference/score"
 TRAIN_PATH = "/training/train"
 MANIFESTS_PATH = "/artifacts/manifests"
 DEADLINE_ERROR_TYPE = "DeadlineExceededError"
+# How long a container's init waits for its first lookup of the Modal inference class.
+MODAL_PREPARE_TIMEOUT_S = 5.0
+
+logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result", InferenceResult, TrainingResult)
 Answer = TypeVar("Answer")
@@ -163,6 +168,19 @@ class ModalWorkerClient:
 
         _call_with_deadline(call, timeout_s, f"{ARTIFACTS_VOLUME_NAME} volume upload of {name}")
 
+    def prepare(self, timeout_s: float) -> None:
+        """Import the Modal client, look up the inference class and connect to it, at init rather than in a request.
+
+        Importing `modal` takes about half a second and the first lookup a round trip to Modal: inside a
+        decision's deadline either would turn a healthy worker into a fallback. A lookup that fails or takes
+        longer than `timeout_s` is logged and left to the first call, which retries it within its own deadline.
+        """
+        cls = self._inference()
+        try:
+            _call_with_deadline(cls.hydrate, timeout_s, f"lookup of {self.inference_app}.{INFERENCE_CLASS_NAME}")
+        except WorkerError as error:
+            logger.warning("the Modal inference class is not connected yet: %s", error)
+
     def _inference(self) -> Any:
         with self._lock:
             if self._inference_cls is None:
@@ -187,7 +205,9 @@ class ModalWorkerClient:
 def build_worker_client(settings: Settings) -> WorkerClient:
     """The worker client `settings.worker_backend` selects."""
     if settings.worker_backend == "modal":
-        return ModalWorkerClient(settings.inference_app, settings.training_app, settings.modal_environment)
+        client = ModalWorkerClient(settings.inference_app, settings.training_app, settings.modal_environment)
+        client.prepare(MODAL_PREPARE_TIMEOUT_S)
+        return client
     urls = [url.strip() for url in settings.local_worker_urls.split(",") if url.strip()]
     return LocalWorkerClient(urls)
 

@@ -7,13 +7,10 @@ override or an outcome is written in the same transaction as its audit event.
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
 from sqlalchemy import and_, func, insert, null, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
@@ -42,6 +39,7 @@ from leaim.governance.audit.chain import (
     link_events,
 )
 from leaim.governance.audit.cursor import decode_cursor, encode_cursor
+from leaim.governance.audit.records import decision_values, event_values, outcome_values, override_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -100,13 +98,11 @@ class SqlAuditLog:
         Raises DuplicateDecisionError, carrying the stored decision, when the use case already has a decision
         for this request id, and AuditWriteError when anything else stops the write; either way nothing is kept.
         """
-        decision_values = _decision_values(decision, inputs, features)
-        bound = event.model_copy(
-            update={"details": {**event.details, DECISION_SHA256: decision_sha256(decision_values)}}
-        )
+        decision_row = decision_values(decision, inputs, features, utc_now())
+        bound = event.model_copy(update={"details": {**event.details, DECISION_SHA256: decision_sha256(decision_row)}})
         events = [event_values(item) for item in (bound, *related)]
         try:
-            self._write(events, (DECISIONS, _stored_json_null(decision_values)))
+            self._write(events, (DECISIONS, _stored_json_null(decision_row)))
         except IntegrityError as error:
             existing = self._existing_decision(decision)
             if existing is not None:
@@ -127,16 +123,7 @@ class SqlAuditLog:
         RecordExistsError when the decision has an override already, AuditWriteError when anything else stops
         the write; either way nothing is kept.
         """
-        row = {
-            "decision_id": override.review_id,
-            "use_case": use_case,
-            "original_outcome": override.original_outcome,
-            "outcome": override.outcome,
-            "justification": override.justification,
-            "reviewer": override.reviewer,
-            "reviewed_at": override.reviewed_at,
-            "event_id": override.event_id,
-        }
+        row = override_values(override, use_case)
         self._write_recorded(event, OVERRIDES, row, f"override of decision {override.review_id!r}")
 
     def record_outcome(self, outcome: RecordedOutcome, event: AuditEvent) -> None:
@@ -145,15 +132,7 @@ class SqlAuditLog:
         RecordExistsError when the decision has an outcome already, AuditWriteError when anything else stops
         the write; either way nothing is kept.
         """
-        row = {
-            "decision_id": outcome.decision_id,
-            "use_case": outcome.use_case,
-            "label": outcome.label,
-            "observed_at": outcome.observed_at,
-            "source": outcome.source,
-            "reported_by": outcome.reported_by,
-            "recorded_at": outcome.recorded_at,
-        }
+        row = outcome_values(outcome)
         self._write_recorded(event, OUTCOMES, row, f"outcome of decision {outcome.decision_id!r}")
 
     def count(self, query: AuditQuery | None = None) -> int:
@@ -323,16 +302,6 @@ def _page_order() -> tuple[KeyedColumnElement[Any], ...]:
     return (EVENTS.c.occurred_at, EVENTS.c.event_id)
 
 
-def event_values(event: AuditEvent) -> dict[str, Any]:
-    """The event's column values; its details as the store will give them back."""
-    if not math.isfinite(event.duration_ms):
-        raise AuditWriteError(f"audit event {event.event_id!r} has a duration of {event.duration_ms}")
-    values = event.__dict__.copy()
-    if event.details:
-        values["details"] = _json_document(event.details, f"details of audit event {event.event_id!r}")
-    return values
-
-
 def _event(row: Row[Any]) -> AuditEvent:
     mapping = row._mapping
     return AuditEvent.model_validate({name: mapping[name] for name in EVENT_FIELDS})
@@ -343,48 +312,9 @@ def _record(row: Row[Any]) -> AuditRecord:
     return AuditRecord(event=_event(row), chain=link)
 
 
-def _decision_values(
-    decision: DecisionResponse, inputs: Mapping[str, object], features: Mapping[str, float] | None
-) -> dict[str, Any]:
-    """The decisions row, column for column, as it will be stored and hashed."""
-    what = f"decision {decision.decision_id!r}"
-    return {
-        "decision_id": decision.decision_id,
-        "use_case": decision.use_case,
-        "request_id": decision.request_id,
-        "outcome": decision.outcome,
-        "fallback": decision.fallback,
-        "model_name": None if decision.model is None else decision.model.name,
-        "model_version": None if decision.model is None else decision.model.version,
-        "score": decision.score,
-        "review_required": decision.review_required,
-        "response": decision.model_dump(mode="json"),
-        "inputs": _json_document(inputs, f"inputs of {what}"),
-        "features": None if features is None else _json_document(features, f"features of {what}"),
-        "created_at": utc_now(),
-    }
-
-
 def _stored_json_null(values: dict[str, Any]) -> dict[str, Any]:
     # A JSON column would store None as the JSON document `null`; no features is SQL NULL instead.
     return {name: null() if value is None and name == "features" else value for name, value in values.items()}
-
-
-def _json_document(value: Mapping[str, object], what: str) -> dict[str, Any]:
-    # Fail here, naming the document, rather than deep inside the driver; NaN and infinity are refused
-    # because PostgreSQL's JSONB cannot hold them.
-    try:
-        document: dict[str, Any] = _JSON.decode(to_json(dict(value)).decode())
-    except ValueError as error:
-        raise AuditWriteError(f"{what} cannot be stored as JSON: {error}") from error
-    return document
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _ids(values: list[dict[str, Any]]) -> str:

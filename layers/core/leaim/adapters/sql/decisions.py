@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -10,6 +10,7 @@ from sqlmodel import Session
 from leaim.adapters.sql.exceptions import StoreUnavailableError
 from leaim.adapters.sql.rows import decision_by_request, decision_of
 from leaim.adapters.sql.tables import DecisionRow
+from leaim.orchestration.ports import PriorDecision
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,20 +33,11 @@ class SqlDecisionStore:
             raise StoreUnavailableError(f"decision {decision_id!r} could not be read") from error
         return None if row is None else decision_of(row)
 
-    def by_request(self, use_case: str, request_id: str) -> DecisionResponse | None:
-        """The decision already made for this request id of `use_case`, or None."""
+    def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:
+        """The decision already made for this request id of `use_case`, with its inputs, or None."""
         try:
             with Session(self._engine) as session:
                 row = decision_by_request(session, use_case, request_id)
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"decision for request {request_id!r} could not be read") from error
-        return None if row is None else decision_of(row)
-
-    def inputs_of(self, decision_id: str) -> dict[str, Any] | None:
-        """The minimized inputs a decision was made on, or None."""
-        try:
-            with Session(self._engine) as session:
-                row = session.get(DecisionRow, decision_id)
-        except SQLAlchemyError as error:
-            raise StoreUnavailableError(f"inputs of decision {decision_id!r} could not be read") from error
-        return None if row is None else dict(row.inputs)
+        return None if row is None else PriorDecision(decision_of(row), dict(row.inputs))

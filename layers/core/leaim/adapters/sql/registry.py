@@ -9,6 +9,7 @@ is stored, whole, and the other raises RevisionConflictError: nothing is half-ap
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from contracts.model.v1 import ModelSummary, SignedManifest, TrafficPolicy
 from leaim.adapters.sql.exceptions import StoreUnavailableError
 from leaim.adapters.sql.tables import ModelVersionRow, TrafficPolicyRow, utc_now
 from leaim.exceptions import (
+    LeaimError,
     ModelVersionExistsError,
     NotFoundError,
     RevisionConflictError,
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sqlalchemy import Engine
+
+    from leaim.serving.ports import TrafficPlanPublisher
+
+logger = logging.getLogger(__name__)
 
 CHALLENGER_POLICIES = ("shadow", "canary")
 NUMBERED_VERSION = re.compile(r"^v([0-9]+)$")
@@ -56,8 +62,42 @@ class _Routing:
 class SqlModelRegistry:
     """`ModelRegistry` and `ModelRouter` on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, plans: TrafficPlanPublisher | None = None) -> None:
         self._engine = engine
+        self._plans = plans
+
+    def publish_plans(self) -> int:
+        """Publish every use case's plan at its current revision (a repair of any publication that failed).
+
+        Returns how many were published; one that cannot be is logged and the others go on.
+        """
+        if self._plans is None:
+            return 0
+        try:
+            with Session(self._engine) as session:
+                revisions = {row.use_case: row.revision for row in session.exec(select(TrafficPolicyRow)).all()}
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError("traffic policies could not be read") from error
+        return sum(self._publish(use_case, revision) for use_case, revision in sorted(revisions.items()))
+
+    def _publish(self, use_case: str, revision: int) -> bool:
+        """Publish the use case's plan after a change at `revision`; a failure is logged, for the next repair."""
+        if self._plans is None:
+            return False
+        try:
+            plan = self.plan(use_case)
+            if plan is not None:
+                self._plans.publish(use_case, plan, revision)
+        except LeaimError as error:
+            logger.error(
+                "traffic plan of use case %r at revision %d is not published (%s); the promotion controller "
+                "publishes it on its next run",
+                use_case,
+                revision,
+                error,
+            )
+            return False
+        return plan is not None
 
     def publish(self, signed: SignedManifest) -> SignedManifest:
         """Record a new version and return it as stored.
@@ -368,6 +408,7 @@ class SqlModelRegistry:
                 changed = _policy(row)
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"traffic policy of use case {use_case!r} could not be changed") from error
+        self._publish(use_case, changed.revision)
         return changed
 
 

@@ -1,0 +1,397 @@
+"""The accepted store on DynamoDB: decisions and audit events accepted in one atomic, conditional write each.
+
+Every write is one bundle item (`AcceptedBundle`: the events and the decision, override or outcome they record),
+which the table's change stream brings to the audit writer. A decision's write is one `TransactWriteItems` of
+its request key (`request#<use case>#<request id>`, the idempotency record, which also holds the answer and the
+inputs) and its bundle, both conditional on not existing: a request id is decided once, and a retry reads the
+first answer back with one `GetItem`. Nothing here imports SQL: the decision functions run on this alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contracts.decision.v1 import DecisionResponse, Override
+from leaim.exceptions import AuditWriteError, DependencyUnavailableError, DuplicateDecisionError, RecordExistsError
+from leaim.governance.audit.accepted import BUNDLE_KINDS, AcceptedBundle
+from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
+from leaim.governance.audit.records import (
+    check_duration,
+    decision_values,
+    json_document,
+    outcome_values,
+    override_values,
+)
+from leaim.orchestration.ports import PriorDecision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+    from contracts.audit.v1 import AuditEvent
+    from contracts.governance.v1 import RecordedOutcome
+    from leaim.governance.audit.accepted import BundleKind
+
+KEY = "pk"
+# DynamoDB refuses items over 400 KB; bundles of plain events are split below that, and written in one transaction.
+MAX_BUNDLE_BYTES = 350_000
+# A transaction holds at most 100 items.
+MAX_TRANSACTION_ITEMS = 100
+_NOT_EXISTS = f"attribute_not_exists({KEY})"
+
+
+class AcceptedStoreUnavailableError(DependencyUnavailableError):
+    """The accepted store did not answer a read."""
+
+    code = "dependency_unavailable"
+    status = 503
+
+
+class PoisonBundleError(ValueError):
+    """An accepted item that is not a readable bundle; the message says why."""
+
+
+def decision_key(decision_id: str) -> str:
+    """The key of a decision's bundle."""
+    return f"decision#{decision_id}"
+
+
+def request_key(use_case: str, request_id: str) -> str:
+    """The key of the idempotency record of a caller's request id."""
+    return f"request#{use_case}#{request_id}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=_plain, allow_nan=False)
+
+
+def event_document(event: AuditEvent) -> dict[str, Any]:
+    """An event's JSON form, as a bundle carries it; AuditWriteError when a store could not hold it."""
+    check_duration(event)
+    document = event.model_dump(mode="json")
+    if event.details:
+        document["details"] = json_document(event.details, f"details of audit event {event.event_id!r}")
+    return document
+
+
+def bundle_item(
+    pk: str, kind: BundleKind, events: Sequence[AuditEvent], row: Mapping[str, Any] | None, accepted_at: float
+) -> dict[str, Any]:
+    """The DynamoDB item of one bundle."""
+    item: dict[str, Any] = {
+        KEY: {"S": pk},
+        "kind": {"S": kind},
+        "events": {"S": _dumps([event_document(event) for event in events])},
+        "accepted_at": {"N": repr(accepted_at)},
+    }
+    if row is not None:
+        item["row"] = {"S": _dumps(dict(row))}
+    return item
+
+
+def _string(image: Mapping[str, Any], name: str) -> str:
+    value = image.get(name)
+    if not isinstance(value, dict) or not isinstance(value.get("S"), str):
+        raise PoisonBundleError(f"attribute {name!r} is missing or not a string")
+    return str(value["S"])
+
+
+def parse_bundle(image: Mapping[str, Any]) -> AcceptedBundle:
+    """A bundle from its item (a change stream's NewImage, or a read), typed attributes as DynamoDB gives them.
+
+    PoisonBundleError names what is wrong with an item that is not a bundle.
+    """
+    pk = _string(image, KEY)
+    kind = _string(image, "kind")
+    if kind not in BUNDLE_KINDS:
+        raise PoisonBundleError(f"item {pk!r} is of kind {kind!r}, not one of {list(BUNDLE_KINDS)}")
+    accepted = image.get("accepted_at")
+    try:
+        accepted_at = float(accepted["N"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError) as error:
+        raise PoisonBundleError(f"item {pk!r} has no accepted_at time") from error
+    if not math.isfinite(accepted_at):
+        raise PoisonBundleError(f"item {pk!r} has no accepted_at time")
+    try:
+        events = json.loads(_string(image, "events"))
+        row = json.loads(image["row"]["S"]) if "row" in image else None
+    except (ValueError, KeyError, TypeError) as error:
+        raise PoisonBundleError(f"item {pk!r} does not hold JSON: {error}") from error
+    if not isinstance(events, list) or not events or not all(isinstance(event, dict) for event in events):
+        raise PoisonBundleError(f"item {pk!r} holds no list of events")
+    if not all(isinstance(event.get("event_id"), str) for event in events):
+        raise PoisonBundleError(f"item {pk!r} holds an event without an event_id")
+    if (kind == "events") != (row is None) or (row is not None and not isinstance(row, dict)):
+        raise PoisonBundleError(f"item {pk!r} of kind {kind!r} has {'no' if row is None else 'a'} row")
+    set_aside = image.get("set_aside", {}).get("S")
+    return AcceptedBundle(
+        pk=pk,
+        kind=kind,
+        events=tuple(events),
+        row=row,
+        accepted_at=accepted_at,
+        set_aside=set_aside,
+    )
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    reasons = error.response.get("CancellationReasons") or []
+    return [str(reason.get("Code", "")) for reason in reasons]
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class DynamoAuditLog:
+    """`AuditLog` on the accepted store: each write one conditional put or transaction, durable on return.
+
+    The events reach the hash chains through the table's change stream and the audit writer.
+    """
+
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float]) -> None:
+        self._table = table_name
+        self._client = client
+        self._now = clock
+
+    def append(self, event: AuditEvent) -> None:
+        """Accept one event durably or raise AuditWriteError."""
+        self.append_many([event])
+
+    def append_many(self, events: Iterable[AuditEvent]) -> None:
+        """Accept several events in one write (one transaction when they fill more than one item): all or none."""
+        events = list(events)
+        if not events:
+            return
+        accepted_at = self._now()
+        items = [
+            bundle_item(f"events#{part[0].event_id}", "events", part, None, accepted_at)
+            for part in _parts(events, [len(_dumps(event_document(event))) for event in events])
+        ]
+        what = f"audit events {_ids(events)}"
+        if len(items) > MAX_TRANSACTION_ITEMS:
+            raise AuditWriteError(f"{what} were not stored: {len(items)} items do not fit in one transaction")
+        try:
+            if len(items) == 1:
+                self._client.put_item(TableName=self._table, Item=items[0], ConditionExpression=_NOT_EXISTS)
+            else:
+                self._client.transact_write_items(TransactItems=[self._put(item) for item in items])
+        except ClientError as error:
+            raise AuditWriteError(f"{what} were not stored: {_error_code(error)}") from error
+        except BotoCoreError as error:
+            raise AuditWriteError(f"{what} were not stored: {type(error).__name__}") from error
+
+    def record_decision(
+        self,
+        decision: DecisionResponse,
+        inputs: Mapping[str, object],
+        event: AuditEvent,
+        related: Sequence[AuditEvent] = (),
+        *,
+        features: Mapping[str, float] | None = None,
+    ) -> None:
+        """Accept a decision, its (already minimized) inputs, its event and `related` ones in one transaction.
+
+        The decision's event records the sha256 of the decision row, binding the row to the hash chain. Raises
+        DuplicateDecisionError, carrying the first decision, when the request id was decided already, and
+        AuditWriteError when anything else stops the write; either way nothing is kept.
+        """
+        row = decision_values(decision, inputs, features, datetime.fromtimestamp(self._now(), UTC))
+        bound = event.model_copy(update={"details": {**event.details, DECISION_SHA256: decision_sha256(row)}})
+        bundle = bundle_item(decision_key(decision.decision_id), "decision", (bound, *related), row, self._now())
+        request = {
+            KEY: {"S": request_key(decision.use_case, decision.request_id)},
+            "kind": {"S": "request"},
+            "decision_id": {"S": decision.decision_id},
+            "inputs": {"S": _dumps(row["inputs"])},
+            "response": {"S": _dumps(row["response"])},
+        }
+        what = f"decision {decision.decision_id!r} and audit event {event.event_id!r}"
+        try:
+            self._client.transact_write_items(TransactItems=[self._put(request), self._put(bundle)])
+        except ClientError as error:
+            if _error_code(error) == "TransactionCanceledException" and _cancellation_codes(error)[:1] == [
+                "ConditionalCheckFailed"
+            ]:
+                prior = self._prior(decision.use_case, decision.request_id, what)
+                if prior is not None:
+                    raise DuplicateDecisionError(prior.response) from error
+            raise AuditWriteError(f"{what} were not stored: {_error_code(error)}") from error
+        except BotoCoreError as error:
+            raise AuditWriteError(f"{what} were not stored: {type(error).__name__}") from error
+
+    def record_override(self, override: Override, use_case: str, event: AuditEvent) -> None:
+        """Accept a reviewer's override and its audit event in one conditional write.
+
+        RecordExistsError when the decision has an override already, AuditWriteError when anything else stops
+        the write; either way nothing is kept.
+        """
+        row = override_values(override, use_case)
+        self._put_once(f"override#{override.review_id}", "override", event, row, f"override of {override.review_id!r}")
+
+    def record_outcome(self, outcome: RecordedOutcome, event: AuditEvent) -> None:
+        """Accept a decision's ground truth and its audit event in one conditional write.
+
+        RecordExistsError when the decision has an outcome already, AuditWriteError when anything else stops
+        the write; either way nothing is kept.
+        """
+        row = outcome_values(outcome)
+        what = f"outcome of decision {outcome.decision_id!r}"
+        self._put_once(f"outcome#{outcome.decision_id}", "outcome", event, row, what)
+
+    def _put_once(self, pk: str, kind: BundleKind, event: AuditEvent, row: Mapping[str, Any], what: str) -> None:
+        item = bundle_item(pk, kind, [event], row, self._now())
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression=_NOT_EXISTS)
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                raise RecordExistsError(f"the {what} is stored already; nothing was stored") from error
+            raise AuditWriteError(f"the {what} and audit event {event.event_id!r} were not stored") from error
+        except BotoCoreError as error:
+            raise AuditWriteError(f"the {what} and audit event {event.event_id!r} were not stored") from error
+
+    def _put(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": _NOT_EXISTS}}
+
+    def _prior(self, use_case: str, request_id: str, what: str) -> PriorDecision | None:
+        try:
+            return DynamoDecisions(self._table, self._client).by_request(use_case, request_id)
+        except AcceptedStoreUnavailableError as error:
+            raise AuditWriteError(f"{what} were not stored and the conflicting decision could not be read") from error
+
+
+def _parts(events: list[AuditEvent], sizes: list[int]) -> Iterator[list[AuditEvent]]:
+    """`events` in consecutive parts whose JSON stays under the item size limit."""
+    part: list[AuditEvent] = []
+    total = 0
+    for event, size in zip(events, sizes, strict=True):
+        if part and total + size > MAX_BUNDLE_BYTES:
+            yield part
+            part, total = [], 0
+        part.append(event)
+        total += size
+    if part:
+        yield part
+
+
+def _ids(events: Sequence[AuditEvent]) -> str:
+    shown = ", ".join(repr(event.event_id) for event in events[:3])
+    return shown if len(events) <= 3 else f"{shown} and {len(events) - 3} more"
+
+
+class DynamoDecisions:
+    """`DecisionStore` and `OverrideReader` on the accepted store: strongly consistent reads of accepted items."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self._table = table_name
+        self._client = client
+
+    def get(self, decision_id: str) -> DecisionResponse | None:
+        """An accepted decision as it was answered, or None."""
+        row = self._row(decision_key(decision_id), f"decision {decision_id!r}")
+        return None if row is None else DecisionResponse.model_validate(row["response"])
+
+    def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:
+        """The decision already made for this request id of `use_case`, with its inputs, or None."""
+        item = self._item(request_key(use_case, request_id), f"decision for request {request_id!r}")
+        if item is None:
+            return None
+        return PriorDecision(
+            response=DecisionResponse.model_validate_json(item["response"]["S"]),
+            inputs=json.loads(item["inputs"]["S"]),
+        )
+
+    def override_of(self, decision_id: str) -> Override | None:
+        """A reviewer's accepted override of a decision, or None."""
+        row = self._row(f"override#{decision_id}", f"override of {decision_id!r}")
+        if row is None:
+            return None
+        return Override(
+            review_id=row["decision_id"],
+            original_outcome=row["original_outcome"],
+            outcome=row["outcome"],
+            justification=row["justification"],
+            reviewer=row["reviewer"],
+            reviewed_at=row["reviewed_at"],
+            event_id=row["event_id"],
+        )
+
+    def _row(self, pk: str, what: str) -> dict[str, Any] | None:
+        item = self._item(pk, what)
+        if item is None:
+            return None
+        row: dict[str, Any] = json.loads(item["row"]["S"])
+        return row
+
+    def _item(self, pk: str, what: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(TableName=self._table, Key={KEY: {"S": pk}}, ConsistentRead=True)
+        except (BotoCoreError, ClientError) as error:
+            raise AcceptedStoreUnavailableError(f"{what} could not be read: {type(error).__name__}") from error
+        item: dict[str, Any] | None = answer.get("Item")
+        return item
+
+
+class DynamoAcceptedStore:
+    """`AcceptedStore` on DynamoDB: what the audit writer sets aside, and every bundle for reconciliation."""
+
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float]) -> None:
+        self._table = table_name
+        self._client = client
+        self._now = clock
+
+    def set_aside(self, pk: str, reason: str) -> None:
+        """Mark the bundle `pk` as given up on, with the reason; AuditWriteError when the store refuses."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={KEY: {"S": pk}},
+                UpdateExpression="SET set_aside = :reason, set_aside_at = :at",
+                ConditionExpression=f"attribute_exists({KEY})",
+                ExpressionAttributeValues={":reason": {"S": reason}, ":at": {"N": repr(self._now())}},
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise AuditWriteError(f"accepted item {pk!r} could not be set aside: {type(error).__name__}") from error
+
+    def bundles(self) -> Iterator[AcceptedBundle]:
+        """Every bundle, read consistently; one that does not parse comes with no events and why, as set aside."""
+        kinds = {f":k{index}": {"S": kind} for index, kind in enumerate(BUNDLE_KINDS)}
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            ConsistentRead=True,
+            FilterExpression=f"kind IN ({', '.join(kinds)})",
+            ExpressionAttributeValues=kinds,
+        )
+        try:
+            for page in pages:
+                for item in page.get("Items", []):
+                    yield _readable(item)
+        except (BotoCoreError, ClientError) as error:
+            what = f"the accepted store could not be read: {type(error).__name__}"
+            raise AcceptedStoreUnavailableError(what) from error
+
+
+def _readable(item: Mapping[str, Any]) -> AcceptedBundle:
+    try:
+        return parse_bundle(item)
+    except PoisonBundleError as error:
+        accepted = item.get("accepted_at", {}).get("N", "0")
+        kind = item.get("kind", {}).get("S")
+        return AcceptedBundle(
+            pk=str(item.get(KEY, {}).get("S", "")),
+            kind=kind if kind in BUNDLE_KINDS else "events",
+            events=(),
+            row=None,
+            accepted_at=float(accepted),
+            set_aside=item.get("set_aside", {}).get("S") or f"unreadable: {error}",
+        )
