@@ -1,0 +1,310 @@
+"""The accepted store and the traffic table on DynamoDB, against moto's server with real boto3 clients.
+
+Tables are created with the key schema and stream `template.yaml` declares, so the tests cannot drift from the
+stack; the change stream is read back to show what the audit writer receives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from contracts.audit.v1 import AuditEvent
+from contracts.decision.v1 import DecisionResponse, ModelRef, Override
+from contracts.governance.v1 import RecordedOutcome
+from embedded.emulation.aws import LocalEndpoint, local_session
+from embedded.emulation.template import load_template
+from leaim.adapters.dynamodb_audit import (
+    AcceptedStoreUnavailableError,
+    DynamoAcceptedStore,
+    DynamoAuditLog,
+    DynamoDecisions,
+    PoisonBundleError,
+    parse_bundle,
+)
+from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
+from leaim.exceptions import AuditWriteError, DuplicateDecisionError, RecordExistsError
+from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
+from leaim.serving.ports import ActiveModel, TrafficPlan
+from tests.support.paths import TEMPLATE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+REGION = "us-east-1"
+WHEN = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[LocalEndpoint]:
+    server = LocalEndpoint()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def client(endpoint: LocalEndpoint, service: str) -> Any:
+    return local_session(REGION).client(service, endpoint_url=endpoint.url)  # type: ignore[call-overload]
+
+
+def create_table(endpoint: LocalEndpoint, logical_id: str) -> tuple[str, Any]:
+    """A fresh table as the template declares `logical_id` (keys and stream), and a client for it."""
+    properties = load_template(TEMPLATE).resources[logical_id].properties
+    dynamodb = client(endpoint, "dynamodb")
+    name = f"{logical_id}-{uuid.uuid4().hex[:8]}"
+    stream = properties.get("StreamSpecification")
+    extra = {} if stream is None else {"StreamSpecification": {"StreamEnabled": True, **stream}}
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    return name, dynamodb
+
+
+@pytest.fixture
+def accepted(endpoint: LocalEndpoint) -> tuple[str, Any]:
+    return create_table(endpoint, "AcceptedTable")
+
+
+def event(event_id: str, **fields: Any) -> AuditEvent:
+    return AuditEvent.model_validate(
+        {
+            "event_id": event_id,
+            "occurred_at": WHEN,
+            "source": "DecisionApiFunction",
+            "action": "decision.create",
+            "outcome": "success",
+            "invocation_id": f"inv-{event_id}",
+            "trace_id": "0" * 32,
+            "duration_ms": 3.5,
+            **fields,
+        }
+    )
+
+
+def decision(decision_id: str, request_id: str = "r-1") -> DecisionResponse:
+    return DecisionResponse(
+        decision_id=decision_id,
+        request_id=request_id,
+        use_case="card_fraud",
+        outcome="review",
+        score=0.61,
+        reasons=[],
+        model=ModelRef(name="card-fraud", version="v1", artifact_digest="a" * 64),
+        fallback=False,
+        fallback_reason=None,
+        review_required=True,
+        trace_id="0" * 32,
+        decided_at=WHEN,
+        latency_ms=4.2,
+    )
+
+
+def stream_images(dynamodb: Any, endpoint: LocalEndpoint, table: str) -> list[dict[str, Any]]:
+    """Every NewImage on the table's change stream so far, in order."""
+    streams = client(endpoint, "dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    images: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        images.extend(
+            record["dynamodb"]["NewImage"] for record in streams.get_records(ShardIterator=iterator)["Records"]
+        )
+    return images
+
+
+def test_a_decision_is_accepted_with_its_events_in_one_bundle_bound_to_its_row(
+    accepted: tuple[str, Any], endpoint: LocalEndpoint
+) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    worker = event("e-worker", source="worker:leaim-inference", action="worker.inference")
+
+    log.record_decision(decision("d-1"), {"amount": 12.5}, event("e-1"), [worker], features={"amount": 12.5})
+
+    bundles = [
+        parse_bundle(image) for image in stream_images(dynamodb, endpoint, table) if image["kind"]["S"] != "request"
+    ]
+    assert [(bundle.pk, bundle.kind, bundle.event_ids) for bundle in bundles] == [
+        ("decision#d-1", "decision", ("e-1", "e-worker"))
+    ]
+    row = bundles[0].row
+    assert row is not None
+    assert row["inputs"] == {"amount": 12.5}
+    assert row["features"] == {"amount": 12.5}
+    # The hash the decision's event records is the hash of the row as the bundle carries it.
+    assert bundles[0].events[0]["details"][DECISION_SHA256] == decision_sha256(row)
+
+
+def test_a_request_id_is_decided_once_and_read_back_with_its_inputs(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    decisions = DynamoDecisions(table, dynamodb)
+    log.record_decision(decision("d-1"), {"amount": 12.5}, event("e-1"))
+
+    with pytest.raises(DuplicateDecisionError) as raised:
+        log.record_decision(decision("d-2"), {"amount": 99.0}, event("e-2"))
+
+    assert raised.value.decision.decision_id == "d-1"
+    prior = decisions.by_request("card_fraud", "r-1")
+    assert prior is not None
+    assert (prior.response.decision_id, prior.inputs) == ("d-1", {"amount": 12.5})
+    assert decisions.by_request("card_fraud", "r-2") is None
+    assert decisions.get("d-2") is None
+    # The losing write left nothing behind: neither its bundle nor its event.
+    assert [bundle.pk for bundle in DynamoAcceptedStore(table, dynamodb, clock=time.time).bundles()] == ["decision#d-1"]
+
+
+def test_an_override_and_an_outcome_are_accepted_once_each(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    decisions = DynamoDecisions(table, dynamodb)
+    override = Override(
+        review_id="d-1",
+        original_outcome="review",
+        outcome="decline",
+        justification="card reported stolen",
+        reviewer="ana",
+        reviewed_at=WHEN,
+        event_id="e-override",
+    )
+    log.record_override(override, "card_fraud", event("e-override", action="review.override"))
+    with pytest.raises(RecordExistsError):
+        log.record_override(override, "card_fraud", event("e-override-2", action="review.override"))
+    outcome = RecordedOutcome(
+        decision_id="d-1",
+        use_case="card_fraud",
+        label=True,
+        observed_at=WHEN,
+        source="chargeback",
+        reported_by="ops",
+        recorded_at=WHEN,
+        model=None,
+        score=0.61,
+        outcome="review",
+    )
+    log.record_outcome(outcome, event("e-outcome", action="outcome.record"))
+    with pytest.raises(RecordExistsError):
+        log.record_outcome(outcome, event("e-outcome-2", action="outcome.record"))
+
+    assert decisions.override_of("d-1") == override
+    assert decisions.override_of("d-2") is None
+    kinds = sorted(
+        (bundle.kind, bundle.event_ids) for bundle in DynamoAcceptedStore(table, dynamodb, clock=time.time).bundles()
+    )
+    assert kinds == [("outcome", ("e-outcome",)), ("override", ("e-override",))]
+
+
+def test_many_events_too_large_for_one_item_are_accepted_together(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    events = [event(f"e-{index:03d}", details={"note": "x" * 20_000}) for index in range(40)]
+
+    log.append_many(events)
+
+    bundles = list(DynamoAcceptedStore(table, dynamodb, clock=time.time).bundles())
+    assert len(bundles) > 1
+    assert sorted(event_id for bundle in bundles for event_id in bundle.event_ids) == [e.event_id for e in events]
+
+
+def test_an_event_no_store_can_hold_is_refused_before_anything_is_written(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+
+    with pytest.raises(AuditWriteError, match="e-nan"):
+        log.append(event("e-nan", details={"score": float("nan")}))
+
+    assert list(DynamoAcceptedStore(table, dynamodb, clock=time.time).bundles()) == []
+
+
+def test_an_unreachable_store_is_an_audit_write_error_and_a_read_error() -> None:
+    dynamodb = local_session(REGION).client("dynamodb", endpoint_url="http://127.0.0.1:9")
+    log = DynamoAuditLog("accepted", dynamodb, clock=time.time)
+
+    with pytest.raises(AuditWriteError, match="not stored"):
+        log.record_decision(decision("d-1"), {}, event("e-1"))
+    with pytest.raises(AcceptedStoreUnavailableError):
+        DynamoDecisions("accepted", dynamodb).get("d-1")
+
+
+def test_a_set_aside_bundle_keeps_its_reason_and_an_unreadable_one_says_why(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    store = DynamoAcceptedStore(table, dynamodb, clock=time.time)
+    log.append(event("e-1"))
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "events#broken"},
+            "kind": {"S": "events"},
+            "events": {"S": "{not json"},
+            "accepted_at": {"N": "1"},
+        },
+    )
+
+    store.set_aside("events#e-1", "refused by the database: value too long")
+
+    by_pk = {bundle.pk: bundle for bundle in store.bundles()}
+    assert by_pk["events#e-1"].set_aside == "refused by the database: value too long"
+    assert by_pk["events#e-1"].event_ids == ("e-1",)
+    assert by_pk["events#broken"].events == ()
+    assert (by_pk["events#broken"].set_aside or "").startswith("unreadable: ")
+    with pytest.raises(AuditWriteError):
+        store.set_aside("events#missing", "no such bundle")
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ({"pk": {"S": "x"}, "kind": {"S": "request"}}, "of kind 'request'"),
+        (
+            {"pk": {"S": "x"}, "kind": {"S": "events"}, "events": {"S": "[]"}, "accepted_at": {"N": "1"}},
+            "no list of events",
+        ),
+        (
+            {"pk": {"S": "x"}, "kind": {"S": "events"}, "events": {"S": "[{}]"}, "accepted_at": {"N": "1"}},
+            "without an event_id",
+        ),
+        (
+            {
+                "pk": {"S": "x"},
+                "kind": {"S": "decision"},
+                "events": {"S": json.dumps([{"event_id": "e"}])},
+                "accepted_at": {"N": "1"},
+            },
+            "has no row",
+        ),
+        ({"pk": {"S": "x"}, "kind": {"S": "events"}, "events": {"S": "[]"}}, "no accepted_at"),
+    ],
+)
+def test_an_item_that_is_not_a_bundle_is_poison_with_its_reason(image: dict[str, Any], reason: str) -> None:
+    with pytest.raises(PoisonBundleError, match=reason):
+        parse_bundle(image)
+
+
+def test_traffic_plans_are_published_by_revision_and_read_back(endpoint: LocalEndpoint) -> None:
+    table, dynamodb = create_table(endpoint, "TrafficTable")
+    plans = DynamoTrafficPlans(table, dynamodb)
+    v1 = ActiveModel(name="card-fraud", version="v1", artifact_digest="a" * 64, feature_names=("amount",))
+    v2 = ActiveModel(name="card-fraud", version="v2", artifact_digest="b" * 64, feature_names=("amount",))
+    assert plans.plan("card_fraud") is None
+
+    plans.publish("card_fraud", TrafficPlan(champion=v1, challenger=v2, policy="canary", canary_percent=10.0), 2)
+    plans.publish("card_fraud", TrafficPlan(champion=v1, challenger=None, policy=None, canary_percent=0.0), 1)
+
+    # Revision 1 arrived late: it does not replace revision 2.
+    assert plans.plan("card_fraud") == TrafficPlan(champion=v1, challenger=v2, policy="canary", canary_percent=10.0)
+    plans.publish("card_fraud", TrafficPlan(champion=v2, challenger=None, policy=None, canary_percent=0.0), 3)
+    assert plans.plan("card_fraud") == TrafficPlan(champion=v2, challenger=None, policy=None, canary_percent=0.0)
