@@ -308,3 +308,34 @@ def test_traffic_plans_are_published_by_revision_and_read_back(endpoint: LocalEn
     assert plans.plan("card_fraud") == TrafficPlan(champion=v1, challenger=v2, policy="canary", canary_percent=10.0)
     plans.publish("card_fraud", TrafficPlan(champion=v2, challenger=None, policy=None, canary_percent=0.0), 3)
     assert plans.plan("card_fraud") == TrafficPlan(champion=v2, challenger=None, policy=None, canary_percent=0.0)
+
+
+def test_a_decision_is_read_back_with_its_override_and_ground_truth_in_one_call(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    decisions = DynamoDecisions(table, dynamodb)
+    log.record_decision(decision("d-1"), {"amount": 12.5}, event("e-1"), features={"amount": 12.5})
+    before = decisions.stored("d-1")
+    assert before is not None
+    assert (before.response.decision_id, before.override, before.label) == ("d-1", None, None)
+    override = Override(
+        review_id="d-1",
+        original_outcome="review",
+        outcome="decline",
+        justification="card reported stolen",
+        reviewer="ana",
+        reviewed_at=WHEN,
+        event_id="e-override",
+    )
+    log.record_override(override, "card_fraud", event("e-override", action="review.override"))
+
+    after = decisions.stored("d-1")
+
+    assert after is not None
+    assert (after.override, after.final_outcome, after.inputs, after.features) == (
+        override,
+        "decline",
+        {"amount": 12.5},
+        {"amount": 12.5},
+    )
+    assert decisions.stored("d-unknown") is None

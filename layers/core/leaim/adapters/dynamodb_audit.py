@@ -27,6 +27,7 @@ from leaim.governance.audit.records import (
     outcome_values,
     override_values,
 )
+from leaim.governance.oversight.ports import StoredDecision
 from leaim.orchestration.ports import PriorDecision
 
 if TYPE_CHECKING:
@@ -314,17 +315,34 @@ class DynamoDecisions:
     def override_of(self, decision_id: str) -> Override | None:
         """A reviewer's accepted override of a decision, or None."""
         row = self._row(f"override#{decision_id}", f"override of {decision_id!r}")
-        if row is None:
+        return None if row is None else _override(row)
+
+    def stored(self, decision_id: str) -> StoredDecision | None:
+        """An accepted decision with its accepted override and ground truth, read together; or None."""
+        keys = [{KEY: {"S": f"{kind}#{decision_id}"}} for kind in ("decision", "override", "outcome")]
+        try:
+            answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+        except (BotoCoreError, ClientError) as error:
+            what = f"decision {decision_id!r} could not be read: {type(error).__name__}"
+            raise AcceptedStoreUnavailableError(what) from error
+        if answer.get("UnprocessedKeys"):
+            raise AcceptedStoreUnavailableError(f"decision {decision_id!r} could not be read: throttled")
+        rows = {item["kind"]["S"]: json.loads(item["row"]["S"]) for item in answer["Responses"].get(self._table, [])}
+        decision = rows.get("decision")
+        if decision is None:
             return None
-        return Override(
-            review_id=row["decision_id"],
-            original_outcome=row["original_outcome"],
-            outcome=row["outcome"],
-            justification=row["justification"],
-            reviewer=row["reviewer"],
-            reviewed_at=row["reviewed_at"],
-            event_id=row["event_id"],
+        override, outcome = rows.get("override"), rows.get("outcome")
+        return StoredDecision(
+            response=DecisionResponse.model_validate(decision["response"]),
+            inputs=decision["inputs"],
+            features=decision["features"],
+            override=None if override is None else _override(override),
+            label=None if outcome is None else bool(outcome["label"]),
         )
+
+    def outcome_row(self, decision_id: str) -> dict[str, Any] | None:
+        """The accepted ground truth of a decision as its row, or None."""
+        return self._row(f"outcome#{decision_id}", f"outcome of {decision_id!r}")
 
     def _row(self, pk: str, what: str) -> dict[str, Any] | None:
         item = self._item(pk, what)
@@ -340,6 +358,18 @@ class DynamoDecisions:
             raise AcceptedStoreUnavailableError(f"{what} could not be read: {type(error).__name__}") from error
         item: dict[str, Any] | None = answer.get("Item")
         return item
+
+
+def _override(row: Mapping[str, Any]) -> Override:
+    return Override(
+        review_id=row["decision_id"],
+        original_outcome=row["original_outcome"],
+        outcome=row["outcome"],
+        justification=row["justification"],
+        reviewer=row["reviewer"],
+        reviewed_at=row["reviewed_at"],
+        event_id=row["event_id"],
+    )
 
 
 class DynamoAcceptedStore:

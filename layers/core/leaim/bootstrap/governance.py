@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from leaim.adapters.dynamodb_audit import DynamoDecisions
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry
-from leaim.adapters.sql.oversight import SqlOversight
+from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
     AWS_WRITE_CONFIG,
@@ -18,6 +19,7 @@ from leaim.bootstrap.runtime import (
     build_runtime,
     manifest_signer,
     once,
+    required,
 )
 from leaim.bootstrap.sql import sql_engine, sql_trail
 from leaim.domain.manifests import ManifestCatalog
@@ -45,9 +47,10 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
     """Build the oversight store and its neighbours from settings (default: the environment)."""
     runtime = build_runtime(service_name, settings)
     engine = sql_engine(runtime.settings)
+    accepted = DynamoDecisions(required(runtime.settings.accepted_table, "accepted_table"), runtime.dynamodb)
     return Oversight(
         runtime=runtime,
-        store=SqlOversight(engine),
+        store=AcceptedFirstOversight(engine, accepted),
         trail=sql_trail(engine),
         catalog=ManifestCatalog.from_directory(runtime.settings.use_cases_dir),
         registry=SqlModelRegistry(engine),

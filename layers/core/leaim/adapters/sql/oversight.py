@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy import ColumnElement, Engine
 
+    from leaim.adapters.dynamodb_audit import DynamoDecisions
+
 
 # Actions whose events are decisions made for a caller, over HTTPS or the decision queue.
 DECISION_ACTION = "decision.create"
@@ -308,3 +310,43 @@ def _alert_key(use_case: str, kind: str, version: str, subject: str) -> list[Col
         col(AlertRow.subject) == subject,
         col(AlertRow.closed_at).is_(None),
     ]
+
+
+class AcceptedFirstOversight(SqlOversight):
+    """`SqlOversight` whose reads of one decision, its override and its outcome go to the accepted store first.
+
+    The audit writer moves accepted decisions into SQL shortly after they are answered; a review or an outcome
+    posted meanwhile must find its decision. SQL answers for what was stored before the accepted store existed.
+    """
+
+    def __init__(self, engine: Engine, accepted: DynamoDecisions) -> None:
+        super().__init__(engine)
+        self._accepted = accepted
+
+    def decision(self, decision_id: str) -> StoredDecision | None:
+        """A decision with its override and ground truth, from the accepted store, else from SQL; or None."""
+        return self._accepted.stored(decision_id) or super().decision(decision_id)
+
+    def override_of(self, decision_id: str) -> Override | None:
+        """The override of a decision, or None."""
+        return self._accepted.override_of(decision_id) or super().override_of(decision_id)
+
+    def outcome_of(self, decision_id: str) -> RecordedOutcome | None:
+        """The ground truth recorded for a decision, joined to it, or None."""
+        row = self._accepted.outcome_row(decision_id)
+        stored = None if row is None else self.decision(decision_id)
+        if row is None or stored is None:
+            return super().outcome_of(decision_id)
+        response = stored.response
+        return RecordedOutcome(
+            decision_id=decision_id,
+            use_case=response.use_case,
+            label=bool(row["label"]),
+            observed_at=row["observed_at"],
+            source=row["source"],
+            reported_by=row["reported_by"],
+            recorded_at=row["recorded_at"],
+            model=response.model,
+            score=response.score,
+            outcome=stored.final_outcome,
+        )
