@@ -21,7 +21,16 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    database_url: str = "sqlite:///.leaim/leaim.db"
+    database_url: str = Field(
+        default="sqlite:///.leaim/leaim.db",
+        description="SQLAlchemy URL of the SQL store; when given, it wins over the RDS Proxy settings below.",
+    )
+    database_host: str | None = Field(
+        default=None, description="The RDS Proxy endpoint, reached with IAM authentication tokens and TLS."
+    )
+    database_port: int = Field(default=5432, ge=1, le=65535)
+    database_name: str | None = None
+    database_user: str | None = None
     features_table: str | None = None
     api_keys_table: str | None = None
     accepted_table: str | None = Field(default=None, description="Where decisions and audit events are accepted.")

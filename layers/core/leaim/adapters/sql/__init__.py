@@ -2,7 +2,7 @@
 
 from leaim.adapters.sql.audit_log import SqlAuditLog
 from leaim.adapters.sql.decisions import SqlDecisionStore
-from leaim.adapters.sql.engine import create_engine_for, create_schema
+from leaim.adapters.sql.engine import create_engine_for, create_schema, create_store_engine
 from leaim.adapters.sql.exceptions import DuplicateDecisionError, ModelVersionExistsError, StoreUnavailableError
 from leaim.adapters.sql.jobs import SqlTrainingJobStore
 from leaim.adapters.sql.registry import SqlModelRegistry
@@ -21,4 +21,5 @@ __all__ = [
     "StoreUnavailableError",
     "create_engine_for",
     "create_schema",
+    "create_store_engine",
 ]
