@@ -1,11 +1,12 @@
-"""Event sources as Lambda meets them: SQS and Kinesis pollers that batch records, and schedules that fire.
+"""Event sources as Lambda meets them: SQS, Kinesis and DynamoDB Streams pollers that batch records, and schedules.
 
 SQS: long-poll, gather up to `BatchSize` within `MaximumBatchingWindowInSeconds`, invoke, then delete what
 succeeded. Failed records are left in the queue, so they reappear after the visibility timeout and reach the DLQ
 through the queue's own RedrivePolicy (moto applies `maxReceiveCount` on receive, as SQS does).
 
-Kinesis: one reader per shard processes a batch to completion (retries, bisection, partial failures) before it
-reads further, so the checkpoint never passes a record that was not processed or given up on.
+Kinesis and DynamoDB Streams: one reader per shard processes a batch to completion (retries, bisection, partial
+failures, filter criteria) before it reads further, so the checkpoint never passes a record that was not
+processed, given up on or skipped by the filters.
 
 Schedule: EventBridge invokes the function asynchronously every interval with a "Scheduled Event" (or the
 schedule's `Input`), and an asynchronous invocation that fails is retried twice before it is dropped.
@@ -27,10 +28,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_sqs import SQSClient
 
     from embedded.emulation.context import LocalFunction
+    from embedded.emulation.filters import EventPattern
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +43,25 @@ SQS_MAX_RECEIVE = 10
 # Short enough that stop() returns promptly; moto long-polls in one-second steps anyway.
 POLL_WAIT_S = 1
 _WINDOW_POLL_S = 0.05
+# How long a stream reader waits before reading again when its last read found nothing new.
+_IDLE_POLL_S = 0.2
+# A failing stream batch is retried after 0.5 s, then twice as long each time, up to 5 s.
 _RETRY_BACKOFF_S = 0.5
+_MAX_RETRY_BACKOFF_S = 5.0
 # Lambda's default for asynchronous invocations (MaximumRetryAttempts), which is how EventBridge invokes.
 ASYNC_RETRY_ATTEMPTS = 2
 
 
 @dataclass
 class PollerStats:
-    """Counters of one event source mapping."""
+    """Counters of one event source mapping: `filtered` counts the records its filter criteria skipped."""
 
     invocations: int = 0
     records: int = 0
     failures: int = 0
     errors: int = 0
     discarded: int = 0
+    filtered: int = 0
     checkpoints: dict[str, str] = field(default_factory=dict)
 
 
@@ -76,6 +86,7 @@ class _Poller:
                 failures=self._stats.failures,
                 errors=self._stats.errors,
                 discarded=self._stats.discarded,
+                filtered=self._stats.filtered,
                 checkpoints=dict(self._stats.checkpoints),
             )
 
@@ -258,11 +269,17 @@ class SqsPoller(_Poller):
                 logger.warning("%s: could not delete a processed message: %s", self.name, failure)
 
 
-def kinesis_failure(
-    records: list[dict[str, Any]], *, shard_id: str, stream_arn: str, function_arn: str, invocations: int
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
+
+
+def stream_failure(
+    batch_info_key: str, batch_info: dict[str, Any], *, function_arn: str, invocations: int
 ) -> dict[str, Any]:
-    """What Lambda sends an on-failure destination for records it gave up on: where they are, not their data."""
-    first, last = records[0]["kinesis"], records[-1]["kinesis"]
+    """What Lambda sends an on-failure destination for stream records it gave up on: where they are, not their data.
+
+    `batch_info_key` is `KinesisBatchInfo` or `DDBStreamBatchInfo`, as Lambda names it for the source.
+    """
     return {
         "requestContext": {
             "requestId": str(uuid.uuid4()),
@@ -273,21 +290,247 @@ def kinesis_failure(
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "version": "1.0",
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "KinesisBatchInfo": {
-            "shardId": shard_id,
-            "startSequenceNumber": first["sequenceNumber"],
-            "endSequenceNumber": last["sequenceNumber"],
-            "approximateArrivalOfFirstRecord": _arrival(first),
-            "approximateArrivalOfLastRecord": _arrival(last),
-            "batchSize": len(records),
-            "streamArn": stream_arn,
-        },
+        batch_info_key: batch_info,
     }
 
 
-def _arrival(kinesis: dict[str, Any]) -> str:
-    moment = datetime.fromtimestamp(float(kinesis["approximateArrivalTimestamp"]), UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+@dataclass
+class _ShardProgress:
+    """How far one shard's reader is: when it last found nothing new with nothing in hand, and whether it ended."""
+
+    caught_up_at: float = float("-inf")
+    ended: bool = False
+
+
+class _StreamPoller(_Poller):
+    """A stream's event source mapping: one reader per shard, each finishing a batch before it reads further.
+
+    A batch is gathered until `BatchSize` records or `MaximumBatchingWindowInSeconds` after its first record,
+    then run to completion: retried with a growing backoff while it fails, split in halves on a function error
+    with bisection (which spends no retries, as in Lambda), restarted from the lowest failed record on a partial
+    failure, and given up after `MaximumRetryAttempts` retries (-1: never), its place sent to the on-failure
+    queue. Records no filter pattern matches are skipped. So a shard's checkpoint never passes a record that was
+    not processed, given up on or skipped.
+    """
+
+    # Lambda's names for the records' sequence number and for the batch described to an on-failure destination.
+    batch_info_key = ""
+    # The most records one GetRecords call may return.
+    read_limit = 10_000
+
+    def __init__(
+        self,
+        name: str,
+        function: LocalFunction,
+        *,
+        stream_arn: str,
+        region: str,
+        starting_position: str,
+        batch_size: int,
+        maximum_batching_window_s: float = 0,
+        bisect_batch_on_function_error: bool = False,
+        report_batch_item_failures: bool = False,
+        maximum_retry_attempts: int = -1,
+        on_failure: tuple[SQSClient, str] | None = None,
+        filters: Sequence[EventPattern] = (),
+    ) -> None:
+        super().__init__(name, function)
+        if starting_position not in {"TRIM_HORIZON", "LATEST"}:
+            raise ValueError(f"{name}: StartingPosition {starting_position} is not supported locally")
+        self.stream_arn = stream_arn
+        self.region = region
+        self.starting_position = starting_position
+        self.batch_size = batch_size
+        self.window_s = maximum_batching_window_s
+        self.bisect = bisect_batch_on_function_error
+        self.report_batch_item_failures = report_batch_item_failures
+        self.maximum_retry_attempts = maximum_retry_attempts
+        self.on_failure = on_failure
+        self.filters = tuple(filters)
+        self._progress: dict[str, _ShardProgress] = {}
+        self._progressed = threading.Condition(self._lock)
+
+    def _shards(self) -> list[tuple[str, str | None]]:
+        """(shard id, parent shard id or None) of every shard of the stream."""
+        raise NotImplementedError
+
+    def _iterator(self, shard_id: str) -> str:
+        """A shard iterator at the starting position."""
+        raise NotImplementedError
+
+    def _read(self, shard_id: str, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `limit` records as the function receives them, and the next iterator (None: the shard is closed)."""
+        raise NotImplementedError
+
+    def sequence(self, record: dict[str, Any]) -> str:
+        """The sequence number of a record as the function receives it."""
+        raise NotImplementedError
+
+    def _batch_info(self, shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Where the given-up records are, as the on-failure destination is told."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Open an iterator on every shard (so `LATEST` means now) and read each on its own thread.
+
+        A child shard is read once its parent, when the parent is still in the stream, has been read to its end.
+        """
+        shards = self._shards()
+        ended = {shard_id: threading.Event() for shard_id, _ in shards}
+        for shard_id, parent in shards:
+            self._progress[shard_id] = _ShardProgress()
+            iterator = self._iterator(shard_id)
+            self._spawn(self._read_shard, shard_id, shard_id, iterator, ended.get(parent or ""), ended[shard_id])
+
+    def settle(self, since: float, deadline: float) -> list[str]:
+        """Wait until each shard's reader has read to the end of its shard after `since` (monotonic), with every
+        record before that processed, given up on or skipped, or until `deadline`; the shards still behind.
+        """
+        with self._progressed:
+            while True:
+                behind = [
+                    f"{self.name} {shard_id} (checkpoint {self._stats.checkpoints.get(shard_id, 'none')})"
+                    for shard_id, progress in self._progress.items()
+                    if not progress.ended and progress.caught_up_at < since
+                ]
+                remaining = deadline - time.monotonic()
+                if not behind or remaining <= 0:
+                    return behind
+                self._progressed.wait(remaining)
+
+    def _mark(self, shard_id: str, *, caught_up_at: float | None = None, ended: bool = False) -> None:
+        with self._progressed:
+            progress = self._progress[shard_id]
+            if caught_up_at is not None:
+                progress.caught_up_at = caught_up_at
+            progress.ended = progress.ended or ended
+            self._progressed.notify_all()
+
+    def _read_shard(
+        self, shard_id: str, iterator: str | None, parent: threading.Event | None, ended: threading.Event
+    ) -> None:
+        try:
+            while parent is not None and not parent.wait(_IDLE_POLL_S):
+                if self._stopping.is_set():
+                    return
+            while iterator is not None and not self._stopping.is_set():
+                batch, last, iterator = self._gather(shard_id, iterator)
+                if batch:
+                    self._count(records=len(batch))
+                    if not self._process(shard_id, batch):
+                        return
+                if last is not None:
+                    self._checkpoint(shard_id, last)
+                elif iterator is not None:
+                    self._stopping.wait(_IDLE_POLL_S)
+        finally:
+            ended.set()
+            self._mark(shard_id, ended=True)
+
+    def _gather(self, shard_id: str, iterator: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
+        """(records for the function, the last record read, the next iterator): one batch, filters applied.
+
+        Returns at once, with nothing, when the first read finds nothing new; that read, begun with nothing in
+        hand, is when the shard was last caught up.
+        """
+        batch: list[dict[str, Any]] = []
+        last: dict[str, Any] | None = None
+        deadline: float | None = None
+        current: str | None = iterator
+        while current is not None and not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                limit = min(self.batch_size - len(batch), self.read_limit)
+                records, current_next = self._read(shard_id, current, limit)
+            except (BotoCoreError, ClientError):
+                if self._stopping.is_set() or batch or last is not None:
+                    break
+                logger.exception("%s: reading %s failed", self.name, shard_id)
+                self._stopping.wait(_RETRY_BACKOFF_S)
+                continue
+            current = current_next
+            if records:
+                last = records[-1]
+                selected = [r for r in records if not self.filters or any(f.matches(r) for f in self.filters)]
+                self._count(filtered=len(records) - len(selected))
+                batch += selected
+                deadline = started + self.window_s if deadline is None else deadline
+            elif last is None:
+                self._mark(shard_id, caught_up_at=started)
+            if deadline is None or len(batch) >= self.batch_size or time.monotonic() >= deadline:
+                break
+            if not records:
+                self._stopping.wait(min(_WINDOW_POLL_S, max(0.0, deadline - time.monotonic())))
+        return batch, last, current
+
+    def _outcome(self, batch: list[dict[str, Any]]) -> int | None:
+        """How many leading records of `batch` succeeded, or None when the function errored."""
+        succeeded, response = self._invoke({"Records": batch})
+        if not succeeded:
+            return None
+        if not self.report_batch_item_failures:
+            return len(batch)
+        sequences = [self.sequence(r) for r in batch]
+        failed = failed_item_ids(response, set(sequences))
+        if failed is None:
+            logger.error("%s: invalid batchItemFailures response %r; the batch failed", self.name, response)
+            return None
+        return min((sequences.index(s) for s in failed), default=len(batch))
+
+    def _send_failure(self, shard_id: str, records: list[dict[str, Any]], retries: int) -> None:
+        if self.on_failure is None:
+            return
+        sqs, queue_url = self.on_failure
+        failure = stream_failure(
+            self.batch_info_key,
+            self._batch_info(shard_id, records),
+            function_arn=self.function.arn,
+            invocations=retries + 1,
+        )
+        while not self._stopping.is_set():
+            try:
+                sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(failure))
+                return
+            except (BotoCoreError, ClientError):
+                logger.exception("%s: sending the failure record of %s to %s failed", self.name, shard_id, queue_url)
+                self._stopping.wait(_RETRY_BACKOFF_S)
+
+    def _checkpoint(self, shard_id: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._stats.checkpoints[shard_id] = self.sequence(record)
+
+    def _process(self, shard_id: str, records: list[dict[str, Any]]) -> bool:
+        """Run one batch to completion; False when stopped before it was."""
+        # Each segment is (records in order, retries used); bisection does not spend retries, as in Lambda.
+        segments: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
+        while segments:
+            if self._stopping.is_set():
+                return False
+            batch, retries = segments.popleft()
+            succeeded = self._outcome(batch)
+            if succeeded == len(batch):
+                self._checkpoint(shard_id, batch[-1])
+                continue
+            if succeeded is None and self.bisect and len(batch) > 1:
+                middle = len(batch) // 2
+                segments.extendleft([(batch[middle:], retries), (batch[:middle], retries)])
+                continue
+            done = succeeded or 0
+            if done:
+                self._checkpoint(shard_id, batch[done - 1])
+            remaining = batch[done:]
+            self._count(failures=len(remaining))
+            if 0 <= self.maximum_retry_attempts <= retries:
+                logger.error(
+                    "%s: giving up on %d records of %s after %d retries", self.name, len(remaining), shard_id, retries
+                )
+                self._count(discarded=len(remaining))
+                self._send_failure(shard_id, remaining, retries)
+                self._checkpoint(shard_id, batch[-1])
+                continue
+            segments.appendleft((remaining, retries + 1))
+            self._stopping.wait(min(_RETRY_BACKOFF_S * 2**retries, _MAX_RETRY_BACKOFF_S))
+        return True
 
 
 def kinesis_record(
@@ -315,8 +558,10 @@ def kinesis_record(
     }
 
 
-class KinesisPoller(_Poller):
+class KinesisPoller(_StreamPoller):
     """Lambda's Kinesis event source mapping for one stream and one function: a reader per shard."""
+
+    batch_info_key = "KinesisBatchInfo"
 
     def __init__(
         self,
@@ -329,116 +574,180 @@ class KinesisPoller(_Poller):
         region: str,
         starting_position: str,
         batch_size: int = 100,
+        maximum_batching_window_s: float = 0,
         bisect_batch_on_function_error: bool = False,
         report_batch_item_failures: bool = False,
         maximum_retry_attempts: int = -1,
         on_failure: tuple[SQSClient, str] | None = None,
     ) -> None:
-        super().__init__(name, function)
-        if starting_position not in {"TRIM_HORIZON", "LATEST"}:
-            raise ValueError(f"{name}: StartingPosition {starting_position} is not supported locally")
+        super().__init__(
+            name,
+            function,
+            stream_arn=stream_arn,
+            region=region,
+            starting_position=starting_position,
+            batch_size=batch_size,
+            maximum_batching_window_s=maximum_batching_window_s,
+            bisect_batch_on_function_error=bisect_batch_on_function_error,
+            report_batch_item_failures=report_batch_item_failures,
+            maximum_retry_attempts=maximum_retry_attempts,
+            on_failure=on_failure,
+        )
         self.kinesis = kinesis
         self.stream_name = stream_name
-        self.stream_arn = stream_arn
-        self.region = region
-        self.starting_position = starting_position
-        self.batch_size = batch_size
-        self.bisect = bisect_batch_on_function_error
-        self.report_batch_item_failures = report_batch_item_failures
-        self.maximum_retry_attempts = maximum_retry_attempts
-        self.on_failure = on_failure
 
-    def start(self) -> None:
-        """Open an iterator on every shard (so `LATEST` means now) and read each on its own thread."""
+    def _shards(self) -> list[tuple[str, str | None]]:
         shards = self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
-        for shard in shards:
-            iterator = self.kinesis.get_shard_iterator(
-                StreamName=self.stream_name, ShardId=shard["ShardId"], ShardIteratorType=self.starting_position
-            )["ShardIterator"]
-            self._spawn(self._read_shard, shard["ShardId"], shard["ShardId"], iterator)
+        return [(shard["ShardId"], shard.get("ParentShardId")) for shard in shards]
 
-    def _read_shard(self, shard_id: str, iterator: str | None) -> None:
-        while iterator and not self._stopping.is_set():
-            try:
-                response = self.kinesis.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            except (BotoCoreError, ClientError):
-                if self._stopping.is_set():
-                    return
-                logger.exception("%s: reading %s failed", self.name, shard_id)
-                self._stopping.wait(_RETRY_BACKOFF_S)
-                continue
-            records = [
-                kinesis_record(
-                    r, shard_id=shard_id, stream_arn=self.stream_arn, region=self.region, function_arn=self.function.arn
-                )
-                for r in response["Records"]
-            ]
-            if records:
-                self._count(records=len(records))
-                self._process(shard_id, records)
-            else:
-                self._stopping.wait(_WINDOW_POLL_S * 4)
-            iterator = response.get("NextShardIterator")
+    def _iterator(self, shard_id: str) -> str:
+        iterator: str = self.kinesis.get_shard_iterator(
+            StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=self.starting_position
+        )["ShardIterator"]
+        return iterator
 
-    def _outcome(self, batch: list[dict[str, Any]]) -> int | None:
-        """How many leading records of `batch` succeeded, or None when the function errored."""
-        succeeded, response = self._invoke({"Records": batch})
-        if not succeeded:
-            return None
-        if not self.report_batch_item_failures:
-            return len(batch)
-        sequences = [r["kinesis"]["sequenceNumber"] for r in batch]
-        failed = failed_item_ids(response, set(sequences))
-        if failed is None:
-            logger.error("%s: invalid batchItemFailures response %r; the batch failed", self.name, response)
-            return None
-        return min((sequences.index(s) for s in failed), default=len(batch))
+    def _read(self, shard_id: str, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        response = self.kinesis.get_records(ShardIterator=iterator, Limit=limit)
+        records = [
+            kinesis_record(
+                r, shard_id=shard_id, stream_arn=self.stream_arn, region=self.region, function_arn=self.function.arn
+            )
+            for r in response["Records"]
+        ]
+        return records, response.get("NextShardIterator")
 
-    def _send_failure(self, shard_id: str, records: list[dict[str, Any]], retries: int) -> None:
-        if self.on_failure is None:
-            return
-        sqs, queue_url = self.on_failure
-        failure = kinesis_failure(
-            records,
-            shard_id=shard_id,
-            stream_arn=self.stream_arn,
-            function_arn=self.function.arn,
-            invocations=retries + 1,
+    def sequence(self, record: dict[str, Any]) -> str:
+        return str(record["kinesis"]["sequenceNumber"])
+
+    def _batch_info(self, shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        first, last = records[0]["kinesis"], records[-1]["kinesis"]
+        return {
+            "shardId": shard_id,
+            "startSequenceNumber": first["sequenceNumber"],
+            "endSequenceNumber": last["sequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(float(first["approximateArrivalTimestamp"])),
+            "approximateArrivalOfLastRecord": _iso(float(last["approximateArrivalTimestamp"])),
+            "batchSize": len(records),
+            "streamArn": self.stream_arn,
+        }
+
+
+def _attribute_json(value: Any) -> Any:
+    """A DynamoDB attribute value as it travels in JSON: binary values in base64, nested ones alike."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {key: _attribute_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_attribute_json(item) for item in value]
+    return value
+
+
+def dynamodb_record(record: dict[str, Any], *, stream_arn: str, region: str) -> dict[str, Any]:
+    """One record of Lambda's DynamoDB Streams event, from a `GetRecords` record of the `dynamodbstreams` client."""
+    change = record["dynamodb"]
+    shaped: dict[str, Any] = {
+        # Seconds since the epoch, as DynamoDB Streams rounds it and Lambda passes it on.
+        "ApproximateCreationDateTime": int(change["ApproximateCreationDateTime"].timestamp()),
+        "Keys": _attribute_json(change["Keys"]),
+    }
+    for image in ("NewImage", "OldImage"):
+        if image in change:
+            shaped[image] = _attribute_json(change[image])
+    shaped.update(
+        SequenceNumber=change["SequenceNumber"], SizeBytes=change["SizeBytes"], StreamViewType=change["StreamViewType"]
+    )
+    shaped_record = {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record["eventVersion"],
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": shaped,
+        "eventSourceARN": stream_arn,
+    }
+    if "userIdentity" in record:
+        shaped_record["userIdentity"] = dict(record["userIdentity"])
+    return shaped_record
+
+
+class DynamoDBStreamPoller(_StreamPoller):
+    """Lambda's DynamoDB Streams event source mapping for one table's stream and one function: a reader per shard.
+
+    The shards are those of the stream when the stack starts (moto keeps one open shard per table).
+    """
+
+    batch_info_key = "DDBStreamBatchInfo"
+    read_limit = 1_000
+
+    def __init__(
+        self,
+        name: str,
+        function: LocalFunction,
+        *,
+        streams: DynamoDBStreamsClient,
+        stream_arn: str,
+        region: str,
+        starting_position: str,
+        batch_size: int = 100,
+        maximum_batching_window_s: float = 0,
+        bisect_batch_on_function_error: bool = False,
+        report_batch_item_failures: bool = False,
+        maximum_retry_attempts: int = -1,
+        on_failure: tuple[SQSClient, str] | None = None,
+        filters: Sequence[EventPattern] = (),
+    ) -> None:
+        super().__init__(
+            name,
+            function,
+            stream_arn=stream_arn,
+            region=region,
+            starting_position=starting_position,
+            batch_size=batch_size,
+            maximum_batching_window_s=maximum_batching_window_s,
+            bisect_batch_on_function_error=bisect_batch_on_function_error,
+            report_batch_item_failures=report_batch_item_failures,
+            maximum_retry_attempts=maximum_retry_attempts,
+            on_failure=on_failure,
+            filters=filters,
         )
-        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(failure))
+        self.streams = streams
 
-    def _checkpoint(self, shard_id: str, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._stats.checkpoints[shard_id] = record["kinesis"]["sequenceNumber"]
+    def _shards(self) -> list[tuple[str, str | None]]:
+        shards: list[tuple[str, str | None]] = []
+        request: dict[str, Any] = {"StreamArn": self.stream_arn}
+        while True:
+            description = self.streams.describe_stream(**request)["StreamDescription"]
+            shards += [(shard["ShardId"], shard.get("ParentShardId")) for shard in description["Shards"]]
+            if "LastEvaluatedShardId" not in description:
+                return shards
+            request["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
 
-    def _process(self, shard_id: str, records: list[dict[str, Any]]) -> None:
-        # Each segment is (records in order, retries used); bisection does not spend retries, as in Lambda.
-        segments: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
-        while segments and not self._stopping.is_set():
-            batch, retries = segments.popleft()
-            succeeded = self._outcome(batch)
-            if succeeded == len(batch):
-                self._checkpoint(shard_id, batch[-1])
-                continue
-            if succeeded is None and self.bisect and len(batch) > 1:
-                middle = len(batch) // 2
-                segments.extendleft([(batch[middle:], retries), (batch[:middle], retries)])
-                continue
-            done = succeeded or 0
-            if done:
-                self._checkpoint(shard_id, batch[done - 1])
-            remaining = batch[done:]
-            self._count(failures=len(remaining))
-            if 0 <= self.maximum_retry_attempts <= retries:
-                logger.error(
-                    "%s: giving up on %d records of %s after %d retries", self.name, len(remaining), shard_id, retries
-                )
-                self._count(discarded=len(remaining))
-                self._send_failure(shard_id, remaining, retries)
-                self._checkpoint(shard_id, batch[-1])
-                continue
-            segments.appendleft((remaining, retries + 1))
-            self._stopping.wait(_RETRY_BACKOFF_S)
+    def _iterator(self, shard_id: str) -> str:
+        iterator: str = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position
+        )["ShardIterator"]
+        return iterator
+
+    def _read(self, shard_id: str, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        response = self.streams.get_records(ShardIterator=iterator, Limit=limit)
+        records = [dynamodb_record(r, stream_arn=self.stream_arn, region=self.region) for r in response["Records"]]
+        return records, response.get("NextShardIterator")
+
+    def sequence(self, record: dict[str, Any]) -> str:
+        return str(record["dynamodb"]["SequenceNumber"])
+
+    def _batch_info(self, shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+        return {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(float(first["ApproximateCreationDateTime"])),
+            "approximateArrivalOfLastRecord": _iso(float(last["ApproximateCreationDateTime"])),
+            "batchSize": len(records),
+            "streamArn": self.stream_arn,
+        }
 
 
 def scheduled_event(arn: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -27,14 +28,23 @@ from embedded.emulation.aws import (
     physical_name,
 )
 from embedded.emulation.context import LocalFunction, isolate_requests, print_logs_to_stdout
-from embedded.emulation.exceptions import TemplateError
+from embedded.emulation.exceptions import StreamsBehindError, TemplateError
 from embedded.emulation.gateway import ApiGateway, Route
-from embedded.emulation.pollers import KinesisPoller, PollerStats, Schedule, SchedulePoller, SqsPoller
+from embedded.emulation.pollers import (
+    DynamoDBStreamPoller,
+    KinesisPoller,
+    PollerStats,
+    Schedule,
+    SchedulePoller,
+    SqsPoller,
+)
 from embedded.emulation.template import (
+    DYNAMODB_TABLE,
     KINESIS_STREAM,
     SERVERLESS_API,
     SQS_QUEUE,
     ApiEvent,
+    DynamoDBEvent,
     KinesisEvent,
     ScheduleEvent,
     SqsEvent,
@@ -47,6 +57,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
 
+    import boto3
+    from mypy_boto3_sqs import SQSClient
+
     from embedded.emulation.aws import PhysicalResource
     from embedded.emulation.template import Function, Template
 
@@ -57,7 +70,9 @@ STATE_FILE = "stack.json"
 # Every invocation the stack makes, as Lambda's metrics count them: what the coverage report checks against.
 INVOCATIONS_FILE = "invocations.jsonl"
 
-EventPoller = SqsPoller | KinesisPoller | SchedulePoller
+EventPoller = SqsPoller | KinesisPoller | DynamoDBStreamPoller | SchedulePoller
+# How long `settle_streams` waits by default for the stream readers to catch up.
+SETTLE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -253,7 +268,25 @@ class LocalStack:
 
     def table_name(self, logical_id: str) -> str:
         """Name of a declared DynamoDB table."""
-        return self._typed(logical_id, "AWS::DynamoDB::Table").ref
+        return self._typed(logical_id, DYNAMODB_TABLE).ref
+
+    def settle_streams(self, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Return once every stream reader (Kinesis and DynamoDB Streams) has caught up with the call.
+
+        Caught up: the reader of each shard has read to the end of its shard after this call began, with every
+        record written before the call processed, given up on or skipped by its filters, so what the functions
+        did with them can be read. StreamsBehindError names the shards still behind after `timeout_s`.
+        """
+        since = time.monotonic()
+        deadline = since + timeout_s
+        behind = [
+            shard
+            for poller in self._pollers.values()
+            if isinstance(poller, KinesisPoller | DynamoDBStreamPoller)
+            for shard in poller.settle(since, deadline)
+        ]
+        if behind:
+            raise StreamsBehindError(f"stream readers still behind after {timeout_s:g} s: {'; '.join(behind)}")
 
     def bucket_name(self, logical_id: str) -> str:
         """Name of a declared S3 bucket."""
@@ -441,11 +474,6 @@ class LocalStack:
                 )
             elif isinstance(event, KinesisEvent) and event.enabled:
                 stream = self._source(event.stream, KINESIS_STREAM, f"{name}.Stream")
-                on_failure = (
-                    None
-                    if event.on_failure is None
-                    else self._source(event.on_failure, SQS_QUEUE, f"{name}.DestinationConfig.OnFailure").ref
-                )
                 pollers[name] = KinesisPoller(
                     name,
                     local_function,
@@ -455,25 +483,50 @@ class LocalStack:
                     region=self.region,
                     starting_position=event.starting_position,
                     batch_size=event.batch_size,
+                    maximum_batching_window_s=event.maximum_batching_window_s,
                     bisect_batch_on_function_error=event.bisect_batch_on_function_error,
                     report_batch_item_failures=event.report_batch_item_failures,
                     maximum_retry_attempts=event.maximum_retry_attempts,
-                    on_failure=None
-                    if on_failure is None
-                    else (session.client("sqs", endpoint_url=self._endpoint.url), on_failure),
+                    on_failure=self._on_failure(session, event.on_failure, f"{name}.DestinationConfig.OnFailure"),
+                )
+            elif isinstance(event, DynamoDBEvent) and event.enabled:
+                table = self._source(event.stream, DYNAMODB_TABLE, f"{name}.Stream", attribute="StreamArn")
+                pollers[name] = DynamoDBStreamPoller(
+                    name,
+                    local_function,
+                    streams=session.client("dynamodbstreams", endpoint_url=self._endpoint.url),
+                    stream_arn=table.attributes["StreamArn"],
+                    region=self.region,
+                    starting_position=event.starting_position,
+                    batch_size=event.batch_size,
+                    maximum_batching_window_s=event.maximum_batching_window_s,
+                    bisect_batch_on_function_error=event.bisect_batch_on_function_error,
+                    report_batch_item_failures=event.report_batch_item_failures,
+                    maximum_retry_attempts=event.maximum_retry_attempts,
+                    on_failure=self._on_failure(session, event.on_failure, f"{name}.DestinationConfig.OnFailure"),
+                    filters=event.filters,
                 )
             elif isinstance(event, ScheduleEvent) and event.enabled and self.run_schedules:
                 schedule = self._schedules[function.logical_id][event.name]
                 pollers[name] = SchedulePoller(name, local_function, schedule=schedule)
         return pollers
 
-    def _source(self, value: Any, kind: str, where: str) -> PhysicalResource:
+    def _source(self, value: Any, kind: str, where: str, *, attribute: str = "Arn") -> PhysicalResource:
+        """The declared resource whose `attribute` the ARN `value` resolves to."""
         assert self._resolver is not None
         arn = self._resolver.resolve_string(value, where)
         for resource in self._resolver.resources.values():
-            if resource.type == kind and resource.attributes.get("Arn") == arn:
+            if resource.type == kind and resource.attributes.get(attribute) == arn:
                 return resource
-        raise TemplateError(f"{where}: {arn} is not the ARN of a {kind} declared in the template")
+        raise TemplateError(f"{where}: {arn} is not the {attribute} of a {kind} declared in the template")
+
+    def _on_failure(self, session: boto3.session.Session, value: Any, where: str) -> tuple[SQSClient, str] | None:
+        """An SQS client and the URL of an on-failure destination queue, or None when there is none."""
+        if value is None:
+            return None
+        assert self._endpoint is not None
+        queue = self._source(value, SQS_QUEUE, where)
+        return session.client("sqs", endpoint_url=self._endpoint.url), queue.ref
 
     def _write_state(self) -> None:
         """Record where the stack listens, so other local processes (CLI, workers) can find it."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from embedded.emulation.exceptions import TemplateError
+from embedded.emulation.filters import EventPattern
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -161,6 +162,26 @@ class KinesisEvent:
 
 
 @dataclass(frozen=True)
+class DynamoDBEvent:
+    """A `DynamoDB` event source mapping on a table's stream. `stream` is the unresolved `Stream` value.
+
+    `filters` are the `FilterCriteria` patterns; a record matching none of them is skipped (none: every record).
+    """
+
+    name: str
+    stream: Any
+    starting_position: str
+    batch_size: int = 100
+    maximum_batching_window_s: int = 0
+    bisect_batch_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+    maximum_retry_attempts: int = -1
+    enabled: bool = True
+    on_failure: Any = None
+    filters: tuple[EventPattern, ...] = ()
+
+
+@dataclass(frozen=True)
 class ScheduleEvent:
     """A `Schedule` (EventBridge rule) or `ScheduleV2` (EventBridge Scheduler) event with a `rate(...)` expression.
 
@@ -177,7 +198,7 @@ class ScheduleEvent:
     input: Any = None
 
 
-Event = ApiEvent | SqsEvent | KinesisEvent | ScheduleEvent
+Event = ApiEvent | SqsEvent | KinesisEvent | DynamoDBEvent | ScheduleEvent
 
 
 @dataclass(frozen=True)
@@ -305,6 +326,57 @@ def _on_failure(properties: Mapping[str, Any], where: str) -> Any:
     return on_failure["Destination"]
 
 
+def _bounded(properties: Mapping[str, Any], key: str, default: int, low: int, high: int, where: str) -> int:
+    value = _int(properties.get(key, default), f"{where}.{key}")
+    if not low <= value <= high:
+        raise TemplateError(f"{where}.{key} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _filters(properties: Mapping[str, Any], where: str) -> tuple[EventPattern, ...]:
+    criteria = properties.get("FilterCriteria")
+    if criteria is None:
+        return ()
+    filters = criteria.get("Filters") if isinstance(criteria, dict) else None
+    if not isinstance(filters, list) or not all(isinstance(f, dict) and "Pattern" in f for f in filters):
+        raise TemplateError(f"{where}.FilterCriteria must be {{Filters: [{{Pattern: <JSON text>}}, ...]}}")
+    patterns = []
+    for index, entry in enumerate(filters):
+        try:
+            patterns.append(EventPattern.parse(entry["Pattern"]))
+        except ValueError as error:
+            raise TemplateError(f"{where}.FilterCriteria.Filters[{index}]: {error}") from None
+    return tuple(patterns)
+
+
+def _parse_dynamodb(name: str, properties: Mapping[str, Any], where: str) -> DynamoDBEvent:
+    if "Stream" not in properties or "StartingPosition" not in properties:
+        raise TemplateError(f"{where}: a DynamoDB event needs Stream and StartingPosition")
+    position = properties["StartingPosition"]
+    if position not in {"TRIM_HORIZON", "LATEST"}:
+        raise TemplateError(f"{where}.StartingPosition must be TRIM_HORIZON or LATEST, got {position!r}")
+    if _int(properties.get("ParallelizationFactor", 1), f"{where}.ParallelizationFactor") != 1:
+        raise TemplateError(f"{where}.ParallelizationFactor: only 1 (one reader per shard) runs locally")
+    for unsupported in ("MaximumRecordAgeInSeconds", "TumblingWindowInSeconds"):
+        if unsupported in properties and str(properties[unsupported]) != "-1":
+            raise TemplateError(f"{where}.{unsupported} is not supported locally")
+    return DynamoDBEvent(
+        name=name,
+        stream=properties["Stream"],
+        starting_position=position,
+        batch_size=_bounded(properties, "BatchSize", 100, 1, 10_000, where),
+        maximum_batching_window_s=_bounded(properties, "MaximumBatchingWindowInSeconds", 0, 0, 300, where),
+        bisect_batch_on_function_error=_bool(
+            properties.get("BisectBatchOnFunctionError", False), f"{where}.BisectBatchOnFunctionError"
+        ),
+        report_batch_item_failures=_response_types(properties, where),
+        maximum_retry_attempts=_bounded(properties, "MaximumRetryAttempts", -1, -1, 10_000, where),
+        enabled=_bool(properties.get("Enabled", True), f"{where}.Enabled"),
+        on_failure=_on_failure(properties, where),
+        filters=_filters(properties, where),
+    )
+
+
 def rate_interval_s(expression: str) -> int:
     """Seconds between the runs of an EventBridge `rate(value unit)` expression.
 
@@ -401,10 +473,12 @@ def _parse_event(function_id: str, name: str, body: Mapping[str, Any]) -> Event:
             enabled=_bool(properties.get("Enabled", True), f"{where}.Enabled"),
             on_failure=_on_failure(properties, where),
         )
+    if kind == "DynamoDB":
+        return _parse_dynamodb(name, properties, where)
     if kind in _SCHEDULE_EXPRESSION_PROPERTY:
         return _parse_schedule(name, kind, properties, where)
     raise TemplateError(
-        f"{where}: event Type {kind!r} is not supported locally (Api, SQS, Kinesis, Schedule, ScheduleV2)"
+        f"{where}: event Type {kind!r} is not supported locally (Api, SQS, Kinesis, DynamoDB, Schedule, ScheduleV2)"
     )
 
 

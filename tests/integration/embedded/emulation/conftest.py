@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import pytest
@@ -29,6 +30,23 @@ def wait_for(probe: Callable[[], T | None], *, timeout_s: float = 20.0, what: st
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def queue_bodies(session: boto3.session.Session, queue_url: str, expected: int) -> list[dict[str, Any]]:
+    """Receive (and delete) JSON messages from a queue nothing consumes until `expected` of them have come."""
+    sqs = session.client("sqs")
+    seen: dict[str, dict[str, Any]] = {}
+
+    def probe() -> bool:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            seen[message["MessageId"]] = json.loads(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(seen) >= expected
+
+    wait_for(probe, timeout_s=30, what=f"{expected} messages in {queue_url}")
+    return list(seen.values())
 
 
 @pytest.fixture(scope="session")

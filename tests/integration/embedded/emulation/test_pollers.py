@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from embedded.emulation.pollers import failed_item_ids
-from tests.integration.embedded.emulation.conftest import wait_for
+from tests.integration.embedded.emulation.conftest import queue_bodies, wait_for
 
 if TYPE_CHECKING:
     import boto3
@@ -18,24 +18,8 @@ if TYPE_CHECKING:
 def _deliveries(session: boto3.session.Session, stack: LocalStack, key: str) -> int:
     table = session.resource("dynamodb").Table(stack.table_name("DeliveriesTable"))
     item = table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item")
-    return int(item["deliveries"]) if item else 0
-
-
-def _bodies(session: boto3.session.Session, queue_url: str, expected: int) -> list[dict[str, Any]]:
-    """Receive from a dead-letter queue until `expected` messages have come (nothing consumes it)."""
-    sqs = session.client("sqs")
-    seen: dict[str, dict[str, Any]] = {}
-
-    def probe() -> bool:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            seen[message["MessageId"]] = json.loads(message["Body"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(seen) >= expected
-
-    wait_for(probe, timeout_s=30, what=f"{expected} messages in {queue_url}")
-    return list(seen.values())
+    # moto may show an item its first update is still writing: no delivery is counted yet.
+    return int(item.get("deliveries", 0)) if item else 0
 
 
 def _queue_empty(session: boto3.session.Session, queue_url: str) -> bool:
@@ -78,7 +62,7 @@ def test_reported_failure_is_redelivered_then_dead_lettered_while_batch_mates_ru
         QueueUrl=stack.queue_url("WorkQueue"),
         Entries=[{"Id": str(i), "MessageBody": json.dumps(order)} for i, order in enumerate(orders)],
     )
-    dead = _bodies(session, stack.queue_url("WorkDeadLetterQueue"), 1)
+    dead = queue_bodies(session, stack.queue_url("WorkDeadLetterQueue"), 1)
     assert dead == [{"id": f"{run}-bad", "outcome": "fail"}]
     # maxReceiveCount is 2: two deliveries, each reported as failed, then the redrive on the third receive.
     assert _deliveries(session, stack, f"{run}-bad") == 2
@@ -99,7 +83,7 @@ def test_exception_fails_the_whole_batch(stack: LocalStack, session: boto3.sessi
         QueueUrl=stack.queue_url("PlainQueue"),
         Entries=[{"Id": str(i), "MessageBody": json.dumps(order)} for i, order in enumerate(orders)],
     )
-    dead = _bodies(session, stack.queue_url("PlainDeadLetterQueue"), 3)
+    dead = queue_bodies(session, stack.queue_url("PlainDeadLetterQueue"), 3)
     assert sorted(order["id"] for order in dead) == sorted(order["id"] for order in orders)
     assert {order["id"]: _deliveries(session, stack, order["id"]) for order in orders} == {
         order["id"]: 2 for order in orders

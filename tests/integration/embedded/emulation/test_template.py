@@ -6,9 +6,11 @@ from typing import Any
 import pytest
 
 from embedded.emulation.exceptions import TemplateError
+from embedded.emulation.filters import EventPattern
 from embedded.emulation.stack import handler_module
 from embedded.emulation.template import (
     ApiEvent,
+    DynamoDBEvent,
     KinesisEvent,
     ScheduleEvent,
     SqsEvent,
@@ -93,6 +95,21 @@ def test_fixture_functions_carry_globals_and_events() -> None:
     assert isinstance(changes, KinesisEvent)
     assert (changes.bisect_batch_on_function_error, changes.maximum_retry_attempts) == (True, 1)
     assert changes.on_failure == {"Fn::GetAtt": ["ChangesFailureQueue", "Arn"]}
+    (accepted,) = template.functions["EntriesFunction"].events
+    assert accepted == DynamoDBEvent(
+        "Accepted",
+        {"Fn::GetAtt": ["EntriesTable", "StreamArn"]},
+        "TRIM_HORIZON",
+        batch_size=10,
+        maximum_batching_window_s=1,
+        bisect_batch_on_function_error=True,
+        report_batch_item_failures=True,
+        maximum_retry_attempts=1,
+        on_failure={"Fn::GetAtt": ["EntriesFailureQueue", "Arn"]},
+        filters=(
+            EventPattern.parse('{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["entry"]}}}}'),
+        ),
+    )
 
 
 def test_parameters_defaults_overrides_and_allowed_values() -> None:
@@ -157,6 +174,31 @@ def test_a_kinesis_on_failure_destination_other_than_sqs_is_refused() -> None:
 def _function_with_events(events: dict[str, Any]) -> dict[str, Any]:
     function = {"CodeUri": "f/", "Handler": "app.h", "Events": events}
     return {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": function}}}
+
+
+STREAM = {"Stream": "arn", "StartingPosition": "TRIM_HORIZON"}
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"StartingPosition": "LATEST"}, "needs Stream and StartingPosition"),
+        ({"Stream": "arn"}, "needs Stream and StartingPosition"),
+        ({**STREAM, "StartingPosition": "AT_TIMESTAMP"}, "StartingPosition must be TRIM_HORIZON or LATEST"),
+        ({**STREAM, "ParallelizationFactor": 2}, r"ParallelizationFactor: only 1 \(one reader per shard\)"),
+        ({**STREAM, "BatchSize": 0}, "BatchSize must be between 1 and 10000"),
+        ({**STREAM, "MaximumBatchingWindowInSeconds": 301}, "MaximumBatchingWindowInSeconds must be between 0 and 300"),
+        ({**STREAM, "MaximumRetryAttempts": -2}, "MaximumRetryAttempts must be between -1 and 10000"),
+        ({**STREAM, "MaximumRecordAgeInSeconds": 60}, "MaximumRecordAgeInSeconds is not supported locally"),
+        ({**STREAM, "FunctionResponseTypes": ["Other"]}, r"supports only \[ReportBatchItemFailures\]"),
+        ({**STREAM, "FilterCriteria": {"Filters": [{"Pattern": "{}"}]}}, r"FilterCriteria\.Filters\[0\]: Pattern"),
+        ({**STREAM, "FilterCriteria": {"Filters": "x"}}, r"FilterCriteria must be \{Filters"),
+    ],
+)
+def test_malformed_dynamodb_events_are_refused(properties: dict[str, Any], message: str) -> None:
+    events = {"Accepted": {"Type": "DynamoDB", "Properties": properties}}
+    with pytest.raises(TemplateError, match=rf"F\.Events\.Accepted.*{message}"):
+        parse_template(_function_with_events(events), Path("template.yaml"))
 
 
 @pytest.mark.parametrize(
