@@ -29,7 +29,8 @@ metrics = Metrics(service=SERVICE)
 
 
 # Built at init, before SnapStart's snapshot and outside every request's deadline, and reused by each request.
-decision_api = build_decision_api(build_decisions(SERVICE), source=SOURCE)
+decisions = build_decisions(SERVICE)
+decision_api = build_decision_api(decisions, source=SOURCE)
 
 
 # API Gateway allows one variable name per path level: `id` is the use case when posting, the

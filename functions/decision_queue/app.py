@@ -28,7 +28,8 @@ metrics = Metrics(service=SERVICE)
 
 
 # Built at init, before SnapStart's snapshot and outside every request's deadline, and reused by each batch.
-consumer, publisher = build_decision_consumer(build_decisions(SERVICE), source=SOURCE)
+decisions = build_decisions(SERVICE)
+consumer, publisher = build_decision_consumer(decisions, source=SOURCE)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

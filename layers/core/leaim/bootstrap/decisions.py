@@ -17,7 +17,6 @@ from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
 from leaim.adapters.sqs import SqsDeadLetterSink, SqsResultPublisher
 from leaim.bootstrap import snapstart
 from leaim.bootstrap.runtime import (
-    AWS_CONFIG,
     AWS_WRITE_CONFIG,
     Runtime,
     build_runtime,
@@ -50,7 +49,7 @@ class Decisions:
 
     def snapshot_safe(self, *clients: Any) -> None:
         """Register the SnapStart hooks of this container's clients (and `clients` built beside) and caches."""
-        snapstart.register([self.runtime.dynamodb, self.dynamodb, *clients], [self.router, self.keys])
+        snapstart.register([self.dynamodb, *clients], [self.router, self.keys])
 
 
 def build_decisions(
@@ -59,9 +58,10 @@ def build_decisions(
     """Build the decision service and its adapters from settings (default: the environment)."""
     runtime = build_runtime(service_name, settings)
     settings, clock = runtime.settings, runtime.clock
-    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    # One client for every table: each client costs a few tens of milliseconds of init, and a pool to re-open.
+    dynamodb = runtime.dynamodb
     modal_credentials(settings)
-    accepted = DynamoDecisions(required(settings.accepted_table, "accepted_table"), runtime.dynamodb)
+    accepted = DynamoDecisions(required(settings.accepted_table, "accepted_table"), dynamodb)
     plans = DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
     router = CachedModelRouter(plans, clock, settings.router_cache_s)
     service = DecisionService(

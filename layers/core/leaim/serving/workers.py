@@ -18,18 +18,17 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts.inference.v1 import InferenceResult
-from contracts.model.v1 import SignedManifest
-from contracts.training.v2 import TrainingResult
 from leaim.exceptions import ConfigurationError, WorkerError, WorkerTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from contracts.inference.v1 import InferenceRequest
-    from contracts.training.v2 import TrainingRequest
+    from contracts.model.v1 import SignedManifest
+    from contracts.training.v2 import TrainingRequest, TrainingResult
     from leaim.config import Settings
     from leaim.serving.ports import WorkerClient
 
@@ -48,7 +47,7 @@ MODAL_PREPARE_TIMEOUT_S = 5.0
 
 logger = logging.getLogger(__name__)
 
-Result = TypeVar("Result", InferenceResult, TrainingResult)
+Result = TypeVar("Result", bound=BaseModel)
 Answer = TypeVar("Answer")
 
 
@@ -69,6 +68,9 @@ class LocalWorkerClient:
 
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
         """Train on the next worker process; see `WorkerClient.train`."""
+        # Imported here, as in the Modal client: the decision functions never train, nor pay for it at init.
+        from contracts.training.v2 import TrainingResult
+
         return _parse(TrainingResult, self._post(TRAIN_PATH, request.model_dump(mode="json"), timeout_s), "train")
 
     def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
@@ -140,6 +142,8 @@ class ModalWorkerClient:
 
     def train(self, request: TrainingRequest, timeout_s: float) -> TrainingResult:
         """Train through the Modal function `train`; see `WorkerClient.train`."""
+        from contracts.training.v2 import TrainingResult
+
         payload = request.model_dump(mode="json")
         what = f"{self.training_app}.{TRAINING_FUNCTION_NAME} {request.job_id}"
         output = _call_with_deadline(lambda: self._train().remote(payload), timeout_s, what)
@@ -163,7 +167,7 @@ class ModalWorkerClient:
                     batch.put_file(io.BytesIO(data), f"/{name}")
             except FileExistsError:
                 stored = b"".join(volume.read_file(f"/{name}"))
-                if SignedManifest.model_validate_json(stored) != signed:
+                if type(signed).model_validate_json(stored) != signed:
                     raise WorkerError(f"{name} already holds another manifest for this artifact") from None
 
         _call_with_deadline(call, timeout_s, f"{ARTIFACTS_VOLUME_NAME} volume upload of {name}")
