@@ -109,6 +109,25 @@ class AuditEventRow(SQLModel, table=True):
     )
 
 
+class AuditIntakeRow(SQLModel, table=True):
+    """One transaction of the audit writer: accepted bundles moved into its chain, and how long they waited.
+
+    `lag_s` is the wait of the batch's oldest bundle, from its acceptance to the commit that chained it.
+    """
+
+    __tablename__ = "audit_intake"
+
+    batch_id: str = Field(primary_key=True)
+    chain_id: str
+    committed_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    bundles: int
+    events: int = Field(description="Events chained by this transaction.")
+    duplicates: int = Field(description="Events of its bundles that were chained already, and skipped.")
+    oldest_accepted_at: datetime = Field(sa_type=UtcDateTime)
+    newest_accepted_at: datetime = Field(sa_type=UtcDateTime)
+    lag_s: float
+
+
 class AuditDigestRow(SQLModel, table=True):
     """One signed digest of the heads of every chain (`contracts.trail.v1.SignedDigest`) and where it is archived."""
 
@@ -319,6 +338,7 @@ ALL: tuple[Table, ...] = tuple(
     SQLModel.metadata.tables[name]
     for name in (
         "audit_events",
+        "audit_intake",
         "audit_digests",
         "decisions",
         "model_versions",

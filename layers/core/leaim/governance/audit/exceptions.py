@@ -27,3 +27,18 @@ class ArchiveConflictError(LeaimError):
     """The archive already holds a different copy of a digest; write-once copies are never replaced."""
 
     code = "archive_conflict"
+
+
+class BundleRefusedError(LeaimError):
+    """The audit store refused accepted bundles as data: storing them again would be refused again.
+
+    `pk` names the bundle when the refusal is pinned on one, and is None when the store refused a batch as a whole
+    (the audit writer then halves the batch until it finds the bundle).
+    """
+
+    code = "bundle_refused"
+
+    def __init__(self, reason: str, *, pk: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.pk = pk
