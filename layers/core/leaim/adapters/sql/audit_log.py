@@ -7,8 +7,6 @@ override or an outcome is written in the same transaction as its audit event.
 
 from __future__ import annotations
 
-import threading
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, insert, null, or_, select
@@ -17,6 +15,7 @@ from sqlmodel import Session
 
 from contracts.audit.v1 import AuditEvent
 from contracts.trail.v1 import AuditPage, AuditRecord, ChainHead, ChainLink
+from leaim.adapters.sql.chains import WriterChain
 from leaim.adapters.sql.exceptions import DuplicateDecisionError, StoreUnavailableError
 from leaim.adapters.sql.rows import (
     CHAIN_COLUMNS,
@@ -44,7 +43,7 @@ from leaim.governance.audit.records import decision_values, event_values, outcom
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-    from sqlalchemy import ColumnElement, Engine, Row, Table
+    from sqlalchemy import ColumnElement, Connection, Engine, Row, Table
     from sqlalchemy.sql.elements import KeyedColumnElement
 
     from contracts.decision.v1 import DecisionResponse, Override
@@ -60,11 +59,8 @@ class SqlAuditLog:
 
     def __init__(self, engine: Engine, *, chain_id: str | None = None) -> None:
         self._engine = engine
-        self.chain_id = chain_id or f"w-{uuid.uuid4().hex}"
-        self._chain_lock = threading.Lock()
-        self._head: ChainHead | None = None
-        # A fresh chain id has no stored links; a given one may, and its head is read before the first write.
-        self._head_known = chain_id is None
+        self._chain = WriterChain(engine, chain_id=chain_id)
+        self.chain_id = self._chain.chain_id
 
     def append(self, event: AuditEvent) -> None:
         """Store one event durably or raise AuditWriteError."""
@@ -226,44 +222,18 @@ class SqlAuditLog:
 
     def _write(self, events: list[dict[str, Any]], row: tuple[Table, dict[str, Any]] | None = None) -> None:
         """Link `events` after this chain's head and commit them (after `row` of its table, when given) in one
-        transaction.
+        transaction; another writer sharing the chain id makes `WriterChain` read the head and try once more."""
 
-        The unique (chain_id, chain_seq) index stops two writers that share a chain id: the head is then read
-        from the store and the write tried once more.
-        """
-        with self._chain_lock:
-            if not self._head_known:
-                self._head = self._stored_head()
-                self._head_known = True
-            try:
-                self._commit(events, row)
-            except IntegrityError:
-                stored = self._stored_head()
-                if stored == self._head:
-                    raise
-                self._head = stored
-                self._commit(events, row)
-
-    def _commit(self, events: list[dict[str, Any]], row: tuple[Table, dict[str, Any]] | None) -> None:
-        linked = link_events(self.chain_id, self._head, events)
-        with self._engine.begin() as connection:
+        def transaction(connection: Connection, head: ChainHead | None) -> tuple[None, ChainHead]:
+            linked = link_events(self.chain_id, head, events)
             if row is not None:
                 table, values = row
                 connection.execute(insert(table), values)
             connection.execute(insert(EVENTS), linked)
-        last = linked[-1]
-        self._head = ChainHead(seq=last["chain_seq"], hash=last["event_hash"])
+            last = linked[-1]
+            return None, ChainHead(seq=last["chain_seq"], hash=last["event_hash"])
 
-    def _stored_head(self) -> ChainHead | None:
-        statement = (
-            select(EVENTS.c.chain_seq, EVENTS.c.event_hash)
-            .where(EVENTS.c.chain_id == self.chain_id)
-            .order_by(EVENTS.c.chain_seq.desc())
-            .limit(1)
-        )
-        with self._engine.connect() as connection:
-            row = connection.execute(statement).first()
-        return None if row is None else ChainHead(seq=row.chain_seq, hash=row.event_hash)
+        self._chain.commit(transaction)
 
     def _existing_decision(self, decision: DecisionResponse) -> DecisionResponse | None:
         try:
