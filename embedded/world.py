@@ -141,7 +141,6 @@ class LocalWorld:
             api_port=self.options.api_port,
             run_schedules=self.options.run_schedules,
             parameters={
-                "DatabaseUrl": self.database_url,
                 "WorkerBackend": "local",
                 "ModalTokenSecretArn": "unused-by-the-local-backend",
                 "PiiTokenKeySecretArn": "unused-by-the-local-backend",
@@ -151,6 +150,8 @@ class LocalWorld:
                 "DecisionQueueVisibilityTimeout": str(self.options.queue_visibility_timeout_s),
             },
             environment={
+                # The SQLite file, not the RDS Proxy the template's SQL functions reach in the cloud.
+                "LEAIM_DATABASE_URL": self.database_url,
                 "LEAIM_LOCAL_WORKER_URLS": ",".join(self.workers.urls),
                 "LEAIM_PII_TOKEN_KEY": self._pii_key(),
                 "LEAIM_TRACES_FILE": str(self.state_dir / "traces.jsonl"),

@@ -3,6 +3,12 @@
 Intrinsics resolve as CloudFormation resolves them for the supported subset: `Ref`, `Fn::GetAtt`, `Fn::Sub`,
 `Fn::Join`, `Fn::Select`, `Fn::Split`, `Fn::Base64`, `Fn::FindInMap`, `Fn::If` with `Conditions`.
 Physical names are `<stack name>-<logical id>` (lower-cased for buckets) unless the template names the resource.
+
+The network of the cloud deployment (VPC, subnets, routes, NAT gateways, endpoints, security groups), its SQL
+database (the Aurora cluster, its instances, the RDS Proxy, the secret of its credentials) and the IAM roles and
+policies are not created: the embedded default's functions reach their SQLite file directly and moto checks no
+permissions. They are named, as CloudFormation would name them, so that references to them resolve; the local
+stack's own `LEAIM_DATABASE_URL` wins over the proxy settings such a reference gives a function.
 """
 
 from __future__ import annotations
@@ -90,6 +96,61 @@ _SUPPORTED_PROPERTIES: Mapping[str, frozenset[str]] = {
     ),
     S3_BUCKET: frozenset({"BucketName", "VersioningConfiguration", "ObjectLockEnabled", "ObjectLockConfiguration"}),
     KINESIS_STREAM: frozenset({"Name", "ShardCount", "RetentionPeriodHours"}),
+}
+
+# Resources named but not created (see the module docstring): what `Ref` returns and the attributes `Fn::GetAtt`
+# can read, in the form AWS gives them. `{name}` is the physical name, `{id}` a stable hex id derived from it.
+_NAMED_ONLY: Mapping[str, tuple[str, Mapping[str, str]]] = {
+    "AWS::EC2::VPC": ("vpc-{id}", {"VpcId": "vpc-{id}", "DefaultSecurityGroup": "sg-{id}"}),
+    "AWS::EC2::Subnet": ("subnet-{id}", {"SubnetId": "subnet-{id}"}),
+    "AWS::EC2::InternetGateway": ("igw-{id}", {"InternetGatewayId": "igw-{id}"}),
+    "AWS::EC2::VPCGatewayAttachment": ("{name}", {}),
+    "AWS::EC2::EIP": ("{name}", {"AllocationId": "eipalloc-{id}"}),
+    "AWS::EC2::NatGateway": ("nat-{id}", {}),
+    "AWS::EC2::RouteTable": ("rtb-{id}", {"RouteTableId": "rtb-{id}"}),
+    "AWS::EC2::Route": ("{name}", {}),
+    "AWS::EC2::SubnetRouteTableAssociation": ("rtbassoc-{id}", {"Id": "rtbassoc-{id}"}),
+    "AWS::EC2::VPCEndpoint": ("vpce-{id}", {"Id": "vpce-{id}"}),
+    "AWS::EC2::SecurityGroup": ("sg-{id}", {"GroupId": "sg-{id}"}),
+    "AWS::EC2::SecurityGroupIngress": ("sgr-{id}", {"Id": "sgr-{id}"}),
+    "AWS::EC2::SecurityGroupEgress": ("sgr-{id}", {"Id": "sgr-{id}"}),
+    "AWS::SecretsManager::Secret": (
+        "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{id6}",
+        {"Id": "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{id6}"},
+    ),
+    "AWS::RDS::DBSubnetGroup": ("{lower}", {}),
+    "AWS::RDS::DBCluster": (
+        "{lower}",
+        {
+            "Endpoint.Address": "{lower}.cluster-{id}.{region}.rds.amazonaws.com",
+            "ReadEndpoint.Address": "{lower}.cluster-ro-{id}.{region}.rds.amazonaws.com",
+            "DBClusterArn": "arn:{partition}:rds:{region}:{account}:cluster:{lower}",
+            "DBClusterResourceId": "cluster-{ID}",
+        },
+    ),
+    "AWS::RDS::DBInstance": (
+        "{lower}",
+        {
+            "Endpoint.Address": "{lower}.{id}.{region}.rds.amazonaws.com",
+            "DBInstanceArn": "arn:{partition}:rds:{region}:{account}:db:{lower}",
+        },
+    ),
+    "AWS::RDS::DBProxy": (
+        "{lower}",
+        {
+            "Endpoint": "{lower}.proxy-{id}.{region}.rds.amazonaws.com",
+            "DBProxyArn": "arn:{partition}:rds:{region}:{account}:db-proxy:prx-{id}",
+        },
+    ),
+    "AWS::RDS::DBProxyTargetGroup": (
+        "arn:{partition}:rds:{region}:{account}:target-group:prx-tg-{id}",
+        {"TargetGroupArn": "arn:{partition}:rds:{region}:{account}:target-group:prx-tg-{id}"},
+    ),
+    "AWS::IAM::Role": ("{name}", {"Arn": "arn:{partition}:iam::{account}:role/{name}", "RoleId": "AROA{ID}"}),
+    "AWS::IAM::ManagedPolicy": (
+        "arn:{partition}:iam::{account}:policy/{name}",
+        {"PolicyArn": "arn:{partition}:iam::{account}:policy/{name}"},
+    ),
 }
 
 
@@ -440,6 +501,25 @@ class Provisioner:
         if resource.type == "AWS::Serverless::LayerVersion":
             arn = f"arn:{PARTITION}:lambda:{region}:{account}:layer:{name}:1"
             return PhysicalResource(resource.logical_id, resource.type, arn)
+        if resource.type in _NAMED_ONLY:
+            ref, attributes = _NAMED_ONLY[resource.type]
+            digest = hashlib.sha256(name.encode()).hexdigest()
+            fields = {
+                "name": name,
+                "lower": name.lower(),
+                "id": digest[:17],
+                "id6": digest[:6],
+                "ID": digest[:20].upper(),
+                "region": region,
+                "account": account,
+                "partition": PARTITION,
+            }
+            return PhysicalResource(
+                resource.logical_id,
+                resource.type,
+                ref.format_map(fields),
+                {attribute: value.format_map(fields) for attribute, value in attributes.items()},
+            )
         return None
 
     def _queue(self, resource: Resource, properties: Mapping[str, Any]) -> PhysicalResource:

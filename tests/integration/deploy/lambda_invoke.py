@@ -1,4 +1,4 @@
-"""Invoke one built Lambda handler the way the python3.11 runtime does, in a process of its own.
+"""Invoke one built Lambda handler the way the Lambda Python runtime does, in a process of its own.
 
 Run as `python -S lambda_invoke.py HANDLER EVENT_JSON RESPONSE_JSON` from the built function folder with
 PYTHONPATH naming that folder and each layer's `python/` folder (/var/task and /opt/python on Lambda):

@@ -1,21 +1,26 @@
-"""`sam build` output imports and answers like the deployed function: layers laid out as Lambda mounts them."""
+"""`sam build` output imports and answers like the deployed function: layers laid out as Lambda mounts them.
+
+The build and the built functions run on the functions' runtime (pyenv's python3.12), against moto's server with
+the template's resources created by the embedded default's provisioner.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from cfnlint.decode import decode
 
+from embedded.emulation.aws import LocalEndpoint, Provisioner, Resolver, local_session
+from embedded.emulation.template import load_template
+from tests.integration.deploy.sam_cli import TEMPLATE, function_runtime, runtime_python_bin, sam_command
 from tests.support.paths import REPOSITORY
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.slow
 
@@ -27,34 +32,22 @@ API_FUNCTION = "DecisionApiFunction"
 # Lambda's quota on a function and all its layers, unzipped.
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 BUILD_TIMEOUT_S = 900
+REGION = "us-east-1"
 AWS_ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-
-
-def sam_cli_version() -> str:
-    """The aws-sam-cli version CI installs, read from .ci/run so that both use the same one."""
-    match = re.search(r"^SAM_CLI_VERSION=([0-9][0-9.]*)$", (REPO_ROOT / ".ci/run").read_text(), re.MULTILINE)
-    assert match, ".ci/run does not pin SAM_CLI_VERSION"
-    return match.group(1)
-
-
-def uv_executable() -> str:
-    uv = os.environ.get("UV") or shutil.which("uv")
-    assert uv, "uv is not installed"
-    return uv
-
-
-def sam_command() -> list[str]:
-    """`sam` from PATH, else the pinned aws-sam-cli run as an isolated uv tool (installed on first use)."""
-    sam = shutil.which("sam")
-    if sam:
-        return [sam]
-    return [uv_executable(), "tool", "run", "--from", f"aws-sam-cli=={sam_cli_version()}", "sam"]
+# The parameters without a default, as the embedded default passes them: no secret is read in these tests.
+PARAMETERS = {
+    "WorkerBackend": "local",
+    "ModalTokenSecretArn": "unused-by-the-local-backend",
+    "PiiTokenKeySecretArn": "unused-by-the-local-backend",
+    "ManifestSigningKeySecretArn": "unused-by-the-local-backend",
+    "AuditSigningKeySecretArn": "unused-by-the-local-backend",
+}
 
 
 def size_of(folder: Path) -> int:
@@ -62,22 +55,22 @@ def size_of(folder: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runtime_python() -> Path:
+    """The interpreter of the functions' runtime, which the build targets and the built functions run on."""
+    runtime = function_runtime()
+    return runtime_python_bin(runtime) / runtime
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory, runtime_python: Path) -> Path:
     """Run `sam build` once for this module; a sam that cannot run fails the tests, it never skips them."""
     work = tmp_path_factory.mktemp("sam")
-    # sam's python3.11 builder needs a python3.11 with pip on PATH; a seeded venv gives one on any machine.
-    build_python = work / "python"
-    subprocess.run(
-        [uv_executable(), "venv", "--seed", "--python", "3.11", str(build_python)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
     environment = {
         **os.environ,
         **AWS_ENVIRONMENT,
         "SAM_CLI_TELEMETRY": "0",
-        "PATH": os.pathsep.join([str(build_python / "bin"), os.environ.get("PATH", "")]),
+        # sam's python3.N builder runs the first python3.N on PATH, with its pip.
+        "PATH": os.pathsep.join([str(runtime_python.parent), os.environ.get("PATH", "")]),
     }
     environment.pop("VIRTUAL_ENV", None)
     output = work / "build"
@@ -85,7 +78,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         *sam_command(),
         "build",
         "--template-file",
-        str(REPO_ROOT / "template.yaml"),
+        str(TEMPLATE),
         "--build-dir",
         str(output),
         "--parallel",
@@ -104,46 +97,46 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output
 
 
+@pytest.fixture(scope="module")
+def aws() -> Iterator[tuple[LocalEndpoint, Resolver]]:
+    """moto's server with the template's queues, tables and buckets, and the resolver of its references."""
+    endpoint = LocalEndpoint()
+    endpoint.start()
+    template = load_template(TEMPLATE)
+    resolver = Resolver(template, template.parameter_values(PARAMETERS), stack_name="sam-build", region=REGION)
+    Provisioner(resolver, endpoint_url=endpoint.url).provision()
+    yield endpoint, resolver
+    endpoint.stop()
+
+
 def lambda_path(build_dir: Path, function_id: str) -> str:
     """The function's import path on Lambda: its code (/var/task), then the layers' python/ (/opt/python)."""
     return os.pathsep.join([str(build_dir / function_id), *(str(build_dir / layer / "python") for layer in LAYERS)])
 
 
-def load_template() -> dict[str, Any]:
-    template, problems = decode(str(REPO_ROOT / "template.yaml"))
-    assert not problems, [str(problem) for problem in problems]
-    return dict(template)
-
-
-def api_routes(function_id: str) -> set[tuple[str, str]]:
+def api_routes(resolver: Resolver, function_id: str) -> set[tuple[str, str]]:
     """(path template, method) of every Api event of the function."""
-    events = load_template()["Resources"][function_id]["Properties"]["Events"]
     return {
-        (event["Properties"]["Path"], event["Properties"]["Method"].upper())
-        for event in events.values()
-        if event["Type"] == "Api"
+        (event.path, event.method)
+        for event in resolver.template.functions[function_id].events
+        if hasattr(event, "path") and hasattr(event, "method")
     }
 
 
-def function_environment(function_id: str) -> dict[str, str]:
-    """The variables the template gives the function, references resolved to test values."""
-    template = load_template()
-    parameters = template["Parameters"]
-    variables = {
-        **template["Globals"]["Function"]["Environment"]["Variables"],
-        **(template["Resources"][function_id]["Properties"].get("Environment") or {}).get("Variables", {}),
+def function_environment(resolver: Resolver, function_id: str) -> dict[str, str]:
+    """The variables the template gives the function, resolved as the local stack resolves them."""
+    function = resolver.template.functions[function_id]
+    return {
+        name: resolver.resolve_string(value, f"{function_id}.Environment.Variables.{name}")
+        for name, value in function.environment.items()
     }
 
-    def resolve(value: Any) -> str:
-        if isinstance(value, dict) and list(value) == ["Ref"]:
-            name = value["Ref"]
-            if name in parameters:
-                return str(parameters[name].get("Default", f"test-{name}"))
-            return f"leaim-test-{name}"
-        assert isinstance(value, str | int), f"{function_id}: unsupported environment value {value!r}"
-        return str(value)
 
-    return {name: resolve(value) for name, value in variables.items()}
+def accepted_events(endpoint: LocalEndpoint, resolver: Resolver) -> list[dict[str, Any]]:
+    """Every audit event accepted so far (in no order), from the bundles of the accepted store."""
+    dynamodb = local_session(REGION).client("dynamodb", endpoint_url=endpoint.url)
+    items = dynamodb.scan(TableName=resolver.resources["AcceptedTable"].ref, ConsistentRead=True)["Items"]
+    return [event for item in items if "events" in item for event in json.loads(item["events"]["S"])]
 
 
 def shipped(layer: Path) -> set[str]:
@@ -182,12 +175,12 @@ def test_function_and_layers_fit_lambda_size_limit(build_dir: Path) -> None:
     assert total < UNZIPPED_LIMIT_BYTES, f"{total / 2**20:.0f} MiB unzipped"
 
 
-def test_gpu_runtime_is_not_in_the_lambda_artifact(build_dir: Path, tmp_path: Path) -> None:
+def test_gpu_runtime_is_not_in_the_lambda_artifact(build_dir: Path, runtime_python: Path, tmp_path: Path) -> None:
     probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) is None else 1)"
     # numpy is there on purpose: the drift monitor bins live features with it.
     for module in ("onnxruntime", "sklearn", "moto"):
         result = subprocess.run(
-            [sys.executable, "-S", "-c", probe, module],
+            [str(runtime_python), "-S", "-c", probe, module],
             cwd=tmp_path,
             env={"PYTHONPATH": lambda_path(build_dir, API_FUNCTION), "PATH": os.environ.get("PATH", "")},
             capture_output=True,
@@ -206,35 +199,35 @@ def test_gpu_runtime_is_not_in_the_lambda_artifact(build_dir: Path, tmp_path: Pa
     ],
 )
 def test_built_api_function_rejects_a_request_without_api_key_and_audits_it(
-    build_dir: Path, tmp_path: Path, function: str, event_file: str
+    build_dir: Path,
+    runtime_python: Path,
+    aws: tuple[LocalEndpoint, Resolver],
+    tmp_path: Path,
+    function: str,
+    event_file: str,
 ) -> None:
+    endpoint, resolver = aws
     event_path = EVENTS / event_file
     event = json.loads(event_path.read_text(encoding="utf-8"))
     context = event["requestContext"]
-    assert (context["resourcePath"], context["httpMethod"]) in api_routes(function), "event of no template route"
-    database = tmp_path / "audit.db"
+    assert (context["resourcePath"], context["httpMethod"]) in api_routes(resolver, function), "event of no route"
     environment = {
-        **function_environment(function),
+        **function_environment(resolver, function),
         **AWS_ENVIRONMENT,
+        "AWS_ENDPOINT_URL": endpoint.url,
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": lambda_path(build_dir, function),
-        "LEAIM_DATABASE_URL": f"sqlite:///{database}",
+        # The SQL functions' store: a SQLite file instead of the RDS Proxy, as the local stack gives them.
+        "LEAIM_DATABASE_URL": f"sqlite:///{tmp_path / 'leaim.db'}",
         # Secrets Manager is not reachable from a test: the key is given directly instead of by secret ARN.
         "LEAIM_PII_TOKEN_KEY": "test-pii-token-key",
-        "POWERTOOLS_METRICS_NAMESPACE": "LEAIM",
     }
     for name in ("LEAIM_PII_TOKEN_KEY_SECRET_ARN", "LEAIM_MODAL_TOKEN_SECRET_ARN"):
         environment.pop(name, None)
+    before = {event["event_id"] for event in accepted_events(endpoint, resolver)}
     response_path = tmp_path / "response.json"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-S",
-            str(INVOKE_SCRIPT),
-            "app.app",
-            str(event_path),
-            str(response_path),
-        ],
+        [str(runtime_python), "-S", str(INVOKE_SCRIPT), "app.app", str(event_path), str(response_path)],
         cwd=build_dir / function,
         env=environment,
         capture_output=True,
@@ -248,6 +241,5 @@ def test_built_api_function_rejects_a_request_without_api_key_and_audits_it(
     assert response["statusCode"] == 401
     assert json.loads(response["body"])["error"] == "unauthorized"
 
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT status_code, outcome FROM audit_events").fetchall()
-    assert rows == [(401, "rejected")]
+    accepted = [event for event in accepted_events(endpoint, resolver) if event["event_id"] not in before]
+    assert [(e["source"], e["status_code"], e["outcome"]) for e in accepted] == [(function, 401, "rejected")]
