@@ -18,6 +18,7 @@ rate, counting only the steps from the lowest up to the first one that was not s
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,8 @@ class StepFigures:
     audit_found: int
     audit_lag_p50_s: float | None
     audit_lag_max_s: float | None
+    # What stopped the requests that got no answer, by kind (the exception's type), with their counts.
+    transport_error_kinds: tuple[tuple[str, int], ...] = ()
 
     @property
     def errors(self) -> int:
@@ -94,6 +97,9 @@ def step_figures(run: StepRun) -> StepFigures:
         audit_found=len(lags),
         audit_lag_p50_s=percentile(lags, 0.50) if lags else None,
         audit_lag_max_s=lags[-1] if lags else None,
+        transport_error_kinds=tuple(
+            sorted(Counter((a.error or "no answer").split(":")[0] for a in measured if not a.status).items())
+        ),
     )
 
 

@@ -99,10 +99,11 @@ def _run_step(user: FastHttpUser, audit: FastHttpSession, plan: LoadPlan, index:
             answered = time.perf_counter()
             status = int(response.status_code or 0)
             answer = _json(response.content) if 200 <= status < 300 else {}
+            error = None if status else _transport_error(getattr(response, "error", None))
             if 200 <= status < 300:
                 response.success()
             else:
-                response.failure(f"HTTP {status}" if status else "no answer")
+                response.failure(error or f"HTTP {status}")
         decision_id = answer.get("decision_id")
         arrivals[number] = Arrival(
             scheduled_s=scheduled,
@@ -111,6 +112,7 @@ def _run_step(user: FastHttpUser, audit: FastHttpSession, plan: LoadPlan, index:
             status=status,
             fallback=answer.get("fallback") is True,
             decision_id=decision_id if isinstance(decision_id, str) else None,
+            error=error,
         )
         if number in sampled:
             lags[number] = _audit_lag(audit, plan, decision_id, answered) if isinstance(decision_id, str) else None
@@ -151,6 +153,13 @@ def _audit_lag(audit: FastHttpSession, plan: LoadPlan, decision_id: str, answere
         if now - answered > plan.audit_timeout_s:
             return None
         gevent.sleep(plan.audit_poll_s)
+
+
+def _transport_error(error: object) -> str:
+    """What stopped a request from getting an answer: the exception's type, and its message cut short."""
+    if error is None:
+        return "no answer"
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
 def _json(content: bytes | None) -> dict[str, Any]:

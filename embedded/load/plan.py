@@ -122,7 +122,7 @@ class Arrival:
     """One request of a step, its times in seconds after the step began.
 
     `answered_s` is None and `status` 0 when no HTTP answer came (refused, reset or timed out: a transport
-    error). `decision_id` and `fallback` come from a 2xx answer's body.
+    error), and `error` then names what happened. `decision_id` and `fallback` come from a 2xx answer's body.
     """
 
     scheduled_s: float
@@ -131,6 +131,7 @@ class Arrival:
     status: int
     fallback: bool = False
     decision_id: str | None = None
+    error: str | None = None
 
     @property
     def latency_s(self) -> float | None:

@@ -167,7 +167,11 @@ def _page(
         machine=describe_machine(),
         tables=[_steps_table(figures, budget_ms)],
         targets=[_elasticity_target(elasticity)],
-        findings=[_elasticity_finding(elasticity, budget_ms), _locust_finding(figures, run)],
+        findings=[
+            _elasticity_finding(elasticity, budget_ms),
+            _locust_finding(figures, run),
+            *_transport_findings(figures),
+        ],
     )
 
 
@@ -250,6 +254,16 @@ def _locust_finding(figures: list[StepFigures], run: GeneratorRun) -> str:
         f"Locust counted {run.locust_requests:,} requests and {run.locust_failures:,} failures over the ramp: the "
         f"{decisions:,} decision requests started and the audit searches of the lag samples."
     )
+
+
+def _transport_findings(figures: list[StepFigures]) -> list[str]:
+    return [
+        f"At {step.offered_rate:g}/s, {step.transport_errors:,} requests got no answer: "
+        + ", ".join(f"{kind} x{count}" for kind, count in step.transport_error_kinds)
+        + "."
+        for step in figures
+        if step.transport_errors
+    ]
 
 
 def _plot_section(plot_name: str) -> str:

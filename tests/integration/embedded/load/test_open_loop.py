@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from embedded.load.exceptions import LoadPlanError
+from embedded.load.figures import step_figures
 from embedded.load.launch import run_generator
 from embedded.load.plan import LoadPlan, LoadStep
 
@@ -125,6 +126,10 @@ def test_answers_other_than_2xx_and_no_answer_at_all_are_recorded_as_such() -> N
     assert [arrival.status for arrival in run.steps[0].arrivals] == [503] * 5
     assert run.locust_failures == 5
     assert [(arrival.status, arrival.answered_s) for arrival in refused.steps[0].arrivals] == [(0, None)] * 5
+    assert {arrival.error for arrival in refused.steps[0].arrivals} == {
+        "ConnectionRefusedError: [Errno 111] Connection refused"
+    }
+    assert step_figures(refused.steps[0]).transport_error_kinds == (("ConnectionRefusedError", 5),)
 
 
 def test_a_plan_that_cannot_run_is_refused_before_anything_is_sent() -> None:
