@@ -58,7 +58,8 @@ class LoadPlan:
     audit_samples: int = 0
     audit_path: str = "/v1/audit/events"
     audit_headers: Mapping[str, str] = field(default_factory=dict)
-    audit_poll_s: float = 0.1
+    # Every poll is one more request to the stack: often enough to time the lag, seldom enough not to load it.
+    audit_poll_s: float = 0.2
     audit_timeout_s: float = 30.0
     # Connections the generator may hold open at once; arrivals beyond them wait for one, and that wait is
     # part of their latency (it is measured from the arrival's scheduled instant).

@@ -114,7 +114,7 @@ def run_load(console: Console, options: LoadOptions) -> int:
             run = run_generator(plan)
     figures = [step_figures(step) for step in run.steps]
     elasticity = latency_elasticity(figures, budget_ms)
-    page = _page(options, started_at, figures, elasticity, budget_ms, run)
+    page = _page(options, plan, started_at, figures, elasticity, budget_ms, run)
     publish(console, page, None)
     if options.docs_dir is not None:
         plot = plot_ramp(figures, budget_ms, options.docs_dir / PLOT_NAME)
@@ -139,6 +139,7 @@ def _prime(world: LocalWorld, plan: LoadPlan) -> None:
 
 def _page(
     options: LoadOptions,
+    plan: LoadPlan,
     started_at: datetime,
     figures: list[StepFigures],
     elasticity: Elasticity,
@@ -157,7 +158,8 @@ def _page(
             f"the answers. Each rate is held {options.warmup_s:g} s before a measured window of "
             f"{options.step_s:g} s; latency runs from each request's scheduled instant to its answer. For "
             f"{options.audit_samples} decisions per step, spread over the window, the generator polls the "
-            "governance API's audit search until it finds the decision's audit event: that is the audit lag. A "
+            f"governance API's audit search every {plan.audit_poll_s:g} s until it finds the decision's audit "
+            "event: that is the audit lag, to within the polling interval. A "
             f"step is sustained when it achieves at least {SUSTAINED_SHARE:.0%} of its offered rate with no "
             f"error and a p99 under the `{REFERENCE_USE_CASE}` manifest's latency budget of {budget_ms:g} ms."
         ),
