@@ -130,7 +130,7 @@ def _run_step(user: FastHttpUser, audit: FastHttpSession, plan: LoadPlan, index:
 
 def _sampled(step: LoadStep, samples: int) -> Sequence[int]:
     """The arrivals whose audit lag is measured: `samples` of them, spread evenly over the measured window."""
-    first = next(number for number in range(step.arrivals) if step.offset_s(number) >= step.warmup_s - 1e-9)
+    first = step.first_measured
     measured = step.arrivals - first
     count = min(samples, measured)
     return [first + (measured * k) // count for k in range(count)] if count else []

@@ -38,6 +38,11 @@ class LoadStep:
         """How many requests the step starts: rate x (warm-up + duration), whatever the latency."""
         return math.floor(self.rate * (self.warmup_s + self.duration_s) + 1e-9)
 
+    @property
+    def first_measured(self) -> int:
+        """The index of the first arrival of the measured window, the first one due once the warm-up is over."""
+        return math.ceil(self.warmup_s * self.rate - 1e-9)
+
     def offset_s(self, index: int) -> float:
         """When arrival `index` is due, in seconds after the step began."""
         return index / self.rate
@@ -111,8 +116,11 @@ def check_steps(steps: Sequence[LoadStep]) -> None:
                 f"a step needs a positive rate and duration and a warm-up of at least 0, not rate={step.rate:g}/s, "
                 f"duration={step.duration_s:g} s, warm-up={step.warmup_s:g} s"
             )
-        if step.arrivals < 1:
-            raise LoadPlanError(f"{step.rate:g}/s for {step.warmup_s + step.duration_s:g} s starts no request")
+        if step.arrivals <= step.first_measured:
+            raise LoadPlanError(
+                f"{step.rate:g}/s for a window of {step.duration_s:g} s after {step.warmup_s:g} s of warm-up "
+                "measures no request"
+            )
     for before, after in itertools.pairwise(steps):
         if after.rate <= before.rate:
             raise LoadPlanError(f"the rates must rise step by step: {after.rate:g}/s comes after {before.rate:g}/s")

@@ -135,6 +135,8 @@ def test_answers_other_than_2xx_and_no_answer_at_all_are_recorded_as_such() -> N
 def test_a_plan_that_cannot_run_is_refused_before_anything_is_sent() -> None:
     with pytest.raises(LoadPlanError, match=r"the rates must rise step by step: 5/s comes after 10/s"):
         plan_for("http://127.0.0.1:9", [LoadStep(rate=10, duration_s=1), LoadStep(rate=5, duration_s=1)])
+    with pytest.raises(LoadPlanError, match=r"1/s for a window of 0.5 s after 0.6 s of warm-up measures no request"):
+        plan_for("http://127.0.0.1:9", [LoadStep(rate=1, duration_s=0.5, warmup_s=0.6)])
     with pytest.raises(LoadPlanError, match="positive rate and duration"):
         plan_for("http://127.0.0.1:9", [LoadStep(rate=0, duration_s=1)])
     with pytest.raises(LoadPlanError, match="auditor"):
