@@ -18,7 +18,18 @@ from contracts._base import Contract
 from contracts.audit.v1 import AuditEvent
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-ProblemKind = Literal["modified", "missing", "reordered", "truncated", "deleted", "decision_modified", "digest"]
+ProblemKind = Literal[
+    "modified",
+    "missing",
+    "reordered",
+    "truncated",
+    "deleted",
+    "decision_modified",
+    "digest",
+    # Reconciliation of the accepted store with the chains: an accepted event in no chain, a bundle set aside.
+    "unchained",
+    "set_aside",
+]
 
 
 class ChainLink(Contract):
@@ -100,5 +111,19 @@ class VerifyReport(Contract):
     digests: int
     decisions: int
     archive_checked: bool = Field(description="Whether the archived copies of the digests were compared.")
+    accepted_events: int | None = Field(
+        default=None,
+        description="Events of the accepted store reconciled with the chains; None when it was not reconciled.",
+    )
+    pending_events: int | None = Field(
+        default=None,
+        description="Accepted events in no chain yet, accepted too recently to be a break (within the grace window).",
+    )
+    unchained_events: int | None = Field(
+        default=None, description="Accepted events in no chain after the grace window, each a problem."
+    )
+    set_aside_bundles: int | None = Field(
+        default=None, description="Accepted bundles the audit writer set aside, each a problem with its reason."
+    )
     problem_count: int
     problems: list[VerifyProblem] = Field(description="The first problems found, in the order found.")

@@ -1,7 +1,8 @@
 """`leaim audit verify` and `audit digest` check and seal the tamper-evident audit trail; `audit export` fetches it.
 
-Verifying and sealing read the audit store and the digest archive directly, without the local stack; exporting
-calls the governance API, local or deployed.
+Verifying and sealing read the audit store and the digest archive directly, without the local stack; verifying
+also reconciles the accepted store (DynamoDB) with the chains. Exporting calls the governance API, local or
+deployed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from embedded.cli.options import Commands
     from embedded.clients.records import RecordFormat
     from leaim.adapters.sql import SqlAuditTrail
+    from leaim.governance.audit.accepted import AcceptedStore
     from leaim.governance.audit.ports import DigestArchive
 
 # A large store's chains are verified by this many processes at once: one per core, up to four.
@@ -33,12 +35,18 @@ def register(commands: Commands) -> None:
     """Add `audit verify`, `audit digest` and `audit export`."""
     audit = commands.add_parser("audit", help="seal and verify the tamper-evident audit trail")
     actions = audit.add_subparsers(dest="audit_command", required=True)
-    verify = actions.add_parser("verify", help="check every chain, digest and decision; exit 1 naming the first break")
+    verify = actions.add_parser(
+        "verify",
+        help="check every chain, digest and decision, and that every accepted event reached a chain; exit 1 naming "
+        "the first break",
+    )
     digest = actions.add_parser("digest", help="seal a signed digest of every chain's head now, and archive it")
     for command in (verify, digest):
         command.add_argument("--database-url", help="the audit store (default: the local one in --state-dir)")
         command.add_argument("--archive-bucket", help="the digest archive bucket (default: the running local stack's)")
-        command.add_argument("--endpoint-url", help="S3 endpoint of --archive-bucket (default: AWS's)")
+        command.add_argument(
+            "--endpoint-url", help="AWS endpoint of --archive-bucket and --accepted-table (default: AWS's)"
+        )
         command.add_argument(
             "--signing-key", type=Path, help="PEM of the audit signing key (default: audit-signing.pem in --state-dir)"
         )
@@ -46,6 +54,18 @@ def register(commands: Commands) -> None:
         "--public-key", action="append", help="base64 Ed25519 public key digests may be signed with (repeatable)"
     )
     verify.add_argument("--no-archive", action="store_true", help="do not compare digests with their archived copies")
+    verify.add_argument(
+        "--accepted-table",
+        help="the accepted store to reconcile with the chains (default: the running local stack's)",
+    )
+    verify.add_argument(
+        "--no-accepted", action="store_true", help="do not reconcile the accepted store with the chains"
+    )
+    verify.add_argument(
+        "--grace",
+        type=positive,
+        help="seconds an accepted event may wait for its chain before it is a break, pending until then (default: 300)",
+    )
     verify.add_argument("--json", action="store_true", help="print the whole report as JSON")
     verify.add_argument(
         "--workers", type=positive, default=VERIFY_WORKERS, help="processes walking the chains of a large store"
@@ -67,7 +87,7 @@ def _verify(arguments: argparse.Namespace, console: Console) -> int:
     """0 when every chain, digest and decision is intact, 1 naming the first broken link."""
     from embedded.emulation.trail import AUDIT_SIGNING_KEY
     from leaim.governance.audit.sealing import DigestSigner
-    from leaim.governance.audit.verification import TrailVerifier, public_keys_from_b64, summary
+    from leaim.governance.audit.verification import PENDING_GRACE_S, TrailVerifier, public_keys_from_b64, summary
 
     state_dir, trail, archive = _store_and_archive(arguments)
     key_file: Path = arguments.signing_key or state_dir / AUDIT_SIGNING_KEY
@@ -75,7 +95,10 @@ def _verify(arguments: argparse.Namespace, console: Console) -> int:
     if not keys and key_file.is_file():
         local = DigestSigner.from_pem(key_file.read_bytes())
         keys = {local.key_id: local.public_key}
-    report = TrailVerifier(keys, workers=arguments.workers).verify(trail, None if arguments.no_archive else archive)
+    accepted = None if arguments.no_accepted else _accepted_store(arguments, state_dir)
+    grace_s = PENDING_GRACE_S if arguments.grace is None else float(arguments.grace)
+    verifier = TrailVerifier(keys, workers=arguments.workers, grace_s=grace_s)
+    report = verifier.verify(trail, None if arguments.no_archive else archive, accepted)
     text = report.model_dump_json(indent=2) if arguments.json else summary(report)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     return 0 if report.intact else 1
@@ -129,13 +152,33 @@ def _digest_archive(arguments: argparse.Namespace, state_dir: Path) -> DigestArc
 
         client = boto3.client("s3", endpoint_url=arguments.endpoint_url)
         return S3DigestArchive(arguments.archive_bucket, client, retention_days=retention_days)
-    from embedded.emulation.trail import running_bucket
+    from embedded.emulation.trail import running_resource
 
-    found = running_bucket(state_dir, "AuditArchiveBucket")
+    found = running_resource(state_dir, "AuditArchiveBucket", "s3")
     if found is None:
         return None
     bucket, client = found
     return S3DigestArchive(bucket, client, retention_days=retention_days)
+
+
+def _accepted_store(arguments: argparse.Namespace, state_dir: Path) -> AcceptedStore | None:
+    """The accepted store named by --accepted-table, else the running local stack's, else None."""
+    import time
+
+    from leaim.adapters.dynamodb_audit import DynamoAcceptedStore
+
+    if arguments.accepted_table:
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=arguments.endpoint_url)
+        return DynamoAcceptedStore(arguments.accepted_table, client, clock=time.time)
+    from embedded.emulation.trail import running_resource
+
+    found = running_resource(state_dir, "AcceptedTable", "dynamodb")
+    if found is None:
+        return None
+    table, client = found
+    return DynamoAcceptedStore(table, client, clock=time.time)
 
 
 def _export(arguments: argparse.Namespace, console: Console) -> int:

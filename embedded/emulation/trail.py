@@ -1,4 +1,5 @@
-"""The embedded default's side of the audit trail: its digest signing key, and the running stack's archive.
+"""The embedded default's side of the audit trail: its digest signing key, and the running stack's archive and
+accepted store.
 
 Kept apart from the rest of the local stack so that `leaim audit verify` starts without importing it.
 """
@@ -33,12 +34,13 @@ def audit_signer(state_dir: Path) -> DigestSigner:
     return DigestSigner.from_pem(path.read_bytes())
 
 
-def running_bucket(state_dir: Path, logical_id: str) -> tuple[str, Any] | None:
-    """A bucket of the stack `leaim up` runs from `state_dir`, and an S3 client of its endpoint; None if none runs."""
+def running_resource(state_dir: Path, logical_id: str, service: str) -> tuple[str, Any] | None:
+    """A resource of the stack `leaim up` runs from `state_dir` (its name: a bucket, a table), and a client of its
+    AWS `service` at the stack's endpoint; None if none runs."""
     try:
         state = json.loads((state_dir / STACK_STATE).read_text(encoding="utf-8"))
         endpoint, region = str(state["endpoint_url"]), str(state["region"])
-        bucket = str(state["resources"][logical_id]["ref"])
+        name = str(state["resources"][logical_id]["ref"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     # A stack that was killed leaves its state behind: it only counts while something listens there.
@@ -52,4 +54,4 @@ def running_bucket(state_dir: Path, logical_id: str) -> tuple[str, Any] | None:
     session = boto3.session.Session(
         aws_access_key_id=_MOTO_CREDENTIAL, aws_secret_access_key=_MOTO_CREDENTIAL, region_name=region
     )
-    return bucket, session.client("s3", endpoint_url=endpoint)
+    return name, session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from embedded.emulation.aws import local_session
+from embedded.emulation.template import load_template
 from leaim.adapters.dynamodb_audit import bundle_item, decision_key, parse_bundle
 from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
 from leaim.governance.audit.records import decision_values
 from tests.support.audit import decision_event, make_decision, make_event
+from tests.support.paths import TEMPLATE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from contracts.audit.v1 import AuditEvent
+    from embedded.emulation.aws import LocalEndpoint
     from leaim.governance.audit.accepted import AcceptedBundle
+
+REGION = "us-east-1"
 
 
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Accepted/stream/2026-01-01T00:00:00.000"
@@ -66,3 +73,49 @@ def stream_event(items: Sequence[dict[str, Any]], *, first_sequence: int = 100) 
             for index, item in enumerate(items)
         ]
     }
+
+
+def client(endpoint: LocalEndpoint, service: str) -> Any:
+    """A boto3 client of moto's server."""
+    return local_session(REGION).client(service, endpoint_url=endpoint.url)  # type: ignore[call-overload]
+
+
+def accepted_table(endpoint: LocalEndpoint) -> tuple[str, Any]:
+    """A fresh accepted store as `template.yaml` declares it (its key and its stream), and a client of it."""
+    properties = load_template(TEMPLATE).resources["AcceptedTable"].properties
+    dynamodb = client(endpoint, "dynamodb")
+    name = f"AcceptedTable-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, **properties["StreamSpecification"]},
+    )
+    return name, dynamodb
+
+
+class StreamReader:
+    """Reads a table's change stream from its start, as Lambda's event source would, into Lambda's events."""
+
+    def __init__(self, endpoint: LocalEndpoint, table: str) -> None:
+        self._streams = client(endpoint, "dynamodbstreams")
+        dynamodb = client(endpoint, "dynamodb")
+        self.arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        self._iterators: dict[str, str] = {}
+
+    def read(self) -> list[dict[str, Any]]:
+        """The records written since the last read, every shard's, in order."""
+        records: list[dict[str, Any]] = []
+        for shard in self._streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or self._streams.get_shard_iterator(
+                    StreamArn=self.arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
+            answer = self._streams.get_records(ShardIterator=iterator)
+            self._iterators[shard_id] = answer["NextShardIterator"]
+            records += [{**record, "eventSourceARN": self.arn} for record in answer["Records"]]
+        return records

@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Engine, Row, Subquery
 
 
+# Event ids looked up per query: inside SQLite's limit on bound parameters of old versions (999).
+_IDS_PER_LOOKUP = 900
+
+
 class SqlAuditTrail:
     """`TrailStore` on SQLite or PostgreSQL: the chains, digests and decision bindings, read for verification.
 
@@ -149,6 +153,19 @@ class SqlAuditTrail:
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"audit digests could not be read: {type(error).__name__}") from error
         return [_stored_digest(row) for row in rows]
+
+    def chained(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of `event_ids` whose events are in a chain."""
+        found: set[str] = set()
+        try:
+            with self._engine.connect() as connection:
+                for start in range(0, len(event_ids), _IDS_PER_LOOKUP):
+                    chunk = list(event_ids[start : start + _IDS_PER_LOOKUP])
+                    statement = select(EVENTS.c.event_id).where(EVENTS.c.event_id.in_(chunk))
+                    found.update(connection.execute(statement).scalars())
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"audit events could not be looked up: {type(error).__name__}") from error
+        return found
 
     def chain_heads(self) -> dict[str, ChainHead]:
         """The last link of every chain."""

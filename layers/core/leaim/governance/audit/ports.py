@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from contracts.trail.v1 import ChainHead, SignedDigest
 
@@ -106,6 +106,10 @@ class TrailStore(Protocol):
 
     def digests(self) -> list[StoredDigest]:
         """Every stored digest in sequence order."""
+        ...
+
+    def chained(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of `event_ids` whose events are in a chain."""
         ...
 
     def chain_heads(self) -> dict[str, ChainHead]:

@@ -1,7 +1,11 @@
-"""Verification of the trail: every chain, every digest and every decision's binding to its event.
+"""Verification of the trail: every chain, every digest and every decision's binding to its event, and the
+accepted store reconciled with the chains.
 
 It walks the chains (in parallel processes past `PARALLEL_FROM` links), checks each digest's signature, its
-link to the one before and its archived copy, and names the first broken link of each kind.
+link to the one before and its archived copy, and names the first broken link of each kind. Given the accepted
+store, it also checks that every accepted event reached a chain: one that did not is a break, unless it was
+accepted within the grace window (the writer's lag), when it is only pending; a bundle the audit writer set
+aside is a break with its reason.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from contracts.trail.v1 import ChainHead, SignedDigest, VerifyProblem, VerifyReport
+from leaim.domain.clock import SystemClock
 from leaim.exceptions import ConfigurationError
 from leaim.governance.audit.chain import GENESIS, decision_sha256, digest_hash, link_hash
 from leaim.governance.signing import key_id
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from contracts.trail.v1 import ProblemKind
+    from leaim.domain.clock import Clock
+    from leaim.governance.audit.accepted import AcceptedBundle, AcceptedStore
     from leaim.governance.audit.ports import (
         ArchivedDigest,
         BoundDecision,
@@ -39,6 +46,15 @@ MAX_LISTED_PROBLEMS = 100
 
 # Below this many links one process walks every chain: starting workers would cost more than it saves.
 PARALLEL_FROM = 200_000
+
+
+# An accepted event in no chain is pending, not a break, this long after its acceptance: the audit writer's lag
+# is seconds, and its retries of a batch while the audit store is down span minutes.
+PENDING_GRACE_S = 300.0
+
+
+# Accepted events looked up in the chains at a time.
+RECONCILE_BATCH = 5_000
 
 
 _LOCKED = "COMPLIANCE"
@@ -187,21 +203,44 @@ def _belongs_at(moved: StoredLink, place: StoredLink) -> bool:
     )
 
 
+@dataclass
+class _Reconciled:
+    """What reconciling the accepted store found: its events, those pending, those in no chain, the bundles set
+    aside."""
+
+    events: int = 0
+    pending: int = 0
+    unchained: int = 0
+    set_aside: int = 0
+
+
 class TrailVerifier:
-    """Checks every digest, every chain link and every decision binding, naming each broken link."""
+    """Checks every digest, every chain link and every decision binding, naming each broken link, and reconciles
+    the accepted store with the chains."""
 
     def __init__(
-        self, public_keys: Mapping[str, bytes], *, workers: int = 1, parallel_from: int = PARALLEL_FROM
+        self,
+        public_keys: Mapping[str, bytes],
+        *,
+        workers: int = 1,
+        parallel_from: int = PARALLEL_FROM,
+        grace_s: float = PENDING_GRACE_S,
+        clock: Clock | None = None,
     ) -> None:
         self._keys = dict(public_keys)
         self._workers = workers
         self._parallel_from = parallel_from
+        self._grace_s = grace_s
+        self._clock = clock or SystemClock()
 
-    def verify(self, store: TrailStore, archive: DigestArchive | None) -> VerifyReport:
+    def verify(
+        self, store: TrailStore, archive: DigestArchive | None, accepted: AcceptedStore | None = None
+    ) -> VerifyReport:
         """Verify the whole trail; events after the last digest are checked for links but cannot be counted.
 
         A large store's chains are walked by `workers` processes at once, each reading its own range of chains
-        (the store is pickled to them); the decisions are checked here meanwhile.
+        (the store is pickled to them); the decisions are checked, and the `accepted` store reconciled, here
+        meanwhile.
         """
         findings = _Findings()
         digests = store.digests()
@@ -212,14 +251,21 @@ class TrailVerifier:
         last_heads = {} if last_digest is None else dict(last_digest.digest.heads)
         ranges = store.chain_ranges(self._workers) if self._workers > 1 else []
         checked = _Findings()
+        # Acceptances older than this that reached no chain are breaks; it is fixed before the chains are read.
+        cutoff = self._clock.now() - self._grace_s
+        reconciled = None
         if sum(part.links for part in ranges) < self._parallel_from or len(ranges) < 2:
             scans = [_scan_chains(store, None, seals, last_heads)]
             decisions = _check_decisions(store.decisions(), store.orphan_bindings(), checked)
+            if accepted is not None:
+                reconciled = _reconcile(store, accepted.bundles(), cutoff, checked)
         else:
             context = multiprocessing.get_context(_start_method())
             with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
                 futures = [pool.submit(_scan_chains, store, part, seals, last_heads) for part in ranges]
                 decisions = _check_decisions(store.decisions(), store.orphan_bindings(), checked)
+                if accepted is not None:
+                    reconciled = _reconcile(store, accepted.bundles(), cutoff, checked)
                 scans = [future.result() for future in futures]
         for scan in scans:
             findings.merge(scan.findings)
@@ -245,6 +291,10 @@ class TrailVerifier:
             digests=len(digests),
             decisions=decisions,
             archive_checked=archive is not None,
+            accepted_events=None if reconciled is None else reconciled.events,
+            pending_events=None if reconciled is None else reconciled.pending,
+            unchained_events=None if reconciled is None else reconciled.unchained,
+            set_aside_bundles=None if reconciled is None else reconciled.set_aside,
             problem_count=findings.count,
             problems=findings.problems,
         )
@@ -415,6 +465,61 @@ def _check_decisions(
     return count
 
 
+def _reconcile(store: TrailStore, bundles: Iterable[AcceptedBundle], cutoff: float, findings: _Findings) -> _Reconciled:
+    """Every accepted event is in a chain (or was accepted after `cutoff`), and no bundle was set aside."""
+    reconciled = _Reconciled()
+    waiting: list[tuple[str, AcceptedBundle]] = []
+    for bundle in bundles:
+        if bundle.set_aside is not None:
+            reconciled.set_aside += 1
+            findings.add(
+                "set_aside",
+                f"accepted bundle {bundle.pk} ({bundle.kind}) was set aside by the audit writer: {bundle.set_aside}",
+                event_id=bundle.event_ids[0] if bundle.events else None,
+                decision_id=_decision_of(bundle),
+            )
+            continue
+        reconciled.events += len(bundle.events)
+        waiting.extend((event_id, bundle) for event_id in bundle.event_ids)
+        if len(waiting) >= RECONCILE_BATCH:
+            _look_up(store, waiting, cutoff, reconciled, findings)
+            waiting = []
+    if waiting:
+        _look_up(store, waiting, cutoff, reconciled, findings)
+    return reconciled
+
+
+def _look_up(
+    store: TrailStore,
+    waiting: Sequence[tuple[str, AcceptedBundle]],
+    cutoff: float,
+    reconciled: _Reconciled,
+    findings: _Findings,
+) -> None:
+    chained = store.chained([event_id for event_id, _ in waiting])
+    for event_id, bundle in waiting:
+        if event_id in chained:
+            continue
+        if bundle.accepted_at > cutoff:
+            reconciled.pending += 1
+            continue
+        reconciled.unchained += 1
+        findings.add(
+            "unchained",
+            f"accepted event {event_id} ({bundle.kind}, {bundle.pk}) is in no chain",
+            event_id=event_id,
+            decision_id=_decision_of(bundle),
+        )
+
+
+def _decision_of(bundle: AcceptedBundle) -> str | None:
+    """The decision a bundle records, or its row records an override or outcome of."""
+    if bundle.row is None:
+        return None
+    decision_id = bundle.row.get("decision_id")
+    return decision_id if isinstance(decision_id, str) else None
+
+
 def _check_archive(digests: Sequence[StoredDigest], copies: Iterable[ArchivedDigest], findings: _Findings) -> None:
     """Each stored digest has exactly one archived copy, locked, equal to it, and each copy has its digest."""
     stored = {digest.sequence: digest for digest in digests}
@@ -458,11 +563,12 @@ def _archived(copy: ArchivedDigest) -> SignedDigest | None:
 
 
 def summary(report: VerifyReport) -> str:
-    """One line: what was checked when the trail is intact, else the first broken link."""
+    """One line: what was checked when the trail is intact, else the first broken link; and the reconciliation."""
+    reconciled = "" if report.accepted_events is None else f"; {_reconciliation(report)}"
     if not report.intact:
         first = report.problems[0]
         more = f" ({report.problem_count - 1} more problems)" if report.problem_count > 1 else ""
-        return f"audit trail broken: {first.kind}: {first.message}{more}"
+        return f"audit trail broken: {first.kind}: {first.message}{more}{reconciled}"
     archive = "archived copies checked" if report.archive_checked else "archived copies not checked"
     counts = ", ".join(
         _counted(number, noun)
@@ -475,7 +581,16 @@ def summary(report: VerifyReport) -> str:
     )
     return (
         f"audit trail intact: {counts}; {report.sealed_events} events sealed, {report.unsealed_events} unsealed "
-        f"(a deleted unsealed tail cannot be detected); {archive}"
+        f"(a deleted unsealed tail cannot be detected); {archive}{reconciled}"
+    )
+
+
+def _reconciliation(report: VerifyReport) -> str:
+    """The accepted store against the chains, in numbers."""
+    return (
+        f"accepted store: {_counted(report.accepted_events or 0, 'event')}, {report.pending_events or 0} pending "
+        f"(accepted within the grace window), {report.unchained_events or 0} in no chain, "
+        f"{_counted(report.set_aside_bundles or 0, 'bundle')} set aside"
     )
 
 
