@@ -11,6 +11,7 @@ function loads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -44,7 +45,7 @@ from embedded.bench.report import (
 )
 from embedded.clients.http import send
 from embedded.demos.traffic import decision_request, percentile
-from embedded.emulation.context import LocalFunction
+from embedded.emulation.context import FunctionConfiguration
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import REFERENCE_USE_CASE, LocalWorld, WorldOptions
 from gpu_workers.artifacts import store_manifest
@@ -59,7 +60,7 @@ from leaim.data.privacy import entity_id
 from leaim.governance.access.gate import Invocation
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Mapping
 
     from rich.console import Console
 
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 
 # The benchmark's own stack: moto keeps resources for the life of the process, and other worlds may run in it.
 STACK_NAME = "leaim-bench-decisions"
+# The function whose decision path is measured.
+FUNCTION = "DecisionApiFunction"
 TRAINING_ROWS = 10_000
 CONCURRENCY = (1, 4, 16)
 COLD_START_RUNS = 5
@@ -299,9 +302,11 @@ def run_bench(
         cards = generator.cards(200)
         world.seed(cards)
         samples = generator.transactions(iterations + 100, cards)
-        measured = _in_process(console, world, trained, samples, iterations)
-        http_rows = _http(world, samples, world.api_keys["decision_client"], http_requests, console)
-        cold = _cold_starts(console, cold_starts)
+        # The API function's code runs in this process, and in fresh ones, with the environment it has in its sandboxes.
+        with _environment(world.running.function_environment(FUNCTION)):
+            measured = _in_process(console, world, trained, samples, iterations)
+            http_rows = _http(world, samples, world.api_keys["decision_client"], http_requests, console)
+            cold = _cold_starts(console, cold_starts)
     page = BenchmarkPage(
         name="decisions",
         title="Decision path",
@@ -330,6 +335,18 @@ def run_bench(
     )
     publish(console, page, docs_dir)
     return 0
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with `variables` laid over it for the block, restored after it."""
+    saved = dict(os.environ)
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _in_process(
@@ -361,13 +378,8 @@ def _in_process(
         f"/decisions/{REFERENCE_USE_CASE}", "/v1/decisions/{id}", {"id": REFERENCE_USE_CASE}, body, key
     )
     floor_app = _floor_app()
-    context = LocalFunction(
-        "BenchFloor",
-        "bench-floor",
-        "arn:aws:lambda:us-east-1:123456789012:function:bench-floor",
-        floor_app,
-        10,
-        1024,
+    context = FunctionConfiguration(
+        "BenchFloor", "bench-floor", "arn:aws:lambda:us-east-1:123456789012:function:bench-floor", 10, 1024
     ).new_context()
     with console.status("Bare Chalice parse-only handler..."):
         floor = _timed(lambda: floor_app(event, context), iterations)
@@ -385,7 +397,7 @@ def _in_process(
     )
     api = build_decision_api(
         build_decisions("decision-api", workers=InProcessWorkerClient(runtime, world.state_dir / "artifacts")),
-        source="DecisionApiFunction",
+        source=FUNCTION,
     )
     bodies = iter(json.dumps({"request_id": f"gov-{i}", "inputs": s.inputs}).encode() for i, s in enumerate(samples))
     headers = {"x-api-key": key, "content-type": "application/json"}
@@ -438,7 +450,7 @@ def _store_round_trips(
     sample = AuditEvent(
         event_id="bench",
         occurred_at=datetime.now(UTC),
-        source="DecisionApiFunction",
+        source=FUNCTION,
         action="decision.create",
         outcome="success",
         invocation_id="bench",

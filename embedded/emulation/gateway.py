@@ -23,12 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from embedded.emulation.exceptions import FunctionTimeoutError
+from embedded.emulation.exceptions import FunctionThrottledError, FunctionTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from embedded.emulation.context import LocalFunction
+    from embedded.emulation.context import Invocable
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Route:
 
     resource: str
     method: str
-    function: LocalFunction
+    function: Invocable
     stage: str
     api_id: str
 
@@ -131,6 +131,7 @@ class ApiGateway:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._statuses: Counter[int] = Counter()
+        self._throttled: Counter[str] = Counter()
 
     @property
     def url(self) -> str:
@@ -152,6 +153,12 @@ class ApiGateway:
         """Responses sent so far, by status code."""
         with self._lock:
             return dict(self._statuses)
+
+    @property
+    def throttled(self) -> dict[str, int]:
+        """Requests answered 500 because their function's concurrency was all in use, by function."""
+        with self._lock:
+            return dict(self._throttled)
 
     def start(self) -> None:
         """Bind and serve on a background thread."""
@@ -178,6 +185,11 @@ class ApiGateway:
         """Record one response."""
         with self._lock:
             self._statuses[status] += 1
+
+    def count_throttle(self, logical_id: str) -> None:
+        """Record a request its function throttled."""
+        with self._lock:
+            self._throttled[logical_id] += 1
 
     def select(self, path: str, method: str) -> tuple[Route, dict[str, str], str] | None:
         """The route serving `method path`, its path parameters and the resource path (the stage rule above)."""
@@ -360,6 +372,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except FunctionTimeoutError:
             logger.warning("%s %s: %s timed out", self.command, self.path, route.function.logical_id)
             raise _GatewayError(504, "Endpoint request timed out") from None
+        except FunctionThrottledError:
+            # A Lambda proxy integration cannot pass Lambda's 429 on: API Gateway answers it as an internal error.
+            logger.warning("%s %s: %s throttled", self.command, self.path, route.function.logical_id)
+            self.owner.count_throttle(route.function.logical_id)
+            raise _GatewayError(500, "Internal server error") from None
         except Exception:
             logger.exception("%s %s: %s raised", self.command, self.path, route.function.logical_id)
             raise _GatewayError(502, "Internal server error") from None

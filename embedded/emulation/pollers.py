@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from embedded.emulation.exceptions import FunctionThrottledError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_sqs import SQSClient
 
-    from embedded.emulation.context import LocalFunction
+    from embedded.emulation.context import Invocable
     from embedded.emulation.filters import EventPattern
 
 logger = logging.getLogger(__name__)
@@ -48,13 +50,17 @@ _IDLE_POLL_S = 0.2
 # A failing stream batch is retried after 0.5 s, then twice as long each time, up to 5 s.
 _RETRY_BACKOFF_S = 0.5
 _MAX_RETRY_BACKOFF_S = 5.0
+# How long a poller waits before invoking again a function whose concurrency was all in use.
+_THROTTLE_BACKOFF_S = 0.2
 # Lambda's default for asynchronous invocations (MaximumRetryAttempts), which is how EventBridge invokes.
 ASYNC_RETRY_ATTEMPTS = 2
 
 
 @dataclass
 class PollerStats:
-    """Counters of one event source mapping: `filtered` counts the records its filter criteria skipped."""
+    """Counters of one event source mapping: `filtered` counts the records its filter criteria skipped, `throttles`
+    the invocations its function refused for want of concurrency (tried again, not counted as invocations).
+    """
 
     invocations: int = 0
     records: int = 0
@@ -62,13 +68,14 @@ class PollerStats:
     errors: int = 0
     discarded: int = 0
     filtered: int = 0
+    throttles: int = 0
     checkpoints: dict[str, str] = field(default_factory=dict)
 
 
 class _Poller:
     """A named background thread with counters and a prompt, clean stop."""
 
-    def __init__(self, name: str, function: LocalFunction) -> None:
+    def __init__(self, name: str, function: Invocable) -> None:
         self.name = name
         self.function = function
         self._stopping = threading.Event()
@@ -87,6 +94,7 @@ class _Poller:
                 errors=self._stats.errors,
                 discarded=self._stats.discarded,
                 filtered=self._stats.filtered,
+                throttles=self._stats.throttles,
                 checkpoints=dict(self._stats.checkpoints),
             )
 
@@ -108,14 +116,25 @@ class _Poller:
                 setattr(self._stats, name, getattr(self._stats, name) + delta)
 
     def _invoke(self, event: dict[str, Any]) -> tuple[bool, Any]:
-        """(True, result) or (False, None) when the handler raised or timed out."""
-        self._count(invocations=1)
-        try:
-            return True, self.function.invoke(event)
-        except Exception:
-            logger.exception("%s: %s failed", self.name, self.function.logical_id)
-            self._count(errors=1)
-            return False, None
+        """(True, result) or (False, None) when the handler raised or timed out, or the poller stopped.
+
+        A throttled invocation is tried again after a pause, as Lambda retries throttles of event sources and of
+        asynchronous invocations without spending their retries.
+        """
+        while not self._stopping.is_set():
+            try:
+                result = self.function.invoke(event)
+            except FunctionThrottledError:
+                self._count(throttles=1)
+                self._stopping.wait(_THROTTLE_BACKOFF_S)
+                continue
+            except Exception:
+                self._count(invocations=1, errors=1)
+                logger.exception("%s: %s failed", self.name, self.function.logical_id)
+                return False, None
+            self._count(invocations=1)
+            return True, result
+        return False, None
 
 
 def failed_item_ids(response: Any, identifiers: set[str]) -> set[str] | None:
@@ -178,7 +197,7 @@ class SqsPoller(_Poller):
     def __init__(
         self,
         name: str,
-        function: LocalFunction,
+        function: Invocable,
         *,
         sqs: SQSClient,
         queue_url: str,
@@ -321,7 +340,7 @@ class _StreamPoller(_Poller):
     def __init__(
         self,
         name: str,
-        function: LocalFunction,
+        function: Invocable,
         *,
         stream_arn: str,
         region: str,
@@ -566,7 +585,7 @@ class KinesisPoller(_StreamPoller):
     def __init__(
         self,
         name: str,
-        function: LocalFunction,
+        function: Invocable,
         *,
         kinesis: KinesisClient,
         stream_name: str,
@@ -683,7 +702,7 @@ class DynamoDBStreamPoller(_StreamPoller):
     def __init__(
         self,
         name: str,
-        function: LocalFunction,
+        function: Invocable,
         *,
         streams: DynamoDBStreamsClient,
         stream_arn: str,
@@ -793,7 +812,7 @@ class SchedulePoller(_Poller):
     is in hand are skipped rather than fired late in a burst.
     """
 
-    def __init__(self, name: str, function: LocalFunction, *, schedule: Schedule) -> None:
+    def __init__(self, name: str, function: Invocable, *, schedule: Schedule) -> None:
         super().__init__(name, function)
         if schedule.interval_s <= 0:
             raise ValueError(f"{name}: a schedule interval must be positive, got {schedule.interval_s}")
@@ -820,7 +839,7 @@ class SchedulePoller(_Poller):
             if attempt and self._stopping.wait(_RETRY_BACKOFF_S):
                 return
             succeeded, _ = self._invoke(event)
-            if succeeded:
+            if succeeded or self._stopping.is_set():
                 return
         logger.error("%s: dropping a scheduled run after %d retries", self.name, ASYNC_RETRY_ATTEMPTS)
         self._count(discarded=1)

@@ -1,13 +1,15 @@
-"""The local stack: the template's resources in moto, its handlers imported, its pollers, schedules and API served.
+"""The local stack: the template's resources in moto, its functions in sandboxes, its pollers, schedules and API.
 
-All functions share this process, so their environments are merged into `os.environ`; a variable two functions
-set differently cannot be honoured for both and stops the start (an `environment` override settles it).
+Each function runs in its own pool of sandbox processes (`embedded.emulation.sandboxes`), each sandbox with only
+that function's handler imported and only its environment: the variables the template gives it, resolved, then
+the stack's `environment` overrides, over this process's environment less the variables other functions declare.
+This process keeps the AWS wiring (moto's endpoint, the region, dummy credentials) in `os.environ` while the
+stack runs, so boto3 clients made here reach moto as the functions' do.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -16,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from chalice.app import Chalice
-
+import embedded
 from embedded.emulation.aws import (
     DUMMY_CREDENTIAL,
     PARTITION,
@@ -27,7 +28,7 @@ from embedded.emulation.aws import (
     local_session,
     physical_name,
 )
-from embedded.emulation.context import LocalFunction, isolate_requests, print_logs_to_stdout
+from embedded.emulation.context import FunctionConfiguration
 from embedded.emulation.exceptions import StreamsBehindError, TemplateError
 from embedded.emulation.gateway import ApiGateway, Route
 from embedded.emulation.pollers import (
@@ -38,6 +39,7 @@ from embedded.emulation.pollers import (
     SchedulePoller,
     SqsPoller,
 )
+from embedded.emulation.sandboxes import FunctionStats, SandboxPool, sandbox_environment
 from embedded.emulation.template import (
     DYNAMODB_TABLE,
     KINESIS_STREAM,
@@ -51,7 +53,6 @@ from embedded.emulation.template import (
     load_template,
 )
 from leaim.adapters.invocations import JsonlInvocationLedger
-from leaim.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -73,14 +74,29 @@ INVOCATIONS_FILE = "invocations.jsonl"
 EventPoller = SqsPoller | KinesisPoller | DynamoDBStreamPoller | SchedulePoller
 # How long `settle_streams` waits by default for the stream readers to catch up.
 SETTLE_TIMEOUT_S = 30.0
+# The concurrency of a function without `ReservedConcurrentExecutions`: each concurrent invocation is a process.
+DEFAULT_CONCURRENCY = 32
+# Where this package is imported from: a sandbox's interpreter must find it there too.
+_PACKAGE_ROOT = str(Path(embedded.__file__).resolve().parents[1])
 
 
 @dataclass(frozen=True)
 class StackStats:
-    """API responses by status code, and each poller's counters keyed `<function>.<event>`."""
+    """API responses by status code, each poller's counters keyed `<function>.<event>`, each function's sandboxes."""
 
     api: Mapping[int, int]
     pollers: Mapping[str, PollerStats]
+    functions: Mapping[str, FunctionStats]
+
+
+def _code_root(template: Template, function: Function) -> tuple[Path, Path]:
+    """(the function's `CodeUri` folder, the deepest `sys.path` entry that contains it)."""
+    code_dir = (template.directory / function.code_uri).resolve()
+    roots = [Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()]
+    containing = [root for root in roots if code_dir == root or root in code_dir.parents]
+    if not containing:
+        raise TemplateError(f"{function.logical_id}.CodeUri {code_dir} is not under any sys.path entry")
+    return code_dir, max(containing, key=lambda path: len(path.parts))
 
 
 def handler_module(template: Template, function: Function) -> tuple[str, str]:
@@ -89,15 +105,10 @@ def handler_module(template: Template, function: Function) -> tuple[str, str]:
     `CodeUri: functions/decision_api/` with `Handler: app.app` in a template at the repository root (which is
     on `sys.path`) gives `("functions.decision_api.app", "app")`.
     """
-    code_dir = (template.directory / function.code_uri).resolve()
     module, _, attribute = function.handler.rpartition(".")
     if not module or not attribute:
         raise TemplateError(f"{function.logical_id}.Handler {function.handler!r} is not of the form module.function")
-    roots = [Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()]
-    containing = [root for root in roots if code_dir == root or root in code_dir.parents]
-    if not containing:
-        raise TemplateError(f"{function.logical_id}.CodeUri {code_dir} is not under any sys.path entry")
-    root = max(containing, key=lambda path: len(path.parts))
+    code_dir, root = _code_root(template, function)
     parts = [*code_dir.relative_to(root).parts, *module.split(".")]
     if not all(part.isidentifier() for part in parts):
         raise TemplateError(f"{function.logical_id}: {'/'.join(parts)} is not an importable module path")
@@ -105,7 +116,7 @@ def handler_module(template: Template, function: Function) -> tuple[str, str]:
 
 
 class LocalStack:
-    """The template run on this machine: moto for AWS, in-process functions, pollers and an API gateway."""
+    """The template run on this machine: moto for AWS, functions in sandbox processes, pollers and an API gateway."""
 
     def __init__(
         self,
@@ -118,13 +129,17 @@ class LocalStack:
         api_port: int = 0,
         schedule_interval_s: float | None = None,
         run_schedules: bool = True,
+        default_concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         """`schedule_interval_s`, when given, replaces the rate of every schedule (a 5-minute job every few seconds).
 
         With `run_schedules` False no schedule fires by itself; `run_schedule` still runs one on demand.
+        `default_concurrency` is the most sandboxes a function without `ReservedConcurrentExecutions` may have.
         """
         if schedule_interval_s is not None and schedule_interval_s <= 0:
             raise ValueError(f"schedule_interval_s must be positive, got {schedule_interval_s}")
+        if default_concurrency < 1:
+            raise ValueError(f"default_concurrency must be at least 1, got {default_concurrency}")
         self.template_path = template_path
         self.state_dir = state_dir
         self.parameters = dict(parameters or {})
@@ -133,10 +148,11 @@ class LocalStack:
         self.api_port = api_port
         self.schedule_interval_s = schedule_interval_s
         self.run_schedules = run_schedules
+        self.default_concurrency = default_concurrency
         self.region = DEFAULT_REGION
         self._endpoint: LocalEndpoint | None = None
         self._resolver: Resolver | None = None
-        self._functions: dict[str, LocalFunction] = {}
+        self._functions: dict[str, SandboxPool] = {}
         self._pollers: dict[str, EventPoller] = {}
         self._schedules: dict[str, dict[str, Schedule]] = {}
         self._gateway: ApiGateway | None = None
@@ -153,7 +169,10 @@ class LocalStack:
         self.stop()
 
     def start(self) -> None:
-        """Create the resources, wire the environment, import the handlers, then start pollers and the API."""
+        """Create the resources, give each function its pool of sandboxes, then start the pollers and the API.
+
+        A function's first sandbox starts with its first invocation (a cold start), as in Lambda.
+        """
         template = load_template(self.template_path)
         parameter_values = template.parameter_values(self.parameters)
         try:
@@ -185,15 +204,12 @@ class LocalStack:
         ]
         ledger_file = self.state_dir / INVOCATIONS_FILE
         self._ledger = JsonlInvocationLedger(ledger_file)
-        self._set_environ(
-            {
-                **self._merged_environment(active),
-                "LEAIM_INVOCATION_LEDGER_FILE": str(ledger_file.resolve()),
-                **self.environment,
-            }
-        )
+        declared = {name for function in template.functions.values() for name in function.environment}
+        inherited = {name: value for name, value in os.environ.items() if name not in declared}
         for function in active:
-            self._functions[function.logical_id] = self._load(template, function)
+            self._functions[function.logical_id] = self._pool(
+                template, function, {**inherited, "LEAIM_INVOCATION_LEDGER_FILE": str(ledger_file.resolve())}
+            )
         routes = [route for function in active for route in self._routes(function)]
         self._gateway = ApiGateway(routes, region=self.region, account_id=self._resolver.account_id, port=self.api_port)
         self._gateway.start()
@@ -205,13 +221,15 @@ class LocalStack:
         self._write_state()
 
     def stop(self) -> None:
-        """Stop pollers, the API and moto; restore the process environment. Safe to call twice."""
+        """Stop pollers, the API, the sandboxes and moto; restore the process environment. Safe to call twice."""
         for poller in self._pollers.values():
             poller.stop()
         self._pollers.clear()
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
+        for pool in self._functions.values():
+            pool.stop()
         if self._endpoint is not None:
             self._endpoint.stop()
             self._endpoint = None
@@ -241,9 +259,13 @@ class LocalStack:
 
     @property
     def stats(self) -> StackStats:
-        """Counters of the API and of every poller."""
+        """Counters of the API, of every poller and of every function's sandboxes."""
         gateway = self._require_gateway()
-        return StackStats(api=gateway.stats, pollers={name: p.stats for name, p in self._pollers.items()})
+        return StackStats(
+            api=gateway.stats,
+            pollers={name: p.stats for name, p in self._pollers.items()},
+            functions={name: pool.stats for name, pool in self._functions.items()},
+        )
 
     def physical_resource(self, logical_id: str) -> PhysicalResource:
         """The created resource behind a logical id."""
@@ -296,19 +318,23 @@ class LocalStack:
         """Name of a declared Kinesis stream."""
         return self._typed(logical_id, KINESIS_STREAM).ref
 
-    def function(self, logical_id: str) -> LocalFunction:
-        """A loaded function: its handler, name, ARN and timeout."""
+    def function(self, logical_id: str) -> SandboxPool:
+        """A function of the stack: its configuration (name, ARN, memory, timeout) and its pool of sandboxes."""
         try:
             return self._functions[logical_id]
         except KeyError:
             raise KeyError(f"{logical_id} is not a function of the started stack") from None
 
-    def handler(self, logical_id: str) -> Any:
-        """The imported handler object of a function (a callable, or a Chalice app)."""
-        return self.function(logical_id).handler
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """The environment a function's sandboxes start with, to run its code in another process as it runs."""
+        return dict(self.function(logical_id).environment)
 
     def invoke(self, logical_id: str, event: Any) -> Any:
-        """Invoke a function with `event` on its own thread, with a fresh context; returns its result."""
+        """Invoke a function synchronously, as `lambda invoke` does: its result, or its error raised.
+
+        FunctionError carries the error as Lambda reports it, FunctionTimeoutError is past its `Timeout`, and
+        FunctionThrottledError says its concurrency is all in use.
+        """
         return self.function(logical_id).invoke(event)
 
     def run_schedule(self, logical_id: str, event_name: str | None = None) -> Any:
@@ -344,52 +370,49 @@ class LocalStack:
             self._saved_environ.setdefault(name, os.environ.get(name))
             os.environ[name] = value
 
-    def _merged_environment(self, functions: list[Function]) -> dict[str, str]:
+    def _pool(self, template: Template, function: Function, inherited: Mapping[str, str]) -> SandboxPool:
+        """The function's sandbox pool: its handler, its own environment and its concurrency limit."""
         assert self._resolver is not None
-        merged: dict[str, str] = {}
-        owner: dict[str, str] = {}
-        conflicts: list[str] = []
-        for function in functions:
-            for name, raw in function.environment.items():
-                value = self._resolver.resolve_string(raw, f"{function.logical_id}.Environment.Variables.{name}")
-                if name in merged and merged[name] != value and name not in self.environment:
-                    conflicts.append(
-                        f"{name} is {merged[name]!r} in {owner[name]} but {value!r} in {function.logical_id}"
-                    )
-                merged.setdefault(name, value)
-                owner.setdefault(name, function.logical_id)
-        if conflicts:
-            raise ConfigurationError(
-                "functions share one process locally, so their environment variables must agree: "
-                + "; ".join(conflicts)
-                + " (pass an environment override to choose a value)"
-            )
-        return merged
-
-    def _load(self, template: Template, function: Function) -> LocalFunction:
-        assert self._resolver is not None
-        module_name, attribute = handler_module(template, function)
-        # A handler module keeps what it builds for later invocations, as a Lambda container does; a new stack
-        # is a new deployment, so it gets the module afresh rather than clients bound to an earlier endpoint.
-        loaded = sys.modules.get(module_name)
-        module = importlib.reload(loaded) if loaded is not None else importlib.import_module(module_name)
-        print_logs_to_stdout(module)
-        try:
-            handler = getattr(module, attribute)
-        except AttributeError:
-            raise TemplateError(f"{function.logical_id}.Handler: {module_name} has no {attribute}") from None
-        if isinstance(handler, Chalice):
-            handler = isolate_requests(handler)
-        named = self._resolver.resources[function.logical_id]
-        return LocalFunction(
-            logical_id=function.logical_id,
+        logical_id = function.logical_id
+        handler = handler_module(template, function)
+        _, code_root = _code_root(template, function)
+        named = self._resolver.resources[logical_id]
+        configuration = FunctionConfiguration(
+            logical_id=logical_id,
             function_name=named.ref,
             arn=named.attributes["Arn"],
-            handler=handler,
             timeout_s=function.timeout_s,
             memory_mb=function.memory_mb,
+        )
+        own = {
+            name: self._resolver.resolve_string(raw, f"{logical_id}.Environment.Variables.{name}")
+            for name, raw in function.environment.items()
+        }
+        environment = sandbox_environment(
+            configuration,
+            {**inherited, **own, **self.environment},
+            region=self.region,
+            handler=function.handler,
+            python_path=[str(code_root), _PACKAGE_ROOT],
+        )
+        return SandboxPool(
+            configuration,
+            handler=handler,
+            environment=environment,
+            concurrency_limit=self._concurrency(function),
             ledger=self._ledger.record if self._ledger is not None else None,
         )
+
+    def _concurrency(self, function: Function) -> int:
+        """`ReservedConcurrentExecutions` (0 throttles every invocation, as it does in Lambda), else the default."""
+        assert self._resolver is not None
+        if function.reserved_concurrency is None:
+            return self.default_concurrency
+        where = f"{function.logical_id}.ReservedConcurrentExecutions"
+        text = self._resolver.resolve_string(function.reserved_concurrency, where)
+        if not text.isdigit():
+            raise TemplateError(f"{where} must be a whole number of at least 0, got {text!r}")
+        return int(text)
 
     def _routes(self, function: Function) -> list[Route]:
         assert self._resolver is not None
@@ -456,14 +479,14 @@ class LocalStack:
         assert self._resolver is not None and self._endpoint is not None
         pollers: dict[str, EventPoller] = {}
         session = local_session(self.region)
-        local_function = self._functions[function.logical_id]
+        pool = self._functions[function.logical_id]
         for event in function.events:
             name = f"{function.logical_id}.{event.name}"
             if isinstance(event, SqsEvent) and event.enabled:
                 queue = self._source(event.queue, SQS_QUEUE, f"{name}.Queue")
                 pollers[name] = SqsPoller(
                     name,
-                    local_function,
+                    pool,
                     sqs=session.client("sqs", endpoint_url=self._endpoint.url),
                     queue_url=queue.ref,
                     queue_arn=queue.attributes["Arn"],
@@ -476,7 +499,7 @@ class LocalStack:
                 stream = self._source(event.stream, KINESIS_STREAM, f"{name}.Stream")
                 pollers[name] = KinesisPoller(
                     name,
-                    local_function,
+                    pool,
                     kinesis=session.client("kinesis", endpoint_url=self._endpoint.url),
                     stream_name=stream.ref,
                     stream_arn=stream.attributes["Arn"],
@@ -493,7 +516,7 @@ class LocalStack:
                 table = self._source(event.stream, DYNAMODB_TABLE, f"{name}.Stream", attribute="StreamArn")
                 pollers[name] = DynamoDBStreamPoller(
                     name,
-                    local_function,
+                    pool,
                     streams=session.client("dynamodbstreams", endpoint_url=self._endpoint.url),
                     stream_arn=table.attributes["StreamArn"],
                     region=self.region,
@@ -508,7 +531,7 @@ class LocalStack:
                 )
             elif isinstance(event, ScheduleEvent) and event.enabled and self.run_schedules:
                 schedule = self._schedules[function.logical_id][event.name]
-                pollers[name] = SchedulePoller(name, local_function, schedule=schedule)
+                pollers[name] = SchedulePoller(name, pool, schedule=schedule)
         return pollers
 
     def _source(self, value: Any, kind: str, where: str, *, attribute: str = "Arn") -> PhysicalResource:

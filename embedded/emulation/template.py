@@ -203,7 +203,10 @@ Event = ApiEvent | SqsEvent | KinesisEvent | DynamoDBEvent | ScheduleEvent
 
 @dataclass(frozen=True)
 class Function:
-    """An `AWS::Serverless::Function` with `Globals.Function` merged in; intrinsics are still unresolved."""
+    """An `AWS::Serverless::Function` with `Globals.Function` merged in; intrinsics are still unresolved.
+
+    `reserved_concurrency` is the unresolved `ReservedConcurrentExecutions`, None when the function has none.
+    """
 
     logical_id: str
     code_uri: str
@@ -215,6 +218,7 @@ class Function:
     layers: tuple[Any, ...]
     events: tuple[Event, ...]
     condition: str | None = None
+    reserved_concurrency: Any = None
 
 
 @dataclass(frozen=True)
@@ -500,6 +504,7 @@ def _parse_function(logical_id: str, resource: Mapping[str, Any], globals_: Mapp
         layers=tuple(properties.get("Layers") or ()),
         events=tuple(_parse_event(logical_id, name, body) for name, body in events.items()),
         condition=resource.get("Condition"),
+        reserved_concurrency=properties.get("ReservedConcurrentExecutions"),
     )
 
 

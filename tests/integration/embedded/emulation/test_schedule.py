@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from embedded.emulation.context import LocalFunction
+from embedded.emulation.exceptions import FunctionError
 from embedded.emulation.pollers import PollerStats, Schedule, SchedulePoller
 from embedded.emulation.stack import LocalStack
 from tests.integration.embedded.emulation.conftest import FIXTURES, wait_for
@@ -90,7 +90,7 @@ def test_run_schedule_sends_what_each_schedule_sends(tmp_path: Path) -> None:
             "resources": [f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/fixtures/rates-TickerFunctionPaused"],
             "detail": "{}",
         }
-        with pytest.raises(RuntimeError, match="asks the fixture handler to fail"):
+        with pytest.raises(FunctionError, match="RuntimeError: the scheduled input asks the fixture handler to fail"):
             stack.run_schedule("TickerFunction", "Failing")
         with pytest.raises(KeyError, match=r"several schedule events \(Tick, Failing, Paused\); name one"):
             stack.run_schedule("TickerFunction")
@@ -118,14 +118,23 @@ def test_schedule_input_is_parsed_afresh_for_every_run() -> None:
     assert schedule.event() == {"n": [1]}
 
 
+class AlwaysFailing:
+    """A function whose every invocation fails, noting when it was invoked."""
+
+    logical_id = "Flaky"
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:flaky"
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def invoke(self, event: Any) -> Any:
+        self.calls.append(time.monotonic())
+        raise FunctionError("RuntimeError", "always fails")
+
+
 def test_poller_keeps_firing_past_a_handler_that_raises() -> None:
-    calls: list[float] = []
-
-    def handler(event: Any, context: Any) -> None:
-        calls.append(time.monotonic())
-        raise RuntimeError("always fails")
-
-    function = LocalFunction("Flaky", "flaky", "arn:aws:lambda:us-east-1:123456789012:function:flaky", handler, 3, 128)
+    function = AlwaysFailing()
+    calls = function.calls
     poller = SchedulePoller(
         "Flaky.Every", function, schedule=Schedule(arn=f"arn:aws:events:us-east-1:{ACCOUNT}:rule/r", interval_s=0.2)
     )

@@ -9,7 +9,6 @@ import pytest
 
 from embedded.emulation.exceptions import FunctionTimeoutError
 from embedded.emulation.stack import STATE_FILE, LocalStack
-from leaim.exceptions import ConfigurationError
 from tests.integration.embedded.emulation.conftest import FIXTURES
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ def test_invoke_builds_a_context_that_counts_down_from_the_timeout(stack: LocalS
     body = json.loads(stack.invoke("EchoFunction", {"resource": "/v1/items/{item_id}"})["body"])
     assert body["function_name"] == "fixture-EchoFunction"
     assert 0 < body["remaining_ms"] <= 1000
-    context = stack.function("WorkerFunction").new_context()
+    context = stack.function("WorkerFunction").configuration.new_context()
     assert context.invoked_function_arn == "arn:aws:lambda:us-east-1:123456789012:function:fixture-WorkerFunction"
     assert (context.memory_limit_in_mb, context.log_group_name) == ("256", "/aws/lambda/fixture-WorkerFunction")
 
@@ -48,12 +47,6 @@ def test_invoke_past_the_timeout_raises(stack: LocalStack) -> None:
         stack.invoke("EchoFunction", {"resource": "/v1/slow"})
 
 
-def test_handler_is_the_imported_object(stack: LocalStack) -> None:
-    from tests.integration.embedded.emulation.fixture_functions.greetings.app import app
-
-    assert stack.handler("GreetingFunction") is app
-
-
 def test_state_file_records_where_the_stack_listens(stack: LocalStack) -> None:
     state = json.loads((stack.state_dir / STATE_FILE).read_text())
     assert state["endpoint_url"] == stack.endpoint_url
@@ -61,26 +54,35 @@ def test_state_file_records_where_the_stack_listens(stack: LocalStack) -> None:
     assert state["resources"]["WorkQueue"]["ref"] == stack.queue_url("WorkQueue")
 
 
-def test_conflicting_environment_is_a_clear_error_and_leaves_nothing_behind(tmp_path: Path) -> None:
+def _environment(stack: LocalStack, logical_id: str) -> dict[str, str]:
+    body = json.loads(stack.invoke(logical_id, {"resource": "/v1/items/{item_id}"})["body"])
+    environment: dict[str, str] = body["environment"]
+    return environment
+
+
+def test_each_function_sees_only_its_own_environment_and_this_process_keeps_its_own(tmp_path: Path) -> None:
     before = dict(os.environ)
-    conflict = LocalStack(FIXTURES / "conflict.yaml", state_dir=tmp_path, stack_name="clash")
-    with pytest.raises(
-        ConfigurationError,
-        match=r"FIXTURE_TARGET is '.*/clash-FirstQueue' in FirstFunction but '.*/clash-SecondQueue' in SecondFunction",
-    ):
-        conflict.start()
+    with LocalStack(FIXTURES / "environments.yaml", state_dir=tmp_path, stack_name="own") as own:
+        assert _environment(own, "FirstFunction") == {
+            "FIXTURE_TARGET": own.queue_url("FirstQueue"),
+            "FIXTURE_FIRST_ONLY": "first",
+        }
+        assert _environment(own, "SecondFunction") == {"FIXTURE_TARGET": own.queue_url("SecondQueue")}
+        assert own.function_environment("SecondFunction")["FIXTURE_TARGET"] == own.queue_url("SecondQueue")
+        assert not any(name.startswith("FIXTURE_") for name in os.environ)
+        assert os.environ["AWS_ENDPOINT_URL"] == own.endpoint_url
     assert dict(os.environ) == before
 
 
-def test_environment_override_settles_a_conflict(tmp_path: Path) -> None:
-    before = dict(os.environ)
+def test_an_environment_override_reaches_every_function(tmp_path: Path) -> None:
+    overrides = {"FIXTURE_TARGET": "chosen", "FIXTURE_EXTRA": "local"}
     with LocalStack(
-        FIXTURES / "conflict.yaml", state_dir=tmp_path, stack_name="settled", environment={"FIXTURE_TARGET": "chosen"}
+        FIXTURES / "environments.yaml", state_dir=tmp_path, stack_name="settled", environment=overrides
     ) as settled:
-        assert os.environ["FIXTURE_TARGET"] == "chosen"
         assert (tmp_path / STATE_FILE).exists()
         assert settled.queue_url("FirstQueue").endswith("/settled-FirstQueue")
-    assert dict(os.environ) == before
+        assert _environment(settled, "FirstFunction") == {**overrides, "FIXTURE_FIRST_ONLY": "first"}
+        assert _environment(settled, "SecondFunction") == overrides
     assert not (tmp_path / STATE_FILE).exists()
 
 
