@@ -234,6 +234,19 @@ class UsageReport(Contract):
     rows: list[UsageRow]
 
 
+class AuditLag(Contract):
+    """How long accepted events waited for their hash chain: the audit writer's transactions over the window.
+
+    Each transaction's lag is the wait of its oldest bundle, from acceptance to the commit that chained it.
+    """
+
+    batches: int = Field(description="The audit writer's transactions that chained events in the window.")
+    events: int = Field(description="Events they chained.")
+    lag_p50_s: float | None = Field(description="Median transaction lag in seconds (nearest rank); None with none.")
+    lag_p99_s: float | None
+    lag_max_s: float | None
+
+
 class CoverageReport(Contract):
     """The Governance Coverage Ratio, measured: body of `GET /v1/governance/coverage` and `leaim governance report`."""
 
@@ -253,3 +266,6 @@ class CoverageReport(Contract):
     ungoverned_versions: list[str]
     open_alerts: list[Alert]
     coverage_ratio: float | None = Field(description="The mean of the three shares that can be measured.")
+    audit_lag: AuditLag | None = Field(
+        default=None, description="From acceptance to the hash chain, over the window; None where it is not kept."
+    )

@@ -70,6 +70,14 @@ def print_coverage(console: Console, report: CoverageReport) -> None:
         table.add_row(name, str(covered), str(whole), percent(share))
     table.add_row("coverage ratio", "", "", percent(report.coverage_ratio))
     console.print(table)
+    lag = report.audit_lag
+    if lag is not None:
+        console.print(
+            f"Audit lag, acceptance to chain: {lag.events} events in {lag.batches} writer transactions; "
+            f"p50 {_seconds(lag.lag_p50_s)}, p99 {_seconds(lag.lag_p99_s)}, max {_seconds(lag.lag_max_s)}",
+            markup=False,
+            highlight=False,
+        )
     for title, items in (
         ("Invocations without an audit event", report.unaudited_invocations),
         ("Live versions not governed", report.ungoverned_versions),
@@ -79,6 +87,10 @@ def print_coverage(console: Console, report: CoverageReport) -> None:
             for item in items:
                 console.print(f"  {item}", markup=False, highlight=False)
     console.print(alerts_table(f"Open alerts: {len(report.open_alerts)}", report.open_alerts))
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
 
 
 def alerts_table(title: str, alerts: Sequence[Alert]) -> Table:

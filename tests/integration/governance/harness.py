@@ -21,6 +21,7 @@ from contracts.model.v1 import TrainingJob
 from gpu_workers.training.evaluation import baseline
 from leaim.adapters.invocations import JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry
+from leaim.adapters.sql.intake import SqlIntakeHistory
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.validation import validate_inputs
@@ -147,6 +148,7 @@ class GovernanceBench:
             ledger=self.ledger,
             verifies=self.signer.verifies,
             clock=self.clock,
+            intake=SqlIntakeHistory(engine),
         )
         self.api = GovernanceApi(
             trail=self.audit_log,

@@ -8,14 +8,17 @@ import csv
 import io
 import json
 import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from leaim.adapters.sql.intake import SqlAuditIntake
 from leaim.governance.access.gate import Invocation
 from tests.integration.governance.harness import USE_CASE, GovernanceBench, transaction
+from tests.support.accepted import bundle, events_item
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -270,6 +273,27 @@ def test_coverage_measures_audited_invocations_explained_decisions_and_governed_
     assert "signature does not verify" in partial.body["ungoverned_versions"][0]
     refused = bench.call(lambda inv: bench.api.coverage({}, inv), "ml-key")
     assert refused.status == 403
+
+
+def test_coverage_reports_how_long_accepted_events_waited_for_their_chain(bench: GovernanceBench) -> None:
+    empty = bench.call(lambda inv: bench.api.coverage({}, inv), "auditor-key")
+    now = time.time()
+    intake = SqlAuditIntake(bench.engine, clock=lambda: now)
+    for waited in (0.2, 0.4, 3.0):
+        intake.store([bundle(events_item(accepted_at=now - waited)), bundle(events_item(accepted_at=now))])
+    report = bench.call(lambda inv: bench.api.coverage({}, inv), "auditor-key")
+
+    assert empty.body["audit_lag"] == {
+        "batches": 0,
+        "events": 0,
+        "lag_p50_s": None,
+        "lag_p99_s": None,
+        "lag_max_s": None,
+    }
+    lag = report.body["audit_lag"]
+    assert (lag["batches"], lag["events"]) == (3, 6)
+    assert lag["lag_p50_s"] == pytest.approx(0.4)
+    assert lag["lag_p99_s"] == lag["lag_max_s"] == pytest.approx(3.0)
 
 
 def test_quality_per_version_comes_from_decisions_with_outcomes(bench: GovernanceBench) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from contracts.governance.v1 import CoverageReport, UsageReport, UsageRow
+from contracts.governance.v1 import AuditLag, CoverageReport, UsageReport, UsageRow
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from contracts.model.v1 import SignedManifest
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
+    from leaim.governance.audit.intake import IntakeHistory
     from leaim.governance.oversight.ports import InvocationLedger, OversightStore, UsageFact
     from leaim.lifecycle.ports import ModelRegistry
     from leaim.serving.ports import ModelRouter
@@ -72,7 +73,9 @@ class GovernanceReports:
         ledger: InvocationLedger,
         verifies: Callable[[SignedManifest], bool],
         clock: Clock,
+        intake: IntakeHistory | None = None,
     ) -> None:
+        """`intake` is the audit writer's history, where the audit store keeps one: the lag the report shows."""
         self._store = store
         self._catalog = catalog
         self._router = router
@@ -80,6 +83,7 @@ class GovernanceReports:
         self._ledger = ledger
         self._verifies = verifies
         self._clock = clock
+        self._intake = intake
 
     def usage(self, since: datetime, until: datetime | None, use_case: str | None) -> UsageReport:
         """Decisions per use case, version and principal in [since, until)."""
@@ -90,7 +94,8 @@ class GovernanceReports:
 
     def coverage(self, since: datetime, until: datetime | None = None) -> CoverageReport:
         """What share of invocations stored their audit event, of decisions can be explained, and of live
-        versions are governed (a signed manifest that verifies, a baseline and passed gates), with open alerts.
+        versions are governed (a signed manifest that verifies, a baseline and passed gates), with open alerts, and
+        how long accepted events waited for their hash chain.
         """
         end = until or datetime.fromtimestamp(self._clock.now(), UTC)
         # An invocation is counted when it ends, after its event: events from just before the window count too.
@@ -125,6 +130,19 @@ class GovernanceReports:
             ungoverned_versions=ungoverned[:SHOWN],
             open_alerts=self._store.alerts(open_only=True),
             coverage_ratio=sum(measured) / len(measured) if measured else None,
+            audit_lag=self._audit_lag(since, end),
+        )
+
+    def _audit_lag(self, since: datetime, until: datetime) -> AuditLag | None:
+        if self._intake is None:
+            return None
+        lag = self._intake.lag(since, until)
+        return AuditLag(
+            batches=lag.batches,
+            events=lag.events,
+            lag_p50_s=lag.lag_p50_s,
+            lag_p99_s=lag.lag_p99_s,
+            lag_max_s=lag.lag_max_s,
         )
 
     def _live_versions(self) -> tuple[int, list[str]]:
