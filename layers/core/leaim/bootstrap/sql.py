@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from leaim.adapters.sql import SqlAuditLog, create_engine_for, create_schema
+from leaim.adapters.sql import SqlAuditLog, create_schema, create_store_engine
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def sql_engine(settings: Settings) -> Engine:
-    """The engine of the SQL store, its schema created where it is missing."""
-    engine = create_engine_for(settings.database_url)
+    """The engine of the SQL store (a URL, or the RDS Proxy with IAM auth), its schema created where it is missing."""
+    engine = create_store_engine(settings)
     create_schema(engine)
     return engine
 

@@ -19,6 +19,7 @@ from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sql.tables import AuditEventRow
 from leaim.exceptions import AuditWriteError, RecordExistsError
 from leaim.governance.ports import AuditQuery
+from leaim.orchestration.ports import PriorDecision
 from tests.support.audit import BASE_TIME, decision_event, make_decision, make_event
 
 if TYPE_CHECKING:
@@ -107,8 +108,9 @@ def test_record_decision_stores_decision_inputs_and_event(engine: Engine) -> Non
     log.record_decision(decision, {"income": 52000, "region": "tok_9f2c", "existing": True}, event)
 
     assert store.get(decision.decision_id) == decision
-    assert store.by_request(decision.use_case, decision.request_id) == decision
-    assert store.inputs_of(decision.decision_id) == {"income": 52000, "region": "tok_9f2c", "existing": True}
+    assert store.by_request(decision.use_case, decision.request_id) == PriorDecision(
+        decision, {"income": 52000, "region": "tok_9f2c", "existing": True}
+    )
     (stored,) = log.events(AuditQuery(decision_id=decision.decision_id))
     recorded = stored.details["decision_sha256"]
     assert re.fullmatch(r"[0-9a-f]{64}", recorded)
@@ -119,7 +121,6 @@ def test_unknown_decisions_are_none(engine: Engine) -> None:
     store = SqlDecisionStore(engine)
     assert store.get("missing") is None
     assert store.by_request("credit_limit", "missing") is None
-    assert store.inputs_of("missing") is None
 
 
 def test_failing_event_insert_leaves_no_decision(engine: Engine) -> None:
@@ -246,7 +247,9 @@ def test_duplicate_request_carries_the_first_decision(engine: Engine) -> None:
         log.record_decision(retry, {"income": 1}, retry_event)
 
     assert caught.value.decision == first
-    assert store.by_request(first.use_case, first.request_id) == first
+    prior = store.by_request(first.use_case, first.request_id)
+    assert prior is not None
+    assert prior.response == first
     assert store.get(retry.decision_id) is None
     assert log.count(AuditQuery(trace_id=retry_event.trace_id)) == 0
 
@@ -257,7 +260,9 @@ def test_same_request_id_in_another_use_case_is_a_new_decision(engine: Engine) -
     other = make_decision(use_case="fraud_check")
     log.record_decision(first, {}, decision_event(first))
     log.record_decision(other, {}, decision_event(other))
-    assert store.by_request("fraud_check", other.request_id) == other
+    prior = store.by_request("fraud_check", other.request_id)
+    assert prior is not None
+    assert prior.response == other
 
 
 def test_fallback_decision_without_model_round_trips(engine: Engine) -> None:

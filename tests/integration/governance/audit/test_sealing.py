@@ -15,10 +15,12 @@ from embedded.emulation.aws import local_session
 from embedded.emulation.context import LambdaContext
 from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail, create_engine_for, create_schema
+from leaim.adapters.sql.intake import SqlAuditIntake
 from leaim.governance.audit.exceptions import ArchiveConflictError
 from leaim.governance.audit.sealing import DigestSigner
 from leaim.governance.ports import AuditQuery
 from tests.integration.governance.audit.test_trail import REGION, endpoint, template_bucket
+from tests.support.accepted import StreamReader, accepted_table, bundle
 from tests.support.audit import make_event
 
 if TYPE_CHECKING:
@@ -53,6 +55,20 @@ def aws(monkeypatch: pytest.MonkeyPatch, endpoint: LocalEndpoint) -> LocalEndpoi
     }.items():
         monkeypatch.setenv(name, value)
     return endpoint
+
+
+@pytest.fixture
+def accepted(monkeypatch: pytest.MonkeyPatch, aws: LocalEndpoint) -> StreamReader:
+    """The accepted store the function's run events go to, and a reader of its change stream."""
+    table, _ = accepted_table(aws)
+    monkeypatch.setenv("LEAIM_ACCEPTED_TABLE", table)
+    return StreamReader(aws, table)
+
+
+def chain_accepted(reader: StreamReader, store: Engine) -> None:
+    """What the audit writer does with the change stream: the accepted run events into the SQL chains."""
+    bundles = [bundle(record["dynamodb"]["NewImage"]) for record in reader.read()]
+    SqlAuditIntake(store, clock=time.time).store(bundles)
 
 
 @pytest.fixture
@@ -97,13 +113,20 @@ def leaim(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str
 
 
 def test_each_run_of_the_function_seals_a_digest_and_stores_one_event(
-    monkeypatch: pytest.MonkeyPatch, aws: LocalEndpoint, store: Engine, database_url: str, key_file: Path
+    monkeypatch: pytest.MonkeyPatch,
+    aws: LocalEndpoint,
+    accepted: StreamReader,
+    store: Engine,
+    database_url: str,
+    key_file: Path,
 ) -> None:
     bucket, _ = template_bucket(aws)
     SqlAuditLog(store).append_many([make_event(), make_event()])
 
     first = run_function(monkeypatch, database_url, bucket, key_file)
+    chain_accepted(accepted, store)
     second = run_function(monkeypatch, database_url, bucket, key_file)
+    chain_accepted(accepted, store)
 
     assert first["digest"]["digest"]["sequence"] == 1
     assert first["digest"]["digest"]["events"] == 2
@@ -119,17 +142,24 @@ def test_each_run_of_the_function_seals_a_digest_and_stores_one_event(
 
 
 def test_a_run_whose_archive_fails_stores_an_error_event_and_the_next_one_archives_its_digest(
-    monkeypatch: pytest.MonkeyPatch, aws: LocalEndpoint, store: Engine, database_url: str, key_file: Path
+    monkeypatch: pytest.MonkeyPatch,
+    aws: LocalEndpoint,
+    accepted: StreamReader,
+    store: Engine,
+    database_url: str,
+    key_file: Path,
 ) -> None:
     bucket, _ = template_bucket(aws)
     SqlAuditLog(store).append(make_event())
 
     with pytest.raises(Exception, match="was not written"):
         run_function(monkeypatch, database_url, "no-such-bucket-" + uuid.uuid4().hex[:8], key_file)
+    chain_accepted(accepted, store)
     (failed,) = SqlAuditLog(store).events(AuditQuery(source="AuditDigestFunction"))
     assert (failed.outcome, failed.principal) == ("error", "schedule:audit-digest")
 
     result = run_function(monkeypatch, database_url, bucket, key_file)
+    chain_accepted(accepted, store)
 
     assert result["digest"]["digest"]["sequence"] == 2
     runs = SqlAuditLog(store).events(AuditQuery(source="AuditDigestFunction"))
@@ -240,7 +270,12 @@ def test_the_local_stack_seals_into_its_object_locked_bucket_and_the_command_ver
 
 
 def test_archiving_again_the_digest_read_back_from_the_store_is_accepted_as_the_same_copy(
-    monkeypatch: pytest.MonkeyPatch, aws: LocalEndpoint, store: Engine, database_url: str, key_file: Path
+    monkeypatch: pytest.MonkeyPatch,
+    aws: LocalEndpoint,
+    accepted: StreamReader,
+    store: Engine,
+    database_url: str,
+    key_file: Path,
 ) -> None:
     # As when the archive write succeeded but recording it did not: the next run archives the stored digest
     # again, which PostgreSQL's JSONB gives back with its keys in another order.
