@@ -58,6 +58,8 @@ SECRET_LOCATION_SUFFIX = "_SECRET_ARN"
 CREDENTIAL_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 # Lambda's stream retries, the largest finite count; -1 retries a failing batch until its records expire.
 MAX_STREAM_RETRIES = 10_000
+AUDIT_WRITER = "AuditWriterFunction"
+INGEST_STREAM_EVENT = "IngestRecords"
 
 Template = dict[str, Any]
 
@@ -658,7 +660,12 @@ def private_subnets_reach_out_through_nat(template: Template) -> list[str]:
 
 
 def stream_events_bisect_retry_and_set_aside(template: Template) -> list[str]:
-    """A failing stream batch is halved, retried a bounded number of times, then recorded on a queue of the template."""
+    """A failing stream batch is halved, retried a bounded number of times, then recorded on a queue of the template.
+
+    The audit writer's stream is retried until its records expire instead: the writer sets a poison bundle aside
+    itself, so a batch that still fails means the audit store is down, and giving up on it would leave accepted
+    events out of the chains.
+    """
     queues = resources_of_type(template, "AWS::SQS::Queue")
     functions = resources_of_type(template, "AWS::Serverless::Function")
     violations = []
@@ -669,7 +676,10 @@ def stream_events_bisect_retry_and_set_aside(template: Template) -> list[str]:
         if properties.get("BisectBatchOnFunctionError") is not True:
             violations.append(f"{where}: BisectBatchOnFunctionError is not true")
         retries = int(properties.get("MaximumRetryAttempts", -1))
-        if not 0 <= retries <= MAX_STREAM_RETRIES:
+        if function_id == AUDIT_WRITER:
+            if retries != -1:
+                violations.append(f"{where}: MaximumRetryAttempts {retries} gives up on accepted events in an outage")
+        elif not 0 <= retries <= MAX_STREAM_RETRIES:
             violations.append(f"{where}: MaximumRetryAttempts {retries} retries a poison batch until it expires")
         on_failure = (properties.get("DestinationConfig") or {}).get("OnFailure") or {}
         queue_id = get_att_target(on_failure.get("Destination"), "Arn")
@@ -906,7 +916,11 @@ def _no_bisection(template: Template) -> None:
 
 
 def _endless_retries(template: Template) -> None:
-    _writer_stream(template)["MaximumRetryAttempts"] = -1
+    _event(template, "IngestStreamFunction", INGEST_STREAM_EVENT)["Properties"]["MaximumRetryAttempts"] = -1
+
+
+def _writer_gives_up(template: Template) -> None:
+    _writer_stream(template)["MaximumRetryAttempts"] = 10
 
 
 def _no_failure_destination(template: Template) -> None:
@@ -979,6 +993,7 @@ BREAKAGES = [
         "AuditWriterFunction.Accepted: BisectBatchOnFunctionError",
     ),
     (stream_events_bisect_retry_and_set_aside, _endless_retries, "MaximumRetryAttempts -1"),
+    (stream_events_bisect_retry_and_set_aside, _writer_gives_up, "gives up on accepted events"),
     (stream_events_bisect_retry_and_set_aside, _no_failure_destination, "DestinationConfig.OnFailure"),
     (stream_events_bisect_retry_and_set_aside, _may_not_send_failures, "may not send to its on-failure queue"),
     (data_actions_name_their_resources, _data_on_every_resource, "AcceptAuditEventsPolicy: dynamodb:GetItem on ['*']"),
