@@ -35,10 +35,14 @@ from leaim.governance.ports import Principal
 from leaim.lifecycle.signing import ManifestSigner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
     from types import TracebackType
 
+    from contracts.audit.v1 import AuditEvent
     from contracts.model.v1 import ModelManifest
+    from contracts.trail.v1 import AuditPage, AuditRecord
     from embedded.synthetic import Card
+    from leaim.governance.ports import AuditQuery
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TEMPLATE = REPOSITORY / "template.yaml"
@@ -117,7 +121,7 @@ class LocalWorld:
         self.catalog = ManifestCatalog.from_directory(options.use_cases_dir)
         self.manifest = self.catalog.get(REFERENCE_USE_CASE)
         self.engine = create_engine_for(self.database_url)
-        self.audit_log = SqlAuditLog(self.engine)
+        self.audit_log = SettledTrail(SqlAuditLog(self.engine), self.settle)
         self.registry = SqlModelRegistry(self.engine)
 
     def __enter__(self) -> LocalWorld:
@@ -255,6 +259,12 @@ class LocalWorld:
             self.call("GET", f"/v1/models/{self.manifest.model.name}/versions/{version}", "ml_engineer")
         )
 
+    def settle(self) -> None:
+        """Wait until the audit writer has chained every event accepted before the call (and every stream
+        reader caught up), so that what the SQL trail, the reviews queue and the reports show includes it."""
+        if self.stack is not None:
+            self.stack.settle_streams()
+
     def call(self, method: str, path: str, role: str, body: object | None = None, *, expect: int = 200) -> Any:
         """Call the stack's API as `role`; a status other than `expect` is a `LocalCallError` with the answer."""
         payload = b"" if body is None else json.dumps(body).encode()
@@ -331,3 +341,48 @@ class LocalWorld:
             path.write_text(secrets.token_hex(32), encoding="utf-8")
             path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
+
+
+class SettledTrail:
+    """The SQL audit trail of the local world, read once the audit writer has caught up with the accepted store.
+
+    Decisions and events are accepted first and chained by the audit writer from the change stream; every read
+    here waits for the writer, so it shows whatever was accepted before it. Writes go straight to the chains.
+    """
+
+    def __init__(self, log: SqlAuditLog, settle: Callable[[], None]) -> None:
+        self._log = log
+        self._settle = settle
+
+    @property
+    def chain_id(self) -> str:
+        """The chain that this process's direct writes go to."""
+        return self._log.chain_id
+
+    def append(self, event: AuditEvent) -> None:
+        """Chain one event directly, as a function's own writer would."""
+        self._log.append(event)
+
+    def append_many(self, events: Sequence[AuditEvent]) -> None:
+        """Chain several events directly, in one transaction."""
+        self._log.append_many(events)
+
+    def count(self, query: AuditQuery | None = None) -> int:
+        """How many chained events match `query`, once the writer caught up."""
+        self._settle()
+        return self._log.count(query)
+
+    def events(self, query: AuditQuery | None = None, *, limit: int = 1000) -> list[AuditEvent]:
+        """The chained events matching `query`, oldest first, once the writer caught up."""
+        self._settle()
+        return self._log.events(query, limit=limit)
+
+    def search(self, query: AuditQuery, *, cursor: str | None, limit: int) -> AuditPage:
+        """One page of the audit search, once the writer caught up."""
+        self._settle()
+        return self._log.search(query, cursor=cursor, limit=limit)
+
+    def iter_records(self, query: AuditQuery | None = None) -> Iterator[AuditRecord]:
+        """Every chained event matching `query` with its link, once the writer caught up; streamed."""
+        self._settle()
+        return self._log.iter_records(query)

@@ -364,6 +364,8 @@ class _Driver:
             self._events(since, source=GOVERNANCE_SOURCE, action="decision.outcome"),
         )
         reviewer = GovernanceClient(self.world.running.api_url, self.world.api_keys["reviewer"])
+        # The queue is read from the SQL trail, which the audit writer fills from the accepted store.
+        self.world.settle()
         pending = reviewer.reviews(REFERENCE_USE_CASE, limit=1).reviews
         if not pending:
             loop.problems.append("no decision is waiting for a review")
@@ -414,6 +416,7 @@ class _Driver:
         loop = self.loop
         until = _now()
         with self.console.status("Reading the governance coverage report..."):
+            self.world.settle()
             loop.coverage = coverage = self.governance.coverage(since=loop.started, until=until)
         loop.step(
             "coverage report",
