@@ -12,6 +12,8 @@ One module per group of commands:
   it through the governance API.
 - `bench`: `bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit` measure each path
   against its floor and write their pages of the documentation.
+- `load`: `load` drives the local stack open-loop through rising arrival rates and writes its page and plot.
+- `capacity`: `capacity` sizes AWS and Modal for a decision rate from this run's measurements.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from embedded.cli import audit, bench, data, governance, models, stack
+from embedded.cli import audit, bench, capacity, data, governance, load, models, stack
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # Each module adds its group of commands; `leaim --help` lists them in this order.
-COMMAND_GROUPS = (stack, data, models, governance, audit, bench)
+COMMAND_GROUPS = (stack, data, models, governance, audit, bench, load, capacity)
 
 
 def build_parser() -> argparse.ArgumentParser:
