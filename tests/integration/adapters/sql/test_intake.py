@@ -102,6 +102,22 @@ def test_a_decision_without_features_stores_sql_null(engine: Engine) -> None:
     assert log.count() == 1
 
 
+def test_a_fallback_decision_without_score_model_or_features_is_chained(engine: Engine) -> None:
+    made = make_decision(request_id="req-fallback", score=None, model=None, fallback=True, outcome="review")
+    row = decision_values(made, {"amount": 1.0}, None, BASE_TIME)
+    event = make_event(decision_id=made.decision_id, details={DECISION_SHA256: decision_sha256(row)})
+
+    receipt = SqlAuditIntake(engine, clock=time.time).store(
+        [bundle(bundle_item(f"decision#{made.decision_id}", "decision", [event], row, 1.0))]
+    )
+
+    assert (receipt.bundles, receipt.events) == (1, 1)
+    with engine.connect() as connection:
+        stored = connection.execute(select(DECISIONS.c.score, DECISIONS.c.model_name, DECISIONS.c.fallback)).one()
+    assert tuple(stored) == (None, None, True)
+    assert verify(engine).intact
+
+
 def test_each_event_is_chained_once_however_often_it_is_delivered(engine: Engine) -> None:
     intake = SqlAuditIntake(engine, clock=time.time)
     batch = [bundle(decision_item(f"req-{index}")) for index in range(4)]

@@ -23,7 +23,7 @@ from pydantic_core import to_json
 from sqlalchemy import String, any_, bindparam, column, func, insert, null, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from contracts.audit.v1 import AuditEvent
 from contracts.trail.v1 import ChainHead
@@ -105,6 +105,12 @@ class SqlAuditIntake:
             if error.connection_invalidated:
                 raise StoreUnavailableError(f"{what} were not stored: {type(error).__name__}") from error
             reason = f"the audit store refused it: {_first_line(error.orig)}"
+            raise BundleRefusedError(reason, pk=bundles[0].pk if len(bundles) == 1 else None) from error
+        except DBAPIError as error:
+            raise StoreUnavailableError(f"{what} were not stored: {type(error).__name__}") from error
+        except StatementError as error:
+            # A value the driver could not even bind (the database never saw it): data, not an outage.
+            reason = f"its values could not be bound: {_first_line(error.orig)}"
             raise BundleRefusedError(reason, pk=bundles[0].pk if len(bundles) == 1 else None) from error
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"{what} were not stored: {type(error).__name__}") from error
@@ -301,9 +307,17 @@ def _recordset_insert(table: Table) -> Insert:
 _RECORDSET_INSERTS = {table.name: _recordset_insert(table) for table in _ROW_TABLES.values()}
 
 
+# The JSON documents a decision row may lack (no model scored: no feature vector).
+_JSON_COLUMNS = frozenset({"features"})
+
+
 def _sqlite_values(row: dict[str, Any], times: list[str]) -> dict[str, Any]:
-    """A row's column values: its times as datetimes, and no JSON document as SQL NULL, as SqlAuditLog has them."""
-    values = {name: null() if value is None else value for name, value in row.items()}
+    """A row's column values: its times as datetimes, and no JSON document as SQL NULL, as SqlAuditLog has them.
+
+    Only a JSON column needs the explicit NULL (it would store None as the document `null`); a plain column's
+    None binds as NULL, and an explicit one would reach its type's bind processor.
+    """
+    values = {name: null() if value is None and name in _JSON_COLUMNS else value for name, value in row.items()}
     for name in times:
         if row[name] is not None:
             values[name] = datetime.fromisoformat(row[name])
