@@ -265,6 +265,11 @@ class LocalWorld:
         if self.stack is not None:
             self.stack.settle_streams()
 
+    def run_schedule(self, function: str) -> Any:
+        """Run a scheduled function now, on the trail as it stands once the audit writer caught up; its result."""
+        self.settle()
+        return self.running.run_schedule(function)
+
     def call(self, method: str, path: str, role: str, body: object | None = None, *, expect: int = 200) -> Any:
         """Call the stack's API as `role`; a status other than `expect` is a `LocalCallError` with the answer."""
         payload = b"" if body is None else json.dumps(body).encode()

@@ -483,7 +483,7 @@ class _Driver:
         """Run the drift monitor once; returns the champion's report, read through the governance API."""
         since = _now()
         with self.console.status(f"Running the drift monitor {when}..."):
-            summary = self.world.running.run_schedule(MONITOR_SOURCE)
+            summary = self.world.run_schedule(MONITOR_SOURCE)
         if summary.get("problems"):
             self.loop.problems.append(f"monitor run {when}: {summary['problems']}")
         reports = self.governance.drift(REFERENCE_USE_CASE)
@@ -512,7 +512,7 @@ class _Driver:
     def _controller(self, expected: str) -> str:
         """Run the promotion controller once; returns its action. A rollback is a verdict the loop accepts."""
         since = _now()
-        result = self.world.running.run_schedule(CONTROLLER_SOURCE)
+        result = self.world.run_schedule(CONTROLLER_SOURCE)
         decision = next(d for d in result["decisions"] if d["use_case"] == REFERENCE_USE_CASE)
         action = str(decision["action"])
         self.loop.controller_actions.append(action)

@@ -203,7 +203,7 @@ def _traffic_phase(
 
 
 def _expect_controller(world: LocalWorld, lifecycle: Lifecycle, action: str, meaning: str) -> None:
-    result = world.running.run_schedule(CONTROLLER_SOURCE)
+    result = world.run_schedule(CONTROLLER_SOURCE)
     lifecycle.controller_runs += 1
     decision = next(d for d in result["decisions"] if d["use_case"] == REFERENCE_USE_CASE)
     if decision["action"] != action:

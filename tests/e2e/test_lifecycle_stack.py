@@ -166,7 +166,7 @@ def test_the_controller_rolls_back_a_challenger_whose_artifact_was_tampered(worl
     assert len(refused) == 55 and all(e.outcome == "error" for e in refused)
     assert "ArtifactVerificationError" in (refused[0].error or "")
 
-    result = world.running.run_schedule("PromotionControllerFunction")
+    result = world.run_schedule("PromotionControllerFunction")
     decision = next(d for d in result["decisions"] if d["use_case"] == USE_CASE)
     assert decision["action"] == "rollback", decision
     policy = traffic(world)
@@ -181,7 +181,7 @@ def test_the_controller_advances_a_healthy_shadow_to_canary(world: LocalWorld) -
     assert job.state == "succeeded", job.message
     put_traffic(world, {"version": "healthy-4", "policy": "shadow"})
     decide(world, 55, "healthy", seed=8)
-    result = world.running.run_schedule("PromotionControllerFunction")
+    result = world.run_schedule("PromotionControllerFunction")
     decision = next(d for d in result["decisions"] if d["use_case"] == USE_CASE)
     assert decision["action"] == "advance", decision
     policy = traffic(world)

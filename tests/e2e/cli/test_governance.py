@@ -211,7 +211,7 @@ def test_monitoring_reports_are_shown_once_the_monitor_ran(
     decided = decide(world, "monitored", 20)
     for decision in decided[:10]:
         leaim(capsys, *state(world), "outcome", str(decision["decision_id"]), "--label", "false")
-    world.running.run_schedule("DriftMonitorFunction")
+    world.run_schedule("DriftMonitorFunction")
 
     status, out, _ = leaim(capsys, *state(world), "drift", USE_CASE)
     assert status == 0 and "Drift of card-fraud v1 (champion)" in out and "insufficient" in out
