@@ -52,6 +52,7 @@ from embedded.emulation.template import (
     SqsEvent,
     load_template,
 )
+from embedded.emulation.transactions import install as isolate_dynamodb_requests
 from leaim.adapters.invocations import JsonlInvocationLedger
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class LocalStack:
 
     def _start(self, template: Template, parameter_values: Mapping[str, str]) -> None:
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        isolate_dynamodb_requests()
         self._endpoint = LocalEndpoint()
         self._endpoint.start()
         self._set_environ(

@@ -49,6 +49,20 @@ def queue_bodies(session: boto3.session.Session, queue_url: str, expected: int) 
     return list(seen.values())
 
 
+def entry_delivered(session: boto3.session.Session, stack: LocalStack, key: str) -> dict[str, Any] | None:
+    """What the fixture entries function recorded of the entry `key`: its deliveries and the record it last got."""
+    table = session.resource("dynamodb").Table(stack.table_name("DeliveriesTable"))
+    item: dict[str, Any] | None = table.get_item(Key={"pk": f"entry#{key}"}, ConsistentRead=True).get("Item")
+    return item
+
+
+def entry_deliveries(session: boto3.session.Session, stack: LocalStack, key: str) -> int:
+    """How many times the fixture entries function was given the entry `key`."""
+    item = entry_delivered(session, stack, key)
+    # moto may show an item its first update is still writing: no delivery is counted yet.
+    return int(item.get("deliveries", 0)) if item else 0
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with LocalStack(TEMPLATE, state_dir=tmp_path_factory.mktemp("state"), stack_name="fixture") as running:

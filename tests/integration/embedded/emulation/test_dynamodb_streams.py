@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from embedded.emulation.exceptions import StreamsBehindError
-from tests.integration.embedded.emulation.conftest import queue_bodies
+from tests.integration.embedded.emulation.conftest import entry_delivered, entry_deliveries, queue_bodies
 
 if TYPE_CHECKING:
     import boto3
@@ -35,17 +35,6 @@ def _write(session: boto3.session.Session, stack: LocalStack, entries: list[tupl
             for key, outcome in entries
         ]
     )
-
-
-def _delivered(session: boto3.session.Session, stack: LocalStack, key: str) -> dict[str, Any] | None:
-    table = session.resource("dynamodb").Table(stack.table_name("DeliveriesTable"))
-    item: dict[str, Any] | None = table.get_item(Key={"pk": f"entry#{key}"}, ConsistentRead=True).get("Item")
-    return item
-
-
-def _deliveries(session: boto3.session.Session, stack: LocalStack, key: str) -> int:
-    item = _delivered(session, stack, key)
-    return int(item.get("deliveries", 0)) if item else 0
 
 
 def _stream_sequences(session: boto3.session.Session, stack: LocalStack) -> tuple[str, list[str]]:
@@ -80,7 +69,7 @@ def test_a_new_item_reaches_the_function_in_lambdas_dynamodb_streams_event_shape
         },
     )
     stack.settle_streams()
-    delivered = _delivered(session, stack, key)
+    delivered = entry_delivered(session, stack, key)
     assert delivered is not None
     record = json.loads(delivered["received"])
     stream_arn = stack.physical_resource("EntriesTable").attributes["StreamArn"]
@@ -135,8 +124,8 @@ def test_records_no_filter_matches_are_skipped_and_checkpointed_past(
     stats = stack.stats.pollers[POLLER]
     assert stats.checkpoints[shard] == sequences[-1], "the checkpoint stopped before the skipped records"
     assert stats.filtered - filtered_before >= 2
-    assert _deliveries(session, stack, f"{run}-kept") == 1
-    assert _delivered(session, stack, f"{run}-note") is None
+    assert entry_deliveries(session, stack, f"{run}-kept") == 1
+    assert entry_delivered(session, stack, f"{run}-note") is None
 
 
 def test_transactional_writes_reach_the_function_once_each(stack: LocalStack, session: boto3.session.Session) -> None:
@@ -144,7 +133,7 @@ def test_transactional_writes_reach_the_function_once_each(stack: LocalStack, se
     keys = [f"{run}-{index}" for index in range(6)]
     _write(session, stack, [(key, "succeed") for key in keys])
     stack.settle_streams()
-    assert [_deliveries(session, stack, key) for key in keys] == [1] * 6
+    assert [entry_deliveries(session, stack, key) for key in keys] == [1] * 6
 
 
 def test_a_reported_failure_restarts_the_batch_from_it_then_is_given_up_to_the_failure_queue(
@@ -155,9 +144,9 @@ def test_a_reported_failure_restarts_the_batch_from_it_then_is_given_up_to_the_f
     stack.settle_streams()
     # Lambda restarts from the lowest failed sequence number: the record before it ran once, the failing one and
     # the one after it twice (MaximumRetryAttempts is 1), then both were given up together.
-    assert [_deliveries(session, stack, f"{run}-{name}") for name in ("before", "failing", "after")] == [1, 2, 2]
-    failing = json.loads(_delivered(session, stack, f"{run}-failing")["received"])  # type: ignore[index]
-    after = json.loads(_delivered(session, stack, f"{run}-after")["received"])  # type: ignore[index]
+    assert [entry_deliveries(session, stack, f"{run}-{name}") for name in ("before", "failing", "after")] == [1, 2, 2]
+    failing = json.loads(entry_delivered(session, stack, f"{run}-failing")["received"])  # type: ignore[index]
+    after = json.loads(entry_delivered(session, stack, f"{run}-after")["received"])  # type: ignore[index]
     (failure,) = queue_bodies(session, stack.queue_url("EntriesFailureQueue"), 1)
     info = failure["DDBStreamBatchInfo"]
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
@@ -182,7 +171,7 @@ def test_a_function_error_bisects_the_batch_down_to_the_poison_record(
         stack.settle_streams(timeout_s=0.05)
     stack.settle_streams()
     (failure,) = queue_bodies(session, stack.queue_url("EntriesFailureQueue"), 1)
-    poison = json.loads(_delivered(session, stack, f"{run}-poison")["received"])  # type: ignore[index]
+    poison = json.loads(entry_delivered(session, stack, f"{run}-poison")["received"])  # type: ignore[index]
     info = failure["DDBStreamBatchInfo"]
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
         poison["dynamodb"]["SequenceNumber"],
@@ -191,5 +180,5 @@ def test_a_function_error_bisects_the_batch_down_to_the_poison_record(
     )
     assert stack.stats.pollers[POLLER].discarded == discarded + 1
     # Bisection spends no retries: the poison ran in every half that held it, then once more as its one retry.
-    assert _deliveries(session, stack, f"{run}-poison") >= 3
-    assert all(_deliveries(session, stack, f"{run}-{name}") >= 1 for name in "abc")
+    assert entry_deliveries(session, stack, f"{run}-poison") >= 3
+    assert all(entry_deliveries(session, stack, f"{run}-{name}") >= 1 for name in "abc")
