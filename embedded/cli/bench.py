@@ -31,7 +31,9 @@ def register(commands: Commands) -> None:
     bench_drift.add_argument("--rows", type=positive, default=1_000_000, help="live rows (default: 1000000)")
     bench_drift.add_argument("--features", type=positive, default=30, help="model features (default: 30)")
     bench_drift.set_defaults(run=_drift)
-    bench_audit = commands.add_parser("bench-audit", help="measure chained audit appends and verification")
+    bench_audit = commands.add_parser(
+        "bench-audit", help="measure chained audit appends, verification, and the audit writer's drain into PostgreSQL"
+    )
     bench_audit.add_argument("--events", type=positive, default=1_000_000, help="events verified (default: 1000000)")
     bench_audit.add_argument("--postgres", help="PostgreSQL server URL (default: the local test database)")
     bench_audit.add_argument("--no-postgres", action="store_true", help="measure SQLite only")

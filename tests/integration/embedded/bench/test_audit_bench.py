@@ -15,7 +15,7 @@ from embedded.bench.audit import DEFAULT_POSTGRES, VERIFY_WORKERS, run_audit_ben
 if TYPE_CHECKING:
     from pathlib import Path
 
-SMALL = {"events": 6_000, "batched_events": 2_000, "single_events": 20, "decisions": 40}
+SMALL = {"events": 6_000, "batched_events": 2_000, "single_events": 20, "decisions": 40, "drain_events": 4_000}
 
 
 def run_small(folder: Path | None, postgres: str | None) -> tuple[int, str]:
@@ -32,7 +32,7 @@ def test_a_run_on_sqlite_writes_its_page_with_the_machine_the_date_its_targets_a
     assert [path.name for path in tmp_path.iterdir()] == ["audit.md"]
     assert page.startswith("# Audit trail\n")
     assert "`uv run leaim bench-audit --events 6000 --no-postgres`" in page
-    assert "PostgreSQL was not measured in this run." in page
+    assert "PostgreSQL was not measured in this run, nor the audit writer." in page
     assert f"started {datetime.now(UTC):%Y-%m-%d}" in page
     assert "- CPU: " in page and "- Memory: " in page and "- OS: " in page and "- Python: " in page
     processes = f"{VERIFY_WORKERS} process{'es' if VERIFY_WORKERS > 1 else ''}"
@@ -62,15 +62,29 @@ def test_a_run_told_to_write_nowhere_writes_nothing(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.postgres
-def test_a_run_with_postgresql_measures_and_judges_both_stores(tmp_path: Path) -> None:
+def test_a_run_with_postgresql_measures_both_stores_and_the_writers_drain_against_a_plain_copy(
+    tmp_path: Path,
+) -> None:
     server = os.environ.get("LEAIM_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
 
-    status, _ = run_small(tmp_path, server)
+    status, console = run_small(tmp_path, server)
 
     page = (tmp_path / "audit.md").read_text(encoding="utf-8")
     assert status == 0
     assert "| PostgreSQL append, 1,000 events per transaction | 2,000 | " in page
     assert "| PostgreSQL full verification, 1 process | 6,000 | " in page
     assert "| PostgreSQL: batched appends (1,000 events per transaction) | >= 30,000 events/s | " in page
-    assert "of 4 targets." in page
     assert "- PostgreSQL: audit trail intact: " in page
+    assert "## Audit writer: accepted bundles drained into the PostgreSQL hash chains" in page
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in page.splitlines() if " bundles per " in line}
+    floor = rows["plain COPY of the same rows, 1,000 bundles per transaction (the floor)"]
+    assert floor.startswith("| plain COPY of the same rows") and floor.endswith(" | 1.00 |")
+    for batch in ("100", "500", "1,000"):
+        assert f"| one audit writer, {batch} bundles per batch | 1 | {batch} | 4,000 | " in page
+    for writers in (2, 4):
+        assert f"| {writers} audit writers at once, 1,000 bundles per batch | {writers} | 1,000 | 4,000 | " in page
+    assert "| PostgreSQL: audit writer drain, one writer, 1,000 bundles per batch | >= 30,000 events/s | " in page
+    assert "| PostgreSQL: audit writer drain, writers at once (one per stream shard) | >= 30,000 events/s | " in page
+    assert "of 6 targets." in page
+    assert "- PostgreSQL: the plain COPY of the writer's rows reached " in page
+    assert "audit writers at once" in console

@@ -13,6 +13,7 @@ bundle whose events or row do not validate) is a `BundleRefusedError`, anything 
 from __future__ import annotations
 
 import math
+import operator
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ _IDS_PER_LOOKUP = 900
 _EVENT_COLUMNS = (*LINK_FIELDS, "event_hash")
 _COPY_EVENTS = f"COPY {EVENTS.name} ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
 _DETAILS = _EVENT_COLUMNS.index("details")
+_EVENT_ROW = operator.itemgetter(*_EVENT_COLUMNS)
 _TIME_COLUMNS = {
     table.name: [column.name for column in table.columns if isinstance(column.type, UtcDateTime)]
     for table in _ROW_TABLES.values()
@@ -343,7 +345,7 @@ def _insert_events(connection: Connection, linked: list[dict[str, Any]]) -> None
 
 def _copy_rows(linked: list[dict[str, Any]]) -> Iterator[list[Any]]:
     for link in linked:
-        row = [link[name] for name in _EVENT_COLUMNS]
+        row = list(_EVENT_ROW(link))
         row[_DETAILS] = to_json(row[_DETAILS]).decode()
         yield row
 
