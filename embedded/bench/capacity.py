@@ -65,7 +65,7 @@ from embedded.bench.sizing import (
     write_units,
 )
 from embedded.demos.traffic import percentile
-from embedded.emulation.template import DYNAMODB_TABLE, load_template
+from embedded.emulation.template import DYNAMODB_TABLE, DynamoDBEvent, load_template
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import REFERENCE_USE_CASE, TEMPLATE, LocalWorld, WorldOptions
 from gpu_workers import settings as worker_settings
@@ -363,16 +363,22 @@ def measure_batches(world: LocalWorld, rows: int, tree_counts: Sequence[int]) ->
 
 
 def template_deployment(rate: float, writer_events_per_s: float) -> Deployment:
-    """The deployment `template.yaml` declares, sized for `rate` with the writer draining `writer_events_per_s`."""
+    """The deployment `template.yaml` declares (the functions' memory, the audit writer's stream batch size),
+    sized for `rate` with the writer draining `writer_events_per_s`."""
     functions = load_template(TEMPLATE).functions
     missing = [name for name in (DECISION_FUNCTION, WRITER_FUNCTION) if name not in functions]
     if missing:
         raise ConfigurationError(f"{TEMPLATE.name} declares no {', '.join(missing)}")
+    writer = functions[WRITER_FUNCTION]
+    streams = [event for event in writer.events if isinstance(event, DynamoDBEvent)]
+    if not streams:
+        raise ConfigurationError(f"{WRITER_FUNCTION} in {TEMPLATE.name} has no DynamoDB stream event")
     return Deployment(
         rate=rate,
         decision_memory_mb=functions[DECISION_FUNCTION].memory_mb,
-        writer_memory_mb=functions[WRITER_FUNCTION].memory_mb,
+        writer_memory_mb=writer.memory_mb,
         writer_events_per_s=writer_events_per_s,
+        writer_batch_size=streams[0].batch_size,
     )
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from embedded.bench.capacity import template_deployment
 from embedded.bench.sizing import (
     ACCEPTED_TABLE,
     API_GATEWAY_REQUEST_PRICE,
@@ -25,6 +26,8 @@ from embedded.bench.sizing import (
     read_units,
     write_units,
 )
+from embedded.emulation.template import DynamoDBEvent, load_template
+from tests.support.paths import TEMPLATE
 
 FEATURES_TABLE = "FeaturesTable"
 
@@ -166,3 +169,15 @@ def test_every_published_figure_names_its_source_and_when_it_was_read() -> None:
     for figure in PUBLISHED:
         assert figure.source.startswith("https://"), figure.what
         assert figure.read_on == "2026-12-02"
+
+
+def test_the_deployment_sized_is_the_one_the_template_declares() -> None:
+    deployment = template_deployment(12_000, 20_000)
+
+    functions = load_template(TEMPLATE).functions
+    assert deployment.rate == 12_000
+    assert deployment.writer_events_per_s == 20_000
+    assert deployment.decision_memory_mb == functions["DecisionApiFunction"].memory_mb
+    assert deployment.writer_memory_mb == functions["AuditWriterFunction"].memory_mb
+    [stream] = [event for event in functions["AuditWriterFunction"].events if isinstance(event, DynamoDBEvent)]
+    assert deployment.writer_batch_size == stream.batch_size
