@@ -1,10 +1,12 @@
 """The audit writer's side of the SQL store: accepted bundles into one writer's hash chain, exactly once by event id.
 
-A batch is one transaction: the ids already stored are read first and their events skipped; the new ones are
-validated as `AuditEvent`s, given the column values `SqlAuditLog` would have stored, linked after the writer's
-chain head and written in one go (PostgreSQL `COPY`, multi-row inserts on SQLite); the decision, override and
-outcome rows go in with `INSERT .. ON CONFLICT DO NOTHING`. The chain head advances only once the transaction
-commits (`WriterChain`), and each transaction that chained something records its lag in `audit_intake`.
+A batch is one transaction. Its events are validated as `AuditEvent`s, given the column values `SqlAuditLog`
+would have stored, linked after the writer's chain head and written in one go (PostgreSQL `COPY`, multi-row
+inserts on SQLite); the decision, override and outcome rows go in with `INSERT .. ON CONFLICT DO NOTHING`. Every
+event is taken to be new first, as nearly all are; when the events' primary key refuses one (a batch delivered
+again), the transaction is run again after reading which ids are stored, and their events are skipped. The
+chain head advances only once the transaction commits (`WriterChain`), and each transaction that chained
+something records its lag in `audit_intake`.
 
 Errors are sorted for the writer: the store refusing data (an integrity or data error on a live connection, or a
 bundle whose events or row do not validate) is a `BundleRefusedError`, anything else a `StoreUnavailableError`.
@@ -96,9 +98,12 @@ class SqlAuditIntake:
         """
         prepared = [_prepare(bundle) for bundle in bundles]
         own = None if own_event is None else event_values(own_event)
+        # The first attempt takes every event to be new, as nearly all are: the events' primary key refuses one
+        # stored already, and the attempt after that conflict reads which are stored and skips them.
+        attempts = iter((False, True))
 
         def transaction(connection: Connection, head: ChainHead | None) -> tuple[IntakeReceipt, ChainHead | None]:
-            return self._transaction(connection, head, prepared, own)
+            return self._transaction(connection, head, prepared, own, look_up=next(attempts, True))
 
         what = f"{len(bundles)} accepted bundles" if len(bundles) != 1 else f"accepted bundle {bundles[0].pk!r}"
         try:
@@ -118,10 +123,18 @@ class SqlAuditIntake:
             raise StoreUnavailableError(f"{what} were not stored: {type(error).__name__}") from error
 
     def _transaction(
-        self, connection: Connection, head: ChainHead | None, prepared: list[_Prepared], own: dict[str, Any] | None
+        self,
+        connection: Connection,
+        head: ChainHead | None,
+        prepared: list[_Prepared],
+        own: dict[str, Any] | None,
+        *,
+        look_up: bool,
     ) -> tuple[IntakeReceipt, ChainHead | None]:
-        """Skip what is stored, chain the rest; the receipt and the head once it commits."""
-        stored = _stored_ids(connection, [event["event_id"] for bundle in prepared for event in bundle.events])
+        """Skip what is stored (read first when `look_up`), chain the rest; the receipt and the head once it
+        commits."""
+        ids = [event["event_id"] for bundle in prepared for event in bundle.events]
+        stored = _stored_ids(connection, ids) if look_up else set()
         new_events: list[dict[str, Any]] = []
         fresh: list[_Prepared] = []
         duplicates = 0
