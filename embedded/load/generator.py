@@ -69,8 +69,10 @@ def _dispatcher(plan: LoadPlan, recorder: _Recorder) -> type[FastHttpUser]:
                 connection_timeout=plan.timeout_s,
             )
             try:
+                first_input = 0
                 for index, step in enumerate(plan.steps):
-                    recorder.steps.append(_run_step(self, audit, plan, index, step))
+                    recorder.steps.append(_run_step(self, audit, plan, index, step, first_input))
+                    first_input += step.arrivals
             except Exception as error:
                 recorder.error = error
             finally:
@@ -80,14 +82,19 @@ def _dispatcher(plan: LoadPlan, recorder: _Recorder) -> type[FastHttpUser]:
     return OpenLoopDispatcher
 
 
-def _run_step(user: FastHttpUser, audit: FastHttpSession, plan: LoadPlan, index: int, step: LoadStep) -> StepRun:
+def _run_step(
+    user: FastHttpUser, audit: FastHttpSession, plan: LoadPlan, index: int, step: LoadStep, first_input: int
+) -> StepRun:
+    """Start the step's arrivals on schedule, each in a greenlet, and wait for their answers and audit polls.
+
+    The step sends the plan's inputs on from `first_input`, where the steps before it stopped.
+    """
     arrivals: list[Arrival | None] = [None] * step.arrivals
     sampled = set(_sampled(step, plan.audit_samples))
     lags: dict[int, float | None] = {}
     group = gevent.pool.Group()
+    spawned: list[gevent.Greenlet] = []
     started = time.perf_counter()
-    # Each step sends the inputs on from where the last one stopped.
-    first_input = index * step.arrivals
 
     def send(number: int, scheduled: float) -> None:
         inputs = dict(plan.inputs[(first_input + number) % len(plan.inputs)])
@@ -114,16 +121,21 @@ def _run_step(user: FastHttpUser, audit: FastHttpSession, plan: LoadPlan, index:
             decision_id=decision_id if isinstance(decision_id, str) else None,
             error=error,
         )
-        if number in sampled:
-            lags[number] = _audit_lag(audit, plan, decision_id, answered) if isinstance(decision_id, str) else None
+        # A sampled request that was not decided has no audit event of a decision to look for.
+        if number in sampled and isinstance(decision_id, str):
+            lags[number] = _audit_lag(audit, plan, decision_id, answered)
 
     for number in range(step.arrivals):
         scheduled = step.offset_s(number)
         wait = scheduled - (time.perf_counter() - started)
         if wait > 0:
             gevent.sleep(wait)
-        group.spawn(send, number, scheduled)
+        spawned.append(group.spawn(send, number, scheduled))
     group.join()
+    # A request whose greenlet failed would be missing from the count: the step fails instead.
+    failed = [greenlet.exception for greenlet in spawned if greenlet.exception is not None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} requests of the {step.rate:g}/s step failed to run") from failed[0]
     recorded = [arrival for arrival in arrivals if arrival is not None]
     return StepRun(step=step, arrivals=recorded, audit_lags_s=[lags[number] for number in sorted(lags)])
 

@@ -152,8 +152,9 @@ class Arrival:
 class StepRun:
     """What the generator saw during one step: every arrival, and the audit lag of each sampled decision.
 
-    An audit lag is the time from the decision's answer until its event was found through the audit search;
-    None when it was not found within the plan's `audit_timeout_s`.
+    An audit lag is the time from a sampled decision's answer until its event was found through the audit
+    search; None when it was not found within the plan's `audit_timeout_s`. A sampled request that was not
+    answered with a decision has none.
     """
 
     step: LoadStep
