@@ -28,6 +28,8 @@ from leaim.adapters.dynamodb_audit import (
     parse_bundle,
 )
 from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
+from leaim.adapters.sql import SqlAuditLog, create_engine_for, create_schema
+from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
 from leaim.exceptions import AuditWriteError, DuplicateDecisionError, RecordExistsError
 from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
 from leaim.serving.ports import ActiveModel, TrafficPlan
@@ -35,6 +37,7 @@ from tests.support.paths import TEMPLATE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 REGION = "us-east-1"
 WHEN = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -339,3 +342,38 @@ def test_a_decision_is_read_back_with_its_override_and_ground_truth_in_one_call(
         {"amount": 12.5},
     )
     assert decisions.stored("d-unknown") is None
+
+
+def test_the_review_queue_drops_a_decision_as_soon_as_its_override_is_accepted(
+    accepted: tuple[str, Any], tmp_path: Path
+) -> None:
+    table, dynamodb = accepted
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'audit.db'}")
+    create_schema(engine)
+    chained = SqlAuditLog(engine)
+    made = [decision(f"d-{index}", request_id=f"r-{index}") for index in range(3)]
+    for index, each in enumerate(made):
+        chained.record_decision(each, {"amount": 12.5}, event(f"e-{index}", decision_id=each.decision_id))
+    override = Override(
+        review_id="d-0",
+        original_outcome="review",
+        outcome="decline",
+        justification="card reported stolen",
+        reviewer="ana",
+        reviewed_at=WHEN,
+        event_id="e-override",
+    )
+    # Accepted, not yet chained: the audit writer has not moved it into SQL.
+    DynamoAuditLog(table, dynamodb, clock=time.time).record_override(
+        override, "card_fraud", event("e-override", action="review.override")
+    )
+    oversight = AcceptedFirstOversight(engine, DynamoDecisions(table, dynamodb))
+
+    queue = oversight.pending_reviews("card_fraud", after=None, limit=2)
+
+    assert [stored.response.decision_id for stored in queue] == ["d-1", "d-2"]
+    assert SqlOversight(engine).override_of("d-0") is None
+    assert oversight.override_of("d-0") == override
+    stored = oversight.decision("d-0")
+    assert stored is not None
+    assert stored.final_outcome == "decline"

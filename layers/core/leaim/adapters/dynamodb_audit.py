@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 KEY = "pk"
 # DynamoDB refuses items over 400 KB; bundles of plain events are split below that, and written in one transaction.
 MAX_BUNDLE_BYTES = 350_000
-# A transaction holds at most 100 items.
+# A transaction holds at most 100 items, and one BatchGetItem reads at most 100 keys.
 MAX_TRANSACTION_ITEMS = 100
+MAX_BATCH_GET = 100
 _NOT_EXISTS = f"attribute_not_exists({KEY})"
 
 
@@ -339,6 +340,24 @@ class DynamoDecisions:
             override=None if override is None else _override(override),
             label=None if outcome is None else bool(outcome["label"]),
         )
+
+    def overridden(self, decision_ids: Sequence[str]) -> set[str]:
+        """Which of `decision_ids` have an accepted override."""
+        found: set[str] = set()
+        for start in range(0, len(decision_ids), MAX_BATCH_GET):
+            keys = [
+                {KEY: {"S": f"override#{decision_id}"}} for decision_id in decision_ids[start : start + MAX_BATCH_GET]
+            ]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": KEY}}
+            while request:
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except (BotoCoreError, ClientError) as error:
+                    what = f"overrides could not be read: {type(error).__name__}"
+                    raise AcceptedStoreUnavailableError(what) from error
+                found.update(item[KEY]["S"].partition("#")[2] for item in answer["Responses"].get(self._table, []))
+                request = answer.get("UnprocessedKeys") or {}
+        return found
 
     def outcome_row(self, decision_id: str) -> dict[str, Any] | None:
         """The accepted ground truth of a decision as its row, or None."""

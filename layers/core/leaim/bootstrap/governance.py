@@ -11,6 +11,7 @@ import boto3
 from leaim.adapters.dynamodb_audit import DynamoDecisions
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry
+from leaim.adapters.sql.intake import SqlIntakeHistory
 from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
@@ -38,6 +39,7 @@ class Oversight:
     runtime: Runtime
     store: SqlOversight
     trail: SqlAuditLog
+    intake: SqlIntakeHistory
     catalog: ManifestCatalog
     registry: SqlModelRegistry
     dynamodb: Any
@@ -52,6 +54,7 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
         runtime=runtime,
         store=AcceptedFirstOversight(engine, accepted),
         trail=sql_trail(engine),
+        intake=SqlIntakeHistory(engine),
         catalog=ManifestCatalog.from_directory(runtime.settings.use_cases_dir),
         registry=SqlModelRegistry(engine),
         dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
@@ -86,6 +89,7 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         ledger=_ledger(settings),
         verifies=lambda signed: signer().verifies(signed),
         clock=runtime.clock,
+        intake=oversight.intake,
     )
     return GovernanceApi(
         trail=oversight.trail,

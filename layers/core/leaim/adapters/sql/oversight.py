@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, tuple_, update
@@ -324,12 +325,42 @@ class AcceptedFirstOversight(SqlOversight):
         self._accepted = accepted
 
     def decision(self, decision_id: str) -> StoredDecision | None:
-        """A decision with its override and ground truth, from the accepted store, else from SQL; or None."""
-        return self._accepted.stored(decision_id) or super().decision(decision_id)
+        """A decision with its override and ground truth, from the accepted store, else from SQL; or None.
+
+        A decision only SQL holds may still have an override or an outcome accepted and not yet chained.
+        """
+        accepted = self._accepted.stored(decision_id)
+        if accepted is not None:
+            return accepted
+        stored = super().decision(decision_id)
+        if stored is None:
+            return None
+        override = stored.override or self._accepted.override_of(decision_id)
+        label = stored.label
+        if label is None:
+            row = self._accepted.outcome_row(decision_id)
+            label = None if row is None else bool(row["label"])
+        return replace(stored, override=override, label=label)
 
     def override_of(self, decision_id: str) -> Override | None:
         """The override of a decision, or None."""
         return self._accepted.override_of(decision_id) or super().override_of(decision_id)
+
+    def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
+        """Decisions in the review band with no override, oldest first, after the decision `after`.
+
+        An override accepted but not yet in SQL takes its decision out of the queue at once: the reviewer who
+        just resolved it does not see it again.
+        """
+        kept: list[StoredDecision] = []
+        cursor = after
+        while True:
+            page = super().pending_reviews(use_case, after=cursor, limit=limit)
+            overridden = self._accepted.overridden([stored.response.decision_id for stored in page])
+            kept += [stored for stored in page if stored.response.decision_id not in overridden]
+            if len(page) < limit or len(kept) >= limit:
+                return kept[:limit]
+            cursor = page[-1].response.decision_id
 
     def outcome_of(self, decision_id: str) -> RecordedOutcome | None:
         """The ground truth recorded for a decision, joined to it, or None."""
