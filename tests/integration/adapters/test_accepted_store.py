@@ -290,6 +290,15 @@ def test_a_set_aside_bundle_keeps_its_reason_and_an_unreadable_one_says_why(acce
             "has no row",
         ),
         ({"pk": {"S": "x"}, "kind": {"S": "events"}, "events": {"S": "[]"}}, "no accepted_at"),
+        (
+            {
+                "pk": {"S": "x"},
+                "kind": {"S": "events"},
+                "events": {"S": '[{"event_id": "e", "duration_ms": NaN}]'},
+                "accepted_at": {"N": "1"},
+            },
+            "does not hold JSON",
+        ),
     ],
 )
 def test_an_item_that_is_not_a_bundle_is_poison_with_its_reason(image: dict[str, Any], reason: str) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic_core import from_json
 
 from contracts.decision.v1 import DecisionResponse, Override
 from leaim.exceptions import AuditWriteError, DependencyUnavailableError, DuplicateDecisionError, RecordExistsError
@@ -125,8 +126,9 @@ def parse_bundle(image: Mapping[str, Any]) -> AcceptedBundle:
     if not math.isfinite(accepted_at):
         raise PoisonBundleError(f"item {pk!r} has no accepted_at time")
     try:
-        events = json.loads(_string(image, "events"))
-        row = json.loads(image["row"]["S"]) if "row" in image else None
+        # pydantic-core's parser: twice as fast as json's, and it refuses NaN, which no store can hold.
+        events = from_json(_string(image, "events"), allow_inf_nan=False)
+        row = from_json(image["row"]["S"], allow_inf_nan=False) if "row" in image else None
     except (ValueError, KeyError, TypeError) as error:
         raise PoisonBundleError(f"item {pk!r} does not hold JSON: {error}") from error
     if not isinstance(events, list) or not events or not all(isinstance(event, dict) for event in events):
