@@ -99,6 +99,7 @@ def test_concurrent_invocations_run_in_as_many_sandboxes_up_to_the_reserved_conc
     stats = sandboxes.stats.functions["WarmFunction"]
     assert (stats.concurrency_limit, stats.sandboxes, stats.throttles) == (2, 2, throttles + 1)
     assert stats.cold_starts == 2
+    assert stats.init_s > 0
 
 
 def test_a_function_with_no_reserved_concurrency_is_always_throttled(sandboxes: LocalStack) -> None:
