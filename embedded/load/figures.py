@@ -54,7 +54,9 @@ class StepFigures:
     audit_found: int
     audit_lag_p50_s: float | None
     audit_lag_max_s: float | None
-    # What stopped the requests that got no answer, by kind (the exception's type), with their counts.
+    # The non-2xx answers by status and error code, and what stopped the requests that got no answer by kind
+    # (the exception's type), each with its count.
+    non_2xx_statuses: tuple[tuple[str, int], ...] = ()
     transport_error_kinds: tuple[tuple[str, int], ...] = ()
 
     @property
@@ -97,6 +99,13 @@ def step_figures(run: StepRun) -> StepFigures:
         audit_found=len(lags),
         audit_lag_p50_s=percentile(lags, 0.50) if lags else None,
         audit_lag_max_s=lags[-1] if lags else None,
+        non_2xx_statuses=tuple(
+            sorted(
+                Counter(
+                    f"{a.status} {a.error or ''}".strip() for a in measured if a.status and not 200 <= a.status < 300
+                ).items()
+            )
+        ),
         transport_error_kinds=tuple(
             sorted(Counter((a.error or "no answer").split(":")[0] for a in measured if not a.status).items())
         ),

@@ -105,8 +105,11 @@ def _run_step(
         ) as response:
             answered = time.perf_counter()
             status = int(response.status_code or 0)
-            answer = _json(response.content) if 200 <= status < 300 else {}
-            error = None if status else _transport_error(getattr(response, "error", None))
+            answer = _json(response.content)
+            if not status:
+                error: str | None = _transport_error(getattr(response, "error", None))
+            else:
+                error = None if 200 <= status < 300 else _answered_error(answer, response.content)
             if 200 <= status < 300:
                 response.success()
             else:
@@ -117,8 +120,8 @@ def _run_step(
             sent_s=sent,
             answered_s=answered - started if status else None,
             status=status,
-            fallback=answer.get("fallback") is True,
-            decision_id=decision_id if isinstance(decision_id, str) else None,
+            fallback=200 <= status < 300 and answer.get("fallback") is True,
+            decision_id=decision_id if 200 <= status < 300 and isinstance(decision_id, str) else None,
             error=error,
         )
         # A sampled request that was not decided has no audit event of a decision to look for.
@@ -172,6 +175,14 @@ def _transport_error(error: object) -> str:
     if error is None:
         return "no answer"
     return f"{type(error).__name__}: {str(error)[:200]}"
+
+
+def _answered_error(answer: dict[str, Any], content: bytes | None) -> str:
+    """What a non-2xx answer said: its error code, or the start of its body when it has none."""
+    code = answer.get("error") or answer.get("message")
+    if isinstance(code, str):
+        return code
+    return (content or b"").decode("utf-8", "replace")[:100] or "no body"
 
 
 def _json(content: bytes | None) -> dict[str, Any]:

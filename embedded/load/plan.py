@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 # The ramp `leaim load` runs unless told otherwise, in arrivals per second.
-DEFAULT_RATES = (10.0, 25.0, 50.0, 75.0, 100.0, 150.0)
+DEFAULT_RATES = (5.0, 10.0, 15.0, 20.0, 30.0, 50.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,8 @@ class Arrival:
     """One request of a step, its times in seconds after the step began.
 
     `answered_s` is None and `status` 0 when no HTTP answer came (refused, reset or timed out: a transport
-    error), and `error` then names what happened. `decision_id` and `fallback` come from a 2xx answer's body.
+    error), and `error` then names what happened; for an answer other than 2xx, `error` is its error code.
+    `decision_id` and `fallback` come from a 2xx answer's body.
     """
 
     scheduled_s: float

@@ -9,6 +9,7 @@ elasticity and the plot go to `docs/benchmarks/load.md` and `load.png`.
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from embedded.emulation.sandboxes import FunctionStats
     from embedded.load.figures import Elasticity, StepFigures
     from embedded.load.plan import GeneratorRun
 
@@ -45,8 +47,10 @@ PLOT_NAME = "load.png"
 STACK_NAME = "leaim-load"
 TARGET_ELASTICITY = 3.0
 CARDS = 500
-# Decisions sent one at a time before the ramp: each function the ramp calls starts warm.
-PRIME_DECISIONS = 5
+DECISION_FUNCTION = "DecisionApiFunction"
+# Before the ramp, this many decisions at once, a few times over: the ramp starts on that many warm sandboxes.
+PRIME_SANDBOXES = 4
+PRIME_ROUNDS = 3
 DISTINCT_INPUTS = 2_000
 
 
@@ -107,14 +111,16 @@ def run_load(console: Console, options: LoadOptions) -> int:
             connections=options.connections,
         )
         budget_ms = float(world.manifest.latency_budget_ms)
-        with console.status("Priming the stack: its first decisions and audit search, one at a time..."):
+        with console.status(f"Priming the stack: {PRIME_SANDBOXES} sandboxes of the decision function, warm..."):
             _prime(world, plan)
+        before = world.running.stats.functions[DECISION_FUNCTION]
         seconds = sum(step.warmup_s + step.duration_s for step in steps)
         with console.status(f"Open-loop ramp over {len(steps)} rates, {seconds:.0f} s of arrivals..."):
             run = run_generator(plan)
+        sandboxes = _SandboxUse.between(before, world.running.stats.functions[DECISION_FUNCTION])
     figures = [step_figures(step) for step in run.steps]
     elasticity = latency_elasticity(figures, budget_ms)
-    page = _page(options, plan, started_at, figures, elasticity, budget_ms, run)
+    page = _page(options, plan, started_at, figures, elasticity, budget_ms, run, sandboxes)
     publish(console, page, None)
     if options.docs_dir is not None:
         plot = plot_ramp(figures, budget_ms, options.docs_dir / PLOT_NAME)
@@ -125,16 +131,41 @@ def run_load(console: Console, options: LoadOptions) -> int:
 
 
 def _prime(world: LocalWorld, plan: LoadPlan) -> None:
-    """Send a few decisions and an audit search one at a time, so that the ramp does not start on cold functions
-    all at once; `LocalCallError` when the stack does not answer them."""
-    for index, inputs in enumerate(plan.inputs[:PRIME_DECISIONS]):
-        world.call(
-            "POST",
-            plan.path,
-            "decision_client",
-            {"request_id": f"{plan.request_prefix}-prime-{index}", "inputs": inputs},
-        )
+    """Decide a few requests on `PRIME_SANDBOXES` threads at once, and search the audit trail once, so that the
+    ramp starts on that many warm sandboxes of the decision function rather than on cold ones; `LocalCallError`
+    when the stack does not answer them."""
+
+    def decide(thread: int) -> None:
+        for round_ in range(PRIME_ROUNDS):
+            number = thread * PRIME_ROUNDS + round_
+            inputs = plan.inputs[number % len(plan.inputs)]
+            body = {"request_id": f"{plan.request_prefix}-prime-{number}", "inputs": inputs}
+            world.call("POST", plan.path, "decision_client", body)
+
+    with ThreadPoolExecutor(max_workers=PRIME_SANDBOXES) as pool:
+        list(pool.map(decide, range(PRIME_SANDBOXES)))
     world.call("GET", f"{plan.audit_path}?limit=1", "auditor")
+
+
+@dataclass(frozen=True, slots=True)
+class _SandboxUse:
+    """What the decision function's sandbox pool did during the ramp."""
+
+    limit: int
+    started: int
+    most: int
+    throttled: int
+    invocations: int
+
+    @classmethod
+    def between(cls, before: FunctionStats, after: FunctionStats) -> _SandboxUse:
+        return cls(
+            limit=after.concurrency_limit,
+            started=after.cold_starts - before.cold_starts,
+            most=after.sandboxes,
+            throttled=after.throttles - before.throttles,
+            invocations=after.invocations - before.invocations,
+        )
 
 
 def _page(
@@ -145,13 +176,14 @@ def _page(
     elasticity: Elasticity,
     budget_ms: float,
     run: GeneratorRun,
+    sandboxes: _SandboxUse,
 ) -> BenchmarkPage:
     return BenchmarkPage(
         name=PAGE_NAME,
         title="Load: the decision API under open-loop arrivals",
         summary=(
             "The local stack as `leaim up` runs it, with the reference model trained, its online features seeded "
-            f"and {PRIME_DECISIONS} decisions sent one at a time first, driven over HTTP by an "
+            f"and {PRIME_SANDBOXES} sandboxes of its decision function warmed first, driven over HTTP by an "
             "open-loop generator in a process of its own: Locust in library mode, with one dispatcher that starts "
             "each request at its scheduled instant (request i of a step at i / rate seconds) whether or not the "
             "earlier ones have answered, so every step sends rate x (warm-up + duration) requests however slow "
@@ -172,7 +204,8 @@ def _page(
         findings=[
             _elasticity_finding(elasticity, budget_ms),
             _locust_finding(figures, run),
-            *_transport_findings(figures),
+            _sandbox_finding(sandboxes),
+            *_error_findings(figures),
         ],
     )
 
@@ -258,14 +291,23 @@ def _locust_finding(figures: list[StepFigures], run: GeneratorRun) -> str:
     )
 
 
-def _transport_findings(figures: list[StepFigures]) -> list[str]:
-    return [
-        f"At {step.offered_rate:g}/s, {step.transport_errors:,} requests got no answer: "
-        + ", ".join(f"{kind} x{count}" for kind, count in step.transport_error_kinds)
-        + "."
-        for step in figures
-        if step.transport_errors
-    ]
+def _sandbox_finding(sandboxes: _SandboxUse) -> str:
+    return (
+        f"{DECISION_FUNCTION} over the ramp: {sandboxes.invocations:,} invocations, {sandboxes.started:,} sandboxes "
+        f"started cold on top of the {PRIME_SANDBOXES} primed, {sandboxes.most:,} alive at the end, of at most "
+        f"{sandboxes.limit:,}; {sandboxes.throttled:,} invocations throttled (every sandbox busy), which the gateway "
+        "answers 500 as API Gateway does."
+    )
+
+
+def _error_findings(figures: list[StepFigures]) -> list[str]:
+    findings = []
+    for step in figures:
+        kinds = [f"HTTP {status} x{count:,}" for status, count in step.non_2xx_statuses]
+        kinds += [f"no answer ({kind}) x{count:,}" for kind, count in step.transport_error_kinds]
+        if kinds:
+            findings.append(f"Errors at {step.offered_rate:g}/s: {', '.join(kinds)}.")
+    return findings
 
 
 def _plot_section(plot_name: str) -> str:

@@ -44,7 +44,7 @@ def test_the_defaults_are_the_documented_ramp_and_scenario() -> None:
     load = build_parser().parse_args(["load"])
     capacity = build_parser().parse_args(["capacity", "--tree-counts", "10,200"])
 
-    assert load.rates == (10.0, 25.0, 50.0, 75.0, 100.0, 150.0)
+    assert load.rates == (5.0, 10.0, 15.0, 20.0, 30.0, 50.0)
     assert (load.step_s, load.warmup_s, load.audit_samples) == (20.0, 5.0, 10)
     assert capacity.tree_counts == (10, 200)
     assert (capacity.rate, capacity.writer_events_per_s) == (10_000.0, 30_000.0)

@@ -78,7 +78,7 @@ def test_errors_fallbacks_and_audit_lags_are_counted_in_the_window_only() -> Non
         Arrival(0.5, 0.5, 0.6, 200),
         Arrival(0.75, 0.75, 0.8, 200),
         Arrival(1.0, 1.0, 1.1, 200, fallback=True, decision_id="d-1"),
-        Arrival(1.25, 1.25, 1.3, 500),
+        Arrival(1.25, 1.25, 1.3, 500, error="internal_error"),
         Arrival(1.5, 1.5, None, 0),
         Arrival(1.75, 1.75, 1.8, 200, decision_id="d-2"),
     ]
@@ -88,6 +88,8 @@ def test_errors_fallbacks_and_audit_lags_are_counted_in_the_window_only() -> Non
     assert result.sent == 8
     assert result.offered_rate == 4
     assert (result.non_2xx, result.transport_errors, result.errors) == (1, 1, 2)
+    assert result.non_2xx_statuses == (("500 internal_error", 1),)
+    assert result.transport_error_kinds == (("no answer", 1),)
     assert result.fallbacks == 1
     assert result.achieved_rate == 3  # three answers came in during the window (1.1, 1.3 and 1.8 s)
     assert result.decisions_per_s == 2
