@@ -77,7 +77,7 @@ def test_the_ingestion_benchmark_writes_its_page_against_validation_alone(tmp_pa
     assert " | 1.00 | " in floor
     for row in (
         "| validation, minimization, features, Parquet | ",
-        "| Kinesis handler, in process, events of 500 | ",
+        "| Kinesis handler, invoked in its sandbox, events of 500 | ",
         "| HTTP through the local gateway, batches of 5,000 | ",
     ):
         assert row in page
