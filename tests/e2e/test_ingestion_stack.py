@@ -13,7 +13,7 @@ from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from embedded.clients.http import Sent, send
 from embedded.world import LocalWorld, WorldOptions
 from leaim.adapters.dynamodb import DynamoFeatureStore
-from leaim.adapters.sql import SqlDecisionStore
+from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.data.parquet import decode
@@ -314,12 +314,13 @@ def test_a_record_yields_the_same_features_when_ingested_and_when_served(world: 
     ingested = [row[feature_column(name)] for name in world.manifest.feature_names]
     worker = RecordingWorker()
     clock = SystemClock()
+    log = SqlAuditLog(world.engine)
     service = DecisionService(
         catalog=world.catalog,
         features=DynamoFeatureStore(world.running.table_name("FeaturesTable"), client(world, "dynamodb")),
         router=OneModel(ActiveModel("card-fraud", "parity", "0" * 64, tuple(world.manifest.feature_names))),
         workers=worker,
-        audit_log=world.audit_log,
+        audit_log=log,
         decisions=SqlDecisionStore(world.engine),
         overrides=SqlOversight(world.engine),
         telemetry=StaticTelemetry(),
@@ -330,7 +331,12 @@ def test_a_record_yields_the_same_features_when_ingested_and_when_served(world: 
     )
     inputs = {name: record[name] for name in (f.name for f in world.manifest.inputs) if name in record}
     audit = InvocationAudit(
-        world.audit_log, clock, source="parity", action="decision.create", invocation_id="p", trace_id="0" * 32
+        SqlAuditLog(world.engine),
+        clock,
+        source="parity",
+        action="decision.create",
+        invocation_id="p",
+        trace_id="0" * 32,
     )
     service.decide("card_fraud", DecisionRequest(request_id="parity-1", inputs=inputs), audit, remaining_ms=5_000)
     assert worker.requests[0].rows[0] == ingested

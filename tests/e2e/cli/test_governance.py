@@ -60,7 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
 
 
 def decide(world: LocalWorld, prefix: str, count: int, **inputs: Any) -> list[dict[str, Any]]:
-    """`count` decisions over HTTP, one at a time, with `inputs` over generated ones."""
+    """`count` decisions over HTTP, one at a time, with `inputs` over generated ones, once they are in the trail."""
     cards = CardFraudGenerator(world.manifest, seed=31).cards(50)
     transactions = CardFraudGenerator(world.manifest, seed=32).transactions(count, cards)
     key = world.api_keys["decision_client"]
@@ -70,6 +70,7 @@ def decide(world: LocalWorld, prefix: str, count: int, **inputs: Any) -> list[di
         answer = send(world.running.api_url, request, 30.0)
         assert answer.status == 200, answer.body
         answers.append(answer.body)
+    world.settle()
     return answers
 
 
@@ -235,6 +236,8 @@ def test_the_coverage_report_exits_1_when_an_invocation_has_no_audit_event(
 ) -> None:
     decide(world, "covered", 3)
 
+    # Every earlier invocation's event chained, the other tests' included: the report counts the whole window.
+    world.settle()
     status, out, _ = leaim(capsys, *state(world), "governance", "report")
     assert status == 0, out
     assert "invocations with their audit event" in out and "100.0%" in out
@@ -244,6 +247,7 @@ def test_the_coverage_report_exits_1_when_an_invocation_has_no_audit_event(
     counted = ledger.read_text(encoding="utf-8")
     unaudited = {**json.loads(counted.splitlines()[-1]), "request_id": "never-audited"}
     ledger.write_text(counted + json.dumps(unaudited) + "\n", encoding="utf-8")
+    world.settle()
     try:
         status, out, _ = leaim(capsys, *state(world), "governance", "report")
     finally:
