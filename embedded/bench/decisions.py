@@ -393,7 +393,9 @@ def _in_process(
         raise RuntimeError("boto3 set up no default session")
     session.events.register(
         "provide-client-params.dynamodb",
-        lambda params, event_name, **_: calls.update([(params.get("TableName", "-"), event_name.rpartition(".")[2])]),
+        lambda params, event_name, **_: calls.update(
+            [(table, event_name.rpartition(".")[2]) for table in _tables(params)]
+        ),
     )
     api = build_decision_api(
         build_decisions("decision-api", workers=InProcessWorkerClient(runtime, world.state_dir / "artifacts")),
@@ -427,6 +429,15 @@ def _in_process(
     stores = _store_round_trips(console, world, answered[0], transaction.inputs, iterations)
     rows.extend(stores)
     return InProcess(rows, raw, full, fallbacks, runtime.providers[0], [row[1] for row in stores], round_trips)
+
+
+def _tables(params: dict[str, Any]) -> set[str]:
+    """The tables one DynamoDB call reaches: its own, or those of a transaction's or a batch's items."""
+    if "TableName" in params:
+        return {params["TableName"]}
+    items = params.get("TransactItems", [])
+    named = {request["TableName"] for item in items for request in item.values()}
+    return named | set(params.get("RequestItems", {}))
 
 
 def _store_round_trips(
