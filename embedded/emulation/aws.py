@@ -34,6 +34,7 @@ from embedded.emulation.template import (
     SERVERLESS_FUNCTION,
     SQS_QUEUE,
 )
+from embedded.emulation.transactions import install as isolate_dynamodb_requests
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -184,6 +185,8 @@ class LocalEndpoint:
         werkzeug = logging.getLogger("werkzeug")
         if werkzeug.level == logging.NOTSET:
             werkzeug.setLevel(logging.WARNING)
+        # Every user of the endpoint, the stack or a test, gets DynamoDB's isolation and all-or-nothing transactions.
+        isolate_dynamodb_requests()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._url = f"http://{host}:{port}"

@@ -52,7 +52,6 @@ from embedded.emulation.template import (
     SqsEvent,
     load_template,
 )
-from embedded.emulation.transactions import install as isolate_dynamodb_requests
 from leaim.adapters.invocations import JsonlInvocationLedger
 
 if TYPE_CHECKING:
@@ -184,7 +183,6 @@ class LocalStack:
 
     def _start(self, template: Template, parameter_values: Mapping[str, str]) -> None:
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        isolate_dynamodb_requests()
         self._endpoint = LocalEndpoint()
         self._endpoint.start()
         self._set_environ(
