@@ -165,16 +165,16 @@ def _lifecycle_phase(world: LocalWorld, transactions: Any, report: Report, conso
     print_lifecycle(console, world, report.lifecycle)
 
 
-FIRST_BURST_TIMEOUT_S = 30.0
+DECISION_TIMEOUT_S = 30.0
 
 
 def _send_all(console: Console, title: str, api_url: str, traffic: Sequence[Sent], concurrency: int) -> list[Answer]:
     answers: list[Answer] = []
     with _progress(console) as progress, ThreadPoolExecutor(max_workers=concurrency) as pool:
         task = progress.add_task(title, total=len(traffic))
-        # The first burst starts as many sandboxes of the decision function as it has requests in flight, each
+        # A burst starts as many sandboxes of the decision function as it has requests in flight, each
         # with its cold start, on however few cores the machine has: wait for them as a Lambda client would.
-        for answer in pool.map(lambda request: send(api_url, request, FIRST_BURST_TIMEOUT_S), traffic):
+        for answer in pool.map(lambda request: send(api_url, request, DECISION_TIMEOUT_S), traffic):
             answers.append(answer)
             progress.advance(task)
     return answers
