@@ -470,8 +470,9 @@ def _page(
             f"What {rate:,.0f} governed decisions per second need on AWS and Modal, from figures measured in this "
             "run, figures published by AWS and Modal (each with its source and the date it was read) and a few "
             "chosen ones (each with its reason). Measured: the governed decision in process as the decision API "
-            "function runs it (the real `DecisionApi` with its real adapters on the local stack, the model called "
-            "in process), its CPU time and its DynamoDB calls; and the inference runtime's batch throughput on "
+            "function runs it (the real `DecisionApi` with its real adapters, built from the function's environment "
+            "against the local stack, the model called in process), its CPU time and its DynamoDB calls; and the "
+            "inference runtime's batch throughput on "
             "the reference model's family and on boosted trees of several sizes. The deployment (each "
             "function's memory, the worker's batch size and GPU) is read from `template.yaml` and the worker "
             "settings. Nothing here was run on AWS or Modal: the sizes below are arithmetic on these figures."
@@ -710,7 +711,7 @@ def _findings(cost: DecisionCost, measured: Measured, plan: CapacityPlan) -> lis
         ),
         (
             f"The reference model measured here ({measured.reference_model}) needs {reference.containers} "
-            f"container{'' if reference.containers == 1 else 's'} at {reference.rows_per_s:,.0f} rows/s each: its "
+            f"container{'' if reference.containers == 1 else 's'} of {reference.rows_per_s:,.0f} rows/s: its "
             "inference is not what sizes the path; "
             f"the decision function's {plan.lambdas[0].concurrency:,.0f} concurrent environments, against a "
             f"new account's quota of {LAMBDA_CONCURRENCY_QUOTA.value:,.0f}, are."
