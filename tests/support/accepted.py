@@ -80,19 +80,25 @@ def client(endpoint: LocalEndpoint, service: str) -> Any:
     return local_session(REGION).client(service, endpoint_url=endpoint.url)  # type: ignore[call-overload]
 
 
-def accepted_table(endpoint: LocalEndpoint) -> tuple[str, Any]:
-    """A fresh accepted store as `template.yaml` declares it (its key and its stream), and a client of it."""
-    properties = load_template(TEMPLATE).resources["AcceptedTable"].properties
+def template_table(endpoint: LocalEndpoint, logical_id: str) -> tuple[str, Any]:
+    """A fresh table as `template.yaml` declares `logical_id` (its key, and its stream if it has one), and a client."""
+    properties = load_template(TEMPLATE).resources[logical_id].properties
     dynamodb = client(endpoint, "dynamodb")
-    name = f"AcceptedTable-{uuid.uuid4().hex[:8]}"
+    name = f"{logical_id}-{uuid.uuid4().hex[:8]}"
+    stream = properties.get("StreamSpecification")
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],
         BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, **properties["StreamSpecification"]},
+        **({} if stream is None else {"StreamSpecification": {"StreamEnabled": True, **stream}}),
     )
     return name, dynamodb
+
+
+def accepted_table(endpoint: LocalEndpoint) -> tuple[str, Any]:
+    """A fresh accepted store as `template.yaml` declares it (its key and its stream), and a client of it."""
+    return template_table(endpoint, "AcceptedTable")
 
 
 class StreamReader:

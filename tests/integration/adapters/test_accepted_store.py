@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,6 @@ from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import DecisionResponse, ModelRef, Override
 from contracts.governance.v1 import RecordedOutcome
 from embedded.emulation.aws import LocalEndpoint, local_session
-from embedded.emulation.template import load_template
 from leaim.adapters.dynamodb_audit import (
     AcceptedStoreUnavailableError,
     DynamoAcceptedStore,
@@ -33,7 +31,7 @@ from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
 from leaim.exceptions import AuditWriteError, DuplicateDecisionError, RecordExistsError
 from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
 from leaim.serving.ports import ActiveModel, TrafficPlan
-from tests.support.paths import TEMPLATE
+from tests.support.accepted import accepted_table, client, template_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,30 +51,9 @@ def endpoint() -> Iterator[LocalEndpoint]:
         server.stop()
 
 
-def client(endpoint: LocalEndpoint, service: str) -> Any:
-    return local_session(REGION).client(service, endpoint_url=endpoint.url)  # type: ignore[call-overload]
-
-
-def create_table(endpoint: LocalEndpoint, logical_id: str) -> tuple[str, Any]:
-    """A fresh table as the template declares `logical_id` (keys and stream), and a client for it."""
-    properties = load_template(TEMPLATE).resources[logical_id].properties
-    dynamodb = client(endpoint, "dynamodb")
-    name = f"{logical_id}-{uuid.uuid4().hex[:8]}"
-    stream = properties.get("StreamSpecification")
-    extra = {} if stream is None else {"StreamSpecification": {"StreamEnabled": True, **stream}}
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        KeySchema=properties["KeySchema"],
-        BillingMode="PAY_PER_REQUEST",
-        **extra,
-    )
-    return name, dynamodb
-
-
 @pytest.fixture
 def accepted(endpoint: LocalEndpoint) -> tuple[str, Any]:
-    return create_table(endpoint, "AcceptedTable")
+    return accepted_table(endpoint)
 
 
 def event(event_id: str, **fields: Any) -> AuditEvent:
@@ -307,7 +284,7 @@ def test_an_item_that_is_not_a_bundle_is_poison_with_its_reason(image: dict[str,
 
 
 def test_traffic_plans_are_published_by_revision_and_read_back(endpoint: LocalEndpoint) -> None:
-    table, dynamodb = create_table(endpoint, "TrafficTable")
+    table, dynamodb = template_table(endpoint, "TrafficTable")
     plans = DynamoTrafficPlans(table, dynamodb)
     v1 = ActiveModel(name="card-fraud", version="v1", artifact_digest="a" * 64, feature_names=("amount",))
     v2 = ActiveModel(name="card-fraud", version="v2", artifact_digest="b" * 64, feature_names=("amount",))
