@@ -74,7 +74,7 @@ def test_a_warm_sandbox_keeps_its_state_and_sees_its_function_and_context(sandbo
         "arn:aws:lambda:us-east-1:123456789012:function:sandboxes-WarmFunction",
         "512",
     )
-    assert 0 < first["remaining_ms"] <= 2000
+    assert 0 < first["remaining_ms"] <= 5000
     environment = first["environment"]
     assert environment["FIXTURE_ONLY_WARM"] == "warm"
     assert environment["AWS_LAMBDA_FUNCTION_NAME"] == "sandboxes-WarmFunction"
@@ -127,7 +127,8 @@ def test_the_gateway_serves_requests_in_parallel_sandboxes_and_answers_a_throttl
 
 
 def test_a_poller_tries_a_throttled_batch_again_without_counting_a_failure(sandboxes: LocalStack) -> None:
-    threads = _hold_both_sandboxes(sandboxes, 1.5)
+    # Held for most of the timeout: the poller's long poll and its invocation must fall inside the hold.
+    threads = _hold_both_sandboxes(sandboxes, 4.0)
     sqs = boto3.session.Session(region_name=sandboxes.region).client("sqs")
     queue_url = sandboxes.queue_url("WorkQueue")
     sqs.send_message(QueueUrl=queue_url, MessageBody="{}")
@@ -178,7 +179,7 @@ def test_a_sandbox_that_exits_is_replaced_by_a_cold_one(sandboxes: LocalStack) -
 
 def test_a_handler_past_its_timeout_has_its_sandbox_stopped(sandboxes: LocalStack) -> None:
     victim = _describe(sandboxes)["pid"]
-    with pytest.raises(FunctionTimeoutError, match=r"sandboxes-WarmFunction \(.*\) timed out after 2 seconds"):
+    with pytest.raises(FunctionTimeoutError, match=r"sandboxes-WarmFunction \(.*\) timed out after 5 seconds"):
         _describe(sandboxes, sleep=10)
     assert not _alive(victim)
     assert _describe(sandboxes)["pid"] != victim
