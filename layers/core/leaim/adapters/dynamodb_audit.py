@@ -91,10 +91,17 @@ def bundle_item(
     pk: str, kind: BundleKind, events: Sequence[AuditEvent], row: Mapping[str, Any] | None, accepted_at: float
 ) -> dict[str, Any]:
     """The DynamoDB item of one bundle."""
+    return _item(pk, kind, [_dumps(event_document(event)) for event in events], row, accepted_at)
+
+
+def _item(
+    pk: str, kind: BundleKind, events: Sequence[str], row: Mapping[str, Any] | None, accepted_at: float
+) -> dict[str, Any]:
+    """The item of a bundle whose events are already in their JSON text, one each."""
     item: dict[str, Any] = {
         KEY: {"S": pk},
         "kind": {"S": kind},
-        "events": {"S": _dumps([event_document(event) for event in events])},
+        "events": {"S": f"[{','.join(events)}]"},
         "accepted_at": {"N": repr(accepted_at)},
     }
     if row is not None:
@@ -178,9 +185,11 @@ class DynamoAuditLog:
         if not events:
             return
         accepted_at = self._now()
+        # Each event is serialized once: its text both sizes the parts and fills them.
+        texts = [_dumps(event_document(event)) for event in events]
         items = [
-            bundle_item(f"events#{part[0].event_id}", "events", part, None, accepted_at)
-            for part in _parts(events, [len(_dumps(event_document(event))) for event in events])
+            _item(f"events#{events[start].event_id}", "events", texts[start:end], None, accepted_at)
+            for start, end in _parts([len(text) for text in texts])
         ]
         what = f"audit events {_ids(events)}"
         if len(items) > MAX_TRANSACTION_ITEMS:
@@ -274,18 +283,16 @@ class DynamoAuditLog:
             raise AuditWriteError(f"{what} were not stored and the conflicting decision could not be read") from error
 
 
-def _parts(events: list[AuditEvent], sizes: list[int]) -> Iterator[list[AuditEvent]]:
-    """`events` in consecutive parts whose JSON stays under the item size limit."""
-    part: list[AuditEvent] = []
-    total = 0
-    for event, size in zip(events, sizes, strict=True):
-        if part and total + size > MAX_BUNDLE_BYTES:
-            yield part
-            part, total = [], 0
-        part.append(event)
+def _parts(sizes: list[int]) -> Iterator[tuple[int, int]]:
+    """The (start, end) index ranges of consecutive parts whose JSON stays under the item size limit."""
+    start, total = 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and total + size > MAX_BUNDLE_BYTES:
+            yield start, index
+            start, total = index, 0
         total += size
-    if part:
-        yield part
+    if sizes:
+        yield start, len(sizes)
 
 
 def _ids(events: Sequence[AuditEvent]) -> str:
