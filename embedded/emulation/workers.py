@@ -10,10 +10,13 @@
 - `POST /artifacts/manifests` with a `model.v1` signed manifest: verifies it with the trusted keys of
   `$LEAIM_MANIFEST_PUBLIC_KEYS` and stores it beside its artifact, where the inference worker reads it;
   storing the same manifest again is fine, a different one for the same artifact is a conflict.
-- `GET /health`.
+- `GET /health`: 200 when the host can score (every batcher is running and none is stuck in one batch
+  for longer than `BATCH_STALL_S`), 503 with the problems otherwise.
 
 Answers are JSON: the result with status 200, or `{"error": {"type": ..., "message": ...}}` with a 4xx
-or 5xx status. `LocalWorkerPool` starts and controls such processes for the local stack and tests.
+or 5xx status. `LocalWorkerPool` starts such processes for the local stack and tests and supervises
+them: a process that exits, or misses its health deadline too many times in a row, is killed and
+replaced on the same port, so callers keep their URLs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import Future
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,6 +66,8 @@ ARTIFACT_ROOT_ENV = "LEAIM_ARTIFACT_ROOT"
 HOST = "127.0.0.1"
 READY_PREFIX = "LEAIM_WORKER_LISTENING "
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# A batch running longer than this has wedged its batcher: scoring a small batch takes milliseconds.
+BATCH_STALL_S = 30.0
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 # The error types a worker reports, mapped to the HTTP status the host answers with.
@@ -93,6 +99,7 @@ class MicroBatcher(Generic[Item, Output]):
         self._max_batch_size = max_batch_size
         self._wait_s = wait_ms / 1000
         self._queue: queue.Queue[tuple[Item, Future[Output]]] = queue.Queue()
+        self._busy_since: float | None = None
         self._thread = threading.Thread(target=self._serve, name="micro-batcher", daemon=True)
         self._thread.start()
 
@@ -100,6 +107,15 @@ class MicroBatcher(Generic[Item, Output]):
     def waiting(self) -> int:
         """Items submitted and not yet taken into a batch."""
         return self._queue.qsize()
+
+    def problem(self, stall_after_s: float) -> str | None:
+        """Why this batcher cannot take a batch now: its thread ended, or one batch has run too long."""
+        if not self._thread.is_alive():
+            return "its batcher thread has ended"
+        busy_since = self._busy_since
+        if busy_since is not None and time.monotonic() - busy_since > stall_after_s:
+            return f"one batch has run for more than {stall_after_s:g} s"
+        return None
 
     def submit(self, item: Item) -> Output:
         """Queue `item`, wait for its batch to be handled, and return its output or raise the batch's error."""
@@ -117,7 +133,11 @@ class MicroBatcher(Generic[Item, Output]):
                     batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._run(batch)
+            self._busy_since = time.monotonic()
+            try:
+                self._run(batch)
+            finally:
+                self._busy_since = None
 
     def _run(self, batch: list[tuple[Item, Future[Output]]]) -> None:
         try:
@@ -145,14 +165,23 @@ class WorkerHost:
         publish_manifest: Callable[[SignedManifest], None],
         max_batch_size: int,
         wait_ms: int,
+        stall_after_s: float = BATCH_STALL_S,
     ) -> None:
         self._inference_worker = inference_worker
         self._train_function = train_function
         self._publish_manifest = publish_manifest
         self._max_batch_size = max_batch_size
         self._wait_ms = wait_ms
+        self._stall_after_s = stall_after_s
         self._batchers: dict[str, MicroBatcher[dict[str, Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def health_problems(self) -> list[str]:
+        """Why this host cannot score now, per artifact digest; empty when it can."""
+        with self._lock:
+            batchers = list(self._batchers.items())
+        problems = ((digest, batcher.problem(self._stall_after_s)) for digest, batcher in batchers)
+        return [f"{digest}: {problem}" for digest, problem in problems if problem is not None]
 
     def score(self, artifact_digest: str, request: dict[str, Any]) -> dict[str, Any]:
         """Score one request dict through the digest's batched `score`; returns its output entry."""
@@ -205,7 +234,9 @@ def make_handler(host: WorkerHost) -> type[BaseHTTPRequestHandler]:
             if self.path != "/health":
                 self._send_error(_HostError(HTTPStatus.NOT_FOUND, "NotFound", f"no route GET {self.path}"))
                 return
-            self._send(HTTPStatus.OK, {"status": "ok", "pid": os.getpid()})
+            problems = host.health_problems()
+            status = HTTPStatus.SERVICE_UNAVAILABLE if problems else HTTPStatus.OK
+            self._send(status, {"status": "unhealthy" if problems else "ok", "pid": os.getpid(), "problems": problems})
 
         def do_POST(self) -> None:
             try:
@@ -327,11 +358,57 @@ def _shutdown_on_eof(server: ThreadingHTTPServer) -> None:
     server.shutdown()
 
 
+@dataclass(frozen=True, slots=True)
+class Supervision:
+    """How a `LocalWorkerPool` watches its processes.
+
+    Every `interval_s` each process is checked: one that exited (a `kill -9` included) is replaced at
+    once; one that does not answer `GET /health` with 200 within `health_timeout_s`, `misses_allowed`
+    times in a row (hung, stopped, or unable to score), is killed and replaced. With the defaults a dead
+    process is replaced within half a second of dying and a hung one within about five seconds, plus
+    the replacement's own start.
+    """
+
+    interval_s: float = 0.5
+    health_timeout_s: float = 1.0
+    misses_allowed: int = 3
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.health_timeout_s <= 0 or self.misses_allowed < 1:
+            raise ValueError("supervision needs a positive interval and health timeout and misses_allowed >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """One worker process the supervisor replaced: where, why, and how long the replacement took."""
+
+    url: str
+    reason: str
+    old_pid: int
+    new_pid: int
+    seconds: float
+
+
+class _Slot:
+    """One worker's place in the pool: its port (kept across replacements) and its current process."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.misses = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
 class LocalWorkerPool:
-    """Worker host processes on 127.0.0.1, with controls to make them fail or stall on purpose.
+    """Worker host processes on 127.0.0.1, supervised, with controls to make them fail or stall on purpose.
 
     The processes inherit this process's environment with `env` laid over it, e.g. the trusted
-    manifest keys in `LEAIM_MANIFEST_PUBLIC_KEYS`.
+    manifest keys in `LEAIM_MANIFEST_PUBLIC_KEYS`. Unless `supervision` is None, one thread per process
+    replaces it on the same port when it dies or hangs (see `Supervision`); each replacement is kept in
+    `replacements` and logged as one line of JSON.
     """
 
     def __init__(
@@ -341,6 +418,7 @@ class LocalWorkerPool:
         base_port: int | None = None,
         startup_timeout_s: float = 60.0,
         env: Mapping[str, str] | None = None,
+        supervision: Supervision | None = Supervision(),
     ) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
@@ -349,85 +427,102 @@ class LocalWorkerPool:
         self.base_port = base_port
         self.startup_timeout_s = startup_timeout_s
         self.env = dict(env or {})
-        self._children: list[subprocess.Popen[bytes]] = []
-        self._urls: list[str] = []
+        self.supervision = supervision
+        self._slots: list[_Slot] = []
+        self._watchers: list[threading.Thread] = []
+        self._replacements: list[Replacement] = []
+        # Guards each slot's process and the pause: a replacement never starts while paused or stopping.
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._paused = False
         self._log: BinaryIO | None = None
 
     @property
     def urls(self) -> list[str]:
-        """Base URLs of the running processes, e.g. `http://127.0.0.1:8788`."""
-        return list(self._urls)
+        """Base URLs of the running processes, e.g. `http://127.0.0.1:8788`; a replacement keeps its URL."""
+        return [slot.url for slot in self._slots]
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current processes, in the order of `urls`."""
+        with self._lock:
+            return [slot.process.pid for slot in self._slots]
+
+    @property
+    def replacements(self) -> list[Replacement]:
+        """The replacements made since the pool started, oldest first."""
+        with self._lock:
+            return list(self._replacements)
 
     def start(self) -> None:
-        """Spawn the processes and wait until each answers `/health`."""
-        if self._children:
+        """Spawn the processes, wait until each answers `/health`, then start supervising them."""
+        if self._slots:
             raise RuntimeError("the worker pool is already started")
         self.artifact_root.mkdir(parents=True, exist_ok=True)
         self._log = (self.artifact_root.parent / "workers.log").open("ab")
-        environment = {**os.environ, **self.env, ARTIFACT_ROOT_ENV: str(self.artifact_root)}
+        self._stopping.clear()
         try:
             for index in range(self.processes):
                 port = 0 if self.base_port is None else self.base_port + index
-                self._children.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "embedded.emulation.workers",
-                            "--port",
-                            str(port),
-                            "--artifact-root",
-                            str(self.artifact_root),
-                            "--watch-stdin",
-                        ],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        stderr=self._log,
-                        env=environment,
-                    )
-                )
+                self._slots.append(_Slot(self._spawn(port), port))
             deadline = time.monotonic() + self.startup_timeout_s
-            self._urls = [f"http://{HOST}:{_read_port(child, deadline)}" for child in self._children]
-            for url in self._urls:
-                _wait_healthy(url, deadline)
+            for slot in self._slots:
+                slot.port = _read_port(slot.process, deadline)
+            for slot in self._slots:
+                _wait_healthy(slot.url, deadline, self._stopping)
         except BaseException:
             self.stop()
             raise
+        if self.supervision is not None:
+            for slot in self._slots:
+                watcher = threading.Thread(
+                    target=self._watch, args=(slot, self.supervision), name=f"worker-watch-{slot.port}", daemon=True
+                )
+                watcher.start()
+                self._watchers.append(watcher)
 
     def stop(self) -> None:
-        """Terminate every process (killing any that does not exit promptly)."""
+        """Stop supervising, then terminate every process (killing any that does not exit promptly)."""
+        self._stopping.set()
         self.resume()
-        for child in self._children:
+        with self._lock:
+            children = [slot.process for slot in self._slots]
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+        for watcher in self._watchers:
+            watcher.join()
+        # A watcher that was starting a replacement put it in its slot before it saw the stop.
+        children = [slot.process for slot in self._slots]
+        for child in children:
             if child.poll() is None:
                 child.terminate()
-        for child in self._children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            for stream in (child.stdin, child.stdout):
-                if stream is not None:
-                    stream.close()
-        self._children = []
+            _finish(child)
+        self._slots = []
+        self._watchers = []
         if self._log is not None:
             self._log.close()
             self._log = None
 
     def pause(self) -> None:
-        """Freeze every process (SIGSTOP): connections are accepted by the kernel but never answered."""
-        for child in self._children:
-            child.send_signal(signal.SIGSTOP)
-        self._paused = bool(self._children)
+        """Freeze every process (SIGSTOP): connections are accepted by the kernel but never answered.
+
+        Supervision is suspended until `resume`, so a deliberate outage is not healed away.
+        """
+        with self._lock:
+            self._paused = bool(self._slots)
+            for slot in self._slots:
+                slot.process.send_signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        """Unfreeze every process (SIGCONT)."""
-        if self._paused:
-            for child in self._children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGCONT)
-        self._paused = False
+        """Unfreeze every process (SIGCONT) and resume supervision."""
+        with self._lock:
+            if self._paused:
+                for slot in self._slots:
+                    if slot.process.poll() is None:
+                        slot.process.send_signal(signal.SIGCONT)
+                    slot.misses = 0
+            self._paused = False
 
     def __enter__(self) -> LocalWorkerPool:
         self.start()
@@ -441,6 +536,99 @@ class LocalWorkerPool:
     ) -> None:
         self.stop()
 
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+        environment = {**os.environ, **self.env, ARTIFACT_ROOT_ENV: str(self.artifact_root)}
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "embedded.emulation.workers",
+                "--port",
+                str(port),
+                "--artifact-root",
+                str(self.artifact_root),
+                "--watch-stdin",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=environment,
+        )
+
+    def _watch(self, slot: _Slot, supervision: Supervision) -> None:
+        while not self._stopping.wait(supervision.interval_s):
+            if self._paused:
+                continue
+            reason = self._problem(slot, supervision)
+            if reason is not None:
+                self._replace(slot, reason)
+
+    def _problem(self, slot: _Slot, supervision: Supervision) -> str | None:
+        """Why the slot's process must be replaced, or None; polling reaps a process that has exited."""
+        code = slot.process.poll()
+        if code is not None:
+            return f"exited with signal {-code}" if code < 0 else f"exited with code {code}"
+        if _healthy(slot.url, supervision.health_timeout_s):
+            slot.misses = 0
+            return None
+        slot.misses += 1
+        if slot.misses < supervision.misses_allowed:
+            return None
+        return f"missed {slot.misses} health deadlines of {supervision.health_timeout_s:g} s in a row"
+
+    def _replace(self, slot: _Slot, reason: str) -> None:
+        started = time.monotonic()
+        with self._lock:
+            if self._paused or self._stopping.is_set():
+                return
+            old = slot.process
+            if old.poll() is None:
+                old.kill()
+            _finish(old)
+            slot.process = self._spawn(slot.port)
+            slot.misses = 0
+        new = slot.process
+        deadline = started + self.startup_timeout_s
+        try:
+            port = _read_port(new, deadline)
+            if port != slot.port:
+                raise RuntimeError(f"the replacement listens on port {port}, not {slot.port}")
+            _wait_healthy(slot.url, deadline, self._stopping)
+        except RuntimeError as error:
+            if not self._stopping.is_set():
+                # The next check sees the process exited or unhealthy and tries again.
+                logger.warning("worker replacement failed %s", json.dumps({"url": slot.url, "error": str(error)}))
+            return
+        replacement = Replacement(slot.url, reason, old.pid, new.pid, round(time.monotonic() - started, 3))
+        with self._lock:
+            self._replacements.append(replacement)
+            count = len(self._replacements)
+        logger.warning(
+            "worker replaced %s",
+            json.dumps(
+                {
+                    "url": replacement.url,
+                    "reason": replacement.reason,
+                    "old_pid": replacement.old_pid,
+                    "new_pid": replacement.new_pid,
+                    "seconds": replacement.seconds,
+                    "replacements": count,
+                }
+            ),
+        )
+
+
+def _finish(child: subprocess.Popen[bytes]) -> None:
+    """Wait for a terminated or killed process (killing one that lingers) and close its pipes."""
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            stream.close()
+
 
 def _read_port(child: subprocess.Popen[bytes], deadline: float) -> int:
     stdout = child.stdout
@@ -453,24 +641,34 @@ def _read_port(child: subprocess.Popen[bytes], deadline: float) -> int:
     return int(line[len(READY_PREFIX) :])
 
 
-def _wait_healthy(url: str, deadline: float) -> None:
-    port = int(url.rsplit(":", 1)[1])
+def _wait_healthy(url: str, deadline: float, stopping: threading.Event) -> None:
     problem = "no answer"
-    while time.monotonic() < deadline:
-        connection = http.client.HTTPConnection(HOST, port, timeout=max(deadline - time.monotonic(), 0.1))
-        try:
-            connection.request("GET", "/health")
-            response = connection.getresponse()
-            response.read()
-            if response.status == HTTPStatus.OK:
-                return
-            problem = f"status {response.status}"
-        except (OSError, http.client.HTTPException) as error:
-            problem = str(error)
-        finally:
-            connection.close()
+    while time.monotonic() < deadline and not stopping.is_set():
+        status = _health_status(url, max(deadline - time.monotonic(), 0.1))
+        if status == HTTPStatus.OK:
+            return
+        problem = f"status {status}" if isinstance(status, int) else status
         time.sleep(0.05)
     raise RuntimeError(f"worker host {url} is not healthy: {problem}")
+
+
+def _healthy(url: str, timeout_s: float) -> bool:
+    return _health_status(url, timeout_s) == HTTPStatus.OK
+
+
+def _health_status(url: str, timeout_s: float) -> int | str:
+    """The status `GET /health` answered within `timeout_s`, or what went wrong instead."""
+    port = int(url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout_s)
+    try:
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException) as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        connection.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

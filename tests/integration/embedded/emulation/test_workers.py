@@ -1,27 +1,32 @@
-"""Local worker processes and the local worker client, over real HTTP on 127.0.0.1: scoring, training and
-publishing signed manifests."""
+"""Local worker processes and the local worker client, over real HTTP on 127.0.0.1: scoring, training,
+publishing signed manifests, and the supervisor that replaces a dead or hung process on its own URL."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from embedded.emulation.workers import LocalWorkerPool, MicroBatcher
+from embedded.emulation.workers import LocalWorkerPool, MicroBatcher, Supervision, WorkerHost
 from leaim.exceptions import WorkerError, WorkerTimeoutError
 from leaim.serving.workers import LocalWorkerClient
 from tests.support.signing import manifest_for, sign
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import Any
 
     from contracts.inference.v1 import InferenceRequest, InferenceResult
     from contracts.training.v2 import TrainingRequest
@@ -285,3 +290,123 @@ def _healthy(url: str) -> bool:
         return False
     finally:
         connection.close()
+
+
+# Quicker than the defaults, so each test's replacement comes soon; the waits below stay generous.
+BRISK = Supervision(interval_s=0.2, health_timeout_s=0.5, misses_allowed=2)
+
+
+def _wait_for(probe: Callable[[], object], what: str, timeout_s: float = 90.0) -> None:
+    give_up = time.monotonic() + timeout_s
+    while not probe():
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process (a zombie included) has this pid any more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.split(") ", 1)[1].startswith("X")
+
+
+@pytest.fixture
+def supervised(trained, keys_env: dict[str, str]) -> Iterator[LocalWorkerPool]:
+    with LocalWorkerPool(trained.root, processes=2, env=keys_env, supervision=BRISK) as running:
+        yield running
+
+
+def test_a_worker_killed_with_sigkill_is_replaced_on_its_url_and_scores_again(
+    supervised: LocalWorkerPool,
+    make_inference_request: Callable[..., InferenceRequest],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="embedded.emulation.workers")
+    url, other = supervised.urls
+    victim, bystander = supervised.pids
+    client = LocalWorkerClient([url])
+    assert client.score(make_inference_request(), timeout_s=30).results
+
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(lambda: supervised.replacements and _healthy(url), "the killed worker's replacement")
+
+    [replacement] = supervised.replacements
+    assert (replacement.url, replacement.old_pid, replacement.reason) == (url, victim, "exited with signal 9")
+    assert replacement.new_pid == supervised.pids[0] != victim
+    assert supervised.urls == [url, other] and supervised.pids[1] == bystander
+    assert _gone(victim), "the dead process is reaped, not left a zombie"
+    assert client.score(make_inference_request("after"), timeout_s=30).results
+    [line] = [record.getMessage() for record in caplog.records if record.getMessage().startswith("worker replaced")]
+    logged: dict[str, Any] = json.loads(line.removeprefix("worker replaced "))
+    assert logged["url"] == url and logged["reason"] == "exited with signal 9" and logged["replacements"] == 1
+    assert logged["seconds"] == replacement.seconds
+
+
+def test_a_stopped_worker_is_detected_as_hung_and_replaced(
+    supervised: LocalWorkerPool, make_inference_request: Callable[..., InferenceRequest]
+) -> None:
+    url = supervised.urls[1]
+    victim = supervised.pids[1]
+
+    os.kill(victim, signal.SIGSTOP)
+    _wait_for(lambda: supervised.replacements and _healthy(url), "the hung worker's replacement")
+
+    [replacement] = supervised.replacements
+    assert (replacement.url, replacement.old_pid) == (url, victim)
+    assert replacement.reason == "missed 2 health deadlines of 0.5 s in a row"
+    assert _gone(victim)
+    assert LocalWorkerClient([url]).score(make_inference_request(), timeout_s=30).results
+
+
+def test_a_paused_pool_is_left_paused_until_resumed(
+    supervised: LocalWorkerPool, make_inference_request: Callable[..., InferenceRequest]
+) -> None:
+    pids = supervised.pids
+    supervised.pause()
+    # Several rounds of missed health checks pass while paused: none of them leads to a replacement.
+    _wait_for(lambda: not _healthy(supervised.urls[0]), "the paused worker to stop answering")
+    time.sleep(BRISK.interval_s * (BRISK.misses_allowed + 3))
+    supervised.resume()
+
+    assert LocalWorkerClient(supervised.urls).score(make_inference_request(), timeout_s=30).results
+    assert supervised.pids == pids and supervised.replacements == []
+
+
+def test_the_supervisor_stops_with_the_pool(trained, keys_env: dict[str, str]) -> None:
+    others = set(threading.enumerate())
+    pool = LocalWorkerPool(trained.root, processes=1, env=keys_env, supervision=BRISK)
+    pool.start()
+    [pid] = pool.pids
+    [watcher] = [thread for thread in threading.enumerate() if thread not in others]
+    assert watcher.name == f"worker-watch-{pool.urls[0].rsplit(':', 1)[1]}"
+
+    pool.stop()
+
+    assert not watcher.is_alive()
+    assert _gone(pid) and pool.urls == [] and pool.replacements == []
+
+
+def test_health_fails_while_a_batch_is_stuck_and_recovers_after() -> None:
+    release = threading.Event()
+
+    class StuckWorker:
+        def __init__(self, artifact_digest: str) -> None:
+            self.score = self
+
+        def local(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            release.wait()
+            return [{"ok": True} for _ in requests]
+
+    host = WorkerHost(StuckWorker, None, lambda signed: None, max_batch_size=4, wait_ms=0, stall_after_s=0.05)
+    scoring = threading.Thread(target=host.score, args=("a" * 64, {}))
+    scoring.start()
+    try:
+        _wait_for(host.health_problems, "the stuck batch to show in the health check", timeout_s=30)
+        assert host.health_problems() == [f"{'a' * 64}: one batch has run for more than 0.05 s"]
+    finally:
+        release.set()
+        scoring.join()
+    assert host.health_problems() == []
