@@ -1,6 +1,9 @@
 """Training queue function (LEAIM layer 2): one message per training job, run on the training worker.
 
-Powertools' BatchProcessor reports partial batch failures, so only the failed records come back.
+Powertools' BatchProcessor reports partial batch failures, so only the failed records come back; a batch whose
+records all failed is answered the same way, naming every record, rather than raised as a function error. A message
+that names no job is an expected refusal: one log line with its message id and reason. Any other failure keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 
 from leaim.bootstrap.lifecycle import build_lifecycle, build_training_consumer
 from leaim.bootstrap.runtime import once
+from leaim.exceptions import UnreadableJobMessageError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
 SERVICE = "training-queue"
 SOURCE = "TrainingQueueFunction"
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
@@ -32,13 +36,24 @@ consumer = once(lambda: build_training_consumer(build_lifecycle(SERVICE), source
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Run one job; raising marks the message failed so SQS redelivers it."""
-    job = consumer().handle(
-        record.body,
-        message_id=record.message_id,
-        receive_count=int(record.attributes.approximate_receive_count),
-        invocation_id=lambda_context.aws_request_id,
-        remaining_ms=float(lambda_context.get_remaining_time_in_millis()),
-    )
+    receive_count = int(record.attributes.approximate_receive_count)
+    try:
+        job = consumer().handle(
+            record.body,
+            message_id=record.message_id,
+            receive_count=receive_count,
+            invocation_id=lambda_context.aws_request_id,
+            remaining_ms=float(lambda_context.get_remaining_time_in_millis()),
+        )
+    except UnreadableJobMessageError as error:
+        logger.warning(
+            "message refused",
+            extra={"message_id": record.message_id, "receive_count": receive_count, "reason": str(error)},
+        )
+        raise
+    except Exception:
+        logger.exception("message failed", extra={"message_id": record.message_id, "receive_count": receive_count})
+        raise
     logger.info("training job", extra={"job_id": job.job_id, "state": job.state, "version": job.version})
     metrics.add_metric(name=f"TrainingJobs{job.state.title()}", unit=MetricUnit.Count, value=1)
 

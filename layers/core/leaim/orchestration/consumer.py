@@ -38,6 +38,14 @@ class QueueRecord:
     sender_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    """A poison delivery on its last receive, moved to the dead-letter queue with this reason: handled, not failed."""
+
+    message_id: str
+    reason: str
+
+
 class DecisionConsumer:
     """Turns decision messages into decisions on the results queue, exactly once per request id."""
 
@@ -62,8 +70,11 @@ class DecisionConsumer:
         self._max_receive_count = max_receive_count
         self._source = source
 
-    def handle(self, record: QueueRecord, invocation_id: str, remaining_ms: float | None) -> DecisionResponse | None:
-        """Process one delivery. Raises to have it retried; returns None once it is dead-lettered."""
+    def handle(
+        self, record: QueueRecord, invocation_id: str, remaining_ms: float | None
+    ) -> DecisionResponse | DeadLettered:
+        """Process one delivery. Raises to have it retried (`PoisonMessageError` for a poison message before its
+        last receive); a poison message on its last receive is dead-lettered and returned as `DeadLettered`."""
         with (
             self._telemetry.attach(record.attributes),
             self._telemetry.span(
@@ -85,8 +96,7 @@ class DecisionConsumer:
                 audit.note(use_case=message.use_case, request_id=message.request.request_id)
                 result = self._service.decide(message.use_case, message.request, audit, remaining_ms=remaining_ms)
             except (PoisonMessageError, NotFoundError, InputValidationError, RequestIdReusedError) as error:
-                self._poison(record, audit, str(error))
-                return None
+                return self._poison(record, audit, str(error))
             except AuditWriteError:
                 raise
             except Exception as error:
@@ -108,7 +118,7 @@ class DecisionConsumer:
             fields = "; ".join(f"{f.field}: {f.message}" for f in field_errors(error))
             raise PoisonMessageError(f"message does not match decision.v1: {fields}") from error
 
-    def _poison(self, record: QueueRecord, audit: InvocationAudit, reason: str) -> None:
+    def _poison(self, record: QueueRecord, audit: InvocationAudit, reason: str) -> DeadLettered:
         details = self._attempt(record)
         if record.receive_count < self._max_receive_count:
             audit.store("rejected", error=reason, details={**details, "will_retry": True})
@@ -117,6 +127,7 @@ class DecisionConsumer:
         # is stored first: if the send then fails, the retry finds the message audited, never unaudited.
         audit.store("rejected", error=reason, details={**details, "dead_lettered": True})
         self._dead_letters.send(record.body, {"source_message_id": record.message_id, **record.attributes}, reason)
+        return DeadLettered(record.message_id, reason)
 
     def _attempt(self, record: QueueRecord) -> dict[str, object]:
         return {
