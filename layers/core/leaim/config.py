@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from leaim.exceptions import ConfigurationError
 
@@ -79,8 +79,28 @@ class Settings(BaseModel):
     code_version: str = Field(default="unversioned", description="Recorded in each model version's lineage.")
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=10.0, gt=0)
+    breaker_window_calls: int = Field(default=20, ge=1, description="Calls the failure-rate window holds at most.")
+    breaker_window_s: float = Field(default=30.0, gt=0, description="Outcomes older than this leave the window.")
+    breaker_min_calls: int = Field(default=10, ge=1, description="Calls in the window before its rate is judged.")
+    breaker_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, description="The share of failed calls in the window that opens a circuit."
+    )
+    modal_max_inflight_calls: int = Field(
+        default=16, ge=1, description="Modal calls a container runs at once, those abandoned at a deadline included."
+    )
+    commit_reserve_ms: float = Field(
+        default=20.0, ge=0, description="The least time a decision keeps for its durable write after the worker call."
+    )
     router_cache_s: float = Field(default=5.0, ge=0)
     deadline_margin_ms: int = Field(default=50, ge=0)
+
+    @field_validator("breaker_min_calls")
+    @classmethod
+    def _window_can_fill(cls, min_calls: int, info: ValidationInfo) -> int:
+        window_calls = info.data.get("breaker_window_calls")
+        if window_calls is not None and min_calls > window_calls:
+            raise ValueError("must not exceed LEAIM_BREAKER_WINDOW_CALLS, or the failure rate is never judged")
+        return min_calls
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -86,3 +86,93 @@ def test_deadline_never_negative_when_the_invocation_is_nearly_out_of_time() -> 
     deadline = Deadline.within(250, now=5.0, monotonic=clock, remaining_ms=20, margin_ms=50)
     assert deadline.expired()
     assert deadline.expires_unix_ms == 5_000
+
+
+def test_alternating_failures_open_the_circuit_on_the_failure_rate() -> None:
+    # Round robin over one dead and one live worker: never two failures in a row.
+    clock = ManualClock()
+    breaker = CircuitBreaker(failure_threshold=5, reset_s=5.0, monotonic=clock, window_calls=20, min_calls=10)
+    for _ in range(4):
+        breaker.record_success()
+        breaker.record_failure()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow()
+
+
+def test_a_failure_rate_below_the_threshold_keeps_the_circuit_closed() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(failure_threshold=5, reset_s=5.0, monotonic=clock, min_calls=10, failure_rate=0.5)
+    for _ in range(30):
+        breaker.record_success()
+        breaker.record_success()
+        breaker.record_failure()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_the_window_holds_only_the_last_calls() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(failure_threshold=5, reset_s=5.0, monotonic=clock, window_calls=4, min_calls=4)
+    breaker.record_failure()
+    breaker.record_failure()
+    for _ in range(3):
+        breaker.record_success()
+    breaker.record_failure()
+    # Without a window of 4 this would be 3 failures in 6 calls, which opens at a rate of one half.
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_outcomes_older_than_the_window_are_forgotten() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(failure_threshold=5, reset_s=5.0, monotonic=clock, window_s=30.0, min_calls=4)
+    for _ in range(3):
+        breaker.record_failure()
+    breaker.record_success()
+    clock.t += 31.0
+    breaker.record_failure()
+    # Counting the old outcomes, this would be 4 failures in 5 calls.
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_success()
+    breaker.record_failure()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_a_successful_probe_closes_the_circuit_with_an_empty_window() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(failure_threshold=5, reset_s=5.0, monotonic=clock, min_calls=4)
+    for _ in range(2):
+        breaker.record_success()
+        breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+    clock.t += 5.0
+    assert breaker.allow()
+    breaker.record_success()
+    breaker.record_failure()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_outcomes_of_calls_under_way_when_the_circuit_opened_are_ignored() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(failure_threshold=1, reset_s=5.0, monotonic=clock)
+    breaker.record_failure()
+    breaker.record_success()
+    assert breaker.state is BreakerState.OPEN
+    clock.t += 3.0
+    breaker.record_failure()
+    clock.t += 2.0
+    assert breaker.state is BreakerState.HALF_OPEN
+
+
+def test_board_breakers_follow_the_settings() -> None:
+    from leaim.config import Settings
+
+    settings = Settings.from_env({"LEAIM_BREAKER_WINDOW_CALLS": "6", "LEAIM_BREAKER_MIN_CALLS": "2"})
+    breaker = BreakerBoard.from_settings(settings, ManualClock()).for_target("a")
+    assert (breaker.window_calls, breaker.min_calls, breaker.window_s, breaker.failure_rate) == (6, 2, 30.0, 0.5)
+    breaker.record_success()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN

@@ -74,9 +74,10 @@ def build_decisions(
         overrides=accepted,
         telemetry=runtime.telemetry,
         clock=clock,
-        breakers=BreakerBoard(settings.breaker_failure_threshold, settings.breaker_reset_s, clock.monotonic),
+        breakers=BreakerBoard.from_settings(settings, clock.monotonic),
         pii_key=pii_key(settings),
         deadline_margin_ms=settings.deadline_margin_ms,
+        commit_reserve_ms=settings.commit_reserve_ms,
     )
     return Decisions(runtime, dynamodb, service, router, runtime.api_keys(dynamodb))
 

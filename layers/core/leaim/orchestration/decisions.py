@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 INFERENCE_SOURCE = "worker:leaim-inference"
 # Threads per container for shadow calls, which run beside the champion's call.
 SHADOW_THREADS = 4
+# Recent commits whose slowest sizes the time kept for the durable write, and the largest share of a budget kept.
+COMMIT_SAMPLES = 20
+COMMIT_RESERVE_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,33 @@ def _check_result(request: InferenceRequest, result: InferenceResult) -> None:
         raise WorkerError(f"worker answered {len(result.results)} scores for {len(request.rows)} rows")
 
 
+class CommitReserve:
+    """How much of a decision's budget to keep for its durable write, which comes after the worker call.
+
+    The slowest of the last `COMMIT_SAMPLES` commits of this container, and never less than `floor_ms`: the
+    write's duration depends on where the store runs (a DynamoDB transaction in the region, or the local
+    endpoint on a busy machine), so it is measured rather than guessed, and the slowest recent one covers
+    most of the next ones. It never takes more than half the budget, so that one very slow commit does not
+    leave the next decisions without time for a model.
+    """
+
+    def __init__(self, floor_ms: float) -> None:
+        self.floor_ms = floor_ms
+        self._recent: deque[float] = deque(maxlen=COMMIT_SAMPLES)
+        self._lock = threading.Lock()
+
+    def record(self, duration_ms: float) -> None:
+        """A commit took `duration_ms`."""
+        with self._lock:
+            self._recent.append(duration_ms)
+
+    def of(self, budget_ms: float) -> float:
+        """Milliseconds of `budget_ms` kept for the commit."""
+        with self._lock:
+            slowest = max(self._recent, default=0.0)
+        return min(max(self.floor_ms, slowest), budget_ms * COMMIT_RESERVE_MAX_SHARE)
+
+
 class DecisionService:
     """Makes governed decisions. Every dependency is a port, so it runs without AWS or Modal."""
 
@@ -100,6 +131,7 @@ class DecisionService:
         breakers: BreakerBoard,
         pii_key: bytes,
         deadline_margin_ms: float,
+        commit_reserve_ms: float = 0.0,
     ) -> None:
         self._catalog = catalog
         self._features = features
@@ -113,6 +145,7 @@ class DecisionService:
         self._breakers = breakers
         self._pii_key = pii_key
         self._margin_ms = deadline_margin_ms
+        self._commit_reserve = CommitReserve(commit_reserve_ms)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -139,9 +172,14 @@ class DecisionService:
         decided for other inputs); the caller audits those.
         Failures of the model path (registry, features, worker, breaker, deadline) give the manifest's
         fallback decision. Should anything else fail after a worker call, that call's event is still stored.
+
+        The manifest's latency budget (or the invocation's remaining time less the margin, if earlier) covers
+        the whole answer: validation, enrichment and the worker call run against a deadline that keeps the
+        commit reserve back for the durable write which follows them.
         """
         started = self._clock.monotonic()
         manifest = self._catalog.get(use_case)
+        deadline = self._work_deadline(manifest.latency_budget_ms, remaining_ms)
         audit.note(use_case=use_case, request_id=request.request_id)
         cleaned, errors = validate_inputs(manifest, request.inputs)
         if errors:
@@ -154,13 +192,6 @@ class DecisionService:
                     "for other inputs"
                 )
             return self._replay(previous.response, audit)
-        deadline = Deadline.within(
-            manifest.latency_budget_ms,
-            now=self._clock.now(),
-            monotonic=self._clock.monotonic,
-            remaining_ms=remaining_ms,
-            margin_ms=self._margin_ms,
-        )
         worker_events: list[AuditEvent] = []
         try:
             return self._decide(manifest, request, cleaned, deadline, audit, worker_events, started)
@@ -170,6 +201,17 @@ class DecisionService:
             if worker_events:
                 self._audit_log.append_many(worker_events)
             raise
+
+    def _work_deadline(self, budget_ms: float, remaining_ms: float | None) -> Deadline:
+        """The deadline of everything before the durable write: the answer's deadline less the commit reserve."""
+        reserve_ms = self._commit_reserve.of(budget_ms)
+        return Deadline.within(
+            budget_ms - reserve_ms,
+            now=self._clock.now(),
+            monotonic=self._clock.monotonic,
+            remaining_ms=remaining_ms,
+            margin_ms=self._margin_ms + reserve_ms,
+        )
 
     def _decide(
         self,
@@ -241,14 +283,17 @@ class DecisionService:
             latency_ms=round((self._clock.monotonic() - started) * 1000.0, 3),
         )
         stored_inputs = minimize(manifest, cleaned, self._pii_key)
+        committing = self._clock.monotonic()
         try:
             with self._telemetry.span("decision.audit"):
                 audit.store_decision(response, stored_inputs, status_code=200, related=worker_events, features=features)
         except DuplicateDecisionError as duplicate:
+            self._commit_reserve.record((self._clock.monotonic() - committing) * 1000.0)
             # A concurrent delivery of the same request won: its decision stands, our worker calls are still audited.
             if worker_events:
                 self._audit_log.append_many(worker_events)
             return self._replay(duplicate.decision, audit)
+        self._commit_reserve.record((self._clock.monotonic() - committing) * 1000.0)
         return DecisionResult(response, replay=False)
 
     def _replay(self, previous: DecisionResponse, audit: InvocationAudit) -> DecisionResult:

@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from contracts.inference.v1 import InferenceResult
-from leaim.exceptions import ConfigurationError, WorkerError, WorkerTimeoutError
+from leaim.config import Settings
+from leaim.exceptions import CircuitOpenError, ConfigurationError, WorkerError, WorkerTimeoutError
+from leaim.serving.breaker import BreakerBoard
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     from contracts.inference.v1 import InferenceRequest
     from contracts.model.v1 import SignedManifest
     from contracts.training.v2 import TrainingRequest, TrainingResult
-    from leaim.config import Settings
     from leaim.serving.ports import WorkerClient
 
 # Names the worker apps deploy under (gpu_workers.settings); repeated here because Lambda code never
@@ -52,12 +53,20 @@ Answer = TypeVar("Answer")
 
 
 class LocalWorkerClient:
-    """Calls local worker host processes (`embedded.emulation.workers`), round-robin, one HTTP call each."""
+    """Calls local worker host processes (`embedded.emulation.workers`), round-robin, one HTTP call each.
 
-    def __init__(self, urls: Sequence[str]) -> None:
+    Each worker URL has its own circuit breaker (from `breakers`; by default one following the
+    `LEAIM_BREAKER_*` defaults): a worker whose breaker is open is skipped until its pause has passed and a
+    probe call finds it back. A worker that refuses the connection never saw the request, so the call moves
+    on to the next worker within the same timeout; a worker that was sent the request and failed or did not
+    answer in time fails the call, as a retry could run it twice and would not fit in the time left.
+    """
+
+    def __init__(self, urls: Sequence[str], breakers: BreakerBoard | None = None) -> None:
         if not urls:
             raise ConfigurationError("LocalWorkerClient needs at least one worker URL")
         self._targets = [_parse_url(url) for url in urls]
+        self._breakers = breakers or BreakerBoard.from_settings(Settings(), time.monotonic)
         self._next = itertools.cycle(range(len(self._targets)))
         self._lock = threading.Lock()
 
@@ -82,43 +91,94 @@ class LocalWorkerClient:
         self._post(MANIFESTS_PATH, signed.model_dump(mode="json"), timeout_s)
 
     def _post(self, path: str, body: dict[str, Any], timeout_s: float) -> Any:
-        with self._lock:
-            host, port = self._targets[next(self._next)]
-        where = f"worker http://{host}:{port}{path}"
         deadline = time.monotonic() + timeout_s
-        connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+        data = json.dumps(body)
+        refusals: list[str] = []
+        for host, port in self._rotation():
+            where = f"worker http://{host}:{port}{path}"
+            breaker = self._breakers.for_target(f"http://{host}:{port}")
+            if not breaker.allow():
+                continue
+            try:
+                status, payload = _exchange(host, port, path, data, deadline, where)
+            except _WorkerUnreachableError as refusal:
+                breaker.record_failure()
+                refusals.append(str(refusal))
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            except BaseException:
+                breaker.record_failure()
+                raise
+            # An answer below 500 is the worker's verdict on the request (an unknown artifact, a bad
+            # signature): the worker itself is healthy. A 5xx, a deadline it missed, or no answer is not.
+            if status < http.client.INTERNAL_SERVER_ERROR:
+                breaker.record_success()
+            else:
+                breaker.record_failure()
+            if status != http.client.OK:
+                error_type, message = _error_of(payload)
+                failure = WorkerTimeoutError if error_type == DEADLINE_ERROR_TYPE else WorkerError
+                raise failure(f"{where} answered {status} {error_type}: {message}")
+            return payload
+        if refusals:
+            raise WorkerError("no worker took the call: " + "; ".join(refusals))
+        raise CircuitOpenError(f"the circuit is open for each of the {len(self._targets)} workers")
+
+    def _rotation(self) -> list[tuple[str, int]]:
+        """Every worker once, starting with the next one in round-robin order."""
+        with self._lock:
+            first = next(self._next)
+        return self._targets[first:] + self._targets[:first]
+
+
+class _WorkerUnreachableError(WorkerError):
+    """The worker could not be connected to: the request was never sent, so another worker may take it."""
+
+
+def _exchange(host: str, port: int, path: str, data: str, deadline: float, where: str) -> tuple[int, Any]:
+    """POST `data` to one worker before `deadline`: its status and JSON answer."""
+    timeout_s = max(deadline - time.monotonic(), 0.001)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
         try:
             connection.connect()
-            # Connecting used part of the budget; the rest bounds sending and every read of the answer.
-            if connection.sock is not None:
-                connection.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            status, data = response.status, response.read()
         except TimeoutError as error:
-            raise WorkerTimeoutError(f"{where} did not answer within {timeout_s:.3f} s") from error
-        except (OSError, http.client.HTTPException) as error:
-            raise WorkerError(f"{where} failed: {type(error).__name__}: {error}") from error
-        finally:
-            connection.close()
-        try:
-            payload = json.loads(data)
-        except ValueError as error:
-            raise WorkerError(f"{where} answered {status} with a body that is not JSON") from error
-        if status != http.client.OK:
-            error_type, message = _error_of(payload)
-            failure = WorkerTimeoutError if error_type == DEADLINE_ERROR_TYPE else WorkerError
-            raise failure(f"{where} answered {status} {error_type}: {message}")
-        return payload
+            raise WorkerTimeoutError(f"{where} did not accept a connection within {timeout_s:.3f} s") from error
+        except OSError as error:
+            raise _WorkerUnreachableError(f"{where} failed: {type(error).__name__}: {error}") from error
+        # Connecting used part of the budget; the rest bounds sending and every read of the answer.
+        if connection.sock is not None:
+            connection.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        connection.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        status, raw = response.status, response.read()
+    except TimeoutError as error:
+        raise WorkerTimeoutError(f"{where} did not answer within {timeout_s:.3f} s") from error
+    except (OSError, http.client.HTTPException) as error:
+        raise WorkerError(f"{where} failed: {type(error).__name__}: {error}") from error
+    finally:
+        connection.close()
+    try:
+        return status, json.loads(raw)
+    except ValueError as error:
+        raise WorkerError(f"{where} answered {status} with a body that is not JSON") from error
 
 
 class ModalWorkerClient:
-    """Calls the deployed Modal apps; every call runs in its own thread and is abandoned at its deadline."""
+    """Calls the deployed Modal apps; every call runs in its own thread and is abandoned at its deadline.
 
-    def __init__(self, inference_app: str, training_app: str, environment: str) -> None:
+    `calls` bounds the calls under way at once (by default `LEAIM_MODAL_MAX_INFLIGHT_CALLS` of them);
+    past it a call fails at once with a WorkerError, which a decision turns into its fallback.
+    """
+
+    def __init__(
+        self, inference_app: str, training_app: str, environment: str, calls: BoundedCalls | None = None
+    ) -> None:
         self.inference_app = inference_app
         self.training_app = training_app
         self.environment = environment
+        self._calls = calls or BoundedCalls(Settings().modal_max_inflight_calls)
         self._lock = threading.Lock()
         self._inference_cls: Any = None
         self._train_function: Any = None
@@ -132,7 +192,7 @@ class ModalWorkerClient:
             return worker.score.remote(payload)
 
         what = f"{self.inference_app}.{INFERENCE_CLASS_NAME}.score {request.request_id}"
-        output = _call_with_deadline(call, timeout_s, what)
+        output = self._calls.run(call, timeout_s, what)
         error = output.get("error") if isinstance(output, dict) else None
         if error is not None:
             error_type, message = _error_of(output)
@@ -146,7 +206,7 @@ class ModalWorkerClient:
 
         payload = request.model_dump(mode="json")
         what = f"{self.training_app}.{TRAINING_FUNCTION_NAME} {request.job_id}"
-        output = _call_with_deadline(lambda: self._train().remote(payload), timeout_s, what)
+        output = self._calls.run(lambda: self._train().remote(payload), timeout_s, what)
         return _parse(TrainingResult, output, what)
 
     def publish_manifest(self, signed: SignedManifest, timeout_s: float) -> None:
@@ -170,7 +230,7 @@ class ModalWorkerClient:
                 if type(signed).model_validate_json(stored) != signed:
                     raise WorkerError(f"{name} already holds another manifest for this artifact") from None
 
-        _call_with_deadline(call, timeout_s, f"{ARTIFACTS_VOLUME_NAME} volume upload of {name}")
+        self._calls.run(call, timeout_s, f"{ARTIFACTS_VOLUME_NAME} volume upload of {name}")
 
     def prepare(self, timeout_s: float) -> None:
         """Import the Modal client, look up the inference class and connect to it, at init rather than in a request.
@@ -181,7 +241,7 @@ class ModalWorkerClient:
         """
         cls = self._inference()
         try:
-            _call_with_deadline(cls.hydrate, timeout_s, f"lookup of {self.inference_app}.{INFERENCE_CLASS_NAME}")
+            self._calls.run(cls.hydrate, timeout_s, f"lookup of {self.inference_app}.{INFERENCE_CLASS_NAME}")
         except WorkerError as error:
             logger.warning("the Modal inference class is not connected yet: %s", error)
 
@@ -209,33 +269,65 @@ class ModalWorkerClient:
 def build_worker_client(settings: Settings) -> WorkerClient:
     """The worker client `settings.worker_backend` selects."""
     if settings.worker_backend == "modal":
-        client = ModalWorkerClient(settings.inference_app, settings.training_app, settings.modal_environment)
+        client = ModalWorkerClient(
+            settings.inference_app,
+            settings.training_app,
+            settings.modal_environment,
+            BoundedCalls(settings.modal_max_inflight_calls),
+        )
         client.prepare(MODAL_PREPARE_TIMEOUT_S)
         return client
     urls = [url.strip() for url in settings.local_worker_urls.split(",") if url.strip()]
-    return LocalWorkerClient(urls)
+    return LocalWorkerClient(urls, BreakerBoard.from_settings(settings, time.monotonic))
 
 
-def _call_with_deadline(call: Callable[[], Answer], timeout_s: float, what: str) -> Answer:
-    future: Future[Answer] = Future()
+class BoundedCalls:
+    """Runs each call in its own daemon thread and waits for it until its deadline, with at most `limit` at once.
 
-    def run() -> None:
+    A daemon thread, not an executor: a call abandoned at its deadline may hang for a minute when Modal is
+    unreachable, and must neither block the caller nor keep the interpreter alive at exit. Such a call keeps
+    its thread, and its place among the `limit`, until it ends by itself; past the limit a call fails at once
+    with a WorkerError and starts no thread, so an outage under steady traffic holds at most `limit` threads
+    (and their memory) however long it lasts, and the places come back as the hung calls end.
+    """
+
+    def __init__(self, limit: int, thread_name: str = "modal-call") -> None:
+        if limit < 1:
+            raise ConfigurationError("BoundedCalls needs a limit of at least one call")
+        self.limit = limit
+        self.thread_name = thread_name
+        self._places = threading.BoundedSemaphore(limit)
+
+    def run(self, call: Callable[[], Answer], timeout_s: float, what: str) -> Answer:
+        """`call()`'s answer within `timeout_s`, else WorkerTimeoutError; WorkerError when it fails or is refused."""
+        if not self._places.acquire(blocking=False):
+            raise WorkerError(
+                f"{what} refused: {self.limit} calls are still running in this container, "
+                "those abandoned at their deadline included"
+            )
+        future: Future[Answer] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(call())
+            except Exception as error:
+                future.set_exception(error)
+            finally:
+                self._places.release()
+
         try:
-            future.set_result(call())
+            threading.Thread(target=run, name=self.thread_name, daemon=True).start()
+        except BaseException:
+            self._places.release()
+            raise
+        try:
+            return future.result(timeout=timeout_s)
+        except TimeoutError as error:
+            raise WorkerTimeoutError(f"{what} did not answer within {timeout_s:.3f} s") from error
         except Exception as error:
-            future.set_exception(error)
-
-    # A daemon thread, not an executor: a call abandoned at its deadline may hang for a minute when Modal
-    # is unreachable, and must neither block the caller nor keep the interpreter alive at exit.
-    threading.Thread(target=run, name="modal-call", daemon=True).start()
-    try:
-        return future.result(timeout=timeout_s)
-    except TimeoutError as error:
-        raise WorkerTimeoutError(f"{what} did not answer within {timeout_s:.3f} s") from error
-    except Exception as error:
-        if _is_modal_timeout(error):
-            raise WorkerTimeoutError(f"{what} timed out in Modal: {error}") from error
-        raise WorkerError(f"{what} failed: {type(error).__name__}: {error}") from error
+            if _is_modal_timeout(error):
+                raise WorkerTimeoutError(f"{what} timed out in Modal: {error}") from error
+            raise WorkerError(f"{what} failed: {type(error).__name__}: {error}") from error
 
 
 def _is_modal_timeout(error: Exception) -> bool:
