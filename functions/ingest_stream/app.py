@@ -44,7 +44,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
         )
         for record in KinesisStreamEvent(event).records
     ]
-    failed = consumer().handle(deliveries, context.aws_request_id)
+    batch = consumer().handle(deliveries, context.aws_request_id)
+    # A quarantined record is an expected refusal: one line with its reason. A failure to store keeps its traceback.
+    for identifier, reason in batch.quarantined.items():
+        logger.warning("record quarantined", extra={"sequence_number": identifier, "reason": reason})
+    for what, error in batch.errors:
+        logger.error("records not stored", extra={"what": what}, exc_info=error)
     metrics.add_metric(name="DeliveredRecords", unit=MetricUnit.Count, value=len(deliveries))
-    metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=len(failed))
-    return {"batchItemFailures": [{"itemIdentifier": identifier} for identifier in failed]}
+    metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=len(batch.failed))
+    return {"batchItemFailures": [{"itemIdentifier": identifier} for identifier in batch.failed]}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
+import leaim.bootstrap.ingestion
 from contracts.ingest.v1 import QuarantinedRecord
 from leaim.data.consumer import Delivery, IngestionConsumer
 from leaim.data.datasets import shipped_directory
@@ -15,6 +17,7 @@ from leaim.data.ingestion import UNROUTED, quarantine_prefix
 from leaim.exceptions import DependencyUnavailableError
 from tests.support.fakes import MemoryAuditLog, StaticTelemetry
 from tests.support.ingestion import IngestionWorld
+from tests.support.lambdas import lambda_context, sqs_event, warnings_logged
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -98,7 +101,7 @@ def test_unreadable_and_unroutable_messages_are_quarantined_without_failing_the_
     ]
     batch = deliveries(bodies)
 
-    failed = world.consumer.handle(batch, "inv-1")
+    failed = world.consumer.handle(batch, "inv-1").failed
 
     assert failed == []
     assert len(world.ledger.entries) == 2
@@ -125,7 +128,7 @@ def test_sqs_sends_every_quarantined_delivery_to_the_dead_letter_queue_with_its_
     world = ConsumerWorld()
     good = world.records(2)
     bodies = ["[]", message(good[0]), message({**good[1], "amount": "12"}), message(good[1], dataset="loans")]
-    world.consumer.handle(deliveries(bodies), "inv-1")
+    result = world.consumer.handle(deliveries(bodies), "inv-1")
     sent = {
         attributes["source_message_id"]: (body, attributes, reason)
         for body, attributes, reason in world.dead_letters.sent
@@ -137,11 +140,14 @@ def test_sqs_sends_every_quarantined_delivery_to_the_dead_letter_queue_with_its_
     assert sent["msg-3"][2] == "unknown dataset 'loans'"
     assert all(attributes["producer"] == "etl" for _, attributes, _ in sent.values())
     assert all(body == bodies[int(mid[-1])] for mid, (body, _, _) in sent.items())
+    # What the function logs, one line each: the reason of every quarantined delivery, by its identifier.
+    assert result.quarantined == {mid: reason for mid, (_, _, reason) in sent.items()}
+    assert result.failed == [] and result.errors == []
 
 
 def test_kinesis_quarantines_without_a_dead_letter_queue() -> None:
     world = ConsumerWorld(kind="kinesis")
-    failed = world.consumer.handle(deliveries(["nope", message(world.records(1)[0])]), "inv-1")
+    failed = world.consumer.handle(deliveries(["nope", message(world.records(1)[0])]), "inv-1").failed
     assert failed == []
     [record] = unrouted(world)
     assert record.source == "kinesis"
@@ -161,7 +167,7 @@ def test_a_storage_failure_fails_only_the_deliveries_of_that_dataset(two_dataset
     ]
     world.objects.failing.add("offline/transactions/")
 
-    failed = world.consumer.handle(deliveries(bodies), "inv-1")
+    failed = world.consumer.handle(deliveries(bodies), "inv-1").failed
 
     assert failed == ["msg-0", "msg-2"]
     assert set(world.ledger.entries) == {
@@ -182,9 +188,9 @@ def test_the_failed_deliveries_succeed_when_retried() -> None:
     world = ConsumerWorld()
     batch = deliveries([message(record) for record in world.records(3)])
     world.objects.failing.add("offline/")
-    assert world.consumer.handle(batch, "inv-1") == ["msg-0", "msg-1", "msg-2"]
+    assert world.consumer.handle(batch, "inv-1").failed == ["msg-0", "msg-1", "msg-2"]
     world.objects.failing.clear()
-    assert world.consumer.handle(batch, "inv-2") == []
+    assert world.consumer.handle(batch, "inv-2").failed == []
     assert len(world.ledger.entries) == 3
     assert [event.outcome for event in world.audit.events] == ["error", "success"]
 
@@ -194,7 +200,7 @@ def test_a_bucket_that_is_down_fails_every_delivery_and_is_still_audited() -> No
     batch = deliveries([message(world.records(1)[0]), "not json"])
     world.objects.failing.add("")
 
-    failed = world.consumer.handle(batch, "inv-1")
+    failed = world.consumer.handle(batch, "inv-1").failed
 
     # The unrouted delivery could not be quarantined either: it is retried too, and the invocation is audited.
     assert failed == ["msg-0", "msg-1"]
@@ -219,7 +225,7 @@ def test_a_dead_letter_that_cannot_be_sent_fails_only_its_delivery_and_is_audite
     bodies = [message(good[0]), message({**good[1], "amount": -1}), "{not json", message({**good[2], "amount": -2})]
     world.dead_letters.refused.add("msg-1")
 
-    failed = world.consumer.handle(deliveries(bodies), "inv-1")
+    failed = world.consumer.handle(deliveries(bodies), "inv-1").failed
 
     # The record is quarantined, but its copy for the dead-letter queue is not sent: only that delivery is retried.
     assert failed == ["msg-1"]
@@ -234,3 +240,41 @@ def test_a_dead_letter_that_cannot_be_sent_fails_only_its_delivery_and_is_audite
     assert "msg-1" in event.error
     assert not any(name in event.error for name in ("msg-0", "msg-2", "msg-3"))
     assert event.details["failed"] == 1
+
+
+@pytest.fixture
+def ingest_queue(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ConsumerWorld]:
+    """The ingest queue function in a fresh container, its consumer over the fakes."""
+    world = ConsumerWorld()
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LEAIM")
+    monkeypatch.setattr(leaim.bootstrap.ingestion, "build_ingestion", lambda service: None)
+    monkeypatch.setattr(
+        leaim.bootstrap.ingestion, "build_ingestion_consumer", lambda ingestion, kind, source: world.consumer
+    )
+    from functions.ingest_queue import app
+
+    return importlib.reload(app), world
+
+
+def test_the_function_logs_a_quarantined_message_as_one_line_with_its_id_and_reason(
+    ingest_queue: tuple[Any, ConsumerWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    function, world = ingest_queue
+    event = sqs_event(message(world.records(1)[0]), "{not json")
+    assert function.lambda_handler(event, lambda_context("IngestQueueFunction")) == {"batchItemFailures": []}
+    (line,) = warnings_logged(function, caplog)
+    assert (line["level"], line["message"], line["message_id"]) == ("WARNING", "record quarantined", "m-1")
+    assert line["reason"].startswith("message is not valid JSON") and "exception" not in line
+
+
+def test_the_function_logs_a_storage_failure_with_its_traceback_and_names_every_delivery(
+    ingest_queue: tuple[Any, ConsumerWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    function, world = ingest_queue
+    world.objects.failing.add("offline/")
+    event = sqs_event(*(message(record) for record in world.records(2)))
+    answer = function.lambda_handler(event, lambda_context("IngestQueueFunction"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]}
+    (line,) = warnings_logged(function, caplog)
+    assert (line["level"], line["message"], line["what"]) == ("ERROR", "records not stored", "transactions")
+    assert "Traceback" in line["exception"]

@@ -39,6 +39,16 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestedBatch:
+    """What became of a batch: the deliveries to retry, in delivery order; the reason each quarantined delivery
+    was refused, by identifier; and the unexpected errors that failed deliveries, each named by what it failed."""
+
+    failed: list[str]
+    quarantined: dict[str, str]
+    errors: list[tuple[str, Exception]]
+
+
+@dataclass(frozen=True, slots=True)
 class _Routed:
     position: int
     dataset: str
@@ -67,8 +77,8 @@ class IngestionConsumer:
         self._kind = kind
         self._source = source
 
-    def handle(self, deliveries: Sequence[Delivery], invocation_id: str) -> list[str]:
-        """Ingest a batch; returns the identifiers of the deliveries to retry, in delivery order."""
+    def handle(self, deliveries: Sequence[Delivery], invocation_id: str) -> IngestedBatch:
+        """Ingest a batch; returns the deliveries to retry and the quarantined ones with their reasons."""
         with self._telemetry.span(f"{self._kind}.ingest", {"deliveries": len(deliveries)}):
             audit = InvocationAudit(
                 self._audit_log,
@@ -88,7 +98,7 @@ class IngestionConsumer:
                     groups.setdefault(routed.dataset, []).append(routed)
             failed: set[int] = set()
             reports: dict[str, dict[str, Any]] = {}
-            errors: list[str] = []
+            errors: list[tuple[str, Exception]] = []
             dead = {position: record.reason for position, record in unrouted.items()}
             for dataset, group in groups.items():
                 try:
@@ -97,7 +107,7 @@ class IngestionConsumer:
                     )
                 except Exception as error:
                     failed.update(r.position for r in group)
-                    errors.append(f"{dataset}: {type(error).__name__}: {error}")
+                    errors.append((dataset, error))
                     continue
                 reports[dataset] = ingest_details(result.report)
                 dead.update({group[index].position: record.reason for index, record in result.quarantined.items()})
@@ -105,13 +115,13 @@ class IngestionConsumer:
                 self._service.keep_quarantined(list(unrouted.values()))
             except Exception as error:
                 failed.update(unrouted)
-                errors.append(f"{UNROUTED}: {type(error).__name__}: {error}")
+                errors.append((UNROUTED, error))
             # Copies on the dead-letter queue before the audit event, which says whether they all went there.
             for position, reason in sorted(dead.items()):
                 refused = self._dead_letter(deliveries[position], reason)
                 if refused is not None:
                     failed.add(position)
-                    errors.append(refused)
+                    errors.append((f"dead letter of {deliveries[position].identifier}", refused))
             details = {
                 "deliveries": len(deliveries),
                 "failed": len(failed),
@@ -119,12 +129,17 @@ class IngestionConsumer:
                 "datasets": reports,
             }
             if errors:
-                audit.store("error", error="; ".join(errors)[:2000], details=details)
+                described = "; ".join(f"{what}: {type(error).__name__}: {error}" for what, error in errors)
+                audit.store("error", error=described[:2000], details=details)
             else:
                 audit.store("success", details=details)
-            return [deliveries[position].identifier for position in sorted(failed)]
+            return IngestedBatch(
+                failed=[deliveries[position].identifier for position in sorted(failed)],
+                quarantined={deliveries[position].identifier: reason for position, reason in sorted(dead.items())},
+                errors=errors,
+            )
 
-    def _dead_letter(self, delivery: Delivery, reason: str) -> str | None:
+    def _dead_letter(self, delivery: Delivery, reason: str) -> Exception | None:
         """Copy a quarantined message to the dead-letter queue; the error when that failed (it is retried)."""
         if self._dead_letters is None:
             return None
@@ -133,7 +148,7 @@ class IngestionConsumer:
                 delivery.body, {"source_message_id": delivery.identifier, **delivery.attributes}, reason
             )
         except Exception as error:
-            return f"dead letter of {delivery.identifier}: {type(error).__name__}: {error}"
+            return error
         return None
 
     def _route(self, position: int, delivery: Delivery, trace_id: str) -> _Routed | QuarantinedRecord:
