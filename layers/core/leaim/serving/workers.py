@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from contracts.model.v1 import SignedManifest
     from contracts.training.v2 import TrainingRequest, TrainingResult
     from leaim.serving.ports import WorkerClient
+
+    # A call handed to one of BoundedCalls' threads, with the future its answer goes to.
+    _Job = tuple[Callable[[], Any], Future[Any]]
 
 # Names the worker apps deploy under (gpu_workers.settings); repeated here because Lambda code never
 # imports the worker package.
@@ -282,13 +286,13 @@ def build_worker_client(settings: Settings) -> WorkerClient:
 
 
 class BoundedCalls:
-    """Runs each call in its own daemon thread and waits for it until its deadline, with at most `limit` at once.
+    """Runs each call on one of at most `limit` threads and waits for it until its deadline.
 
-    A daemon thread, not an executor: a call abandoned at its deadline may hang for a minute when Modal is
-    unreachable, and must neither block the caller nor keep the interpreter alive at exit. Such a call keeps
-    its thread, and its place among the `limit`, until it ends by itself; past the limit a call fails at once
-    with a WorkerError and starts no thread, so an outage under steady traffic holds at most `limit` threads
-    (and their memory) however long it lasts, and the places come back as the hung calls end.
+    A call abandoned at its deadline may hang for a minute when Modal is unreachable: it keeps its thread
+    until it ends by itself, and only then does the thread take another call. With every thread taken, a
+    call fails at once with a WorkerError, so an outage under steady traffic holds at most `limit` threads
+    (and the calls' memory) however long it lasts, and the path is back as soon as the hung calls end.
+    Daemon threads, not an executor's: a hung call must not keep the interpreter alive at exit.
     """
 
     def __init__(self, limit: int, thread_name: str = "modal-call") -> None:
@@ -296,30 +300,20 @@ class BoundedCalls:
             raise ConfigurationError("BoundedCalls needs a limit of at least one call")
         self.limit = limit
         self.thread_name = thread_name
-        self._places = threading.BoundedSemaphore(limit)
+        self._idle: list[SimpleQueue[_Job]] = []
+        self._threads = 0
+        self._lock = threading.Lock()
 
     def run(self, call: Callable[[], Answer], timeout_s: float, what: str) -> Answer:
         """`call()`'s answer within `timeout_s`, else WorkerTimeoutError; WorkerError when it fails or is refused."""
-        if not self._places.acquire(blocking=False):
+        inbox = self._free_thread()
+        if inbox is None:
             raise WorkerError(
                 f"{what} refused: {self.limit} calls are still running in this container, "
                 "those abandoned at their deadline included"
             )
         future: Future[Answer] = Future()
-
-        def run() -> None:
-            try:
-                future.set_result(call())
-            except Exception as error:
-                future.set_exception(error)
-            finally:
-                self._places.release()
-
-        try:
-            threading.Thread(target=run, name=self.thread_name, daemon=True).start()
-        except BaseException:
-            self._places.release()
-            raise
+        inbox.put((call, future))
         try:
             return future.result(timeout=timeout_s)
         except TimeoutError as error:
@@ -328,6 +322,37 @@ class BoundedCalls:
             if _is_modal_timeout(error):
                 raise WorkerTimeoutError(f"{what} timed out in Modal: {error}") from error
             raise WorkerError(f"{what} failed: {type(error).__name__}: {error}") from error
+
+    def _free_thread(self) -> SimpleQueue[_Job] | None:
+        """The inbox of an idle thread, of a new one while fewer than `limit` run, or None."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            if self._threads >= self.limit:
+                return None
+            self._threads += 1
+        inbox: SimpleQueue[_Job] = SimpleQueue()
+        try:
+            threading.Thread(target=self._serve, args=(inbox,), name=self.thread_name, daemon=True).start()
+        except BaseException:
+            with self._lock:
+                self._threads -= 1
+            raise
+        return inbox
+
+    def _serve(self, inbox: SimpleQueue[_Job]) -> None:
+        while True:
+            call, future = inbox.get()
+            try:
+                future.set_result(call())
+            except Exception as error:
+                future.set_exception(error)
+            except BaseException:
+                with self._lock:
+                    self._threads -= 1
+                raise
+            with self._lock:
+                self._idle.append(inbox)
 
 
 def _is_modal_timeout(error: Exception) -> bool:
