@@ -86,7 +86,7 @@ class Settings(BaseModel):
         default=0.5, gt=0, le=1, description="The share of failed calls in the window that opens a circuit."
     )
     modal_max_inflight_calls: int = Field(
-        default=16, ge=1, description="Modal calls a container runs at once, those abandoned at a deadline included."
+        default=32, ge=1, description="Modal calls a container runs at once, those abandoned at a deadline included."
     )
     commit_reserve_ms: float = Field(
         default=20.0, ge=0, description="The least time a decision keeps for its durable write after the worker call."
