@@ -127,7 +127,7 @@ class LocalWorkerClient:
             return payload
         if refusals:
             raise WorkerError("no worker took the call: " + "; ".join(refusals))
-        raise CircuitOpenError(f"the circuit is open for each of the {len(self._targets)} workers")
+        raise CircuitOpenError(f"circuit open for each of the {len(self._targets)} workers")
 
     def _rotation(self) -> list[tuple[str, int]]:
         """Every worker once, starting with the next one in round-robin order."""
