@@ -14,17 +14,21 @@ stack's own `LEAIM_DATABASE_URL` wins over the proxy settings such a reference g
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from embedded.emulation.exceptions import TemplateError
+from embedded.emulation.journal import DurableState, Restored
 from embedded.emulation.template import (
     DYNAMODB_TABLE,
     KINESIS_STREAM,
@@ -37,9 +41,12 @@ from embedded.emulation.template import (
 from embedded.emulation.transactions import install as isolate_dynamodb_requests
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
 
-    from mypy_boto3_s3.type_defs import ObjectLockRuleTypeDef
+    from _typeshed.wsgi import WSGIApplication
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+    from mypy_boto3_s3.type_defs import ObjectLockConfigurationTypeDef, ObjectLockRuleTypeDef
 
     from embedded.emulation.template import Resource, Template
 
@@ -166,11 +173,28 @@ class PhysicalResource:
 
 
 class LocalEndpoint:
-    """moto's threaded server on 127.0.0.1, on a free port unless one is given."""
+    """moto's threaded server on 127.0.0.1, on a free port unless one is given.
 
-    def __init__(self, port: int = 0) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    With a `state_dir`, what moto holds is kept there (`embedded.emulation.journal`): it is put back when the
+    endpoint starts and every change is on disk before it is answered. `wrappers` are WSGI middlewares around
+    moto's app, the first one outermost; the journal sits inside them, so a request a wrapper answers itself (an
+    injected fault) never reaches moto.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        state_dir: Path | None = None,
+        wrappers: Sequence[Callable[[WSGIApplication], WSGIApplication]] = (),
+    ) -> None:
+        self._port = port
+        self._state = DurableState(state_dir) if state_dir is not None else None
+        self._wrappers = tuple(wrappers)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self._url: str | None = None
+        self.restored: Restored | None = None
 
     @property
     def url(self) -> str:
@@ -180,22 +204,36 @@ class LocalEndpoint:
         return self._url
 
     def start(self) -> None:
-        """Serve until `stop()`."""
+        """Put the state directory's state back, then serve until `stop()`."""
         # werkzeug logs every request at INFO through its own stream handler unless its logger has a level.
         werkzeug = logging.getLogger("werkzeug")
         if werkzeug.level == logging.NOTSET:
             werkzeug.setLevel(logging.WARNING)
         # Every user of the endpoint, the stack or a test, gets DynamoDB's isolation and all-or-nothing transactions.
         isolate_dynamodb_requests()
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self._url = f"http://{host}:{port}"
+        app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+        if self._state is not None:
+            self.restored = self._state.restore()
+            app = self._state.wrap(app)
+        for wrap in reversed(self._wrappers):
+            app = wrap(app)
+        self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        self._url = f"http://{host!s}:{port}"
 
     def stop(self) -> None:
-        """Shut the server down and wait for its thread."""
-        if self._url is not None:
-            self._server.stop()
+        """Shut the server down, wait for its thread, and close the journal."""
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._server.server_close()
+            self._server = None
+            self._thread = None
             self._url = None
+        if self._state is not None:
+            self._state.close()
 
 
 def local_session(region: str) -> boto3.session.Session:
@@ -552,7 +590,14 @@ class Provisioner:
                 )
             policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
             attributes["RedrivePolicy"] = json.dumps(policy)
-        url = self._sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        try:
+            url = self._sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except self._sqs.exceptions.QueueNameExists:
+            # Kept from an earlier start on the same state directory: the template's settings win, as on a stack update.
+            url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            changed = {key: value for key, value in attributes.items() if key != "FifoQueue"}
+            if changed:
+                self._sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
         arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return PhysicalResource(
             resource.logical_id, resource.type, url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
@@ -573,7 +618,10 @@ class Provisioner:
                 request[key] = properties[key]
         if "StreamSpecification" in request and "StreamEnabled" not in request["StreamSpecification"]:
             request["StreamSpecification"] = {**request["StreamSpecification"], "StreamEnabled": True}
-        description = self._dynamodb.create_table(**request)["TableDescription"]
+        try:
+            description = self._dynamodb.create_table(**request)["TableDescription"]
+        except self._dynamodb.exceptions.ResourceInUseException:
+            description = self._kept_table(resource, request)
         ttl = properties.get("TimeToLiveSpecification")
         if ttl and str(ttl.get("Enabled", "false")).lower() == "true":
             self._dynamodb.update_time_to_live(
@@ -583,6 +631,19 @@ class Provisioner:
         if "LatestStreamArn" in description:
             attributes["StreamArn"] = description["LatestStreamArn"]
         return PhysicalResource(resource.logical_id, resource.type, name, attributes)
+
+    def _kept_table(self, resource: Resource, request: Mapping[str, Any]) -> TableDescriptionTypeDef:
+        """A table kept from an earlier start on the same state directory, if its keys are still the template's."""
+        description = self._dynamodb.describe_table(TableName=request["TableName"])["Table"]
+        kept = {(key["AttributeName"], key["KeyType"]) for key in description["KeySchema"]}
+        declared = {(key["AttributeName"], key["KeyType"]) for key in request["KeySchema"]}
+        if kept != declared:
+            raise TemplateError(
+                f"{resource.logical_id}: the state directory holds table {request['TableName']} with other keys "
+                f"({sorted(kept)}, the template declares {sorted(declared)}); a key change replaces the table, "
+                "so start on a new state directory"
+            )
+        return description
 
     def _bucket(self, resource: Resource, properties: Mapping[str, Any]) -> PhysicalResource:
         name = (
@@ -596,15 +657,22 @@ class Provisioner:
             request["ObjectLockEnabledForBucket"] = True
         if self.resolver.region != "us-east-1":
             request["CreateBucketConfiguration"] = {"LocationConstraint": self.resolver.region}
-        self._s3.create_bucket(**request)
+        # A bucket kept from an earlier start on the same state directory keeps its objects; settings are applied below.
+        kept = name in {bucket["Name"] for bucket in self._s3.list_buckets().get("Buckets", [])}
+        if not kept:
+            self._s3.create_bucket(**request)
         versioning = (properties.get("VersioningConfiguration") or {}).get("Status")
         if versioning:
             self._s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
         if lock_enabled and lock.get("Rule"):
-            self._s3.put_object_lock_configuration(
-                Bucket=name,
-                ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": _lock_rule(lock["Rule"])},
-            )
+            configuration: ObjectLockConfigurationTypeDef = {
+                "ObjectLockEnabled": "Enabled",
+                "Rule": _lock_rule(lock["Rule"]),
+            }
+            # moto refuses to set a lock configuration on a bucket that holds objects, even the same one again.
+            current = self._s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"] if kept else None
+            if current is None or _retention(current) != _retention(configuration):
+                self._s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=configuration)
         region = self.resolver.region
         return PhysicalResource(
             resource.logical_id,
@@ -619,7 +687,9 @@ class Provisioner:
 
     def _stream(self, resource: Resource, properties: Mapping[str, Any]) -> PhysicalResource:
         name = properties.get("Name") or physical_name(self.resolver.stack_name, resource.logical_id, max_length=128)
-        self._kinesis.create_stream(StreamName=name, ShardCount=int(properties.get("ShardCount", 1)))
+        # A stream kept from an earlier start on the same state directory keeps its records.
+        with contextlib.suppress(self._kinesis.exceptions.ResourceInUseException):
+            self._kinesis.create_stream(StreamName=name, ShardCount=int(properties.get("ShardCount", 1)))
         self._kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
         if "RetentionPeriodHours" in properties and int(properties["RetentionPeriodHours"]) > 24:
             self._kinesis.increase_stream_retention_period(
@@ -633,6 +703,12 @@ def _attribute_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _retention(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """A lock configuration's default retention, without the unset period moto reports as 0."""
+    retention = (configuration.get("Rule") or {}).get("DefaultRetention") or {}
+    return {key: value for key, value in retention.items() if value not in (0, None)}
 
 
 def _lock_rule(rule: Mapping[str, Any]) -> ObjectLockRuleTypeDef:

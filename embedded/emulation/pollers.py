@@ -30,7 +30,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from embedded.emulation.exceptions import FunctionThrottledError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_kinesis import KinesisClient
@@ -70,6 +71,32 @@ class PollerStats:
     filtered: int = 0
     throttles: int = 0
     checkpoints: dict[str, str] = field(default_factory=dict)
+
+
+class PollerState:
+    """What a poller keeps on the state directory across restarts: its shards' checkpoints, its schedule's last run.
+
+    One small JSON file per poller, replaced whole (written beside it, then renamed), so a `kill -9` leaves the
+    file before or after a change, never half of one.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        """The values last saved; empty when nothing was."""
+        try:
+            values = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    def save(self, values: Mapping[str, Any]) -> None:
+        """Replace the saved values."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f"{self.path.name}.tmp")
+        temporary.write_text(json.dumps(dict(values), sort_keys=True), encoding="utf-8")
+        temporary.replace(self.path)
 
 
 class _Poller:
@@ -330,6 +357,9 @@ class _StreamPoller(_Poller):
     failure, and given up after `MaximumRetryAttempts` retries (-1: never), its place sent to the on-failure
     queue. Records no filter pattern matches are skipped. So a shard's checkpoint never passes a record that was
     not processed, given up on or skipped.
+
+    With a `state`, checkpoints are saved there as they move and a restarted reader resumes after its shard's
+    checkpoint, as a mapping resumes after a Lambda restart; `StartingPosition` applies to a shard with none.
     """
 
     # Lambda's names for the records' sequence number and for the batch described to an on-failure destination.
@@ -352,6 +382,7 @@ class _StreamPoller(_Poller):
         maximum_retry_attempts: int = -1,
         on_failure: tuple[SQSClient, str] | None = None,
         filters: Sequence[EventPattern] = (),
+        state: PollerState | None = None,
     ) -> None:
         super().__init__(name, function)
         if starting_position not in {"TRIM_HORIZON", "LATEST"}:
@@ -368,13 +399,14 @@ class _StreamPoller(_Poller):
         self.filters = tuple(filters)
         self._progress: dict[str, _ShardProgress] = {}
         self._progressed = threading.Condition(self._lock)
+        self._state = state
 
     def _shards(self) -> list[tuple[str, str | None]]:
         """(shard id, parent shard id or None) of every shard of the stream."""
         raise NotImplementedError
 
-    def _iterator(self, shard_id: str) -> str:
-        """A shard iterator at the starting position."""
+    def _iterator(self, shard_id: str, after: str | None) -> str:
+        """A shard iterator after the sequence number `after`, or at the starting position when it is None."""
         raise NotImplementedError
 
     def _read(self, shard_id: str, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
@@ -396,9 +428,12 @@ class _StreamPoller(_Poller):
         """
         shards = self._shards()
         ended = {shard_id: threading.Event() for shard_id, _ in shards}
+        saved = self._state.load() if self._state is not None else {}
+        with self._lock:
+            self._stats.checkpoints.update({shard: str(sequence) for shard, sequence in saved.items()})
         for shard_id, parent in shards:
             self._progress[shard_id] = _ShardProgress()
-            iterator = self._iterator(shard_id)
+            iterator = self._iterator(shard_id, saved.get(shard_id))
             self._spawn(self._read_shard, shard_id, shard_id, iterator, ended.get(parent or ""), ended[shard_id])
 
     def settle(self, since: float, deadline: float) -> list[str]:
@@ -517,6 +552,8 @@ class _StreamPoller(_Poller):
     def _checkpoint(self, shard_id: str, record: dict[str, Any]) -> None:
         with self._lock:
             self._stats.checkpoints[shard_id] = self.sequence(record)
+            if self._state is not None:
+                self._state.save(self._stats.checkpoints)
 
     def _process(self, shard_id: str, records: list[dict[str, Any]]) -> bool:
         """Run one batch to completion; False when stopped before it was."""
@@ -598,6 +635,7 @@ class KinesisPoller(_StreamPoller):
         report_batch_item_failures: bool = False,
         maximum_retry_attempts: int = -1,
         on_failure: tuple[SQSClient, str] | None = None,
+        state: PollerState | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -611,6 +649,7 @@ class KinesisPoller(_StreamPoller):
             report_batch_item_failures=report_batch_item_failures,
             maximum_retry_attempts=maximum_retry_attempts,
             on_failure=on_failure,
+            state=state,
         )
         self.kinesis = kinesis
         self.stream_name = stream_name
@@ -619,10 +658,19 @@ class KinesisPoller(_StreamPoller):
         shards = self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
         return [(shard["ShardId"], shard.get("ParentShardId")) for shard in shards]
 
-    def _iterator(self, shard_id: str) -> str:
-        iterator: str = self.kinesis.get_shard_iterator(
-            StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=self.starting_position
-        )["ShardIterator"]
+    def _iterator(self, shard_id: str, after: str | None) -> str:
+        if after is None:
+            response = self.kinesis.get_shard_iterator(
+                StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=self.starting_position
+            )
+        else:
+            response = self.kinesis.get_shard_iterator(
+                StreamName=self.stream_name,
+                ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                StartingSequenceNumber=after,
+            )
+        iterator: str = response["ShardIterator"]
         return iterator
 
     def _read(self, shard_id: str, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
@@ -715,6 +763,7 @@ class DynamoDBStreamPoller(_StreamPoller):
         maximum_retry_attempts: int = -1,
         on_failure: tuple[SQSClient, str] | None = None,
         filters: Sequence[EventPattern] = (),
+        state: PollerState | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -729,6 +778,7 @@ class DynamoDBStreamPoller(_StreamPoller):
             maximum_retry_attempts=maximum_retry_attempts,
             on_failure=on_failure,
             filters=filters,
+            state=state,
         )
         self.streams = streams
 
@@ -742,10 +792,19 @@ class DynamoDBStreamPoller(_StreamPoller):
                 return shards
             request["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
 
-    def _iterator(self, shard_id: str) -> str:
-        iterator: str = self.streams.get_shard_iterator(
-            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position
-        )["ShardIterator"]
+    def _iterator(self, shard_id: str, after: str | None) -> str:
+        if after is None:
+            response = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position
+            )
+        else:
+            response = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=after,
+            )
+        iterator: str = response["ShardIterator"]
         return iterator
 
     def _read(self, shard_id: str, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
@@ -809,14 +868,16 @@ class SchedulePoller(_Poller):
     """EventBridge firing one schedule at one function: the first run one interval after `start()`.
 
     A single thread cannot overlap runs as EventBridge does, so the slots that pass while a run (and its retries)
-    is in hand are skipped rather than fired late in a burst.
+    is in hand are skipped rather than fired late in a burst. With a `state`, each run's start time is saved there,
+    and after a restart the next run is due one interval after the last one (at once if that has passed).
     """
 
-    def __init__(self, name: str, function: Invocable, *, schedule: Schedule) -> None:
+    def __init__(self, name: str, function: Invocable, *, schedule: Schedule, state: PollerState | None = None) -> None:
         super().__init__(name, function)
         if schedule.interval_s <= 0:
             raise ValueError(f"{name}: a schedule interval must be positive, got {schedule.interval_s}")
         self.schedule = schedule
+        self._state = state
 
     def start(self) -> None:
         """Fire on a background thread until `stop()`."""
@@ -824,8 +885,12 @@ class SchedulePoller(_Poller):
 
     def _run(self) -> None:
         interval = self.schedule.interval_s
-        due = time.monotonic() + interval
+        last_run = self._state.load().get("last_run") if self._state is not None else None
+        wait_s = interval if last_run is None else max(0.0, float(last_run) + interval - time.time())
+        due = time.monotonic() + wait_s
         while not self._stopping.wait(max(0.0, due - time.monotonic())):
+            if self._state is not None:
+                self._state.save({"last_run": time.time()})
             self._fire()
             now = time.monotonic()
             while due <= now:

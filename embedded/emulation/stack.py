@@ -34,6 +34,7 @@ from embedded.emulation.gateway import ApiGateway, Route
 from embedded.emulation.pollers import (
     DynamoDBStreamPoller,
     KinesisPoller,
+    PollerState,
     PollerStats,
     Schedule,
     SchedulePoller,
@@ -55,10 +56,11 @@ from embedded.emulation.template import (
 from leaim.adapters.invocations import JsonlInvocationLedger
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
     import boto3
+    from _typeshed.wsgi import WSGIApplication
     from mypy_boto3_sqs import SQSClient
 
     from embedded.emulation.aws import PhysicalResource
@@ -70,6 +72,9 @@ IMPLICIT_API_STAGE = "Prod"
 STATE_FILE = "stack.json"
 # Every invocation the stack makes, as Lambda's metrics count them: what the coverage report checks against.
 INVOCATIONS_FILE = "invocations.jsonl"
+# Where the AWS endpoint's checkpoint and journal are, and the pollers' checkpoints and last runs.
+AWS_STATE_DIR = "aws"
+POLLERS_DIR = "pollers"
 
 EventPoller = SqsPoller | KinesisPoller | DynamoDBStreamPoller | SchedulePoller
 # How long `settle_streams` waits by default for the stream readers to catch up.
@@ -130,11 +135,15 @@ class LocalStack:
         schedule_interval_s: float | None = None,
         run_schedules: bool = True,
         default_concurrency: int = DEFAULT_CONCURRENCY,
+        endpoint_wrappers: Sequence[Callable[[WSGIApplication], WSGIApplication]] = (),
     ) -> None:
         """`schedule_interval_s`, when given, replaces the rate of every schedule (a 5-minute job every few seconds).
 
         With `run_schedules` False no schedule fires by itself; `run_schedule` still runs one on demand.
         `default_concurrency` is the most sandboxes a function without `ReservedConcurrentExecutions` may have.
+        What the AWS endpoint holds, the stream readers' checkpoints and the schedules' last runs are kept under
+        `state_dir` and picked up again by the next start on it. `endpoint_wrappers` are WSGI middlewares put
+        around the AWS endpoint (an injected fault), the first one outermost.
         """
         if schedule_interval_s is not None and schedule_interval_s <= 0:
             raise ValueError(f"schedule_interval_s must be positive, got {schedule_interval_s}")
@@ -149,6 +158,7 @@ class LocalStack:
         self.schedule_interval_s = schedule_interval_s
         self.run_schedules = run_schedules
         self.default_concurrency = default_concurrency
+        self.endpoint_wrappers = tuple(endpoint_wrappers)
         self.region = DEFAULT_REGION
         self._endpoint: LocalEndpoint | None = None
         self._resolver: Resolver | None = None
@@ -183,7 +193,7 @@ class LocalStack:
 
     def _start(self, template: Template, parameter_values: Mapping[str, str]) -> None:
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        self._endpoint = LocalEndpoint()
+        self._endpoint = LocalEndpoint(state_dir=self.state_dir / AWS_STATE_DIR, wrappers=self.endpoint_wrappers)
         self._endpoint.start()
         self._set_environ(
             {
@@ -511,6 +521,7 @@ class LocalStack:
                     report_batch_item_failures=event.report_batch_item_failures,
                     maximum_retry_attempts=event.maximum_retry_attempts,
                     on_failure=self._on_failure(session, event.on_failure, f"{name}.DestinationConfig.OnFailure"),
+                    state=self._poller_state(name),
                 )
             elif isinstance(event, DynamoDBEvent) and event.enabled:
                 table = self._source(event.stream, DYNAMODB_TABLE, f"{name}.Stream", attribute="StreamArn")
@@ -528,11 +539,16 @@ class LocalStack:
                     maximum_retry_attempts=event.maximum_retry_attempts,
                     on_failure=self._on_failure(session, event.on_failure, f"{name}.DestinationConfig.OnFailure"),
                     filters=event.filters,
+                    state=self._poller_state(name),
                 )
             elif isinstance(event, ScheduleEvent) and event.enabled and self.run_schedules:
                 schedule = self._schedules[function.logical_id][event.name]
-                pollers[name] = SchedulePoller(name, pool, schedule=schedule)
+                pollers[name] = SchedulePoller(name, pool, schedule=schedule, state=self._poller_state(name))
         return pollers
+
+    def _poller_state(self, name: str) -> PollerState:
+        """Where the poller `name` keeps its checkpoints or last run across restarts."""
+        return PollerState(self.state_dir / POLLERS_DIR / f"{name}.json")
 
     def _source(self, value: Any, kind: str, where: str, *, attribute: str = "Arn") -> PhysicalResource:
         """The declared resource whose `attribute` the ARN `value` resolves to."""

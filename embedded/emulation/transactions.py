@@ -175,6 +175,11 @@ def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str
             raise TransactionCanceledException(reasons)
 
 
+def dynamodb_turn() -> threading.RLock:
+    """The lock each DynamoDB and DynamoDB Streams request holds while it runs: hold it to see no change halfway."""
+    return _REQUESTS
+
+
 def install() -> None:
     """Give moto's DynamoDB the isolation and transactions above, once per process (its backends are global)."""
     with _installed:
