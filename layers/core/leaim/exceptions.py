@@ -96,6 +96,14 @@ class VersionRejectedError(ConflictError):
     status = 409
 
 
+class VersionUnverifiedError(ConflictError):
+    """A version whose stored artifact or signed manifest does not verify, or that no worker loads, was asked to
+    serve traffic."""
+
+    code = "version_unverified"
+    status = 409
+
+
 class RevisionConflictError(ConflictError):
     """A traffic policy changed since the caller read it: the expected revision is stale, or a racer won."""
 

@@ -1,5 +1,6 @@
 """The lifecycle API over a real registry and the real trainer: who may call, what each problem answers,
-and exactly one audit event per invocation, naming its principal (and, for traffic, the policy before and after).
+and exactly one audit event per invocation, naming its principal (and, for traffic, the policy before and after);
+a traffic change verifies the version as stored, and as a real worker process loads it, first.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contracts.model.v1 import SignedManifest
+from embedded.emulation.workers import LocalWorkerPool
 from gpu_workers.inference.signatures import load_public_keys, verify_manifest
+from leaim.domain.clock import SystemClock
 from leaim.governance.access.gate import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.lifecycle.api import LifecycleApi
-from leaim.lifecycle.promotion import PromotionService
+from leaim.lifecycle.promotion import PromotionService, VersionVerifier
+from leaim.lifecycle.training import manifest_key
+from leaim.serving.loading import WorkerModelLoader
+from leaim.serving.workers import LocalWorkerClient
+from tests.integration.lifecycle.test_promotion import release
 from tests.integration.lifecycle.test_training_jobs import DATASET, Lab
-from tests.support.factories import model_manifest
 from tests.support.fakes import TRACE, MemoryAuditLog, MemoryKeys, StaticTelemetry
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import AuditEvent
     from leaim.governance.access.gate import HttpAnswer
+    from leaim.lifecycle.ports import ModelLoader
 
 SOURCE = "LifecycleApiFunction"
 MODEL = "card-fraud"
@@ -56,12 +63,13 @@ class Reply:
 class Desk:
     """The lifecycle API over a Lab, called as each route would call it, one fresh invocation per call."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, loader: ModelLoader | None = None) -> None:
         self.lab = lab
         self.audit = MemoryAuditLog()
+        verifier = VersionVerifier(artifacts=lab.data.objects, verifies=lab.signer.verifies, loader=loader)
         self.api = LifecycleApi(
             jobs=lab.jobs,
-            promotions=PromotionService(registry=lab.registry, manifests=lab.data.manifests),
+            promotions=PromotionService(registry=lab.registry, manifests=lab.data.manifests, verifier=verifier),
             registry=lab.registry,
             gate=HttpGate(
                 keys=MemoryKeys(KEYS),
@@ -98,9 +106,9 @@ class Desk:
         return self._invoke(lambda inv: self.api.request_retraining(use_case, _raw(body), inv), key)
 
     def publish(self, *versions: str, **overrides: Any) -> None:
-        """Publish card-fraud versions signed with the lab's key, without training them."""
+        """Publish card-fraud versions signed with the lab's key, their artifacts stored, without training them."""
         for version in versions:
-            self.lab.registry.publish(self.lab.signer.sign(model_manifest(version, **overrides)))
+            release(self.lab.registry, self.lab.data.objects, version, self.lab.signer, **overrides)
 
     def _invoke(self, route: Callable[[Invocation], HttpAnswer], key: str | None) -> Reply:
         invocation = Invocation(invocation_id=uuid.uuid4().hex, headers={"x-api-key": key} if key else {})
@@ -432,3 +440,57 @@ def test_retraining_cuts_a_fresh_snapshot_and_queues_a_job_on_it(desk: Desk) -> 
     again = refused(desk.retrain({"reason": "drift on amount"}), 409, "snapshot_exists")
     assert "send the request again" in again["message"]
     assert desk.lab.queue.sent == [job["job_id"]]
+
+
+def test_a_version_whose_stored_copies_do_not_verify_is_refused_with_409_and_audited(desk: Desk) -> None:
+    desk.publish("v1", "v2")
+    trained = desk.lab.run(deploy="none")
+    assert trained.state == "succeeded" and trained.version == "v3", trained.message
+    v2 = desk.lab.registry.get(MODEL, "v2")
+    assert v2 is not None
+    objects = desk.lab.data.objects.objects
+    artifact = bytearray(objects[v2.manifest.artifact_key])
+    artifact[0] ^= 0xFF
+    objects[v2.manifest.artifact_key] = bytes(artifact)
+    stored = SignedManifest.model_validate_json(objects[manifest_key(MODEL, "v3")])
+    forged = stored.model_copy(update={"manifest": stored.manifest.model_copy(update={"threshold": 0.05})})
+    objects[manifest_key(MODEL, "v3")] = forged.model_dump_json().encode()
+
+    succeeded(desk.change({"version": "v1", "policy": "full"}))
+    tampered_artifact = desk.change({"version": "v2", "policy": "canary", "canary_percent": 10})
+    tampered_manifest = desk.change({"version": "v3", "policy": "full"})
+
+    message = refused(tampered_artifact, 409, "version_unverified")["message"]
+    assert message.startswith(f"model version {MODEL}:v2 cannot take traffic: the stored artifact")
+    assert tampered_artifact.event.error == f"version_unverified: {message}"
+    assert (tampered_artifact.event.action, tampered_artifact.event.use_case) == ("model.traffic.change", USE_CASE)
+    assert "differs from the registered one" in refused(tampered_manifest, 409, "version_unverified")["message"]
+    policy = succeeded(desk.traffic())
+    assert (policy["champion"], policy["challenger"], policy["revision"]) == ("v1", None, 1)
+
+
+def test_a_version_is_promoted_only_once_a_worker_process_loaded_it(engine: Engine, tmp_path: Path) -> None:
+    lab = Lab(engine, tmp_path)
+    with LocalWorkerPool(
+        tmp_path / "artifacts", processes=1, env={"LEAIM_MANIFEST_PUBLIC_KEYS": lab.signer.public_key_b64}
+    ) as pool:
+        client = LocalWorkerClient(pool.urls)
+        lab.worker = client  # type: ignore[assignment]
+        desk = Desk(lab, WorkerModelLoader(lambda: client, SystemClock()))
+        good, tampered = lab.run(deploy="none"), lab.run(deploy="none", params={"C": 0.3, "max_iter": 300})
+        assert (good.state, tampered.state) == ("succeeded", "succeeded"), (good.message, tampered.message)
+        signed = lab.registry.get(MODEL, str(tampered.version))
+        assert signed is not None
+        # The workers' own copy changes after signing; the copy in the artifacts bucket still verifies.
+        onnx = tmp_path / "artifacts" / f"{signed.manifest.artifact_digest}.onnx"
+        flipped = bytearray(onnx.read_bytes())
+        flipped[len(flipped) // 2] ^= 0x01
+        onnx.write_bytes(bytes(flipped))
+
+        promoted = succeeded(desk.change({"version": good.version, "policy": "full"}))
+        refusal = refused(desk.change({"version": tampered.version, "policy": "shadow"}), 409, "version_unverified")
+
+    assert promoted["champion"] == good.version
+    assert "no worker loaded it" in refusal["message"] and "ArtifactVerificationError" in refusal["message"]
+    policy = lab.registry.traffic(USE_CASE)
+    assert policy is not None and (policy.champion, policy.challenger) == (good.version, None)

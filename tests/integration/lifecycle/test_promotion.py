@@ -1,27 +1,44 @@
-"""Promotion: the controller's verdicts, and manual and automatic changes on a real registry."""
+"""Promotion: the controller's verdicts, manual and automatic changes on a real registry, and the verification
+of a version's stored artifact and signed manifest before it takes traffic."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlmodel import Session, col, select
 
 from contracts.audit.v1 import AuditEvent
 from contracts.manifest.v1 import Promotion
 from contracts.model.v1 import Rollback, TrafficChange, VersionStats
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, SqlVersionStats
+from leaim.adapters.sql.tables import ModelVersionRow
 from leaim.domain.manifests import ManifestCatalog
-from leaim.exceptions import NotFoundError, RevisionConflictError, TrafficChangeError, VersionRejectedError
+from leaim.exceptions import (
+    NotFoundError,
+    RevisionConflictError,
+    TrafficChangeError,
+    VersionRejectedError,
+    VersionUnverifiedError,
+    WorkerError,
+)
 from leaim.governance.audit.events import ScheduleGate
-from leaim.lifecycle.promotion import CONTROLLER, PromotionController, PromotionService, judge
+from leaim.lifecycle.promotion import CONTROLLER, PromotionController, PromotionService, VersionVerifier, judge
 from leaim.lifecycle.schedules import run_controller
 from leaim.lifecycle.signing import ManifestSigner
+from leaim.lifecycle.training import artifact_key, manifest_key
 from tests.support.factories import model_manifest
 from tests.support.fakes import MemoryAuditLog, StaticTelemetry
+from tests.support.ingestion import MemoryObjectStore
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from contracts.model.v1 import SignedManifest
+    from leaim.data.ports import ObjectStore
+    from leaim.lifecycle.ports import ModelLoader, ModelRegistry
 
 SETTINGS = Promotion(
     min_requests=20, max_error_rate_increase=0.05, max_fallback_rate_increase=0.05, max_latency_ratio=1.5
@@ -74,21 +91,55 @@ def test_a_hopeless_challenger_is_rolled_back_before_the_window_fills() -> None:
     assert judge(SETTINGS, "shadow", stats("v1", 200), stats("v2", 5, errors=1)).action == "wait"
 
 
+def artifact_of(version: str) -> bytes:
+    """Stand-in bytes of a version's artifact."""
+    return f"onnx model card-fraud:{version};".encode() * 40
+
+
+def release(
+    registry: ModelRegistry,
+    objects: ObjectStore,
+    version: str,
+    signer: ManifestSigner = SIGNER,
+    **overrides: Any,
+) -> SignedManifest:
+    """Publish a signed version as a training job does: its artifact and signed manifest stored, then registered."""
+    artifact = artifact_of(version)
+    digest = hashlib.sha256(artifact).hexdigest()
+    fields = {"artifact_digest": digest, "artifact_bytes": len(artifact), "artifact_key": artifact_key(digest)}
+    signed = signer.sign(model_manifest(version, **{**fields, **overrides}))
+    objects.put(artifact_key(digest), artifact, content_type="application/octet-stream", if_absent=True)
+    objects.put(
+        manifest_key(signed.manifest.model_name, version),
+        signed.model_dump_json().encode(),
+        content_type="application/json",
+    )
+    return registry.publish(signed)
+
+
 @pytest.fixture
-def registry(engine: Engine) -> SqlModelRegistry:
+def objects() -> MemoryObjectStore:
+    return MemoryObjectStore()
+
+
+@pytest.fixture
+def registry(engine: Engine, objects: MemoryObjectStore) -> SqlModelRegistry:
     registry = SqlModelRegistry(engine)
     for version in ("v1", "v2", "v3"):
-        registry.publish(SIGNER.sign(model_manifest(version)))
-    registry.publish(SIGNER.sign(model_manifest("v4", status="rejected", reasons=["auc 0.5 is below the minimum 0.7"])))
+        release(registry, objects, version)
+    release(registry, objects, "v4", status="rejected", reasons=["auc 0.5 is below the minimum 0.7"])
     return registry
 
 
-def service(registry: SqlModelRegistry) -> PromotionService:
-    return PromotionService(registry=registry, manifests=ManifestCatalog.from_directory(None))
+def service(registry: SqlModelRegistry, objects: ObjectStore, loader: ModelLoader | None = None) -> PromotionService:
+    verifier = VersionVerifier(artifacts=objects, verifies=SIGNER.verifies, loader=loader)
+    return PromotionService(registry=registry, manifests=ManifestCatalog.from_directory(None), verifier=verifier)
 
 
-def test_manual_promotion_and_rollbacks_name_their_actor(registry: SqlModelRegistry) -> None:
-    promotions = service(registry)
+def test_manual_promotion_and_rollbacks_name_their_actor(
+    registry: SqlModelRegistry, objects: MemoryObjectStore
+) -> None:
+    promotions = service(registry, objects)
     _, first = promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
     assert (first.champion, first.updated_by, first.revision) == ("v1", "alice", 1)
     _, canary = promotions.change(
@@ -105,8 +156,8 @@ def test_manual_promotion_and_rollbacks_name_their_actor(registry: SqlModelRegis
         promotions.rollback("card_fraud", Rollback(), actor="alice")
 
 
-def test_bad_changes_are_refused(registry: SqlModelRegistry) -> None:
-    promotions = service(registry)
+def test_bad_changes_are_refused(registry: SqlModelRegistry, objects: MemoryObjectStore) -> None:
+    promotions = service(registry, objects)
     with pytest.raises(NotFoundError):
         promotions.traffic("card_fraud")
     with pytest.raises(TrafficChangeError, match="no champion"):
@@ -120,6 +171,104 @@ def test_bad_changes_are_refused(registry: SqlModelRegistry) -> None:
     promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
     with pytest.raises(RevisionConflictError):
         promotions.change("card_fraud", TrafficChange(version="v2", policy="shadow", expected_revision=0), actor="bob")
+
+
+def _refusal(promotions: PromotionService, version: str, policy: str = "full") -> str:
+    with pytest.raises(VersionUnverifiedError) as refused:
+        promotions.change("card_fraud", TrafficChange(version=version, policy=policy), actor="alice")
+    return str(refused.value)
+
+
+def test_a_version_whose_stored_artifact_no_longer_verifies_is_refused(
+    registry: SqlModelRegistry, objects: MemoryObjectStore
+) -> None:
+    promotions = service(registry, objects)
+    v2, v3 = registry.get("card-fraud", "v2"), registry.get("card-fraud", "v3")
+    assert v2 is not None and v3 is not None
+    flipped = bytearray(artifact_of("v2"))
+    flipped[len(flipped) // 2] ^= 0x01
+    objects.objects[v2.manifest.artifact_key] = bytes(flipped)
+    objects.delete(v3.manifest.artifact_key)
+
+    tampered = _refusal(promotions, "v2")
+    missing = _refusal(promotions, "v3")
+
+    assert tampered.startswith("model version card-fraud:v2 cannot take traffic: the stored artifact")
+    assert f"is not the signed one ({len(flipped)} bytes, sha256 {v2.manifest.artifact_digest})" in tampered
+    assert f"no artifact is stored at {v3.manifest.artifact_key}" in missing
+    assert registry.traffic("card_fraud") is None
+    _, promoted = promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
+    assert promoted.champion == "v1"
+    assert "stored artifact" in _refusal(promotions, "v2", "shadow")
+    assert registry.traffic("card_fraud") == promoted
+
+
+def test_a_version_whose_stored_manifest_no_longer_verifies_is_refused(
+    engine: Engine, registry: SqlModelRegistry, objects: MemoryObjectStore
+) -> None:
+    promotions = service(registry, objects)
+    # The registry's copy with a lower threshold: more approvals, and a signature that no longer holds.
+    with Session(engine) as session, session.begin():
+        row = session.exec(select(ModelVersionRow).where(col(ModelVersionRow.version) == "v1")).one()
+        document = dict(row.manifest)
+        document["manifest"] = {**document["manifest"], "threshold": 0.1}
+        row.manifest = document
+    # The copy stored beside the artifact, replaced by another validly signed manifest.
+    v2 = registry.get("card-fraud", "v2")
+    assert v2 is not None
+    other = SIGNER.sign(v2.manifest.model_copy(update={"threshold": 0.1}))
+    objects.objects[manifest_key("card-fraud", "v2")] = other.model_dump_json().encode()
+    objects.objects[manifest_key("card-fraud", "v3")] = b"{not json"
+    foreign = release(registry, objects, "v5", signer=ManifestSigner.generate())
+
+    registered = _refusal(promotions, "v1")
+    stored = _refusal(promotions, "v2")
+    unreadable = _refusal(promotions, "v3")
+
+    assert "the registered manifest's signature does not verify" in registered
+    assert "differs from the registered one" in registered
+    assert stored.endswith(
+        f"the signed manifest stored at {manifest_key('card-fraud', 'v2')} differs from the registered one"
+    )
+    assert "is not a model.v1 signed manifest" in unreadable
+    assert "signature does not verify" in _refusal(promotions, foreign.manifest.model_version)
+    assert registry.traffic("card_fraud") is None
+
+
+class RecordingLoader:
+    """Stands in for the workers: loads what it is given, or refuses with the worker client's error."""
+
+    def __init__(self, refusal: str | None = None) -> None:
+        self.refusal = refusal
+        self.loaded: list[str] = []
+
+    def load(self, signed: SignedManifest, timeout_s: float) -> None:
+        self.loaded.append(signed.manifest.model_version)
+        if self.refusal is not None:
+            raise WorkerError(self.refusal)
+
+
+def test_a_version_no_worker_loads_is_refused_and_one_that_loads_promotes(
+    registry: SqlModelRegistry, objects: MemoryObjectStore
+) -> None:
+    refusing = RecordingLoader("worker answered 422 ArtifactVerificationError: digest mismatch")
+    objects.delete(manifest_key("card-fraud", "v2"))
+
+    assert _refusal(service(registry, objects, refusing), "v1").endswith(
+        "no worker loaded it: worker answered 422 ArtifactVerificationError: digest mismatch"
+    )
+    assert "no signed manifest is stored" in _refusal(service(registry, objects, refusing), "v2")
+    # A version whose stored copies fail is not sent to a worker at all.
+    assert refusing.loaded == ["v1"]
+    loading = RecordingLoader()
+    _, promoted = service(registry, objects, loading).change(
+        "card_fraud", TrafficChange(version="v1", policy="full"), actor="alice"
+    )
+    assert promoted.champion == "v1" and loading.loaded == ["v1"]
+    # A rejected version is refused for its gates, before any worker is asked.
+    with pytest.raises(VersionRejectedError):
+        service(registry, objects, loading).change("card_fraud", TrafficChange(version="v4", policy="full"), actor="a")
+    assert loading.loaded == ["v1"]
 
 
 class FixedClock:
@@ -151,9 +300,9 @@ def inference_event(index: int, version: str, *, role: str, error: bool, at: dat
 
 
 def test_the_controller_rolls_back_a_failing_shadow_and_promotes_a_good_canary(
-    engine: Engine, registry: SqlModelRegistry
+    engine: Engine, registry: SqlModelRegistry, objects: MemoryObjectStore
 ) -> None:
-    promotions = service(registry)
+    promotions = service(registry, objects)
     promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
     promotions.change("card_fraud", TrafficChange(version="v2", policy="shadow"), actor="alice")
     later = datetime.now(UTC) + timedelta(seconds=5)
@@ -194,8 +343,10 @@ class BrokenStats:
         raise RuntimeError("stats query crashed")
 
 
-def test_a_controller_run_that_crashes_still_stores_its_one_audit_event(registry: SqlModelRegistry) -> None:
-    promotions = service(registry)
+def test_a_controller_run_that_crashes_still_stores_its_one_audit_event(
+    registry: SqlModelRegistry, objects: MemoryObjectStore
+) -> None:
+    promotions = service(registry, objects)
     promotions.change("card_fraud", TrafficChange(version="v1", policy="full"), actor="alice")
     promotions.change("card_fraud", TrafficChange(version="v2", policy="shadow"), actor="alice")
     controller = PromotionController(

@@ -27,8 +27,9 @@ from leaim.data.snapshots import SnapshotService
 from leaim.domain.manifests import ManifestCatalog
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.consumer import TrainingConsumer
-from leaim.lifecycle.promotion import PromotionController, PromotionService
+from leaim.lifecycle.promotion import PromotionController, PromotionService, VersionVerifier
 from leaim.lifecycle.training import TrainingJobs
+from leaim.serving.loading import WorkerModelLoader
 from leaim.serving.workers import build_worker_client
 
 if TYPE_CHECKING:
@@ -57,7 +58,9 @@ def build_lifecycle(
 ) -> Lifecycle:
     """Build the training jobs, promotion service and controller and their adapters from settings.
 
-    The signing key is read only where it is used: by the training function, which signs manifests.
+    The signing key is read only where it is used: by the training function, which signs manifests, and by
+    a promotion, which verifies the version's signature with it. A promotion also has one worker load the
+    version where this function can reach workers: the local worker hosts, or Modal once it has a token.
     """
     runtime = build_runtime(service_name, settings)
     settings, clock = runtime.settings, runtime.clock
@@ -82,6 +85,15 @@ def build_lifecycle(
         modal_credentials(settings)
         return workers or build_worker_client(settings)
 
+    shared_workers = once(worker_client)
+    artifacts = S3ObjectStore(required(settings.artifacts_bucket, "artifacts_bucket"), s3)
+    signer = once(lambda: manifest_signer(settings))
+    reaches_workers = settings.worker_backend == "local" or settings.modal_token_secret_arn is not None
+    verifier = VersionVerifier(
+        artifacts=artifacts,
+        verifies=lambda signed: signer().verifies(signed),
+        loader=WorkerModelLoader(shared_workers, clock) if reaches_workers else None,
+    )
     jobs = TrainingJobs(
         manifests=manifests,
         datasets=datasets,
@@ -92,9 +104,9 @@ def build_lifecycle(
             boto3.client("sqs", config=AWS_WRITE_CONFIG),
         ),
         registry=registry,
-        artifacts=S3ObjectStore(required(settings.artifacts_bucket, "artifacts_bucket"), s3),
-        workers=once(worker_client),
-        signer=once(lambda: manifest_signer(settings)),
+        artifacts=artifacts,
+        workers=shared_workers,
+        signer=signer,
         audit_log=runtime.audit_log,
         telemetry=runtime.telemetry,
         clock=clock,
@@ -104,7 +116,7 @@ def build_lifecycle(
         runtime=runtime,
         engine=engine,
         jobs=jobs,
-        promotions=PromotionService(registry=registry, manifests=manifests),
+        promotions=PromotionService(registry=registry, manifests=manifests, verifier=verifier),
         controller=PromotionController(
             registry=registry, stats=SqlVersionStats(engine), manifests=manifests, clock=clock
         ),

@@ -35,6 +35,15 @@ class TrainingWorker(Protocol):
         ...
 
 
+class ModelLoader(Protocol):
+    """The running inference workers, asked to load a version before it takes traffic."""
+
+    def load(self, signed: SignedManifest, timeout_s: float) -> None:
+        """Have one worker verify and load the version's artifact; WorkerError (or WorkerTimeoutError) when it
+        cannot within `timeout_s`."""
+        ...
+
+
 class ModelRegistry(Protocol):
     """Immutable, signed model versions and the traffic policy of each use case."""
 

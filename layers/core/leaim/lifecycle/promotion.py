@@ -6,25 +6,45 @@ traffic since the challenger took its current policy: a challenger that errs, fa
 more than the manifest allows is rolled back; one that holds up over enough requests advances from
 shadow to canary, and from canary to champion. Every write is conditional on the policy's revision, so
 a manual change racing the controller makes one of them fail cleanly instead of mixing both.
+
+A manual change verifies the version first (`VersionVerifier`): its artifact and its signed manifest, as
+stored, must verify, and where workers run one of them must load it; a version that fails is refused
+with VersionUnverifiedError naming every problem, before any write.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from contracts.model.v1 import PromotionDecision
-from leaim.exceptions import ConflictError, LeaimError, NotFoundError, RevisionConflictError
+from pydantic import ValidationError
+
+from contracts.model.v1 import PromotionDecision, SignedManifest
+from leaim.exceptions import (
+    ConflictError,
+    LeaimError,
+    NotFoundError,
+    RevisionConflictError,
+    VersionUnverifiedError,
+    WorkerError,
+)
+from leaim.lifecycle.training import manifest_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from contracts.manifest.v1 import Promotion, UseCaseManifest
     from contracts.model.v1 import Rollback, TrafficChange, TrafficPolicy, VersionStats
+    from leaim.data.ports import ObjectStore
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
-    from leaim.lifecycle.ports import ModelRegistry, VersionStatsSource
+    from leaim.lifecycle.ports import ModelLoader, ModelRegistry, VersionStatsSource
 
 CONTROLLER = "controller:promotion"
+# How long one worker may take to load a version before a promotion gives up on it.
+LOAD_TIMEOUT_S = 10.0
 
 Action = Literal["promote", "advance", "rollback", "wait"]
 
@@ -94,12 +114,74 @@ def _seen(stats: VersionStats | None) -> int:
     return 0 if stats is None else max(stats.requests, stats.fallbacks)
 
 
+class VersionVerifier:
+    """Checks a version as stored before it takes traffic, so that a promotion cannot turn traffic into fallbacks.
+
+    The registry's signed manifest must carry a valid signature (`verifies`); the copy stored beside the
+    artifact must be that same signed manifest; the artifact's stored bytes must have the manifest's size
+    and sha256; and, given a `loader` (where workers run), one worker must load the version, which
+    verifies the workers' own copy of the artifact and manifest.
+    """
+
+    def __init__(
+        self,
+        *,
+        artifacts: ObjectStore,
+        verifies: Callable[[SignedManifest], bool],
+        loader: ModelLoader | None = None,
+        load_timeout_s: float = LOAD_TIMEOUT_S,
+    ) -> None:
+        self._artifacts = artifacts
+        self._verifies = verifies
+        self._loader = loader
+        self._load_timeout_s = load_timeout_s
+
+    def problems(self, signed: SignedManifest) -> list[str]:
+        """Why the version must not take traffic; empty when every check passes."""
+        manifest = signed.manifest
+        problems = []
+        if not self._verifies(signed):
+            problems.append("the registered manifest's signature does not verify")
+        problems += self._stored_manifest_problems(signed)
+        artifact = self._artifacts.get(manifest.artifact_key)
+        if artifact is None:
+            problems.append(f"no artifact is stored at {manifest.artifact_key}")
+        else:
+            digest = hashlib.sha256(artifact).hexdigest()
+            if len(artifact) != manifest.artifact_bytes or digest != manifest.artifact_digest:
+                problems.append(
+                    f"the stored artifact ({len(artifact)} bytes, sha256 {digest}) is not the signed one "
+                    f"({manifest.artifact_bytes} bytes, sha256 {manifest.artifact_digest})"
+                )
+        # A worker is asked only about a version whose stored copies verify: it would refuse the others anyway.
+        if not problems and self._loader is not None:
+            try:
+                self._loader.load(signed, self._load_timeout_s)
+            except WorkerError as error:
+                problems.append(f"no worker loaded it: {error}")
+        return problems
+
+    def _stored_manifest_problems(self, signed: SignedManifest) -> list[str]:
+        key = manifest_key(signed.manifest.model_name, signed.manifest.model_version)
+        document = self._artifacts.get(key)
+        if document is None:
+            return [f"no signed manifest is stored at {key}"]
+        try:
+            stored = SignedManifest.model_validate_json(document)
+        except ValidationError:
+            return [f"the signed manifest stored at {key} is not a model.v1 signed manifest"]
+        if stored != signed:
+            return [f"the signed manifest stored at {key} differs from the registered one"]
+        return []
+
+
 class PromotionService:
     """Manual traffic changes through the API; the caller audits them with the actor."""
 
-    def __init__(self, *, registry: ModelRegistry, manifests: ManifestCatalog) -> None:
+    def __init__(self, *, registry: ModelRegistry, manifests: ManifestCatalog, verifier: VersionVerifier) -> None:
         self._registry = registry
         self._manifests = manifests
+        self._verifier = verifier
 
     def traffic(self, use_case: str) -> TrafficPolicy:
         """The use case's policy; NotFoundError for an unknown use case or one that has no champion yet."""
@@ -114,12 +196,14 @@ class PromotionService:
 
         Without an expected revision the write is conditional on the revision read here, so the policy
         returned as "before" is exactly the one replaced. Raises NotFoundError (use case or version), and
-        ConflictError subclasses: a rejected version, a stale expected revision or a concurrent change,
-        or a change the current policy does not allow.
+        ConflictError subclasses: a rejected version, a version that does not verify as stored
+        (VersionUnverifiedError), a stale expected revision or a concurrent change, or a change the
+        current policy does not allow.
         """
         manifest = self._manifests.get(use_case)
         model = manifest.model.name
-        if self._registry.get(model, change.version) is None:
+        signed = self._registry.get(model, change.version)
+        if signed is None:
             raise NotFoundError(f"model {model!r} has no version {change.version!r}")
         before = self._registry.traffic(use_case)
         expected = change.expected_revision
@@ -129,6 +213,13 @@ class PromotionService:
             raise RevisionConflictError(
                 f"traffic of {use_case!r} is at revision {before.revision}, not {expected}: read it again"
             )
+        # A rejected version is refused by the registry's write, with its own code; only the others are verified.
+        if signed.manifest.status == "approved":
+            problems = self._verifier.problems(signed)
+            if problems:
+                raise VersionUnverifiedError(
+                    f"model version {model}:{change.version} cannot take traffic: {'; '.join(problems)}"
+                )
         if change.policy == "full":
             after = self._registry.set_champion(
                 use_case, model, change.version, actor=actor, expected_revision=expected
