@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from types import SimpleNamespace
 from typing import Any
 
@@ -143,7 +144,10 @@ def test_a_long_outage_under_steady_traffic_keeps_the_threads_bounded_and_the_cl
     calls = BoundedCalls(4, thread_name="test-outage-call")
     client = ModalWorkerClient("leaim-inference", "leaim-training", "main", calls)
     timeouts = refusals = most_threads = 0
-    for index in range(400):
+    tracemalloc.start()
+    for index in range(600):
+        if index == 200:
+            steady = tracemalloc.get_traced_memory()[0]
         try:
             client.score(request(f"r-{index}"), timeout_s=0.002)
         except WorkerTimeoutError:
@@ -154,9 +158,13 @@ def test_a_long_outage_under_steady_traffic_keeps_the_threads_bounded_and_the_cl
         most_threads = max(most_threads, len(call_threads("test-outage-call")))
         if index % 10 == 9:
             remote.end_oldest()
+    grown = tracemalloc.get_traced_memory()[0] - steady
+    tracemalloc.stop()
     assert most_threads == 4
     # Every call failed; only those that found a free thread reached Modal, the others failed at once.
-    assert timeouts + refusals == 400 and refusals >= 300
+    assert timeouts + refusals == 600 and refusals >= 450
+    # Memory is flat too: 400 more calls of the outage leave a few kB (a thread per call would hold 1.3 MB).
+    assert grown < 64 * 1024
 
     remote.up = True
     remote.end_all()
