@@ -13,7 +13,10 @@ import pytest
 
 from contracts.inference.v1 import InferenceRequest, InferenceResult, RowScore
 from leaim.exceptions import ConfigurationError, WorkerError, WorkerTimeoutError
+from leaim.orchestration.decisions import DecisionService
+from leaim.serving.breaker import BreakerState
 from leaim.serving.workers import BoundedCalls, ModalWorkerClient
+from tests.support.fakes import PII_KEY, World, decide
 
 DIGEST = "cd" * 32
 
@@ -178,3 +181,42 @@ def test_a_long_outage_under_steady_traffic_keeps_the_threads_bounded_and_the_cl
         raise AssertionError("the client did not recover once Modal was back")
     assert result.results[0].score == 0.25
     assert len(call_threads("test-outage-call")) == 4
+
+
+def test_decisions_through_an_outage_fall_back_and_recover_within_one_breaker_reset(
+    remote: UnreachableModal,
+) -> None:
+    world = World()  # the version's circuit opens after two failures and waits 30 s
+    calls = BoundedCalls(2, thread_name="test-decision-call")
+    world.service = DecisionService(
+        catalog=world.catalog,
+        features=world.features,
+        router=world.router,
+        workers=ModalWorkerClient("leaim-inference", "leaim-training", "main", calls),
+        audit_log=world.audit,
+        decisions=world.audit,
+        overrides=world.audit,
+        telemetry=world.telemetry,
+        clock=world.clock,
+        breakers=world.breakers,
+        pii_key=PII_KEY,
+        deadline_margin_ms=50,
+    )
+
+    def reason(request_id: str) -> str | None:
+        return decide(world, request_id)[0].response.fallback_reason
+
+    assert all("WorkerTimeoutError" in (reason(f"r-{index}") or "") for index in range(2))
+    assert "CircuitOpenError" in (reason("r-open") or "")
+    # The probe finds both threads held by hung calls: it fails at once, and the circuit opens again.
+    world.clock.mono += 30.0
+    assert "calls are still running" in (reason("r-probe-full") or "")
+    assert "CircuitOpenError" in (reason("r-open-again") or "")
+
+    remote.up = True
+    remote.end_all()
+    until_answered(calls)
+    world.clock.mono += 30.0
+    assert reason("r-back") is None
+    assert world.breakers.for_target(world.model.artifact_digest).state is BreakerState.CLOSED
+    assert reason("r-after") is None
