@@ -485,6 +485,7 @@ class LocalWorkerPool:
         """Stop supervising, then terminate every process (killing any that does not exit promptly)."""
         self._stopping.set()
         self.resume()
+        # Under the lock: a replacement a watcher has just spawned is in its slot, and no other can start now.
         with self._lock:
             children = [slot.process for slot in self._slots]
             for child in children:
@@ -492,11 +493,7 @@ class LocalWorkerPool:
                     child.terminate()
         for watcher in self._watchers:
             watcher.join()
-        # A watcher that was starting a replacement put it in its slot before it saw the stop.
-        children = [slot.process for slot in self._slots]
         for child in children:
-            if child.poll() is None:
-                child.terminate()
             _finish(child)
         self._slots = []
         self._watchers = []
