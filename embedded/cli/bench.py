@@ -1,4 +1,4 @@
-"""`leaim bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit`: the local stack measured."""
+"""`leaim bench` and its siblings (`bench-ingest`, `-models`, `-drift`, `-audit`, `-durability`): the stack measured."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    """Add `bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit`."""
+    """Add `bench`, `bench-ingest`, `bench-models`, `bench-drift`, `bench-audit` and `bench-durability`."""
     bench = commands.add_parser("bench", help="measure the governed decision path against its floors")
     bench.add_argument("--iterations", type=positive, default=2000, help="timed calls per in-process measurement")
     bench.add_argument("--http-requests", type=positive, default=400, help="HTTP requests per concurrency level")
@@ -38,6 +38,15 @@ def register(commands: Commands) -> None:
     bench_audit.add_argument("--postgres", help="PostgreSQL server URL (default: the local test database)")
     bench_audit.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
     bench_audit.set_defaults(run=_audit)
+    bench_durability = commands.add_parser(
+        "bench-durability",
+        help="measure what keeping the local endpoint's state on disk costs per request and at start",
+    )
+    bench_durability.add_argument(
+        "--requests", type=positive, default=500, help="requests per operation (default: 500)"
+    )
+    bench_durability.add_argument("--entities", type=positive, default=20_000, help="items to restore (default: 20000)")
+    bench_durability.set_defaults(run=_durability)
 
 
 def _decisions(arguments: argparse.Namespace, console: Console) -> int:
@@ -62,6 +71,12 @@ def _drift(arguments: argparse.Namespace, console: Console) -> int:
     from embedded.bench.drift import run_drift_bench
 
     return run_drift_bench(console, rows=arguments.rows, features=arguments.features)
+
+
+def _durability(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.durability import run_durability_bench
+
+    return run_durability_bench(console, requests=arguments.requests, entities=arguments.entities)
 
 
 def _audit(arguments: argparse.Namespace, console: Console) -> int:

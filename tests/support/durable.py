@@ -9,6 +9,7 @@ directory's files limited to LIMIT bytes (as on a full disk) and prints what the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -46,7 +47,9 @@ def write(clients: dict[str, Any]) -> None:
     dead_letters = sqs.create_queue(QueueName=DEAD_LETTERS)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 2})
-    queue = sqs.create_queue(QueueName=QUEUE, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "1"})["QueueUrl"]
+    queue = sqs.create_queue(QueueName=QUEUE, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "1"})[
+        "QueueUrl"
+    ]
     for body in ("first", "second", "third"):
         sqs.send_message(QueueUrl=queue, MessageBody=body)
     (received,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"]
@@ -54,7 +57,10 @@ def write(clients: dict[str, Any]) -> None:
     dynamodb.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )
@@ -67,12 +73,14 @@ def write(clients: dict[str, Any]) -> None:
         UpdateExpression="SET v = :v",
         ExpressionAttributeValues={":v": {"S": "updated"}},
     )
-    put = {"TableName": TABLE, "Item": {"pk": {"S": "b"}, "sk": {"N": "1"}}, "ConditionExpression": "attribute_not_exists(pk)"}
+    put = {
+        "TableName": TABLE,
+        "Item": {"pk": {"S": "b"}, "sk": {"N": "1"}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
     dynamodb.transact_write_items(TransactItems=[{"Put": put}])
-    try:
+    with contextlib.suppress(dynamodb.exceptions.TransactionCanceledException):
         dynamodb.transact_write_items(TransactItems=[{"Put": put}])
-    except dynamodb.exceptions.TransactionCanceledException:
-        pass
     dynamodb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": {"pk": {"S": "c"}, "sk": {"N": "9"}}}}]})
     s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
     s3.put_object(Bucket=BUCKET, Key="dir/a file.txt", Body=b"one")
@@ -89,7 +97,9 @@ def write(clients: dict[str, Any]) -> None:
 
 
 def read(clients: dict[str, Any]) -> dict[str, Any]:
-    sqs, dynamodb, streams, s3, kinesis = (clients[name] for name in ("sqs", "dynamodb", "dynamodbstreams", "s3", "kinesis"))
+    sqs, dynamodb, streams, s3, kinesis = (
+        clients[name] for name in ("sqs", "dynamodb", "dynamodbstreams", "s3", "kinesis")
+    )
     queue = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
     # The first message's visibility timeout (1 s) runs out; then every message is visible.
     time.sleep(1.2)

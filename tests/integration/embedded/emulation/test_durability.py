@@ -39,7 +39,13 @@ def test_everything_the_endpoint_answered_is_there_after_a_kill_9(tmp_path: Path
     assert state["messages"] == [["first", "2"], ["second", "1"], ["third", "1"]]
     assert state["dead_letter_target"] == "work-dlq"
     # Puts, a delete, an update, a transaction (and a cancelled one that left nothing) and a batch write.
-    assert state["items"] == [["a", "1", "updated"], ["a", "2", "v2"], ["a", "3", "v3"], ["b", "1", None], ["c", "9", None]]
+    assert state["items"] == [
+        ["a", "1", "updated"],
+        ["a", "2", "v2"],
+        ["a", "3", "v3"],
+        ["b", "1", None],
+        ["c", "9", None],
+    ]
     assert state["stream"] == [
         ["INSERT", "a"],
         ["INSERT", "a"],
@@ -51,7 +57,12 @@ def test_everything_the_endpoint_answered_is_there_after_a_kill_9(tmp_path: Path
         ["INSERT", "c"],
     ]
     # Every version of an object, its delete marker, and a lock, as they were.
-    assert state["versions"] == [["deleted", False], ["dir/a file.txt", False], ["dir/a file.txt", True], ["locked", True]]
+    assert state["versions"] == [
+        ["deleted", False],
+        ["dir/a file.txt", False],
+        ["dir/a file.txt", True],
+        ["locked", True],
+    ]
     assert state["delete_markers"] == ["deleted"]
     assert state["latest"] == "two"
     assert state["lock"] == ["COMPLIANCE", "2035-01-01T00:00:00+00:00"]
