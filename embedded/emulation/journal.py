@@ -63,7 +63,7 @@ _MAGIC = b"LJ01"
 # S3 lives in one backend per partition, the other services in one per region.
 S3_PARTITION = "aws"
 # How often a long-polling receive looks again when no message woke it.
-_RECEIVE_POLL_S = 0.05
+_RECEIVE_POLL_S = 0.1
 _MAX_RECEIVE_WAIT_S = 20
 
 Entity = tuple[str, ...]
