@@ -17,6 +17,7 @@ import boto3
 from contracts.ingest.v1 import SnapshotManifest
 from contracts.model.v1 import ModelVersionView, TrainingJob
 from embedded.clients.http import Sent, send
+from embedded.emulation.faults import FaultInjector
 from embedded.emulation.stack import LocalStack
 from embedded.emulation.trail import AUDIT_SIGNING_KEY, audit_signer
 from embedded.emulation.workers import LocalWorkerPool
@@ -93,6 +94,8 @@ class WorldOptions:
     run_schedules: bool = True
     # A folder of use case manifests to run instead of the shipped ones (the functions read it too).
     use_cases_dir: Path | None = None
+    # The audit store and registry (a PostgreSQL URL, say); the state directory's SQLite file when None.
+    database_url: str | None = None
 
 
 class LocalWorld:
@@ -101,9 +104,9 @@ class LocalWorld:
     def __init__(self, options: WorldOptions) -> None:
         self.options = options
         self.state_dir = options.state_dir.resolve()
-        self.database_url = f"sqlite:///{self.state_dir / 'leaim.db'}"
-        # Prefixes this run's request ids: the store keeps an earlier run's decisions, and the same request id
-        # sent again would be answered as a replay of them instead of being decided.
+        self.database_url = options.database_url or f"sqlite:///{self.state_dir / 'leaim.db'}"
+        # Marks this run's request and record ids: the stores keep an earlier run's decisions and records, and the
+        # same request id sent again would be answered as a replay of them instead of being decided.
         self.run_id = secrets.token_hex(4)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.signer = self._signer()
@@ -144,6 +147,8 @@ class LocalWorld:
             state_dir=self.state_dir / "stack",
             api_port=self.options.api_port,
             run_schedules=self.options.run_schedules,
+            # Faults can be injected into the AWS endpoint from any process (`leaim chaos`); none are by default.
+            endpoint_wrappers=(FaultInjector,),
             parameters={
                 "WorkerBackend": "local",
                 "ModalTokenSecretArn": "unused-by-the-local-backend",
@@ -212,8 +217,13 @@ class LocalWorld:
         transactions = generator.transactions(rows, generator.cards(cards))
         now = datetime.now(UTC)
         step = timedelta(days=TRAINING_DAYS) / max(rows, 1)
+        # This run's record ids: an earlier run's records stay stored, and the same id with other event times
+        # would be quarantined as a conflict.
         records = [
-            transaction_record(t, now - timedelta(days=TRAINING_DAYS) + index * step)
+            {
+                **transaction_record(t, now - timedelta(days=TRAINING_DAYS) + index * step),
+                "transaction_id": f"{t.inputs['transaction_id']}-{self.run_id}",
+            }
             for index, t in enumerate(transactions)
         ]
         for start in range(0, len(records), INGEST_BATCH):
