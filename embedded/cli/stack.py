@@ -27,6 +27,12 @@ def register(commands: Commands) -> None:
     demo = commands.add_parser("demo", help="train, start the stack, send decisions over HTTP and SQS, reconcile")
     demo.add_argument("--requests", type=positive, default=240, help="well-formed HTTP decision requests")
     demo.add_argument("--queue-messages", type=positive, default=60, help="messages sent to the decision queue")
+    demo.add_argument(
+        "--training-rows", type=positive, default=10_000, help="transactions ingested to train the reference model"
+    )
+    demo.add_argument(
+        "--ingest-records", type=positive, default=1_200, help="records sent to the ingestion entry points"
+    )
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument(
         "--drift",
@@ -94,7 +100,13 @@ def _demo(arguments: argparse.Namespace, console: Console) -> int:
     from embedded.world import WorldOptions
 
     world = WorldOptions(state_dir=arguments.state_dir, seed=arguments.seed, run_schedules=False)
-    options = DemoOptions(http_requests=arguments.requests, queue_messages=arguments.queue_messages, world=world)
+    options = DemoOptions(
+        training_rows=arguments.training_rows,
+        http_requests=arguments.requests,
+        queue_messages=arguments.queue_messages,
+        ingest_records=arguments.ingest_records,
+        world=world,
+    )
     return run_demo(options, console)
 
 

@@ -212,12 +212,14 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
             request = {"request_id": f"{world.run_id}-q-{index}", "inputs": next(transactions).inputs}
             bodies.append(json.dumps({"use_case": REFERENCE_USE_CASE, "request": request}))
     duplicates = bodies[:2]
-    for body in [*bodies, *duplicates]:
+    sent = {
         sqs.send_message(
             QueueUrl=queue_url,
             MessageBody=body,
             MessageAttributes={"principal": {"DataType": "String", "StringValue": "local-batch-job"}},
-        )
+        )["MessageId"]
+        for body in [*bodies, *duplicates]
+    }
     poison = sum(1 for index in range(options.queue_messages) if index % 20 in (7, 13))
     expected_results = options.queue_messages - poison
     report.expected_results, report.expected_dead_letters = expected_results, poison
@@ -230,25 +232,38 @@ def _queue_phase(world: LocalWorld, options: DemoOptions, transactions: Any, rep
         while time.monotonic() < deadline and (
             len(report.queue.results) < expected_results or len(report.queue.dead_letters) < poison
         ):
-            for message in _drain(sqs, results_url):
-                report.queue.results.append(json.loads(message["Body"]))
+            report.queue.results += _results(_drain(sqs, results_url), world.run_id)
             for message in _drain(sqs, dlq_url):
-                reason = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "")
+                attributes = message.get("MessageAttributes", {})
+                # What an earlier run left on the queue (a state directory keeps the queues) is not counted.
+                if attributes.get("source_message_id", {}).get("StringValue") not in sent:
+                    continue
+                reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue", "")
                 report.queue.dead_letters.append(({"body": message["Body"]}, reason))
             progress.update(results_task, completed=len(report.queue.results))
             progress.update(dead_task, completed=len(report.queue.dead_letters))
     # Redelivered duplicates must not publish twice: give a late duplicate the time to show up.
     time.sleep(1.0)
-    report.queue.results += [json.loads(m["Body"]) for m in _drain(sqs, results_url)]
+    report.queue.results += _results(_drain(sqs, results_url), world.run_id)
+
+
+def _results(messages: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The decisions published for this run's requests, whose ids carry its run id."""
+    results = [json.loads(message["Body"]) for message in messages]
+    return [result for result in results if str(result.get("request_id", "")).startswith(f"{run_id}-")]
 
 
 def _ingest_phase(world: LocalWorld, options: DemoOptions, ingestion: Ingestion, console: Console) -> None:
     """Send transactions records, some broken, over HTTP (twice), the ingest stream and the ingest queue."""
     stack = world.running
     since = datetime.now(UTC)
-    records = sample_records(
-        world.manifest, options.ingest_records, options.ingest_records // 25, seed=options.world.seed + 2, now=since
-    )
+    # This run's record ids: an id a stored record of an earlier run holds, with other event times, is a conflict.
+    records = [
+        {**record, "transaction_id": f"{record['transaction_id']}-{world.run_id}"}
+        for record in sample_records(
+            world.manifest, options.ingest_records, options.ingest_records // 25, seed=options.world.seed + 2, now=since
+        )
+    ]
     third = len(records) // 3
     http, stream, queue = records[:third], records[third : 2 * third], records[2 * third :]
     for _ in range(2):
