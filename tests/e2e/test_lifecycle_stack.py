@@ -146,15 +146,20 @@ def test_shadow_then_canary_route_live_decisions_as_declared(world: LocalWorld) 
 
 
 def test_the_controller_rolls_back_a_challenger_whose_artifact_was_tampered(world: LocalWorld) -> None:
-    job = world.run_training_job(snapshot_id(world), version="tampered-3")
+    # The job deploys its version in shadow itself; the workers' copy of its artifact is tampered with afterwards.
+    job = world.run_training_job(snapshot_id(world), version="tampered-3", deploy="shadow")
     assert job.state == "succeeded", job.message
+    assert traffic(world).challenger == "tampered-3"
     digest = world.version("tampered-3").manifest.artifact_digest
     artifact = world.state_dir / "artifacts" / f"{digest}.onnx"
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0x01
     artifact.write_bytes(bytes(data))
 
-    put_traffic(world, {"version": "tampered-3", "policy": "shadow", "reason": "a deliberately worse challenger"})
+    # A promotion verifies first: no worker loads the tampered artifact, so the version cannot become champion.
+    refused = put_traffic(world, {"version": "tampered-3", "policy": "full"}, expect=409)
+    assert refused["error"] == "version_unverified" and "ArtifactVerificationError" in refused["message"]
+    assert traffic(world).champion == "v1"
     answers = decide(world, 55, "tampered", seed=6)
     assert {version(a) for a in answers if not a["fallback"]} == {"v1"}
     refused = [
