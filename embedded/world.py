@@ -20,7 +20,7 @@ from embedded.clients.http import Sent, send
 from embedded.emulation.faults import FaultInjector
 from embedded.emulation.stack import LocalStack
 from embedded.emulation.trail import AUDIT_SIGNING_KEY, audit_signer
-from embedded.emulation.workers import LocalWorkerPool
+from embedded.emulation.workers import LocalWorkerPool, Supervision
 from embedded.exceptions import LocalCallError
 from embedded.synthetic import CardFraudGenerator, transaction_record
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
@@ -82,6 +82,8 @@ class WorldOptions:
     state_dir: Path = field(default_factory=lambda: Path(".leaim"))
     api_port: int = 0
     worker_processes: int = 2
+    # How the worker processes are watched and replaced when one dies or hangs; None turns that off.
+    worker_supervision: Supervision | None = field(default_factory=Supervision)
     breaker_reset_s: float = 2.0
     # How long each function container keeps a use case's traffic plan; a promotion is seen within it.
     router_cache_s: float = 1.0
@@ -115,6 +117,7 @@ class LocalWorld:
             self.state_dir / "artifacts",
             processes=options.worker_processes,
             env={MANIFEST_KEYS_ENV: self.signer.public_key_b64},
+            supervision=options.worker_supervision,
         )
         self.stack: LocalStack | None = None
         self.api_keys: dict[str, str] = {}
