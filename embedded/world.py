@@ -53,8 +53,8 @@ REFERENCE_DATASET = "transactions"
 # Generated training transactions happen over the days before now, so they land in several partitions.
 TRAINING_DAYS = 14
 # Records per ingestion request: each conditional write to the ledger on moto costs milliseconds, and a request
-# must end well inside API Gateway's 29 s on a loaded 2-core machine.
-INGEST_BATCH = 2_000
+# must end well inside API Gateway's 29 s on a loaded 2-core machine, its function's cold start included.
+INGEST_BATCH = 500
 # Where the inference workers read the public keys they trust (gpu_workers.inference.signatures).
 MANIFEST_KEYS_ENV = "LEAIM_MANIFEST_PUBLIC_KEYS"
 
