@@ -247,11 +247,14 @@ def run_scenario(
     else:
         traffic.redeliver(scenario.burst)
     ended_at = time.monotonic()
+    # After a single blow the traffic goes on as long as a lasting fault would hold, so its effects can show.
+    observed_until = ended_at + (0.0 if scenario.lasting else options.fault_s)
     deadline = ended_at + RECOVERY_LIMIT_S
     while time.monotonic() < deadline:
         answered = traffic.exchanges
         normal_fallbacks = fallbacks_normal([e for e in answered if e.sent_at < injected_at])
-        if recovery_seconds(answered, ended_at, fallbacks_are_normal=normal_fallbacks) is not None:
+        recovered = recovery_seconds(answered, ended_at, fallbacks_are_normal=normal_fallbacks) is not None
+        if recovered and time.monotonic() >= observed_until:
             break
         time.sleep(0.5)
     exchanges = traffic.stop()
@@ -400,8 +403,9 @@ def _page(options: ChaosOptions, result: SuiteResult, started_at: datetime) -> B
         rows=[(name, does) for name, does in result.described.items()],
         note=(
             f"Steady traffic: {options.rate:g} decisions a second over the local API, {options.before_s:g} s before "
-            f"each fault, {options.fault_s:g} s of a fault that lasts, then until recovery (at most "
-            f"{RECOVERY_LIMIT_S:g} s). Each fault also gets a burst of duplicates of requests already sent."
+            f"each fault, {options.fault_s:g} s of a fault that lasts (or after a single blow), then until recovery "
+            f"(at most {RECOVERY_LIMIT_S:g} s from the fault's end). Each fault also gets a burst of duplicates of "
+            "requests already sent, halfway through a lasting fault or right after a blow."
         ),
     )
     targets = [
