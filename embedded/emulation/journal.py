@@ -84,6 +84,11 @@ class _Pickler(pickle.Pickler):
 
 
 def _dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _dumps_with_locks(value: Any) -> bytes:
+    """Like `_dumps`, for a model that holds locks (an SQS queue): slower, as every object passes through Python."""
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
     return buffer.getvalue()
@@ -298,7 +303,7 @@ class SqsService(Service):
         image = copy.copy(queue)
         # The dead-letter queue is its own entity, linked again when put back.
         image.dead_letter_queue = None
-        return _dumps(image)
+        return _dumps_with_locks(image)
 
     def install(self, images: dict[Entity, bytes]) -> set[Entity]:
         restored: dict[tuple[str, str], Any] = {}
