@@ -139,6 +139,8 @@ class LocalWorkerClient:
 class _WorkerUnreachableError(WorkerError):
     """The worker could not be connected to: the request was never sent, so another worker may take it."""
 
+    code = "worker_unreachable"
+
 
 def _exchange(host: str, port: int, path: str, data: str, deadline: float, where: str) -> tuple[int, Any]:
     """POST `data` to one worker before `deadline`: its status and JSON answer."""
