@@ -99,6 +99,18 @@ class PollerState:
         temporary.replace(self.path)
 
 
+def _save(name: str, state: PollerState, values: Mapping[str, Any]) -> None:
+    """Save a poller's state; a state directory that cannot take it (a full disk) costs a restart's redelivery.
+
+    The reader goes on with the values in memory, which the next save writes again: a checkpoint left behind
+    only means that a restart reads some records again, which the functions take idempotently.
+    """
+    try:
+        state.save(values)
+    except OSError as error:
+        logger.error("%s: could not save %s, kept in memory until the next save: %s", name, state.path.name, error)
+
+
 class _Poller:
     """A named background thread with counters and a prompt, clean stop."""
 
@@ -253,10 +265,11 @@ class SqsPoller(_Poller):
                 batch = self._gather()
                 if batch:
                     self._process(batch)
-            except (BotoCoreError, ClientError):
+            except (BotoCoreError, ClientError) as error:
                 if self._stopping.is_set():
                     return
-                logger.exception("%s: polling %s failed", self.name, self.queue_url)
+                # An error of the queue is retried, as Lambda's poller does: one line, not a traceback.
+                logger.warning("%s: polling %s failed, retrying: %s", self.name, self.queue_url, error)
                 self._stopping.wait(_RETRY_BACKOFF_S)
 
     def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
@@ -496,10 +509,10 @@ class _StreamPoller(_Poller):
             try:
                 limit = min(self.batch_size - len(batch), self.read_limit)
                 records, current_next = self._read(shard_id, current, limit)
-            except (BotoCoreError, ClientError):
+            except (BotoCoreError, ClientError) as error:
                 if self._stopping.is_set() or batch or last is not None:
                     break
-                logger.exception("%s: reading %s failed", self.name, shard_id)
+                logger.warning("%s: reading %s failed, retrying: %s", self.name, shard_id, error)
                 self._stopping.wait(_RETRY_BACKOFF_S)
                 continue
             current = current_next
@@ -552,8 +565,9 @@ class _StreamPoller(_Poller):
     def _checkpoint(self, shard_id: str, record: dict[str, Any]) -> None:
         with self._lock:
             self._stats.checkpoints[shard_id] = self.sequence(record)
-            if self._state is not None:
-                self._state.save(self._stats.checkpoints)
+            checkpoints = dict(self._stats.checkpoints)
+        if self._state is not None:
+            _save(self.name, self._state, checkpoints)
 
     def _process(self, shard_id: str, records: list[dict[str, Any]]) -> bool:
         """Run one batch to completion; False when stopped before it was."""
@@ -890,7 +904,7 @@ class SchedulePoller(_Poller):
         due = time.monotonic() + wait_s
         while not self._stopping.wait(max(0.0, due - time.monotonic())):
             if self._state is not None:
-                self._state.save({"last_run": time.time()})
+                _save(self.name, self._state, {"last_run": time.time()})
             self._fire()
             now = time.monotonic()
             while due <= now:

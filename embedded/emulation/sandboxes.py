@@ -299,10 +299,15 @@ class SandboxPool:
             }
             return sandbox.invoke(header, event_text, timeout_s)
         finally:
-            if self.ledger is not None:
-                # Counted once it ended (or timed out): by then it has had its chance to store its audit event.
-                self.ledger(self.logical_id, request_id, datetime.now(UTC))
-            self._release(sandbox)
+            try:
+                if self.ledger is not None:
+                    # Counted once it ended (or timed out): by then it has had its chance to store its audit event.
+                    self.ledger(self.logical_id, request_id, datetime.now(UTC))
+            except OSError as error:
+                # As a metric CloudWatch lost: the invocation's own outcome stands.
+                logger.error("%s: invocation %s not counted: %s", self.logical_id, request_id, error)
+            finally:
+                self._release(sandbox)
 
     def stop(self) -> None:
         """Stop every sandbox; an invocation still running in one fails. Later invocations are refused."""
