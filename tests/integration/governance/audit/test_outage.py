@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from contracts.decision.v1 import DecisionRequest
+from embedded.chaos.proxy import TcpProxy
 from embedded.emulation.aws import LocalEndpoint
 from embedded.emulation.context import LambdaContext
 from leaim.adapters.dynamodb_audit import DynamoAcceptedStore, DynamoAuditLog, DynamoDecisions
@@ -35,7 +36,6 @@ from leaim.orchestration.decisions import DecisionService
 from leaim.serving.breaker import BreakerBoard
 from tests.support.accepted import REGION, StreamReader, accepted_table
 from tests.support.fakes import PII_KEY, TRACE, World, transaction
-from tests.support.proxy import TcpProxy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
