@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace import ReadableSpan
 
+logger = logging.getLogger(__name__)
 _provider_lock = threading.Lock()
 _exported_files: set[Path] = set()
 
@@ -31,6 +33,7 @@ class JsonLinesSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         # One handle for the exporter's life: opening the file per span would cost more than the span.
         self._file = path.open("a", encoding="utf-8", buffering=1)
+        self._failing = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Write the spans."""
@@ -54,13 +57,24 @@ class JsonLinesSpanExporter(SpanExporter):
                 )
             )
         with self._lock:
-            self._file.write("\n".join(lines) + "\n")
+            try:
+                self._file.write("\n".join(lines) + "\n")
+            except OSError as error:
+                # A full disk loses spans, not the request: one line when it starts, not a traceback per span.
+                if not self._failing:
+                    logger.warning("spans are not written to %s: %s", self._file.name, error)
+                self._failing = True
+                return SpanExportResult.FAILURE
+            self._failing = False
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         """Close the file."""
         with self._lock:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as error:
+                logger.warning("the last spans are not written to %s: %s", self._file.name, error)
 
 
 def install_tracer_provider(service_name: str, traces_file: Path | None = None) -> TracerProvider:
