@@ -79,7 +79,7 @@ def test_the_worker_call_gets_the_budget_less_the_commit_reserve() -> None:
     assert request.deadline_unix_ms == int(world.clock.wall * 1000 + BUDGET_MS - RESERVE_MS)
 
 
-def test_validation_and_enrichment_count_against_the_budget() -> None:
+def test_enrichment_counts_against_the_budget() -> None:
     world = TimedWorld()
     world.enrich_ms = 30.0
     world.timed_decide("r-1")

@@ -183,12 +183,11 @@ class DecisionService:
         fallback decision. Should anything else fail after a worker call, that call's event is still stored.
 
         The manifest's latency budget (or the invocation's remaining time less the margin, if earlier) covers
-        the whole answer: validation, enrichment and the worker call run against a deadline that keeps the
-        commit reserve back for the durable write which follows them.
+        the answer of a new request from its idempotency lookup on: enrichment and the worker call run against
+        a deadline that keeps the commit reserve back for the durable write which follows them.
         """
         started = self._clock.monotonic()
         manifest = self._catalog.get(use_case)
-        deadline = self._work_deadline(manifest.latency_budget_ms, remaining_ms)
         audit.note(use_case=use_case, request_id=request.request_id)
         cleaned, errors = validate_inputs(manifest, request.inputs)
         if errors:
@@ -201,6 +200,8 @@ class DecisionService:
                     "for other inputs"
                 )
             return self._replay(previous.response, audit)
+        # From here: a retried request was answered above, from one read, without a model call to bound.
+        deadline = self._work_deadline(manifest.latency_budget_ms, remaining_ms)
         worker_events: list[AuditEvent] = []
         try:
             return self._decide(manifest, request, cleaned, deadline, audit, worker_events, started)
