@@ -401,17 +401,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, headers: dict[str, list[str]], payload: bytes, request_id: str) -> None:
         self.owner.count(status)
-        self.send_response(status)
-        for name, values in headers.items():
-            if name.lower() in {"content-length", "connection", "transfer-encoding"}:
-                continue
-            for value in values:
-                self.send_header(name, value)
-        self.send_header("x-amzn-RequestId", request_id)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for name, values in headers.items():
+                if name.lower() in {"content-length", "connection", "transfer-encoding"}:
+                    continue
+                for value in values:
+                    self.send_header(name, value)
+            self.send_header("x-amzn-RequestId", request_id)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError) as error:
+            # The client gave up before the answer (its own timeout): one line, as API Gateway logs it.
+            logger.warning("%s %s: the client left before its %d answer: %s", self.command, self.path, status, error)
+            self.close_connection = True
 
     # http.server dispatches each method to do_<METHOD>.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve  # noqa: N815
