@@ -166,8 +166,8 @@ def test_a_long_outage_under_steady_traffic_keeps_the_threads_bounded_and_the_cl
     assert most_threads == 4
     # Every call failed; only those that found a free thread reached Modal, the others failed at once.
     assert timeouts + refusals == 600 and refusals >= 450
-    # Memory is flat too: 400 more calls of the outage leave a few kB (a thread per call would hold 1.3 MB).
-    assert grown < 64 * 1024
+    # Memory is flat too: the outage's calls leave tens of kB at most (a thread per call would hold 1.3 MB).
+    assert grown < 256 * 1024
 
     remote.up = True
     remote.end_all()
