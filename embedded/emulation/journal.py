@@ -371,7 +371,9 @@ class DynamoDbService(Service):
     def touched(self, request: Request, before: dict[str, int]) -> list[Entity]:
         backend = self.backend(DEFAULT_ACCOUNT_ID, request.region)
         if request.action not in self._ITEM_WRITES:
-            return self.everything(DEFAULT_ACCOUNT_ID, request.region)
+            # A change of a table itself (create, delete, update, tags): that table whole, or gone.
+            name = _named(request.body, "TableName", "ResourceArn", "/table/")
+            return self.everything(DEFAULT_ACCOUNT_ID, request.region, name)
         entities = [self._item(backend, request.region, table, key) for table, key in self._keys(request)]
         for name, table in backend.tables.items():
             if table.stream_shard is None:
@@ -475,9 +477,14 @@ class DynamoDbService(Service):
                 shard.items = [record for _, record in sorted(indexed, key=lambda pair: pair[0])]
         return installed
 
-    def everything(self, account: str, region: str) -> list[Entity]:
+    def everything(self, account: str, region: str, only: str | None = None) -> list[Entity]:
+        tables = self.backend(account, region).tables
+        if only is not None and only not in tables:
+            return [("dynamodb-table", account, region, only)]
         entities: list[Entity] = []
-        for name, table in self.backend(account, region).tables.items():
+        for name, table in tables.items():
+            if only is not None and name != only:
+                continue
             entities.append(("dynamodb-table", account, region, name))
             generation = str(table.created_at)
             for value in table.items.values():
@@ -606,7 +613,9 @@ class KinesisService(Service):
 
     def touched(self, request: Request, before: dict[tuple[str, str], int]) -> list[Entity]:
         if request.action not in {"PutRecord", "PutRecords"}:
-            return self.everything(DEFAULT_ACCOUNT_ID, request.region)
+            # A change of a stream itself (create, delete, reshard, retention): that stream whole, or gone.
+            name = _named(request.body, "StreamName", "StreamARN", "/stream/")
+            return self.everything(DEFAULT_ACCOUNT_ID, request.region, name)
         entities: list[Entity] = []
         for name, stream in self.backend(DEFAULT_ACCOUNT_ID, request.region).streams.items():
             generation = str(stream.creation_datetime)
@@ -667,9 +676,14 @@ class KinesisService(Service):
             shard.records = OrderedDict(sorted(indexed, key=lambda pair: pair[0]))
         return installed
 
-    def everything(self, account: str, region: str) -> list[Entity]:
+    def everything(self, account: str, region: str, only: str | None = None) -> list[Entity]:
+        streams = self.backend(account, region).streams
+        if only is not None and only not in streams:
+            return [("kinesis-stream", account, region, only)]
         entities: list[Entity] = []
-        for name, stream in self.backend(account, region).streams.items():
+        for name, stream in streams.items():
+            if only is not None and name != only:
+                continue
             entities.append(("kinesis-stream", account, region, name))
             generation = str(stream.creation_datetime)
             for shard_id, shard in stream.shards.items():
@@ -851,6 +865,16 @@ def _request(environ: WSGIEnvironment) -> Request | None:
         return Request(service or "unknown", region, "", {}, raw, path, {})
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     return Request("s3", region, environ.get("REQUEST_METHOD", "GET"), {}, raw, path, query)
+
+
+def _named(body: dict[str, Any], name_key: str, arn_key: str, marker: str) -> str | None:
+    """The resource a request names, by its name or in its ARN (`.../table/<name>`); None when it names none."""
+    if body.get(name_key):
+        return str(body[name_key])
+    arn = str(body.get(arn_key) or "")
+    if marker not in arn:
+        return None
+    return arn.partition(marker)[2].split("/", 1)[0] or None
 
 
 def _credential_scope(authorization: str) -> tuple[str, str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 import time
@@ -10,8 +11,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from moto.backends import get_backend
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from embedded.emulation.journal import JOURNAL_FILE, Journal, read_journal
+from embedded.emulation.aws import LocalEndpoint
+from embedded.emulation.journal import CHECKPOINT_FILE, JOURNAL_FILE, DurableState, Journal, read_journal
 from embedded.emulation.pollers import PollerState, Schedule, SchedulePoller
 from embedded.emulation.stack import LocalStack
 from tests.integration.embedded.emulation.conftest import TEMPLATE, entry_deliveries, wait_for
@@ -156,3 +160,46 @@ def test_a_restarted_schedule_runs_one_interval_after_its_last_run_or_at_once_wh
     assert len(late.calls) == 1
     assert on_time.calls == []
     assert time.time() - overdue.load()["last_run"] < 60.0
+
+
+def _dynamodb(url: str) -> Any:
+    return boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def test_a_table_change_journals_that_table_only_and_a_restore_leaves_other_tables_alone(tmp_path: Path) -> None:
+    schema = {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    }
+    suffix = uuid.uuid4().hex[:8]
+    other, kept, dropped = f"other-{suffix}", f"kept-{suffix}", f"dropped-{suffix}"
+    memory, durable = LocalEndpoint(), LocalEndpoint(state_dir=tmp_path)
+    memory.start()
+    durable.start()
+    try:
+        # Another stack's table in the same process, served by an endpoint that keeps no state.
+        _dynamodb(memory.url).create_table(TableName=other, **schema)
+        dynamodb = _dynamodb(durable.url)
+        for name in (kept, dropped):
+            dynamodb.create_table(TableName=name, **schema)
+        dynamodb.put_item(TableName=kept, Item={"pk": {"S": "a"}})
+        dynamodb.delete_table(TableName=dropped)
+    finally:
+        durable.stop()
+        memory.stop()
+    tables = get_backend("dynamodb")[DEFAULT_ACCOUNT_ID]["us-east-1"].tables
+    live = tables[other]
+
+    state = DurableState(tmp_path)
+    state.restore()
+    state.close()
+
+    # The other table is the object its own stream readers hold, not a copy taken by this endpoint's journal.
+    assert tables[other] is live
+    checkpoint = pickle.loads((tmp_path / CHECKPOINT_FILE).read_bytes())
+    assert {entity[3] for entity in checkpoint if entity[0] == "dynamodb-table"} == {kept}
+    assert [entity[3] for entity in checkpoint if entity[0] == "dynamodb-item"] == [kept]
