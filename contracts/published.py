@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from contracts.audit.v1 import AuditEvent
 from contracts.dataset.v1 import DatasetContract
-from contracts.decision.v1 import DecisionMessage, DecisionRequest, DecisionResponse, ErrorResponse
+from contracts.decision.v1 import DecisionMessage, DecisionRequest, DecisionResponse
+from contracts.error.v1 import ErrorResponse
 from contracts.governance.v1 import (
     AlertList,
     BiasReport,
@@ -80,7 +81,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "decision.v1.DecisionMessage": DecisionMessage,
     "decision.v1.DecisionRequest": DecisionRequest,
     "decision.v1.DecisionResponse": DecisionResponse,
-    "decision.v1.ErrorResponse": ErrorResponse,
+    "error.v1.ErrorResponse": ErrorResponse,
     "governance.v1.AlertList": AlertList,
     "governance.v1.BiasReport": BiasReport,
     "governance.v1.CoverageReport": CoverageReport,

@@ -74,23 +74,6 @@ class DecisionResponse(Contract):
     )
 
 
-class FieldError(Contract):
-    """One offending field of a rejected request."""
-
-    field: str
-    message: str
-    type: str
-
-
-class ErrorResponse(Contract):
-    """Body of every 4xx/5xx answer: a code, a message, and the offending fields where there are any."""
-
-    error: str
-    message: str
-    fields: list[FieldError] = Field(default_factory=list)
-    trace_id: str | None = None
-
-
 class DecisionMessage(Contract):
     """Body of a message on the decision queue: the use case and the request."""
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
 
 from contracts._base import Contract
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 
 MAX_BATCH_RECORDS = 10_000
 

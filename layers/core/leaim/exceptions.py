@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from contracts.decision.v1 import DecisionResponse, FieldError
+    from contracts.decision.v1 import DecisionResponse
+    from contracts.error.v1 import FieldError
 
 
 class LeaimError(Exception):

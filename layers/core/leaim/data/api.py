@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
 from leaim.data.ingestion import Incoming, ingest_details
 from leaim.exceptions import SnapshotExistsError

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 from contracts.ingest.v1 import IngestReport, QuarantinedRecord, QuarantineEntry
 from leaim.data.parquet import encode
 from leaim.data.ports import LedgerEntry, OnlineUpdate

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.parquet import ColumnSpec
 from leaim.data.privacy import entity_id, token

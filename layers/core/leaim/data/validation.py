@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

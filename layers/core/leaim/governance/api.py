@@ -14,7 +14,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
 from leaim.exceptions import NotFoundError, RecordExistsError
 from leaim.governance.access.exceptions import ExportTooLargeError, InvalidRequestError

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from contracts.audit.v1 import AuditEvent
-from contracts.decision.v1 import FieldError
+from contracts.error.v1 import FieldError
 from contracts.model.v1 import Lineage, ModelManifest, TrainingJob, TrainingJobRequest
 from contracts.training.v2 import FAMILIES, TrainingRequest, param_problems
 from leaim.data.records import protected_groups, training_matrix

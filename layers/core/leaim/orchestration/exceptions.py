@@ -8,7 +8,7 @@ from leaim.exceptions import LeaimError
 from leaim.governance.access.exceptions import InvalidInputsError
 
 if TYPE_CHECKING:
-    from contracts.decision.v1 import FieldError
+    from contracts.error.v1 import FieldError
 
 
 class RequestIdReusedError(LeaimError):

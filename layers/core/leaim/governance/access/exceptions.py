@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
-    from contracts.decision.v1 import FieldError
+    from contracts.error.v1 import FieldError
 
 
 class RequestRefusedError(LeaimError):

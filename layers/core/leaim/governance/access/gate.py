@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from contracts.decision.v1 import ErrorResponse, FieldError
+from contracts.error.v1 import ErrorResponse, FieldError
 from leaim.exceptions import AuditWriteError, LeaimError
 from leaim.governance.access.exceptions import (
     BodyTooLargeError,

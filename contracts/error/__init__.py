@@ -1,0 +1,1 @@
+"""The error body every API answers a refused or failed request with."""
