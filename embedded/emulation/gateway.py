@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from embedded.emulation.exceptions import FunctionThrottledError, FunctionTimeoutError
+from leaim.governance.access.headers import SECURITY_HEADERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -329,7 +330,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             self._integrate(route, event, request_id)
         except _GatewayError as response:
-            self._send(response.status, {"Content-Type": ["application/json"]}, _message(response.message), request_id)
+            self._send(response.status, _own_headers(), _message(response.message), request_id)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -424,3 +425,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 def _message(text: str) -> bytes:
     return json.dumps({"message": text}).encode("utf-8")
+
+
+def _own_headers() -> dict[str, list[str]]:
+    """The headers of an answer the gateway gives itself: its JSON type and the security headers every answer
+    carries, as the functions' answers carry them."""
+    return {"Content-Type": ["application/json"], **{name: [value] for name, value in SECURITY_HEADERS.items()}}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from chalice.app import Response
 
 from leaim.governance.access.gate import Invocation
+from leaim.governance.access.headers import SECURITY_HEADERS
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -44,12 +45,13 @@ def invocation_of(app: Chalice, request: Request) -> Invocation:
 
 
 def respond(answer: HttpAnswer) -> Response:
-    """The answer as a JSON response, or as its text with the content type it names."""
+    """The answer as a JSON response, or as its text with the content type it names; always with the security
+    headers, which no answer's own headers replace."""
     body = answer.text if answer.text is not None else json.dumps(answer.body, separators=(",", ":"))
     return Response(
         body=body,
         status_code=answer.status,
-        headers={"content-type": "application/json", **answer.headers},
+        headers={"content-type": "application/json", **answer.headers, **SECURITY_HEADERS},
     )
 
 

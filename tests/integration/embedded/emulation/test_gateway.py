@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from embedded.emulation.gateway import MAX_BODY_BYTES
+from leaim.governance.access.headers import SECURITY_HEADERS
 from tests.integration.embedded.emulation.conftest import FIXTURES
 
 if TYPE_CHECKING:
@@ -114,18 +115,25 @@ def test_no_route_is_403_missing_authentication_token(stack: LocalStack, method:
     assert status == 403
     assert json.loads(body) == {"message": "Missing Authentication Token"}
     assert headers["Content-Type"] == "application/json"
+    assert _security_headers(headers) == SECURITY_HEADERS
 
 
 def test_body_over_ten_megabytes_is_413(stack: LocalStack) -> None:
-    status, _, body = _request(stack, "POST", "/v1/notes", body=b"x" * (MAX_BODY_BYTES + 1))
+    status, headers, body = _request(stack, "POST", "/v1/notes", body=b"x" * (MAX_BODY_BYTES + 1))
     assert status == 413
     assert json.loads(body) == {"message": "Request Too Long"}
+    assert _security_headers(headers) == SECURITY_HEADERS
 
 
 def test_handler_exception_is_502(stack: LocalStack) -> None:
-    status, _, body = _request(stack, "GET", "/v1/boom")
+    status, headers, body = _request(stack, "GET", "/v1/boom")
     assert status == 502
     assert json.loads(body) == {"message": "Internal server error"}
+    assert _security_headers(headers) == SECURITY_HEADERS
+
+
+def _security_headers(headers: http.client.HTTPMessage) -> dict[str, str | None]:
+    return {name: headers[name] for name in SECURITY_HEADERS}
 
 
 def test_handler_past_its_timeout_is_504(stack: LocalStack) -> None:
