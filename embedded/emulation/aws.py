@@ -8,7 +8,15 @@ The network of the cloud deployment (VPC, subnets, routes, NAT gateways, endpoin
 database (the Aurora cluster, its instances, the RDS Proxy, the secret of its credentials) and the IAM roles and
 policies are not created: the embedded default's functions reach their SQLite file directly and moto checks no
 permissions. They are named, as CloudFormation would name them, so that references to them resolve; the local
-stack's own `LEAIM_DATABASE_URL` wins over the proxy settings such a reference gives a function.
+stack's own database URL wins over the proxy settings such a reference gives a function.
+
+Encryption at rest and transport rules are knowingly skipped, and named the same way:
+- the KMS key and its alias are not created, and the encryption settings that name the key (a bucket's
+  `BucketEncryption`, a table's `SSESpecification`, a queue's `KmsMasterKeyId`, a stream's `StreamEncryption`)
+  are not applied: moto keeps the data unencrypted whatever they say, and its keys are not kept in the state
+  directory, so a key made here would not outlive a restart that the buckets and tables naming it do;
+- bucket policies are not applied: the endpoint is plain HTTP on the loopback interface, which the template's
+  TLS-only policies would refuse if anything enforced them, and moto evaluates no bucket policy.
 """
 
 from __future__ import annotations
@@ -57,7 +65,8 @@ PARTITION = "aws"
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _NO_VALUE = object()
 
-# Properties that shape production only (encryption, backups, tags); moto needs none of them to behave alike.
+# Properties that shape production only (encryption, backups, tags); moto needs none of them to behave alike
+# (encryption: see the module docstring).
 _IGNORED_PROPERTIES: Mapping[str, frozenset[str]] = {
     SQS_QUEUE: frozenset({"SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "Tags"}),
     DYNAMODB_TABLE: frozenset(
@@ -159,7 +168,11 @@ _NAMED_ONLY: Mapping[str, tuple[str, Mapping[str, str]]] = {
         "arn:{partition}:iam::{account}:policy/{name}",
         {"PolicyArn": "arn:{partition}:iam::{account}:policy/{name}"},
     ),
+    "AWS::KMS::Key": ("{uuid}", {"Arn": "arn:{partition}:kms:{region}:{account}:key/{uuid}", "KeyId": "{uuid}"}),
+    "AWS::S3::BucketPolicy": ("{name}", {}),
 }
+# Named too, but `Ref` returns the alias name the template gives it.
+KMS_ALIAS = "AWS::KMS::Alias"
 
 
 @dataclass(frozen=True)
@@ -542,6 +555,11 @@ class Provisioner:
         if resource.type == "AWS::Serverless::LayerVersion":
             arn = f"arn:{PARTITION}:lambda:{region}:{account}:layer:{name}:1"
             return PhysicalResource(resource.logical_id, resource.type, arn)
+        if resource.type == KMS_ALIAS:
+            where = f"{resource.logical_id}.Properties.AliasName"
+            return PhysicalResource(
+                resource.logical_id, resource.type, resolver.resolve_string(resource.properties.get("AliasName"), where)
+            )
         if resource.type in _NAMED_ONLY:
             ref, attributes = _NAMED_ONLY[resource.type]
             digest = hashlib.sha256(name.encode()).hexdigest()
@@ -551,6 +569,7 @@ class Provisioner:
                 "id": digest[:17],
                 "id6": digest[:6],
                 "ID": digest[:20].upper(),
+                "uuid": f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}",
                 "region": region,
                 "account": account,
                 "partition": PARTITION,

@@ -1,12 +1,13 @@
 """The template also runs on the embedded default: what it declares for the cloud alone is named, never created.
 
 The local stack provisions the queues, tables, buckets and streams in moto's server; the network, the Aurora
-cluster behind the RDS Proxy and the secret of its credentials are only named so that references resolve, and
-the SQL functions keep the local stack's own SQLite URL.
+cluster behind the RDS Proxy and the secret of its credentials, the data key and the TLS-only bucket policies are
+only named so that references resolve, and the SQL functions keep the local stack's own SQLite URL.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -39,7 +40,10 @@ NAMED_ONLY = (
     "AWS::RDS::",
     "AWS::SecretsManager::Secret",
     "AWS::IAM::",
+    "AWS::KMS::",
+    "AWS::S3::BucketPolicy",
 )
+KEY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +98,9 @@ def test_the_network_database_and_secret_are_named_not_created(
         "AWS::RDS::DBCluster",
         "AWS::RDS::DBProxy",
         "AWS::SecretsManager::Secret",
+        "AWS::KMS::Key",
+        "AWS::KMS::Alias",
+        "AWS::S3::BucketPolicy",
     }
     assert all(resource.type not in PROVISIONED_TYPES for resource in named)
     assert all(resource.logical_id in resolver.resources for resource in named)
@@ -102,6 +109,26 @@ def test_the_network_database_and_secret_are_named_not_created(
     assert template.parameter_values(PARAMETERS)["VpcCidr"] not in {vpc["CidrBlock"] for vpc in vpcs}
     assert session.client("secretsmanager", endpoint_url=endpoint.url).list_secrets()["SecretList"] == []
     assert session.client("rds", endpoint_url=endpoint.url).describe_db_clusters()["DBClusters"] == []
+
+
+def test_the_data_key_and_the_bucket_policies_are_named_and_not_applied(
+    resolver: Resolver, endpoint: LocalEndpoint
+) -> None:
+    key = resolver.resources["DataKey"]
+    assert KEY_ID.fullmatch(key.ref)
+    assert key.attributes == {"KeyId": key.ref, "Arn": f"arn:aws:kms:{REGION}:123456789012:key/{key.ref}"}
+    assert resolver.resources["DataKeyAlias"].ref == f"alias/{STACK}-data"
+    session = local_session(REGION)
+    kms = session.client("kms", endpoint_url=endpoint.url)
+    assert key.ref not in {listed["KeyId"] for listed in kms.list_keys()["Keys"]}
+    s3 = session.client("s3", endpoint_url=endpoint.url)
+    for bucket_id in ("ArtifactsBucket", "DatasetsBucket", "AuditArchiveBucket"):
+        bucket = resolver.resources[bucket_id].ref
+        with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+            s3.get_bucket_policy(Bucket=bucket)
+        # moto stores objects unencrypted whatever the bucket says, and the key it would name does not exist here.
+        with pytest.raises(s3.exceptions.ClientError, match="ServerSideEncryptionConfigurationNotFound"):
+            s3.get_bucket_encryption(Bucket=bucket)
 
 
 def test_the_sql_functions_name_the_proxy_and_the_local_url_wins(

@@ -50,6 +50,8 @@ TRAFFIC_PLAN_READS = {
     "dynamodb:DescribeTable",
     "dynamodb:PartiQLSelect",
 }
+# Every function reads and writes data encrypted with the stack's key, and may use that key alone.
+DATA_KEY, DATA_KEY_USE = "DataKey", {"kms:Decrypt", "kms:GenerateDataKey"}
 # Actions without resource-level permissions: they can only be granted on "*".
 UNSCOPED_ACTIONS = {"cloudwatch:GetMetricData"}
 
@@ -204,3 +206,14 @@ def test_traffic_plans_are_published_by_the_lifecycle_and_read_by_the_decision_f
             assert actions and actions <= TRAFFIC_PLAN_READS, (function_id, actions)
         else:
             assert actions == set(), function_id
+
+
+def test_every_role_may_use_the_data_key_and_no_other(transformed: Resources) -> None:
+    for function_id in functions(transformed):
+        kms = [
+            statement
+            for statement in role_statements(transformed, function_id)
+            if any(str(action).startswith("kms:") for action in as_list(statement["Action"]))
+        ]
+        assert {str(action) for statement in kms for action in as_list(statement["Action"])} == DATA_KEY_USE
+        assert all(statement["Resource"] == {"Fn::GetAtt": [DATA_KEY, "Arn"]} for statement in kms), function_id
