@@ -56,6 +56,11 @@ DATA_SERVICES = ("dynamodb", "s3", "sqs", "kinesis", "secretsmanager", "rds-db",
 CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|(?<![A-Z])KEY(?![A-Z])")
 SECRET_LOCATION_SUFFIX = "_SECRET_ARN"
 CREDENTIAL_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+# Values that are secrets whatever their setting is called: a private key, an AWS access key id, and a long random
+# token (letters, digits and symbols of base64 or hex, mixing at least three kinds of character).
+SECRET_VALUE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+TOKEN_VALUE = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
+TOKEN_CHARACTER_KINDS = (str.islower, str.isupper, str.isdigit, lambda c: c in "+/=_-")
 # Lambda's stream retries, the largest finite count; -1 retries a failing batch until its records expire.
 MAX_STREAM_RETRIES = 10_000
 AUDIT_WRITER = "AuditWriterFunction"
@@ -558,7 +563,11 @@ def database_proxy_requires_iam_and_tls(template: Template) -> list[str]:
 
 
 def no_credentials_in_environment(template: Template) -> list[str]:
-    """Secrets live in Secrets Manager: no setting, parameter or URL of the template carries one."""
+    """Secrets live in Secrets Manager: no setting, parameter, URL or value of the template carries one.
+
+    A function's environment holds at most the ARN of the secret it reads (`*_SECRET_ARN`); the SQL functions hold
+    no database credential at all, since they authenticate to the RDS Proxy with IAM tokens.
+    """
     violations = [
         f"Parameters.{name}: NoEcho parameters carry secrets into the template (use a Secrets Manager secret)"
         for name, parameter in template.get("Parameters", {}).items()
@@ -578,7 +587,17 @@ def no_credentials_in_environment(template: Template) -> list[str]:
                     violations.append(f"{where}.{name}: a dynamic reference resolves a secret into the environment")
                 if CREDENTIAL_URL.search(text):
                     violations.append(f"{where}.{name}: a URL with credentials")
+                if SECRET_VALUE.search(text) or looks_like_a_token(text):
+                    violations.append(f"{where}.{name}: a value that looks like a secret")
     return violations
+
+
+def looks_like_a_token(text: str) -> bool:
+    """A long run of base64 or hex characters mixing at least three kinds of character: a generated secret."""
+    return any(
+        sum(any(kind(character) for character in match.group()) for kind in TOKEN_CHARACTER_KINDS) >= 3
+        for match in TOKEN_VALUE.finditer(text)
+    )
 
 
 def vpc_endpoints_serve_the_private_subnets(template: Template) -> list[str]:
@@ -882,6 +901,20 @@ def _secret_resolved_into_the_environment(template: Template) -> None:
     _lifecycle_variables(template)["LEAIM_DATABASE_AUTH"] = reference
 
 
+def _private_key_in_the_environment(template: Template) -> None:
+    _lifecycle_variables(template)["LEAIM_SIGNER"] = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n"
+
+
+def _access_key_in_the_environment(template: Template) -> None:
+    _lifecycle_variables(template)["LEAIM_UPLOADER"] = "AKIAIOSFODNN7EXAMPLE"
+
+
+def _token_in_the_environment(template: Template) -> None:
+    _lifecycle_variables(template)["LEAIM_WEBHOOK"] = {
+        "Fn::Sub": "https://hooks.example/${Stage}/q8Zt3vN1xYp0LmR7sWk2Jd5H"
+    }
+
+
 def _no_echo_parameter(template: Template) -> None:
     template["Parameters"]["DatabasePassword"] = {"Type": "String", "NoEcho": True}
 
@@ -977,6 +1010,9 @@ BREAKAGES = [
     (no_credentials_in_environment, _url_with_credentials, "a URL with credentials"),
     (no_credentials_in_environment, _secret_resolved_into_the_environment, "a dynamic reference"),
     (no_credentials_in_environment, _no_echo_parameter, "Parameters.DatabasePassword"),
+    (no_credentials_in_environment, _private_key_in_the_environment, "LEAIM_SIGNER: a value that looks like a secret"),
+    (no_credentials_in_environment, _access_key_in_the_environment, "LEAIM_UPLOADER: a value that looks like"),
+    (no_credentials_in_environment, _token_in_the_environment, "LEAIM_WEBHOOK: a value that looks like a secret"),
     (vpc_endpoints_serve_the_private_subnets, _no_sqs_endpoint, "sqs: no Interface endpoint"),
     (
         vpc_endpoints_serve_the_private_subnets,
