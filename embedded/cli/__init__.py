@@ -15,6 +15,7 @@ One module per group of commands:
 - `load`: `load` drives the local stack open-loop through rising arrival rates and writes its page and plot.
 - `capacity`: `capacity` sizes AWS and Modal for a decision rate from this run's measurements.
 - `chaos`: `chaos` makes each fault on the local stack under steady traffic and checks every promise.
+- `openapi`: `openapi` checks the committed OpenAPI document, `openapi --write` writes it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from embedded.cli import audit, bench, capacity, chaos, data, governance, load, models, stack
+from embedded.cli import audit, bench, capacity, chaos, data, governance, load, models, openapi, stack
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # Each module adds its group of commands; `leaim --help` lists them in this order.
-COMMAND_GROUPS = (stack, data, models, governance, audit, bench, load, capacity, chaos)
+COMMAND_GROUPS = (stack, data, models, governance, audit, bench, load, capacity, chaos, openapi)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,7 @@ from leaim.orchestration.decisions import DecisionService
 from leaim.serving.breaker import BreakerBoard
 from tests.support.factories import model_manifest
 from tests.support.fakes import PII_KEY, LinearWorker, MemoryFeatures, MemoryKeys, StaticTelemetry
+from tests.support.openapi import assert_documented
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -251,4 +252,5 @@ class GovernanceBench:
             if event.invocation_id == invocation.invocation_id and not event.source.startswith("worker:")
         ]
         assert len(events) == 1, events
+        assert_documented(answer, events[0])
         return Reply(answer.status, answer.body, answer.text, events[0])

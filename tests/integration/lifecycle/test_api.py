@@ -28,6 +28,7 @@ from leaim.serving.workers import LocalWorkerClient
 from tests.integration.lifecycle.test_promotion import release
 from tests.integration.lifecycle.test_training_jobs import DATASET, Lab
 from tests.support.fakes import TRACE, MemoryAuditLog, MemoryKeys, StaticTelemetry
+from tests.support.openapi import assert_documented
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,6 +117,7 @@ class Desk:
         events = [event for event in self.audit.events if event.invocation_id == invocation.invocation_id]
         assert len(events) == 1, events
         [event] = events
+        assert_documented(answer, event)
         principal = KEYS.get(key or "")
         assert (event.source, event.status_code, event.trace_id) == (SOURCE, answer.status, TRACE)
         assert (event.principal, event.role) == ((principal.name, principal.role) if principal else (None, None))

@@ -13,6 +13,7 @@ from leaim.governance.access.gate import HttpAnswer, HttpGate, Invocation
 from leaim.governance.ports import Principal
 from tests.support.fakes import TRACE, MemoryAuditLog, MemoryKeys, StaticTelemetry
 from tests.support.ingestion import IngestionWorld
+from tests.support.openapi import Documented
 
 if TYPE_CHECKING:
     from contracts.audit.v1 import AuditEvent
@@ -33,7 +34,7 @@ class ApiWorld(IngestionWorld):
         super().__init__()
         self.audit = MemoryAuditLog()
         self.telemetry = StaticTelemetry()
-        self.api = IngestionApi(
+        api = IngestionApi(
             ingestion=self.service,
             quarantine=self.quarantine,
             snapshots=self.snapshots,
@@ -46,6 +47,7 @@ class ApiWorld(IngestionWorld):
                 source=SOURCE,
             ),
         )
+        self.api = Documented(api, lambda: self.audit.events)
         self.calls = 0
 
     def invocation(self, key: str | None) -> Invocation:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 
@@ -8,6 +9,7 @@ from leaim.governance.access.gate import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.orchestration.api import DecisionApi
 from tests.support.fakes import MemoryKeys, World, transaction
+from tests.support.openapi import Documented
 
 KEYS = {
     "client-key": Principal("checkout-service", "decision_client"),
@@ -16,7 +18,7 @@ KEYS = {
 
 
 def make_api(world: World, max_body_bytes: int = 4096) -> DecisionApi:
-    return DecisionApi(
+    api = DecisionApi(
         service=world.service,
         gate=HttpGate(
             keys=MemoryKeys(KEYS),
@@ -27,6 +29,7 @@ def make_api(world: World, max_body_bytes: int = 4096) -> DecisionApi:
             source="DecisionApiFunction",
         ),
     )
+    return cast("DecisionApi", Documented(api, lambda: world.audit.events))
 
 
 def call(

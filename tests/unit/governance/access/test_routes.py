@@ -39,9 +39,12 @@ USE_CASE_BY_ID = {("POST", "/v1/decisions/{id}")}
 Declared = set[tuple[str, str, str]]
 
 
-def chalice_routes() -> Declared:
-    """(function logical id, method, path) of every `@app.route` of every Chalice app the template deploys."""
-    declared: Declared = set()
+def chalice_routes() -> dict[tuple[str, str, str], str]:
+    """(function logical id, method, path) -> action of every `@app.route` of every Chalice app the template deploys.
+
+    The action is the one the route's log line names: the first string its body passes to a call.
+    """
+    declared: dict[tuple[str, str, str], str] = {}
     for function in load_template(TEMPLATE).functions.values():
         if function.handler != CHALICE_HANDLER:
             continue
@@ -63,8 +66,18 @@ def chalice_routes() -> Declared:
                     (ast.literal_eval(keyword.value) for keyword in decorator.keywords if keyword.arg == "methods"),
                     ["GET"],
                 )
-                declared |= {(function.logical_id, method.upper(), path) for method in methods}
+                for method in methods:
+                    declared[function.logical_id, method.upper(), path] = _logged_action(node)
     return declared
+
+
+def _logged_action(route: ast.FunctionDef) -> str:
+    for node in (node for statement in route.body for node in ast.walk(statement)):
+        if isinstance(node, ast.Call):
+            for argument in node.args:
+                if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                    return argument.value
+    raise AssertionError(f"{route.name} logs no action")
 
 
 def template_routes() -> Declared:
@@ -84,12 +97,13 @@ def table_routes() -> Declared:
 def test_the_table_holds_each_route_once() -> None:
     assert len(table_routes()) == len(ROUTES)
     assert len({route.operation_id for route in ROUTES}) == len(ROUTES)
+    assert len({(route.function, route.action) for route in ROUTES}) == len(ROUTES)
 
 
-def test_the_table_is_every_route_the_chalice_apps_declare() -> None:
+def test_the_table_is_every_route_the_chalice_apps_declare_with_the_action_each_logs() -> None:
     declared = chalice_routes()
     assert len(declared) >= 28
-    assert table_routes() == declared
+    assert {(route.function, route.method, route.path): route.action for route in ROUTES} == declared
 
 
 def test_the_table_is_every_api_event_of_the_template() -> None:
