@@ -3,6 +3,8 @@
 Each function runs in its own pool of sandbox processes (`embedded.emulation.sandboxes`), each sandbox with only
 that function's handler imported and only its environment: the variables the template gives it, resolved, then
 the stack's `environment` overrides, over this process's environment less the variables other functions declare.
+Credentials among them (the database URL, the PII token key) are put in secrets of the local endpoint and the
+function gets their ARNs instead (`embedded.emulation.secrets`), as it gets secrets' ARNs in AWS.
 This process keeps the AWS wiring (moto's endpoint, the region, dummy credentials) in `os.environ` while the
 stack runs, so boto3 clients made here reach moto as the functions' do.
 """
@@ -41,6 +43,7 @@ from embedded.emulation.pollers import (
     SqsPoller,
 )
 from embedded.emulation.sandboxes import FunctionStats, SandboxPool, sandbox_environment
+from embedded.emulation.secrets import SECRET_SETTINGS, LocalSecrets
 from embedded.emulation.template import (
     DYNAMODB_TABLE,
     KINESIS_STREAM,
@@ -168,6 +171,7 @@ class LocalStack:
         self._gateway: ApiGateway | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._ledger: JsonlInvocationLedger | None = None
+        self._secrets: LocalSecrets | None = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -216,9 +220,26 @@ class LocalStack:
         self._ledger = JsonlInvocationLedger(ledger_file)
         declared = {name for function in template.functions.values() for name in function.environment}
         inherited = {name: value for name, value in os.environ.items() if name not in declared}
+        self._secrets = LocalSecrets(
+            local_session(self.region).client("secretsmanager", endpoint_url=self._endpoint.url),
+            stack_name=self.stack_name,
+            state_dir=self.state_dir,
+        )
+        # A credential, whether an override or in this process's environment, reaches the functions as a secret.
+        credentials = {
+            name: value for name, value in {**inherited, **self.environment}.items() if name in SECRET_SETTINGS
+        }
+        overrides = {
+            **{name: value for name, value in self.environment.items() if name not in SECRET_SETTINGS},
+            **self._secrets.settings(credentials),
+        }
+        inherited = {name: value for name, value in inherited.items() if name not in SECRET_SETTINGS}
         for function in active:
             self._functions[function.logical_id] = self._pool(
-                template, function, {**inherited, "LEAIM_INVOCATION_LEDGER_FILE": str(ledger_file.resolve())}
+                template,
+                function,
+                {**inherited, "LEAIM_INVOCATION_LEDGER_FILE": str(ledger_file.resolve())},
+                overrides,
             )
         routes = [route for function in active for route in self._routes(function)]
         self._gateway = ApiGateway(routes, region=self.region, account_id=self._resolver.account_id, port=self.api_port)
@@ -240,6 +261,9 @@ class LocalStack:
             self._gateway = None
         for pool in self._functions.values():
             pool.stop()
+        if self._secrets is not None:
+            self._secrets.remove()
+            self._secrets = None
         if self._endpoint is not None:
             self._endpoint.stop()
             self._endpoint = None
@@ -380,7 +404,9 @@ class LocalStack:
             self._saved_environ.setdefault(name, os.environ.get(name))
             os.environ[name] = value
 
-    def _pool(self, template: Template, function: Function, inherited: Mapping[str, str]) -> SandboxPool:
+    def _pool(
+        self, template: Template, function: Function, inherited: Mapping[str, str], overrides: Mapping[str, str]
+    ) -> SandboxPool:
         """The function's sandbox pool: its handler, its own environment and its concurrency limit."""
         assert self._resolver is not None
         logical_id = function.logical_id
@@ -400,7 +426,7 @@ class LocalStack:
         }
         environment = sandbox_environment(
             configuration,
-            {**inherited, **own, **self.environment},
+            {**inherited, **own, **overrides},
             region=self.region,
             handler=function.handler,
             python_path=[str(code_root), _PACKAGE_ROOT],

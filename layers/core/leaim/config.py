@@ -31,6 +31,11 @@ class Settings(BaseModel):
     database_port: int = Field(default=5432, ge=1, le=65535)
     database_name: str | None = None
     database_user: str | None = None
+    database_secret_arn: str | None = Field(
+        default=None,
+        description="Secrets Manager secret whose text is the SQLAlchemy URL of the SQL store, password included; "
+        "read once per container, it wins over the RDS Proxy settings above and excludes LEAIM_DATABASE_URL.",
+    )
     features_table: str | None = None
     api_keys_table: str | None = None
     accepted_table: str | None = Field(default=None, description="Where decisions and audit events are accepted.")

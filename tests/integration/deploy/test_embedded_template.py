@@ -2,7 +2,8 @@
 
 The local stack provisions the queues, tables, buckets and streams in moto's server; the network, the Aurora
 cluster behind the RDS Proxy and the secret of its credentials, the data key and the TLS-only bucket policies are
-only named so that references resolve, and the SQL functions keep the local stack's own SQLite URL.
+only named so that references resolve; the SQL functions reach the local stack's own SQLite file instead, whose
+URL they read from a secret of the local endpoint.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from embedded.emulation.aws import LocalEndpoint, Provisioner, Resolver, local_session
+from embedded.emulation.secrets import LocalSecrets
 from embedded.emulation.template import PROVISIONED_TYPES, DynamoDBEvent, load_template
 from leaim.adapters.sql import create_store_engine
+from leaim.bootstrap.sql import sql_engine
 from leaim.config import Settings
 from tests.integration.deploy.sam_cli import TEMPLATE
 from tests.integration.deploy.test_template import SQL_FUNCTIONS
@@ -131,22 +134,28 @@ def test_the_data_key_and_the_bucket_policies_are_named_and_not_applied(
             s3.get_bucket_encryption(Bucket=bucket)
 
 
-def test_the_sql_functions_name_the_proxy_and_the_local_url_wins(
-    template: Template, resolver: Resolver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_sql_functions_name_the_proxy_and_the_local_secret_wins(
+    template: Template, resolver: Resolver, endpoint: LocalEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     proxy = resolver.resources["DatabaseProxy"].attributes["Endpoint"]
     local_url = f"sqlite:///{tmp_path / 'leaim.db'}"
-    for function_id in sorted(SQL_FUNCTIONS):
-        environment = {
-            name: resolver.resolve_string(value, f"{function_id}.{name}")
-            for name, value in template.functions[function_id].environment.items()
-        }
-        assert environment["LEAIM_DATABASE_HOST"] == proxy
-        as_deployed = create_store_engine(Settings.from_env(environment))
-        assert (as_deployed.url.host, as_deployed.url.password) == (proxy, None)
-        # The local stack's override, as `leaim up` passes it.
-        local = create_store_engine(Settings.from_env({**environment, "LEAIM_DATABASE_URL": local_url}))
-        assert local.url.render_as_string() == local_url
-        as_deployed.dispose()
-        local.dispose()
+    # The local stack's URL, in the secret whose ARN the local stack gives every function instead of the URL.
+    secrets = local_session(REGION).client("secretsmanager", endpoint_url=endpoint.url)
+    local_secrets = LocalSecrets(secrets, stack_name=STACK, state_dir=tmp_path)
+    local_settings = local_secrets.settings({"LEAIM_DATABASE_URL": local_url})
+    try:
+        for function_id in sorted(SQL_FUNCTIONS):
+            environment = {
+                name: resolver.resolve_string(value, f"{function_id}.{name}")
+                for name, value in template.functions[function_id].environment.items()
+            }
+            assert environment["LEAIM_DATABASE_HOST"] == proxy
+            as_deployed = create_store_engine(Settings.from_env(environment))
+            assert (as_deployed.url.host, as_deployed.url.password) == (proxy, None)
+            local = sql_engine(Settings.from_env({**environment, **local_settings}), secrets_client=secrets)
+            assert local.url.render_as_string() == local_url
+            as_deployed.dispose()
+            local.dispose()
+    finally:
+        local_secrets.remove()

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from leaim.adapters.dynamodb_audit import KEY, DynamoAcceptedStore, PoisonBundleError, parse_bundle
-from leaim.adapters.sql import create_schema, create_store_engine
 from leaim.adapters.sql.intake import SqlAuditIntake
 from leaim.bootstrap.runtime import AWS_WRITE_CONFIG, Runtime, build_runtime, required
+from leaim.bootstrap.sql import sql_engine
 from leaim.governance.audit.intake import AuditWriter, StreamRecord
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ def build_audit_writer(service_name: str, settings: Settings | None = None, *, s
     """The audit writer over the SQL audit store (its schema created where missing) and the accepted store."""
     runtime = build_runtime(service_name, settings)
     settings = runtime.settings
-    engine = create_store_engine(settings)
-    create_schema(engine)
+    engine = sql_engine(settings)
     accepted = DynamoAcceptedStore(
         required(settings.accepted_table, "accepted_table"),
         boto3.client("dynamodb", config=AWS_WRITE_CONFIG),

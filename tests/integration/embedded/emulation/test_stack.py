@@ -5,10 +5,12 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 
+from embedded.emulation.aws import LocalEndpoint, local_session
 from embedded.emulation.exceptions import FunctionTimeoutError
-from embedded.emulation.stack import STATE_FILE, LocalStack
+from embedded.emulation.stack import DEFAULT_REGION, STATE_FILE, LocalStack
 from tests.integration.embedded.emulation.conftest import FIXTURES
 
 if TYPE_CHECKING:
@@ -84,6 +86,49 @@ def test_an_environment_override_reaches_every_function(tmp_path: Path) -> None:
         assert _environment(settled, "FirstFunction") == {**overrides, "FIXTURE_FIRST_ONLY": "first"}
         assert _environment(settled, "SecondFunction") == overrides
     assert not (tmp_path / STATE_FILE).exists()
+
+
+def test_credentials_reach_the_functions_as_secrets_of_the_local_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database_url = "postgresql://leaim:s3cret-password@127.0.0.1:5432/leaim"
+    pii_key = "a-local-pii-key-of-at-least-thirty-two-bytes"
+    # One credential given to the stack, one in this process's environment: neither reaches a function as a value.
+    monkeypatch.setenv("LEAIM_PII_TOKEN_KEY", pii_key)
+    with LocalStack(
+        FIXTURES / "environments.yaml",
+        state_dir=tmp_path,
+        stack_name="secrets",
+        environment={"LEAIM_DATABASE_URL": database_url, "FIXTURE_EXTRA": "local"},
+    ) as stack:
+        secrets = boto3.session.Session(region_name=stack.region).client("secretsmanager")
+        arns = set()
+        for function_id in ("FirstFunction", "SecondFunction"):
+            environment = stack.function_environment(function_id)
+            assert {"LEAIM_DATABASE_URL", "LEAIM_PII_TOKEN_KEY"}.isdisjoint(environment)
+            assert not any(secret in value for value in environment.values() for secret in ("s3cret", pii_key))
+            assert environment["FIXTURE_EXTRA"] == "local"
+            for variable, value in (
+                ("LEAIM_DATABASE_SECRET_ARN", database_url),
+                ("LEAIM_PII_TOKEN_KEY_SECRET_ARN", pii_key),
+            ):
+                arn = environment[variable]
+                arns.add(arn)
+                assert arn.startswith(f"arn:aws:secretsmanager:{stack.region}:123456789012:secret:secrets-")
+                assert secrets.get_secret_value(SecretId=arn)["SecretString"] == value
+                answer = stack.invoke(
+                    function_id, {"resource": "/v1/secrets/{variable}", "pathParameters": {"variable": variable}}
+                )
+                assert answer == {"statusCode": 200, "body": value}
+        assert len(arns) == 2, "one secret per credential, shared by every function"
+    # Removed on stop (moto keeps one Secrets Manager per process, behind every endpoint): the next start puts them.
+    endpoint = LocalEndpoint()
+    endpoint.start()
+    try:
+        left = local_session(DEFAULT_REGION).client("secretsmanager", endpoint_url=endpoint.url).list_secrets()
+    finally:
+        endpoint.stop()
+    assert arns.isdisjoint(secret["ARN"] for secret in left["SecretList"])
 
 
 def test_functions_log_to_the_output_of_the_moment_not_to_that_of_an_earlier_stack(

@@ -54,9 +54,11 @@ class ProxyEndpoint:
 def create_store_engine(settings: Settings) -> Engine:
     """The engine of the SQL store that the settings name.
 
-    `LEAIM_DATABASE_URL`, when given, wins: the embedded default's SQLite file, a local PostgreSQL. Otherwise,
-    with `LEAIM_DATABASE_HOST` set, PostgreSQL through the RDS Proxy with IAM authentication and TLS (and
-    `LEAIM_DATABASE_NAME` and `LEAIM_DATABASE_USER` are required); otherwise the default SQLite file.
+    `LEAIM_DATABASE_URL`, when given, wins: a SQLite file, a local PostgreSQL. Otherwise, with
+    `LEAIM_DATABASE_HOST` set, PostgreSQL through the RDS Proxy with IAM authentication and TLS (and
+    `LEAIM_DATABASE_NAME` and `LEAIM_DATABASE_USER` are required); otherwise the default SQLite file. A URL
+    kept in Secrets Manager (`LEAIM_DATABASE_SECRET_ARN`, as the embedded default gives it) is read by the
+    bootstrap, which then builds the engine with `create_engine_for` (`leaim.bootstrap.sql.sql_engine`).
     """
     if settings.database_host is None or "database_url" in settings.model_fields_set:
         return create_engine_for(settings.database_url)

@@ -12,7 +12,7 @@ import boto3
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Serve the fixture routes: echo, binary echo, a note stored in DynamoDB, a failure and a slow call."""
+    """Serve the fixture routes: echo, binary echo, a secret, a note stored in DynamoDB, a failure and a slow call."""
     resource = event["resource"]
     if resource == "/v1/boom":
         raise RuntimeError("the fixture handler fails on purpose")
@@ -27,6 +27,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "body": base64.b64encode(payload[::-1]).decode("ascii"),
             "isBase64Encoded": True,
         }
+    if resource == "/v1/secrets/{variable}":
+        # What the secret named by one of the function's variables holds, read as a function reads it in AWS.
+        secrets = boto3.session.Session().client("secretsmanager")
+        arn = os.environ[event["pathParameters"]["variable"]]
+        return {"statusCode": 200, "body": secrets.get_secret_value(SecretId=arn)["SecretString"]}
     if resource == "/v1/notes":
         note = json.loads(event["body"])
         table = boto3.session.Session().resource("dynamodb").Table(os.environ["FIXTURE_DELIVERIES_TABLE"])
