@@ -125,7 +125,7 @@ def _schemas(routes: Iterable[Route]) -> tuple[dict[str, Any], Refs]:
             if answer.contract is not None:
                 wanted[answer.contract, "serialization"] = None
     refs, document = models_json_schema(list(wanted), ref_template="#/components/schemas/{model}")
-    return dict(sorted(document.get("$defs", {}).items())), dict(refs)
+    return dict(sorted(document.get("$defs", {}).items())), {key: refs[key] for key in wanted}
 
 
 def _operation(route: Route, refs: Refs) -> dict[str, Any]:
