@@ -136,5 +136,13 @@ def coverage() -> Response:
     )
 
 
+# The one route that asks for no key: GovernanceApi.openapi_document says why this function serves it.
+@app.route("/openapi.json", methods=["GET"], content_types=CONTENT_TYPES)
+def openapi_document() -> Response:
+    """The OpenAPI document of every API, to anyone."""
+    request = current_request(app)
+    return respond_logged(logger, "openapi.read", governance_api().openapi_document(invocation_of(app, request)))
+
+
 def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params or {})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,8 @@ from leaim.data.privacy import entity_id
 from leaim.data.records import feature_column
 from leaim.domain.clock import SystemClock
 from leaim.exceptions import SnapshotIntegrityError
+from leaim.governance.access import openapi
+from leaim.governance.access.headers import SECURITY_HEADERS
 from leaim.governance.audit.events import InvocationAudit
 from leaim.governance.ports import AuditQuery
 from leaim.orchestration.decisions import DecisionService
@@ -42,6 +46,7 @@ from tests.support.fakes import StaticTelemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from email.message import Message
 
     from contracts.inference.v1 import InferenceRequest
     from contracts.training.v2 import TrainingRequest, TrainingResult
@@ -176,6 +181,44 @@ def test_bad_requests_are_refused_naming_the_problem_and_audited(
         assert field in {f["field"] for f in answer.body["fields"]}
     events = world.audit_log.events(AuditQuery(trace_id=answer.body["trace_id"]))
     assert [(e.outcome, e.status_code) for e in events] == [("rejected", status)]
+
+
+def fetch(world: LocalWorld, method: str, path: str, headers: dict[str, str]) -> tuple[int, Message, bytes]:
+    """Status, headers and body of one request to the local gateway."""
+    request = urllib.request.Request(world.running.api_url + path, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_the_openapi_document_is_served_without_a_key_and_audited_as_anonymous(world: LocalWorld) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    status, headers, body = fetch(world, "GET", "/openapi.json", {"traceparent": f"00-{trace}-b7ad6b7169203331-01"})
+    assert status == 200, body
+    assert json.loads(body) == json.loads(openapi.DOCUMENT.read_text(encoding="utf-8"))
+    assert headers["content-type"] == "application/json"
+    assert {name: headers[name] for name in SECURITY_HEADERS} == SECURITY_HEADERS
+    events = world.audit_log.events(AuditQuery(trace_id=trace))
+    assert [(e.source, e.action, e.outcome, e.principal) for e in events] == [
+        ("GovernanceApiFunction", "openapi.read", "success", "anonymous")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", f"/v1/ingest/{DATASET}", 401),
+        ("GET", f"/v1/datasets/{DATASET}/snapshots", 401),
+        ("DELETE", "/openapi.json", 403),
+    ],
+)
+def test_every_answer_carries_the_security_headers(world: LocalWorld, method: str, path: str, status: int) -> None:
+    # A function's refusal, and one the gateway gives itself (no route for DELETE).
+    answered, headers, _ = fetch(world, method, path, {})
+    assert answered == status
+    assert {name: headers[name] for name in SECURITY_HEADERS} == SECURITY_HEADERS
 
 
 def test_kinesis_records_are_stored_and_bad_ones_quarantined_with_unreadable_ones_unrouted(world: LocalWorld) -> None:

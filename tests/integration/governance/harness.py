@@ -39,7 +39,7 @@ from leaim.orchestration.decisions import DecisionService
 from leaim.serving.breaker import BreakerBoard
 from tests.support.factories import model_manifest
 from tests.support.fakes import PII_KEY, LinearWorker, MemoryFeatures, MemoryKeys, StaticTelemetry
-from tests.support.openapi import assert_documented
+from tests.support.openapi import assert_documented, document
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -158,6 +158,7 @@ class GovernanceBench:
             reports=self.reports,
             store=self.store,
             catalog=self.catalog,
+            openapi=document(),
             gate=gate,
         )
         self.decision_api = DecisionApi(service=self.service, gate=self.gate("DecisionApiFunction"))

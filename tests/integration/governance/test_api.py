@@ -19,6 +19,7 @@ from leaim.adapters.sql.intake import SqlAuditIntake
 from leaim.governance.access.gate import Invocation
 from tests.integration.governance.harness import USE_CASE, GovernanceBench, transaction
 from tests.support.accepted import bundle, events_item
+from tests.support.openapi import document
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -403,3 +404,21 @@ def test_an_override_or_outcome_the_audit_store_refuses_is_not_kept(bench: Gover
     assert (resolved.status, recorded.status) == (201, 201)
     assert resolved.body["override"]["event_id"] == resolved.event.event_id
     assert bench.store.outcome_of(decision_id) is not None
+
+
+def test_the_openapi_document_is_served_without_a_key_and_audited_as_anonymous(bench: GovernanceBench) -> None:
+    served = bench.call(bench.api.openapi_document, None)
+    assert (served.status, served.body) == (200, document())
+    assert (served.event.source, served.event.action, served.event.outcome) == (
+        "GovernanceApiFunction",
+        "openapi.read",
+        "success",
+    )
+    assert (served.event.principal, served.event.role, served.event.status_code) == ("anonymous", None, 200)
+    # A key is neither asked for nor looked at: an unknown one gets the same document, still as anonymous.
+    unknown_key = bench.call(bench.api.openapi_document, "not-a-key")
+    assert (unknown_key.status, unknown_key.event.principal) == (200, "anonymous")
+
+    with audit_store_refusing(bench.engine):
+        refused = bench.api.openapi_document(invocation("not-a-key"))
+    assert (refused.status, refused.body["error"], refused.headers) == (503, "audit_unavailable", {"retry-after": "1"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from leaim.bootstrap.runtime import (
 )
 from leaim.bootstrap.sql import sql_engine, sql_trail
 from leaim.domain.manifests import ManifestCatalog
+from leaim.governance.access.openapi import DOCUMENT
 from leaim.governance.api import GovernanceApi
 from leaim.governance.oversight.reviews import ReviewService
 
@@ -59,6 +61,12 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
         registry=SqlModelRegistry(engine),
         dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     )
+
+
+def _openapi_document() -> dict[str, Any]:
+    """The committed OpenAPI document, which the contracts layer ships beside the contracts it describes."""
+    document: dict[str, Any] = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    return document
 
 
 def _ledger(settings: Settings) -> InvocationLedger:
@@ -98,5 +106,6 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         reports=reports,
         store=oversight.store,
         catalog=oversight.catalog,
+        openapi=_openapi_document(),
         gate=runtime.http_gate(oversight.dynamodb, max_body_bytes=settings.max_body_bytes, source=source),
     )

@@ -47,6 +47,8 @@ MAX_EXPORT_ROWS = 100_000
 MAX_EXPORT_BYTES = 5_500_000
 DEFAULT_WINDOW = timedelta(hours=24)
 HISTORY = 20
+# The principal of the events of the public route, which no key authenticates.
+ANONYMOUS = "anonymous"
 FILTERS = ("decision_id", "use_case", "model_version", "principal", "action", "outcome", "source", "trace_id")
 CSV_COLUMNS = (
     "event_id",
@@ -79,7 +81,7 @@ CSV_COLUMNS = (
 
 class GovernanceApi(GovernedHttp):
     """`/v1/audit`, `/v1/decisions/{id}/outcome|explanation`, `/v1/reviews`, `/v1/use-cases/{use_case}/drift|bias|
-    quality`, `/v1/alerts`, `/v1/usage` and `/v1/governance/coverage`."""
+    quality`, `/v1/alerts`, `/v1/usage`, `/v1/governance/coverage`, and the public `/openapi.json`."""
 
     def __init__(
         self,
@@ -90,9 +92,11 @@ class GovernanceApi(GovernedHttp):
         reports: GovernanceReports,
         store: OversightStore,
         catalog: ManifestCatalog,
+        openapi: Mapping[str, Any],
         gate: HttpGate,
     ) -> None:
         super().__init__(gate)
+        self._openapi = openapi
         self._catalog = catalog
         self._trail = trail
         self._outcomes = outcomes
@@ -355,6 +359,22 @@ class GovernanceApi(GovernedHttp):
             return report, {"coverage_ratio": report.coverage_ratio, "audit_coverage": report.audit_coverage}
 
         return self._serve(invocation, "governance.coverage", Permission.READ_AUDIT, {}, work)
+
+    def openapi_document(self, invocation: Invocation) -> HttpAnswer:
+        """`GET /openapi.json`: the OpenAPI document of every API, to anyone; its event's principal is `anonymous`.
+
+        The one route that asks for no key, so it is served here rather than by the decision API: that one is the
+        latency-critical path, sized and snapshotted for decisions, and an open route must not take its capacity.
+        The document describes the governed surface, which is this API's to publish.
+        """
+        with self._telemetry.attach(invocation.headers), self._telemetry.span("GET /openapi.json"):
+            audit = self._audit(invocation, "openapi.read")
+            audit.note(principal=ANONYMOUS)
+            try:
+                audit.store("success", status_code=200)
+            except Exception as error:
+                return self._answer_error(audit, error)
+            return HttpAnswer(200, dict(self._openapi))
 
     def _range(self, query: Mapping[str, str]) -> tuple[datetime, datetime]:
         until = _time(query, "until") or datetime.fromtimestamp(self._clock.now(), UTC)

@@ -464,6 +464,18 @@ ROUTES: tuple[Route, ...] = (
         errors=_keyed(422),
     ),
     Route(
+        function=GOVERNANCE_API,
+        method="GET",
+        path="/openapi.json",
+        operation_id="readOpenApi",
+        action="openapi.read",
+        summary="This OpenAPI document, to anyone: the one route that asks for no key.",
+        permission=None,
+        touches=Touches.NONE,
+        answers=(Answer(200, "The OpenAPI 3.1 document of every API."),),
+        errors=PUBLIC_ERRORS,
+    ),
+    Route(
         function=INGEST_API,
         method="POST",
         path="/v1/ingest/{dataset}",
