@@ -26,13 +26,14 @@ from embedded.synthetic import CardFraudGenerator, transaction_record
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, create_engine_for, create_schema
+from leaim.bootstrap.keys import build_key_administration
 from leaim.data.datasets import DatasetCatalog
 from leaim.data.privacy import entity_id
 from leaim.data.snapshots import SnapshotService
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.access.policy import key_digest
-from leaim.governance.ports import Principal
+from leaim.governance.ports import EVERY
 from leaim.lifecycle.signing import ManifestSigner
 
 if TYPE_CHECKING:
@@ -323,16 +324,34 @@ class LocalWorld:
             )
 
     def _register_keys(self) -> None:
-        """One API key per role, written to `api-keys.json` for the user."""
+        """One API key per role, written to `api-keys.json` for the user; a restart keeps the keys that still work.
+
+        Local keys reach every use case and dataset on the internal plan (no per-key limit); each new one is made
+        through key management, so its creation is audited like any other key's.
+        """
         stack = self.running
-        keys = DynamoApiKeyStore(
-            stack.table_name("ApiKeysTable"), boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+        client = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+        keys = DynamoApiKeyStore(stack.table_name("ApiKeysTable"), client, cache_s=0)
+        path = self.state_dir / "api-keys.json"
+        kept: dict[str, str] = {}
+        if path.is_file():
+            kept = {role: key for role, key in json.loads(path.read_text(encoding="utf-8")).items() if role in ROLES}
+        administration = build_key_administration(
+            keys_table=stack.table_name("ApiKeysTable"),
+            accepted_table=stack.table_name("AcceptedTable"),
+            dynamodb=client,
+            operator="leaim-up",
+            use_cases_dir=self.options.use_cases_dir,
         )
         for role in ROLES:
-            key = f"leaim_{role}_{secrets.token_urlsafe(18)}"
-            keys.register(key_digest(key), Principal(name=f"local-{role.replace('_', '-')}", role=role))
+            key = kept.get(role)
+            if key is None or keys.lookup(key_digest(key)) is None:
+                principal = f"local-{role.replace('_', '-')}"
+                key = administration.create(
+                    principal=principal, role=role, use_cases=[EVERY], datasets=[EVERY], plan="internal"
+                ).secret
             self.api_keys[role] = key
-        (self.state_dir / "api-keys.json").write_text(json.dumps(self.api_keys, indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.api_keys, indent=2) + "\n", encoding="utf-8")
 
     def _use_cases_environment(self) -> dict[str, str]:
         folder = self.options.use_cases_dir

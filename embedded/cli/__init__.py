@@ -10,6 +10,7 @@ One module per group of commands:
   and `usage` call the governance API.
 - `audit`: `audit verify` and `audit digest` check and seal the tamper-evident trail; `audit export` reads
   it through the governance API.
+- `keys`: `keys create`, `list`, `rotate` and `revoke` manage API keys, each change audited.
 - `bench`: `bench`, `bench-ingest`, `bench-models`, `bench-drift` and `bench-audit` measure each path
   against its floor and write their pages of the documentation.
 - `load`: `load` drives the local stack open-loop through rising arrival rates and writes its page and plot.
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from embedded.cli import audit, bench, capacity, chaos, data, governance, load, models, openapi, stack
+from embedded.cli import audit, bench, capacity, chaos, data, governance, keys, load, models, openapi, stack
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # Each module adds its group of commands; `leaim --help` lists them in this order.
-COMMAND_GROUPS = (stack, data, models, governance, audit, bench, load, capacity, chaos, openapi)
+COMMAND_GROUPS = (stack, data, models, governance, audit, keys, bench, load, capacity, chaos, openapi)
 
 
 def build_parser() -> argparse.ArgumentParser:

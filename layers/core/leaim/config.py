@@ -38,6 +38,12 @@ class Settings(BaseModel):
     )
     features_table: str | None = None
     api_keys_table: str | None = None
+    rate_limits_table: str | None = Field(
+        default=None, description="The shared state of per-key rate limits; no per-key limit is enforced without it."
+    )
+    api_key_cache_s: float = Field(
+        default=60.0, ge=0, description="How long a container trusts a key it looked up: a revoked key's last minute."
+    )
     accepted_table: str | None = Field(default=None, description="Where decisions and audit events are accepted.")
     traffic_table: str | None = Field(default=None, description="The published traffic plan of each use case.")
     idempotency_table: str | None = None

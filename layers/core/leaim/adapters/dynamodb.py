@@ -13,13 +13,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from leaim.adapters.exceptions import FeatureStoreUnavailableError, LedgerUnavailableError
 from leaim.data.ports import LedgerEntry
-from leaim.exceptions import DependencyUnavailableError
-from leaim.governance.ports import Principal
+from leaim.exceptions import DependencyUnavailableError, RecordExistsError
+from leaim.governance.ports import EVERY, ApiKeyRecord
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from leaim.data.ports import OnlineUpdate
+    from leaim.governance.ports import Principal
 
 # DynamoDB's limits per BatchGetItem and per BatchWriteItem call.
 BATCH_GET_KEYS = 100
@@ -228,31 +229,41 @@ def _batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict
 
 
 class DynamoApiKeyStore:
-    """API key digests mapped to principals; positive answers are cached for `cache_s` per container."""
+    """API key digests mapped to principals, and key management's view of the same table.
 
-    def __init__(self, table_name: str, client: Any, cache_s: float = 60.0) -> None:
+    `lookup` caches a valid key's principal for `cache_s` per container (never past the secret's rotation grace),
+    so a revoked key is refused within `cache_s`; unknown and invalid keys are never cached.
+    """
+
+    def __init__(self, table_name: str, client: Any, cache_s: float = 60.0, clock: Any = time.time) -> None:
         self._table = table_name
         self._client = client
         self._cache_s = cache_s
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._clock = clock
+        self._cache: dict[str, tuple[float, float, Principal]] = {}
         self._lock = threading.Lock()
 
     def lookup(self, key_digest: str) -> Principal | None:
-        """The active principal owning this key digest, or None."""
+        """The principal of a valid key with this digest, or None."""
         now = time.monotonic()
+        wall = self._clock()
         with self._lock:
             cached = self._cache.get(key_digest)
-        if cached is not None and now - cached[0] < self._cache_s:
-            return cached[1]
+        if cached is not None and now - cached[0] < self._cache_s and wall < cached[1]:
+            return cached[2]
         try:
             item = self._client.get_item(TableName=self._table, Key={"key_digest": {"S": key_digest}}).get("Item")
         except (BotoCoreError, ClientError) as error:
             raise DependencyUnavailableError(f"API key table unavailable: {error}") from error
-        if item is None or not item.get("active", {}).get("BOOL", False):
+        if item is None:
             return None
-        principal = Principal(name=item["principal"]["S"], role=item["role"]["S"])
+        record = key_record(item)
+        if not record.valid_at(datetime.fromtimestamp(wall, UTC)):
+            return None
+        principal = record.principal_of()
+        until = record.expires_at.timestamp() if record.expires_at is not None else float("inf")
         with self._lock:
-            self._cache[key_digest] = (now, principal)
+            self._cache[key_digest] = (now, until, principal)
         return principal
 
     def forget(self) -> None:
@@ -260,14 +271,95 @@ class DynamoApiKeyStore:
         with self._lock:
             self._cache.clear()
 
-    def register(self, key_digest: str, principal: Principal) -> None:
-        """Store an active key for `principal` (the key itself is never stored)."""
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "key_digest": {"S": key_digest},
-                "principal": {"S": principal.name},
-                "role": {"S": principal.role},
-                "active": {"BOOL": True},
-            },
-        )
+    def add(self, record: ApiKeyRecord) -> None:
+        """Store a new secret's record; RecordExistsError when its digest is stored already."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=key_item(record),
+                ConditionExpression="attribute_not_exists(key_digest)",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise RecordExistsError(f"a key with digest {record.key_digest[:12]}... is stored already") from error
+            raise DependencyUnavailableError(f"API key table unavailable: {error}") from error
+        except BotoCoreError as error:
+            raise DependencyUnavailableError(f"API key table unavailable: {error}") from error
+
+    def replace(self, record: ApiKeyRecord) -> None:
+        """Store a changed record over the stored one with its digest."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=key_item(record),
+                ConditionExpression="attribute_exists(key_digest)",
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise DependencyUnavailableError(f"API key table unavailable: {error}") from error
+
+    def records(self) -> list[ApiKeyRecord]:
+        """Every stored record (a scan: the key table holds one item per secret)."""
+        records = []
+        try:
+            for page in self._client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
+                records += [key_record(item) for item in page.get("Items", [])]
+        except (BotoCoreError, ClientError) as error:
+            raise DependencyUnavailableError(f"API key table unavailable: {error}") from error
+        return records
+
+
+def key_item(record: ApiKeyRecord) -> dict[str, Any]:
+    """The key table's item of one secret's record."""
+    item: dict[str, Any] = {
+        "key_digest": {"S": record.key_digest},
+        "key_id": {"S": record.key_id},
+        "principal": {"S": record.principal},
+        "role": {"S": record.role},
+        "use_cases": {"L": [{"S": name} for name in record.use_cases]},
+        "datasets": {"L": [{"S": name} for name in record.datasets]},
+        "plan": {"S": record.plan},
+        "created_at": {"S": record.created_at.isoformat()},
+        "created_by": {"S": record.created_by},
+        "generation": {"N": str(record.generation)},
+        "active": {"BOOL": record.active},
+    }
+    if record.expires_at is not None:
+        item["expires_at"] = {"S": record.expires_at.isoformat()}
+    if record.revoked_at is not None:
+        item["revoked_at"] = {"S": record.revoked_at.isoformat()}
+    return item
+
+
+def key_record(item: Mapping[str, Any]) -> ApiKeyRecord:
+    """One secret's record from its item.
+
+    An item stored before keys were scoped (no `key_id`) is read as what it granted then: every use case and
+    dataset, on the internal plan, named by its digest.
+    """
+    digest = item["key_digest"]["S"]
+    scoped = "key_id" in item
+
+    def names(attribute: str) -> tuple[str, ...]:
+        if not scoped:
+            return (EVERY,)
+        return tuple(value["S"] for value in item.get(attribute, {}).get("L", []))
+
+    def moment(attribute: str) -> datetime | None:
+        value = item.get(attribute)
+        return None if value is None else datetime.fromisoformat(value["S"])
+
+    return ApiKeyRecord(
+        key_digest=digest,
+        key_id=item["key_id"]["S"] if scoped else f"key_{digest[:16]}",
+        principal=item["principal"]["S"],
+        role=item["role"]["S"],
+        use_cases=names("use_cases"),
+        datasets=names("datasets"),
+        plan=item["plan"]["S"] if "plan" in item else "internal",
+        created_at=moment("created_at") or datetime.fromtimestamp(0, UTC),
+        created_by=item.get("created_by", {}).get("S", "unknown"),
+        generation=int(item.get("generation", {}).get("N", "1")),
+        active=bool(item.get("active", {}).get("BOOL", False)),
+        expires_at=moment("expires_at"),
+        revoked_at=moment("revoked_at"),
+    )

@@ -76,14 +76,41 @@ class AuditQuery:
     outcome: str | None = None
     source: str | None = None
     trace_id: str | None = None
+    within: tuple[str, ...] | None = None
+    """The caller's scope: only events of these use cases (None: every event, those of no use case included)."""
+
+
+EVERY = "*"
+"""The scope entry that grants every use case (or every dataset), present and future."""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller and its role."""
+    """An authenticated caller: its name, its role, and the use cases and datasets its key may touch.
+
+    `key_id` names the key it authenticated with (None for the platform's own principals: schedules, queues);
+    `plan` names the key's rate plan (`leaim.governance.access.plans`).
+    """
 
     name: str
     role: str
+    use_cases: frozenset[str] = frozenset({EVERY})
+    datasets: frozenset[str] = frozenset({EVERY})
+    key_id: str | None = None
+    plan: str | None = None
+
+    def may_use(self, use_case: str) -> bool:
+        """Whether the key is scoped to `use_case`."""
+        return EVERY in self.use_cases or use_case in self.use_cases
+
+    def may_touch(self, dataset: str) -> bool:
+        """Whether the key is scoped to `dataset`."""
+        return EVERY in self.datasets or dataset in self.datasets
+
+    @property
+    def every_use_case(self) -> bool:
+        """Whether the key is scoped to every use case, and so may read what spans them (coverage, the whole trail)."""
+        return EVERY in self.use_cases
 
 
 class ApiKeyStore(Protocol):
@@ -91,6 +118,60 @@ class ApiKeyStore(Protocol):
 
     def lookup(self, key_digest: str) -> Principal | None:
         """The principal owning the key with this sha256 digest, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """One stored key secret (by its digest), what it grants, and its state.
+
+    A key keeps its `key_id` through rotations: each rotation stores a new secret (`generation` + 1) and gives the
+    one before an `expires_at`. A revoked key has `revoked_at` and every secret of it is inactive.
+    """
+
+    key_digest: str
+    key_id: str
+    principal: str
+    role: str
+    use_cases: tuple[str, ...]
+    datasets: tuple[str, ...]
+    plan: str
+    created_at: datetime
+    created_by: str
+    generation: int = 1
+    active: bool = True
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def valid_at(self, moment: datetime) -> bool:
+        """Whether the secret authenticates at `moment`: active, and not past its rotation grace."""
+        return self.active and (self.expires_at is None or moment < self.expires_at)
+
+    def principal_of(self) -> Principal:
+        """The principal this secret authenticates as."""
+        return Principal(
+            name=self.principal,
+            role=self.role,
+            use_cases=frozenset(self.use_cases),
+            datasets=frozenset(self.datasets),
+            key_id=self.key_id,
+            plan=self.plan,
+        )
+
+
+class ApiKeyRegistry(Protocol):
+    """The key table as key management sees it: every secret's record, written and changed one at a time."""
+
+    def add(self, record: ApiKeyRecord) -> None:
+        """Store a new secret's record; raises RecordExistsError when its digest is stored already."""
+        ...
+
+    def replace(self, record: ApiKeyRecord) -> None:
+        """Store a changed record over the one with the same digest."""
+        ...
+
+    def records(self) -> list[ApiKeyRecord]:
+        """Every stored record, of every key, active or not."""
         ...
 
 

@@ -88,3 +88,21 @@ class ExportTooLargeError(RequestRefusedError):
 
     code = "export_too_large"
     status = 413
+
+
+class RateLimitedError(RequestRefusedError):
+    """The key is over its plan's rate or daily quota: the answer carries `Retry-After`."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, limit: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.limit = limit
+
+
+class KeyManagementError(LeaimError):
+    """A key change that cannot be made: an unknown role, plan, scope or key, or a key revoked already."""
+
+    code = "key_management"
