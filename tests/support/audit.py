@@ -49,11 +49,16 @@ def make_decision(**overrides: Any) -> DecisionResponse:
     return DecisionResponse(**values)
 
 
+MAKER = "checkout-service"
+
+
 def decision_event(decision: DecisionResponse, **overrides: Any) -> AuditEvent:
+    values: dict[str, Any] = {"principal": MAKER, "role": "decision_client"}
+    values.update(overrides)
     return make_event(
         decision_id=decision.decision_id,
         request_id=decision.request_id,
         use_case=decision.use_case,
         trace_id=decision.trace_id,
-        **overrides,
+        **values,
     )

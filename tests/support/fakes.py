@@ -12,9 +12,9 @@ from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from leaim.data.privacy import token
 from leaim.domain.manifests import ManifestCatalog
 from leaim.exceptions import DuplicateDecisionError, WorkerError
-from leaim.governance.audit.events import InvocationAudit
+from leaim.governance.audit.events import DECISION_ACTION, InvocationAudit
 from leaim.orchestration.decisions import DecisionService
-from leaim.orchestration.ports import PriorDecision
+from leaim.orchestration.ports import MadeDecision, PriorDecision
 from leaim.serving.breaker import BreakerBoard
 from leaim.serving.ports import ActiveModel, TrafficPlan
 
@@ -76,8 +76,12 @@ class MemoryAuditLog:
         self.events.extend(related)
         self.events.append(event)
 
-    def get(self, decision_id: str) -> DecisionResponse | None:
-        return self.decisions.get(decision_id)
+    def get(self, decision_id: str) -> MadeDecision | None:
+        decision = self.decisions.get(decision_id)
+        if decision is None:
+            return None
+        makers = [e.principal for e in self.events if e.decision_id == decision_id and e.action == DECISION_ACTION]
+        return MadeDecision(decision, makers[0] if makers else None)
 
     def override_of(self, decision_id: str) -> Override | None:
         return self.overrides.get(decision_id)

@@ -355,7 +355,7 @@ def test_the_review_queue_drops_a_decision_as_soon_as_its_override_is_accepted(
     )
     oversight = AcceptedFirstOversight(engine, DynamoDecisions(table, dynamodb))
 
-    queue = oversight.pending_reviews("card_fraud", after=None, limit=2)
+    queue = oversight.pending_reviews(["card_fraud"], after=None, limit=2)
 
     assert [stored.response.decision_id for stored in queue] == ["d-1", "d-2"]
     assert SqlOversight(engine).override_of("d-0") is None

@@ -21,6 +21,7 @@ from contracts.decision.v1 import DecisionResponse, Override
 from leaim.exceptions import AuditWriteError, DependencyUnavailableError, DuplicateDecisionError, RecordExistsError
 from leaim.governance.audit.accepted import BUNDLE_KINDS, AcceptedBundle
 from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
+from leaim.governance.audit.events import DECISION_ACTION
 from leaim.governance.audit.records import (
     check_duration,
     decision_values,
@@ -29,7 +30,7 @@ from leaim.governance.audit.records import (
     override_values,
 )
 from leaim.governance.oversight.ports import StoredDecision
-from leaim.orchestration.ports import PriorDecision
+from leaim.orchestration.ports import MadeDecision, PriorDecision
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -307,10 +308,13 @@ class DynamoDecisions:
         self._table = table_name
         self._client = client
 
-    def get(self, decision_id: str) -> DecisionResponse | None:
-        """An accepted decision as it was answered, or None."""
-        row = self._row(decision_key(decision_id), f"decision {decision_id!r}")
-        return None if row is None else DecisionResponse.model_validate(row["response"])
+    def get(self, decision_id: str) -> MadeDecision | None:
+        """An accepted decision as it was answered, and who made it; or None."""
+        item = self._item(decision_key(decision_id), f"decision {decision_id!r}")
+        if item is None:
+            return None
+        row = json.loads(item["row"]["S"])
+        return MadeDecision(DecisionResponse.model_validate(row["response"]), made_by(item))
 
     def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:
         """The decision already made for this request id of `use_case`, with its inputs, or None."""
@@ -337,7 +341,8 @@ class DynamoDecisions:
             raise AcceptedStoreUnavailableError(what) from error
         if answer.get("UnprocessedKeys"):
             raise AcceptedStoreUnavailableError(f"decision {decision_id!r} could not be read: throttled")
-        rows = {item["kind"]["S"]: json.loads(item["row"]["S"]) for item in answer["Responses"].get(self._table, [])}
+        items = {item["kind"]["S"]: item for item in answer["Responses"].get(self._table, [])}
+        rows = {kind: json.loads(item["row"]["S"]) for kind, item in items.items()}
         decision = rows.get("decision")
         if decision is None:
             return None
@@ -348,6 +353,7 @@ class DynamoDecisions:
             features=decision["features"],
             override=None if override is None else _override(override),
             label=None if outcome is None else bool(outcome["label"]),
+            made_by=made_by(items["decision"]),
         )
 
     def overridden(self, decision_ids: Sequence[str]) -> set[str]:
@@ -386,6 +392,15 @@ class DynamoDecisions:
             raise AcceptedStoreUnavailableError(f"{what} could not be read: {type(error).__name__}") from error
         item: dict[str, Any] | None = answer.get("Item")
         return item
+
+
+def made_by(item: Mapping[str, Any]) -> str | None:
+    """The principal on the decision event of a decision's bundle: who made the decision."""
+    for event in json.loads(item["events"]["S"]):
+        if event.get("decision_id") and event.get("action") == DECISION_ACTION:
+            principal = event.get("principal")
+            return None if principal is None else str(principal)
+    return None
 
 
 def _override(row: Mapping[str, Any]) -> Override:

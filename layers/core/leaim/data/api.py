@@ -10,7 +10,7 @@ from leaim.data.ingestion import Incoming, ingest_details
 from leaim.exceptions import SnapshotExistsError
 from leaim.governance.access.exceptions import InvalidRequestError
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer
-from leaim.governance.access.policy import Permission
+from leaim.governance.access.policy import Permission, require_dataset
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,6 +47,7 @@ class IngestionApi(GovernedHttp):
         """`POST /v1/ingest/{dataset}`: store the good records of a batch, quarantine the bad ones."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_dataset(principal, dataset)
             self._ingestion.datasets.versions(dataset)
             batch = self._parse(IngestBatch, self._json(body), "ingest.v1")
             items = [
@@ -62,6 +63,7 @@ class IngestionApi(GovernedHttp):
         """`GET /v1/ingest/{dataset}/quarantine?after=&limit=`: one page of quarantined records, PII masked."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_dataset(principal, dataset)
             page = self._quarantine.page(dataset, after=query.get("after"), limit=_limit(query))
             return page, {"dataset": dataset, "listed": len(page.items)}
 
@@ -71,6 +73,7 @@ class IngestionApi(GovernedHttp):
         """`POST /v1/ingest/{dataset}/quarantine/replay`: check quarantined records again, store the good ones."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_dataset(principal, dataset)
             request = self._parse(ReplayRequest, self._json(body or b"{}"), "a replay request")
             report = self._quarantine.replay(dataset, request, trace_id=audit.trace_id)
             details = {
@@ -90,6 +93,7 @@ class IngestionApi(GovernedHttp):
         """`POST /v1/datasets/{dataset}/snapshots`: freeze the stored records (of an event-time range)."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_dataset(principal, dataset)
             request = self._parse(SnapshotRequest, self._json(body or b"{}"), "a snapshot request")
             self._ingestion.datasets.versions(dataset)
             try:
@@ -115,6 +119,7 @@ class IngestionApi(GovernedHttp):
         """`GET /v1/datasets/{dataset}/snapshots`: the dataset's snapshots, newest first."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_dataset(principal, dataset)
             items = self._snapshots.list(dataset)
             return SnapshotList(dataset=dataset, items=items), {"dataset": dataset, "listed": len(items)}
 
@@ -124,6 +129,7 @@ class IngestionApi(GovernedHttp):
         """`GET /v1/datasets/{dataset}/snapshots/{snapshot_id}`: one snapshot's manifest."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_dataset(principal, dataset)
             return self._snapshots.get(dataset, snapshot_id), {"dataset": dataset, "snapshot_id": snapshot_id}
 
         return self._serve(invocation, "dataset.snapshot.read", Permission.READ_SNAPSHOTS, {"dataset": dataset}, work)

@@ -20,7 +20,7 @@ from contracts.model.v1 import (
 from leaim.exceptions import InvalidJobError, NotFoundError, SnapshotExistsError
 from leaim.governance.access.exceptions import InvalidRequestError
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer
-from leaim.governance.access.policy import Permission
+from leaim.governance.access.policy import Permission, require_use_case
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -54,6 +54,7 @@ class LifecycleApi(GovernedHttp):
         """`POST /v1/models/{model}/training-jobs`: check the request, queue the job, answer 202 with it."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            self._require_model(principal, model, f"no use case manifest names model {model!r}")
             request = self._parse(TrainingJobRequest, self._json(body or b"{}"), "a training job request")
             try:
                 job = self._jobs.submit(model, request, principal=principal.name)
@@ -71,6 +72,8 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             job = self._jobs.get(job_id)
+            if not principal.may_use(job.use_case):
+                raise NotFoundError(f"no training job {job_id!r}")
             return job, {"job_id": job_id, "state": job.state}
 
         return self._serve(invocation, "model.training_job.read", Permission.READ_MODELS, {"job_id": job_id}, work)
@@ -80,7 +83,8 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             published = {summary.model_name: summary for summary in self._registry.models()}
-            summaries = [published.get(name) or self._untrained(name) for name in self._jobs.model_names()]
+            names = [name for name in self._jobs.model_names() if self._in_scope(principal, name)]
+            summaries = [published.get(name) or self._untrained(name) for name in names]
             return ModelList(models=summaries), {"listed": len(summaries)}
 
         return self._serve(invocation, "model.list", Permission.READ_MODELS, {}, work)
@@ -89,9 +93,11 @@ class LifecycleApi(GovernedHttp):
         """`GET /v1/models/{model}/versions/{version}`: the signed manifest, metrics, gates, lineage, aliases."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            unknown = f"model {model!r} has no version {version!r}"
+            self._require_model(principal, model, unknown)
             signed = self._registry.get(model, version)
             if signed is None:
-                raise NotFoundError(f"model {model!r} has no version {version!r}")
+                raise NotFoundError(unknown)
             audit.note(model_name=model, model_version=version, artifact_digest=signed.manifest.artifact_digest)
             return self._view(signed), {"status": signed.manifest.status}
 
@@ -104,6 +110,7 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
             policy = self._promotions.traffic(use_case)
             return policy, {"revision": policy.revision}
 
@@ -114,6 +121,7 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
             change = self._parse(TrafficChange, self._json(body), "a traffic change")
             before, after = self._promotions.change(use_case, change, actor=principal.name)
             audit.note(model_name=after.model_name, model_version=change.version)
@@ -126,6 +134,7 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
             request = self._parse(Rollback, self._json(body or b"{}"), "a rollback request")
             before, after = self._promotions.rollback(use_case, request, actor=principal.name)
             return after, _change_details("rollback", before, after, request.reason)
@@ -139,6 +148,7 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
             request = self._parse(RetrainingRequest, self._json(body or b"{}"), "a retraining request")
             try:
                 job = self._jobs.retrain(use_case, request, principal=principal.name)
@@ -151,6 +161,18 @@ class LifecycleApi(GovernedHttp):
         return self._serve(
             invocation, "model.retraining.request", Permission.TRAIN_MODELS, {"use_case": use_case}, work, status=202
         )
+
+    def _in_scope(self, principal: Principal, model: str) -> bool:
+        """Whether the key is scoped to the use case that `model` serves (a model no manifest names is in no scope)."""
+        try:
+            return principal.may_use(self._jobs.manifest_of_model(model).name)
+        except NotFoundError:
+            return principal.every_use_case
+
+    def _require_model(self, principal: Principal, model: str, unknown: str) -> None:
+        """NotFoundError with the route's own message for an unknown model, when the model is out of the key's scope."""
+        if not self._in_scope(principal, model):
+            raise NotFoundError(unknown)
 
     def _untrained(self, model: str) -> ModelSummary:
         """A model a manifest names but no version of which is published yet."""

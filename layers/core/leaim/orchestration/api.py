@@ -15,7 +15,8 @@ from leaim.governance.access.exceptions import (
     UnknownUseCaseError,
 )
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, field_errors
-from leaim.governance.access.policy import Permission
+from leaim.governance.access.policy import Permission, may_reach
+from leaim.governance.audit.events import DECISION_ACTION
 from leaim.orchestration.exceptions import InputValidationError
 
 if TYPE_CHECKING:
@@ -41,10 +42,12 @@ class DecisionApi(GovernedHttp):
             self._telemetry.attach(invocation.headers),
             self._telemetry.span("POST /v1/decisions/{use_case}", {"use_case": use_case}),
         ):
-            audit = self._audit(invocation, "decision.create")
+            audit = self._audit(invocation, DECISION_ACTION)
             audit.note(use_case=use_case)
             try:
-                self._authorize(invocation, audit, Permission.CREATE_DECISION)
+                principal = self._authorize(invocation, audit, Permission.CREATE_DECISION)
+                if not principal.may_use(use_case):
+                    raise NotFoundError(f"unknown use case {use_case!r}")
                 request = self._request(body)
                 audit.note(request_id=request.request_id)
                 result = self._service.decide(use_case, request, audit, remaining_ms=invocation.remaining_ms)
@@ -63,10 +66,14 @@ class DecisionApi(GovernedHttp):
             audit = self._audit(invocation, "decision.read")
             audit.note(decision_id=decision_id)
             try:
-                self._authorize(invocation, audit, Permission.READ_DECISION)
-                decision = self._service.get(decision_id)
-                if decision is None:
+                principal = self._authorize(invocation, audit, Permission.READ_DECISION)
+                found = self._service.get(decision_id)
+                if found is None or not may_reach(
+                    principal, Permission.READ_DECISION, use_case=found.response.use_case, made_by=found.made_by
+                ):
+                    # A decision the caller may not reach is answered as one that does not exist.
                     raise UnknownDecisionError(f"no decision with id {decision_id!r}")
+                decision = found.response
                 audit.note(use_case=decision.use_case, request_id=decision.request_id)
                 audit.store("success", status_code=200)
             except Exception as error:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from contracts.decision.v1 import DecisionMessage
 from leaim.exceptions import AuditWriteError, NotFoundError
 from leaim.governance.access.gate import field_errors
-from leaim.governance.audit.events import InvocationAudit
+from leaim.governance.audit.events import DECISION_ACTION, InvocationAudit
 from leaim.orchestration.exceptions import InputValidationError, PoisonMessageError, RequestIdReusedError
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class DecisionConsumer:
                 self._audit_log,
                 self._clock,
                 source=self._source,
-                action="decision.create",
+                action=DECISION_ACTION,
                 invocation_id=f"{invocation_id}:{record.message_id}:{record.receive_count}",
                 trace_id=self._telemetry.trace_id(),
             )

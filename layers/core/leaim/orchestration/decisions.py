@@ -8,7 +8,7 @@ import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.audit.events import InvocationAudit
     from leaim.governance.ports import AuditLog, Telemetry
-    from leaim.orchestration.ports import DecisionStore, OverrideReader
+    from leaim.orchestration.ports import DecisionStore, MadeDecision, OverrideReader
     from leaim.serving.breaker import BreakerBoard
     from leaim.serving.ports import ActiveModel, ModelRouter, WorkerClient
 
@@ -162,15 +162,16 @@ class DecisionService:
         """The use case's manifest; raises NotFoundError for an unknown use case."""
         return self._catalog.get(use_case)
 
-    def get(self, decision_id: str) -> DecisionResponse | None:
-        """A stored decision as it stands: with a reviewer's outcome once it was overridden; or None."""
-        decision = self._decisions.get(decision_id)
-        if decision is None or not decision.review_required:
-            return decision
+    def get(self, decision_id: str) -> MadeDecision | None:
+        """A stored decision as it stands (with a reviewer's outcome once it was overridden), and who made it."""
+        found = self._decisions.get(decision_id)
+        if found is None or not found.response.review_required:
+            return found
         override = self._overrides.override_of(decision_id)
         if override is None:
-            return decision
-        return decision.model_copy(update={"outcome": override.outcome, "override": override})
+            return found
+        response = found.response.model_copy(update={"outcome": override.outcome, "override": override})
+        return replace(found, response=response)
 
     def decide(
         self, use_case: str, request: DecisionRequest, audit: InvocationAudit, *, remaining_ms: float | None

@@ -19,6 +19,14 @@ class PriorDecision:
     inputs: Mapping[str, object]
 
 
+@dataclass(frozen=True, slots=True)
+class MadeDecision:
+    """A stored decision, and the principal its audit event says made it (None where no event names one)."""
+
+    response: DecisionResponse
+    made_by: str | None
+
+
 class OverrideReader(Protocol):
     """Reviewers' overrides, so that reading a decision returns the outcome that stands."""
 
@@ -30,8 +38,8 @@ class OverrideReader(Protocol):
 class DecisionStore(Protocol):
     """Decisions already made, by id or by the caller's request id."""
 
-    def get(self, decision_id: str) -> DecisionResponse | None:
-        """A stored decision, or None."""
+    def get(self, decision_id: str) -> MadeDecision | None:
+        """A stored decision and who made it, or None."""
         ...
 
     def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:

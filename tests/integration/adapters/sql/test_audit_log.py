@@ -19,8 +19,8 @@ from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sql.tables import AuditEventRow
 from leaim.exceptions import AuditWriteError, RecordExistsError
 from leaim.governance.ports import AuditQuery
-from leaim.orchestration.ports import PriorDecision
-from tests.support.audit import BASE_TIME, decision_event, make_decision, make_event
+from leaim.orchestration.ports import MadeDecision, PriorDecision
+from tests.support.audit import BASE_TIME, MAKER, decision_event, make_decision, make_event
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -107,7 +107,7 @@ def test_record_decision_stores_decision_inputs_and_event(engine: Engine) -> Non
 
     log.record_decision(decision, {"income": 52000, "region": "tok_9f2c", "existing": True}, event)
 
-    assert store.get(decision.decision_id) == decision
+    assert store.get(decision.decision_id) == MadeDecision(decision, MAKER)
     assert store.by_request(decision.use_case, decision.request_id) == PriorDecision(
         decision, {"income": 52000, "region": "tok_9f2c", "existing": True}
     )
@@ -148,7 +148,7 @@ def test_failing_decision_insert_leaves_no_event(engine: Engine) -> None:
 
     assert log.count(AuditQuery(trace_id=orphan.trace_id)) == 0
     assert store.by_request(reused_id.use_case, "req-2") is None
-    assert store.get(first.decision_id) == first
+    assert store.get(first.decision_id) == MadeDecision(first, MAKER)
 
 
 def reviewed(decision: DecisionResponse, event_id: str, outcome: str = "declined") -> Override:
@@ -277,7 +277,7 @@ def test_fallback_decision_without_model_round_trips(engine: Engine) -> None:
         reasons=[Reason(kind="fallback", code="timeout", message="worker did not answer")],
     )
     log.record_decision(decision, {}, decision_event(decision, outcome="fallback"))
-    assert store.get(decision.decision_id) == decision
+    assert store.get(decision.decision_id) == MadeDecision(decision, MAKER)
 
 
 def test_concurrent_appends_from_many_threads_all_land(engine: Engine) -> None:

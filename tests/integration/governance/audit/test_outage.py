@@ -232,7 +232,8 @@ def test_decisions_are_answered_while_the_audit_database_is_cut_off_and_all_reac
     for index in range(5):
         decisions.refuse(f"refused-{index}")
     for decision in during:
-        assert decisions.accepted.get(decision.decision_id) == decision, "answered and accepted without SQL"
+        found = decisions.accepted.get(decision.decision_id)
+        assert found is not None and found.response == decision, "answered and accepted without SQL"
     chained_before = chain_counts(direct)
     for _ in range(3):
         failed = source.deliver()

@@ -38,7 +38,8 @@ from leaim.governance.audit.exceptions import InvalidCursorError, UnreadableDige
 from leaim.governance.audit.sealing import DigestSealer, DigestSigner
 from leaim.governance.audit.verification import TrailVerifier, summary
 from leaim.governance.ports import AuditQuery
-from tests.support.audit import BASE_TIME, decision_event, make_decision, make_event
+from leaim.orchestration.ports import MadeDecision
+from tests.support.audit import BASE_TIME, MAKER, decision_event, make_decision, make_event
 from tests.support.paths import TEMPLATE
 
 if TYPE_CHECKING:
@@ -513,7 +514,7 @@ def test_record_decision_stores_score_review_flag_and_features(engine: Engine) -
     assert not rows[scored.decision_id].unscored
     assert rows[fallback.decision_id].score is None
     assert rows[fallback.decision_id].unscored
-    assert SqlDecisionStore(engine).get(scored.decision_id) == scored
+    assert SqlDecisionStore(engine).get(scored.decision_id) == MadeDecision(scored, MAKER)
 
 
 def test_search_pages_by_time_and_id_with_an_opaque_cursor(engine: Engine) -> None:

@@ -261,6 +261,8 @@ def _clauses(query: AuditQuery | None) -> list[ColumnElement[bool]]:
         EVENTS.c.trace_id: query.trace_id,
     }
     clauses: list[ColumnElement[bool]] = [column == value for column, value in equal.items() if value is not None]
+    if query.within is not None:
+        clauses.append(EVENTS.c.use_case.in_(query.within))
     if query.since is not None:
         clauses.append(EVENTS.c.occurred_at >= query.since)
     if query.until is not None:

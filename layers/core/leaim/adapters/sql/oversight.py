@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, tuple_, update
+from sqlalchemy import and_, func, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -13,12 +13,14 @@ from sqlmodel import Session, col, select
 from contracts.decision.v1 import DecisionResponse, Override
 from contracts.governance.v1 import Alert, RecordedOutcome
 from leaim.adapters.sql.exceptions import StoreUnavailableError
+from leaim.adapters.sql.rows import decision_maker
 from leaim.adapters.sql.tables import AlertRow, AuditEventRow, DecisionRow, MonitorReportRow, OutcomeRow, OverrideRow
 from leaim.exceptions import NotFoundError
+from leaim.governance.audit.events import DECISION_ACTION
 from leaim.governance.oversight.ports import StoredDecision, UsageFact
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy import ColumnElement, Engine
@@ -26,9 +28,9 @@ if TYPE_CHECKING:
     from leaim.adapters.dynamodb_audit import DynamoDecisions
 
 
-# Actions whose events are decisions made for a caller, over HTTPS or the decision queue.
-DECISION_ACTION = "decision.create"
 WORKER_SOURCE_PREFIX = "worker:"
+# The status of a request refused over its key's rate plan.
+THROTTLED_STATUS = 429
 # Rows fetched at a time when a count streams through a window.
 STREAM_ROWS = 5000
 
@@ -42,7 +44,10 @@ class SqlOversight:
     def decision(self, decision_id: str) -> StoredDecision | None:
         """A stored decision with its override and ground truth, or None."""
         found = self._stored(col(DecisionRow.decision_id) == decision_id, what=f"decision {decision_id!r}")
-        return found[0] if found else None
+        if not found:
+            return None
+        maker = self._read(lambda session: decision_maker(session, decision_id), f"maker of {decision_id!r}")
+        return replace(found[0], made_by=maker)
 
     def override_of(self, decision_id: str) -> Override | None:
         """The override of a decision, or None."""
@@ -69,14 +74,16 @@ class SqlOversight:
             outcome=stored.final_outcome,
         )
 
-    def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
+    def pending_reviews(
+        self, use_cases: Collection[str] | None, *, after: str | None, limit: int
+    ) -> list[StoredDecision]:
         """Decisions in the review band with no override, oldest first, after the decision `after`."""
         clauses: list[ColumnElement[bool]] = [
             col(DecisionRow.review_required).is_(True),
             col(OverrideRow.decision_id).is_(None),
         ]
-        if use_case is not None:
-            clauses.append(col(DecisionRow.use_case) == use_case)
+        if use_cases is not None:
+            clauses.append(col(DecisionRow.use_case).in_(sorted(use_cases)))
         if after is not None:
             cursor = self._read(lambda session: session.get(DecisionRow, after), f"review {after!r}")
             if cursor is None:
@@ -227,6 +234,27 @@ class SqlOversight:
             for row in rows
         ]
 
+    def throttled(
+        self, since: datetime, until: datetime, use_case: str | None
+    ) -> list[tuple[str | None, str | None, int]]:
+        """(use case, principal, requests) refused over a rate plan (429) in [since, until), most refused first."""
+        clauses: list[ColumnElement[bool]] = [
+            col(AuditEventRow.status_code) == THROTTLED_STATUS,
+            col(AuditEventRow.occurred_at) >= since,
+            col(AuditEventRow.occurred_at) < until,
+        ]
+        if use_case is not None:
+            clauses.append(col(AuditEventRow.use_case) == use_case)
+        requests = func.count()
+        statement = (
+            sa_select(col(AuditEventRow.use_case), col(AuditEventRow.principal), requests)
+            .where(*clauses)
+            .group_by(col(AuditEventRow.use_case), col(AuditEventRow.principal))
+            .order_by(requests.desc())
+        )
+        rows = self._read(lambda session: session.execute(statement).all(), "throttled requests")
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
     def audited_invocations(self, since: datetime, until: datetime) -> set[str]:
         """Lambda request ids of every function invocation with an audit event in [since, until).
 
@@ -346,7 +374,9 @@ class AcceptedFirstOversight(SqlOversight):
         """The override of a decision, or None."""
         return self._accepted.override_of(decision_id) or super().override_of(decision_id)
 
-    def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
+    def pending_reviews(
+        self, use_cases: Collection[str] | None, *, after: str | None, limit: int
+    ) -> list[StoredDecision]:
         """Decisions in the review band with no override, oldest first, after the decision `after`.
 
         An override accepted but not yet in SQL takes its decision out of the queue at once: the reviewer who
@@ -355,7 +385,7 @@ class AcceptedFirstOversight(SqlOversight):
         kept: list[StoredDecision] = []
         cursor = after
         while True:
-            page = super().pending_reviews(use_case, after=cursor, limit=limit)
+            page = super().pending_reviews(use_cases, after=cursor, limit=limit)
             overridden = self._accepted.overridden([stored.response.decision_id for stored in page])
             kept += [stored for stored in page if stored.response.decision_id not in overridden]
             if len(page) < limit or len(kept) >= limit:

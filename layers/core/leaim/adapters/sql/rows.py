@@ -11,6 +11,7 @@ from sqlmodel import select as select_rows
 from contracts.decision.v1 import DecisionResponse
 from leaim.adapters.sql.tables import AuditDigestRow, AuditEventRow, DecisionRow, OutcomeRow, OverrideRow
 from leaim.governance.audit.chain import EVENT_FIELDS
+from leaim.governance.audit.events import DECISION_ACTION
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Table
@@ -50,6 +51,20 @@ def read_only_snapshot(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN DEFERRED")
     elif connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL statement_timeout = 0"))
+
+
+def decision_maker(session: Session, decision_id: str) -> str | None:
+    """The principal on the event that made decision `decision_id`, or None."""
+    statement = (
+        select_rows(AuditEventRow.principal)
+        .where(
+            col(AuditEventRow.decision_id) == decision_id,
+            col(AuditEventRow.action) == DECISION_ACTION,
+            col(AuditEventRow.outcome).in_(("success", "fallback")),
+        )
+        .limit(1)
+    )
+    return session.exec(statement).first()
 
 
 def decision_of(row: DecisionRow) -> DecisionResponse:

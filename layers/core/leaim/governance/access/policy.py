@@ -1,9 +1,24 @@
-"""Access policy: which role may do what. Authentication maps an API key to a principal and role."""
+"""Access policy: which role may do what, to which objects. Authentication maps an API key to a principal.
+
+Three checks make up the policy, in this order:
+1. the role holds the route's permission (`ROLE_PERMISSIONS`), else 403;
+2. the key is scoped to the use case or dataset the route touches (`Principal.may_use`, `may_touch`);
+3. for a decision and what hangs off it (its explanation, outcome and review), the caller made it or its role is
+   granted that kind of access to the decisions of use cases in its scope (`OBJECT_GRANTS`).
+A caller failing 2 or 3 is answered 404 with the same body as for an object that does not exist: it is not told
+that the object exists.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from leaim.exceptions import NotFoundError
+
+if TYPE_CHECKING:
+    from leaim.governance.ports import Principal
 
 
 class Permission(StrEnum):
@@ -62,6 +77,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
 }
 
 
+# Who reaches a decision they did not make, per permission: the roles granted that access to every decision of the
+# use cases in their scope. The principal that made a decision reaches it with any permission its role holds.
+OBJECT_GRANTS: dict[Permission, frozenset[str]] = {
+    Permission.READ_DECISION: frozenset({"reviewer", "auditor"}),
+    Permission.REVIEW_DECISIONS: frozenset({"reviewer"}),
+    Permission.RECORD_OUTCOME: frozenset({"data_steward"}),
+}
+
+
 def is_allowed(role: str, permission: Permission) -> bool:
     """Whether `role` holds `permission`; unknown roles hold nothing."""
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
@@ -70,3 +94,37 @@ def is_allowed(role: str, permission: Permission) -> bool:
 def key_digest(api_key: str) -> str:
     """The sha256 under which an API key is stored: keys themselves are never stored."""
     return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def may_reach(principal: Principal, permission: Permission, *, use_case: str, made_by: str | None) -> bool:
+    """Whether `principal` may use `permission` on a decision of `use_case` that `made_by` made.
+
+    Assumes the role holds `permission` (checked first, answered 403).
+    """
+    if not principal.may_use(use_case):
+        return False
+    if made_by is not None and made_by == principal.name:
+        return True
+    return principal.role in OBJECT_GRANTS.get(permission, frozenset())
+
+
+def use_case_scope(principal: Principal, use_case: str | None) -> tuple[str, ...] | None:
+    """The use cases a read of many objects may show: `use_case` alone when named, else the key's scope (None for
+    every use case). A named use case out of scope is NotFoundError, the same as an unknown one."""
+    if use_case is not None:
+        if not principal.may_use(use_case):
+            raise NotFoundError(f"unknown use case {use_case!r}")
+        return (use_case,)
+    return None if principal.every_use_case else tuple(sorted(principal.use_cases))
+
+
+def require_use_case(principal: Principal, use_case: str) -> None:
+    """NotFoundError, the same as for an unknown use case, when the key is not scoped to `use_case`."""
+    if not principal.may_use(use_case):
+        raise NotFoundError(f"unknown use case {use_case!r}")
+
+
+def require_dataset(principal: Principal, dataset: str) -> None:
+    """NotFoundError, the same as for an unknown dataset, when the key is not scoped to `dataset`."""
+    if not principal.may_touch(dataset):
+        raise NotFoundError(f"unknown dataset {dataset!r}")

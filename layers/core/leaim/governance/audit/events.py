@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from leaim.governance.ports import AuditLog, Telemetry
 
 
+# The action of the event of every decision made for a caller, over HTTPS or the decision queue: its principal is
+# who made the decision.
+DECISION_ACTION = "decision.create"
+
+
 def new_event_id() -> str:
     """A fresh, unique audit event id."""
     return uuid.uuid4().hex

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from contracts.governance.v1 import QualityPoint, QualityReport, RecordedOutcome
-from leaim.exceptions import NotFoundError, OutcomeConflictError
+from leaim.exceptions import OutcomeConflictError
+from leaim.governance.access.policy import Permission
+from leaim.governance.oversight.reviews import reachable
 from leaim.governance.statistics.quality import quality_over_time
 
 if TYPE_CHECKING:
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.oversight.ports import OversightStore
+    from leaim.governance.ports import Principal
 
 
 class OutcomeService:
@@ -24,20 +27,20 @@ class OutcomeService:
         self._catalog = catalog
         self._clock = clock
 
-    def prepare(self, decision_id: str, report: OutcomeReport, *, reported_by: str) -> tuple[RecordedOutcome, bool]:
+    def prepare(
+        self, decision_id: str, report: OutcomeReport, *, reported_by: Principal
+    ) -> tuple[RecordedOutcome, bool]:
         """The outcome to record for `decision_id`, joined to the decision, and whether it is new.
 
         The same truth sent again gives the stored outcome and False (a retry). NotFoundError for an unknown
-        decision; OutcomeConflictError when another truth is stored. A new outcome is stored by the audit log,
-        in one transaction with the event of the invocation that records it.
+        decision, or one the principal may not reach; OutcomeConflictError when another truth is stored. A new
+        outcome is stored by the audit log, in one transaction with the event of the invocation that records it.
         """
         observed = report.observed_at
         if observed is not None:
             # A time without an offset is taken as UTC, so that the same report sent again compares equal.
             observed = observed.replace(tzinfo=UTC) if observed.tzinfo is None else observed.astimezone(UTC)
-        stored = self._store.decision(decision_id)
-        if stored is None:
-            raise NotFoundError(f"no decision with id {decision_id!r}")
+        stored = reachable(self._store, decision_id, reported_by, Permission.RECORD_OUTCOME)
         existing = self._store.outcome_of(decision_id)
         if existing is not None:
             same = (existing.label, existing.source) == (report.label, report.source) and (
@@ -58,7 +61,7 @@ class OutcomeService:
             label=report.label,
             observed_at=observed or recorded_at,
             source=report.source,
-            reported_by=reported_by,
+            reported_by=reported_by.name,
             recorded_at=recorded_at,
             model=response.model,
             score=response.score,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Collection, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from contracts.decision.v1 import DecisionResponse, Override
@@ -17,13 +17,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class StoredDecision:
-    """A decision as stored, with what was learnt about it since: its override and its ground truth."""
+    """A decision as stored, with what was learnt about it since: its override and its ground truth.
+
+    `made_by` is the principal its audit event names; it is read where one decision is read (for object-level
+    access), and left None by the reads of many decisions, which are filtered by use case instead.
+    """
 
     response: DecisionResponse
     inputs: Mapping[str, Any]
     features: Mapping[str, float] | None
     override: Override | None
     label: bool | None
+    made_by: str | None = None
 
     @property
     def final_outcome(self) -> str:
@@ -67,8 +72,11 @@ class OversightStore(Protocol):
         """The reviewer's override of a decision, or None."""
         ...
 
-    def pending_reviews(self, use_case: str | None, *, after: str | None, limit: int) -> list[StoredDecision]:
-        """Decisions in the review band with no override yet, oldest first, after the decision id `after`."""
+    def pending_reviews(
+        self, use_cases: Collection[str] | None, *, after: str | None, limit: int
+    ) -> list[StoredDecision]:
+        """Decisions in the review band with no override yet (of `use_cases`, or of all when None), oldest first,
+        after the decision id `after`."""
         ...
 
     def window(
@@ -99,6 +107,12 @@ class OversightStore(Protocol):
 
     def usage(self, since: datetime, until: datetime, use_case: str | None) -> list[UsageFact]:
         """Every stored decision invocation in [since, until)."""
+        ...
+
+    def throttled(
+        self, since: datetime, until: datetime, use_case: str | None
+    ) -> list[tuple[str | None, str | None, int]]:
+        """(use case, principal, requests) refused over a rate plan (429) in [since, until)."""
         ...
 
     def audited_invocations(self, since: datetime, until: datetime) -> set[str]:

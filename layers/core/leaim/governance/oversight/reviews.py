@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from contracts.decision.v1 import Override
 from contracts.governance.v1 import Explanation, Review, ReviewList
 from leaim.exceptions import NotFoundError, ReviewClosedError
+from leaim.governance.access.policy import Permission, may_reach, use_case_scope
 from leaim.governance.oversight.exceptions import InvalidOverrideError
 
 if TYPE_CHECKING:
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.oversight.ports import OversightStore, StoredDecision
+    from leaim.governance.ports import Principal
+
+
+def reachable(store: OversightStore, decision_id: str, principal: Principal, permission: Permission) -> StoredDecision:
+    """The stored decision, if the principal may use `permission` on it; else NotFoundError, the same as for a
+    decision that does not exist."""
+    stored = store.decision(decision_id)
+    if stored is None or not may_reach(
+        principal, permission, use_case=stored.response.use_case, made_by=stored.made_by
+    ):
+        raise NotFoundError(f"no decision with id {decision_id!r}")
+    return stored
 
 
 def review_of(stored: StoredDecision) -> Review:
@@ -43,23 +56,32 @@ class ReviewService:
         self._catalog = catalog
         self._clock = clock
 
-    def pending(self, use_case: str | None, *, after: str | None, limit: int) -> ReviewList:
-        """Up to `limit` pending reviews (of one use case, or all), oldest first, after the review id `after`."""
+    def pending(self, principal: Principal, use_case: str | None, *, after: str | None, limit: int) -> ReviewList:
+        """Up to `limit` pending reviews (of one use case, or of every one in the principal's scope), oldest first,
+        after the review id `after`."""
+        use_cases = use_case_scope(principal, use_case)
         if use_case is not None:
             self._catalog.get(use_case)
-        page = self._store.pending_reviews(use_case, after=after, limit=limit + 1)
+        page = self._store.pending_reviews(use_cases, after=after, limit=limit + 1)
         reviews = [review_of(stored) for stored in page[:limit]]
         return ReviewList(reviews=reviews, next_cursor=reviews[-1].review_id if len(page) > limit else None)
 
-    def get(self, review_id: str) -> Review:
-        """One review, pending or resolved; NotFoundError when the decision was never sent to review."""
+    def get(self, review_id: str, principal: Principal) -> Review:
+        """One review, pending or resolved; NotFoundError when the decision was never sent to review, or when the
+        principal may not reach it (the same answer: it is not told that the review exists)."""
         stored = self._store.decision(review_id)
-        if stored is None or not stored.response.review_required:
+        if (
+            stored is None
+            or not stored.response.review_required
+            or not may_reach(
+                principal, Permission.REVIEW_DECISIONS, use_case=stored.response.use_case, made_by=stored.made_by
+            )
+        ):
             raise NotFoundError(f"no review with id {review_id!r}: no decision of that id waits for review")
         return review_of(stored)
 
     def prepare(
-        self, review_id: str, request: ReviewOverride, *, reviewer: str, event_id: str
+        self, review_id: str, request: ReviewOverride, *, reviewer: Principal, event_id: str
     ) -> tuple[Review, Override, bool]:
         """The review resolved by the reviewer's final outcome, under the audit event `event_id`; the override;
         and whether it is new.
@@ -68,7 +90,7 @@ class ReviewService:
         another override of a resolved review raises ReviewClosedError, an outcome the use case does not have
         InvalidOverrideError. A new override is stored by the audit log, in one transaction with its event.
         """
-        review = self.get(review_id)
+        review = self.get(review_id, reviewer)
         outcomes = self._catalog.get(review.use_case).decision.outcomes
         if request.outcome not in outcomes:
             raise InvalidOverrideError(f"outcome {request.outcome!r} is not one of {review.use_case}'s {outcomes}")
@@ -79,7 +101,7 @@ class ReviewService:
                 original_outcome=review.outcome,
                 outcome=request.outcome,
                 justification=request.justification,
-                reviewer=reviewer,
+                reviewer=reviewer.name,
                 reviewed_at=datetime.fromtimestamp(self._clock.now(), UTC),
                 event_id=event_id,
             )
@@ -87,7 +109,7 @@ class ReviewService:
         if (stored.outcome, stored.justification, stored.reviewer) != (
             request.outcome,
             request.justification,
-            reviewer,
+            reviewer.name,
         ):
             raise ReviewClosedError(
                 f"review {review_id!r} was resolved as {stored.outcome!r} by {stored.reviewer!r} at "
@@ -95,11 +117,10 @@ class ReviewService:
             )
         return review, stored, False
 
-    def explanation(self, decision_id: str) -> Explanation:
-        """The reasons and contributions of a decision, as stored when it was made."""
-        stored = self._store.decision(decision_id)
-        if stored is None:
-            raise NotFoundError(f"no decision with id {decision_id!r}")
+    def explanation(self, decision_id: str, principal: Principal) -> Explanation:
+        """The reasons and contributions of a decision, as stored when it was made; NotFoundError when there is no
+        such decision or the principal may not reach it."""
+        stored = reachable(self._store, decision_id, principal, Permission.READ_DECISION)
         response = stored.response
         threshold = self._catalog.get(response.use_case).decision.threshold if response.score is not None else None
         return Explanation(
