@@ -225,6 +225,14 @@ class UsageRow(Contract):
     override_rate: float | None = Field(description="Overridden among reviewed decisions; None when none reviewed.")
 
 
+class ThrottledRow(Contract):
+    """Requests of one principal refused over its key's rate plan (429) in the window, per use case."""
+
+    use_case: str | None
+    principal: str | None
+    requests: int
+
+
 class UsageReport(Contract):
     """Body of `GET /v1/usage`."""
 
@@ -232,6 +240,7 @@ class UsageReport(Contract):
     since: datetime
     until: datetime
     rows: list[UsageRow]
+    throttled: list[ThrottledRow] = Field(default_factory=list, description="Requests refused by rate plans.")
 
 
 class AuditLag(Contract):

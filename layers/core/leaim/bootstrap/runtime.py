@@ -16,12 +16,14 @@ from botocore.config import Config
 
 from leaim.adapters.dynamodb import DynamoApiKeyStore
 from leaim.adapters.dynamodb_audit import DynamoAuditLog
+from leaim.adapters.dynamodb_limits import DynamoRateLimiter
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.config import Settings
 from leaim.data.privacy import MIN_KEY_BYTES
 from leaim.domain.clock import SystemClock
 from leaim.exceptions import ConfigurationError
 from leaim.governance.access.gate import HttpGate
+from leaim.governance.access.limits import RateLimits
 from leaim.governance.audit.events import ScheduleGate
 
 if TYPE_CHECKING:
@@ -62,12 +64,15 @@ class Runtime:
 
     def api_keys(self, dynamodb: Any) -> DynamoApiKeyStore:
         """The store of the callers' API keys, with its per-container cache."""
-        return DynamoApiKeyStore(required(self.settings.api_keys_table, "api_keys_table"), dynamodb)
+        return DynamoApiKeyStore(
+            required(self.settings.api_keys_table, "api_keys_table"), dynamodb, cache_s=self.settings.api_key_cache_s
+        )
 
     def http_gate(
         self, dynamodb: Any, *, max_body_bytes: int, source: str, keys: DynamoApiKeyStore | None = None
     ) -> HttpGate:
         """What an API function's governed HTTP entry point shares: its callers' keys, the audit log, tracing."""
+        table = self.settings.rate_limits_table
         return HttpGate(
             keys=keys or self.api_keys(dynamodb),
             audit_log=self.audit_log,
@@ -75,6 +80,7 @@ class Runtime:
             clock=self.clock,
             max_body_bytes=max_body_bytes,
             source=source,
+            limits=None if table is None else RateLimits(DynamoRateLimiter(table, dynamodb)),
         )
 
 

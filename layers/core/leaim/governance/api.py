@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from contracts.error.v1 import FieldError
 from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
 from leaim.exceptions import NotFoundError, RecordExistsError
-from leaim.governance.access.exceptions import ExportTooLargeError, InvalidRequestError
+from leaim.governance.access.exceptions import ExportTooLargeError, ForbiddenError, InvalidRequestError
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody
-from leaim.governance.access.policy import Permission
+from leaim.governance.access.policy import Permission, require_use_case, use_case_scope
 from leaim.governance.audit.exceptions import InvalidCursorError
 from leaim.governance.oversight.exceptions import InvalidOverrideError
 from leaim.governance.ports import AuditQuery
@@ -108,7 +108,7 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/audit/events`: search the trail (`format=json`, paged) or export it (`jsonl`, `csv`)."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel | TextBody, dict[str, Any]]:
-            search = self._audit_query(query)
+            search = self._audit_query(query, principal)
             kind = query.get("format", "json")
             if search.since is not None and search.until is not None and search.since >= search.until:
                 raise _invalid("query.since", "must be before until")
@@ -140,7 +140,7 @@ class GovernanceApi(GovernedHttp):
             report = self._parse(OutcomeReport, self._json(body), "an outcome report")
 
             def attempt() -> tuple[RecordedOutcome, dict[str, Any]]:
-                recorded, created = self._outcomes.prepare(decision_id, report, reported_by=principal.name)
+                recorded, created = self._outcomes.prepare(decision_id, report, reported_by=principal)
                 audit.note(
                     use_case=recorded.use_case,
                     model_name=recorded.model.name if recorded.model else None,
@@ -172,7 +172,7 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/decisions/{decision_id}/explanation`: the reasons and contributions stored with the decision."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            explanation = self._reviews.explanation(decision_id)
+            explanation = self._reviews.explanation(decision_id, principal)
             audit.note(use_case=explanation.use_case)
             return explanation, {"reasons": len(explanation.reasons)}
 
@@ -191,7 +191,7 @@ class GovernanceApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             use_case = query.get("use_case")
             audit.note(use_case=use_case)
-            page = self._reviews.pending(use_case, after=query.get("after"), limit=_limit(query))
+            page = self._reviews.pending(principal, use_case, after=query.get("after"), limit=_limit(query))
             return page, {"reviews": len(page.reviews)}
 
         return self._serve(invocation, "review.list", Permission.REVIEW_DECISIONS, {}, work)
@@ -200,7 +200,7 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/reviews/{review_id}`: one review, pending or resolved."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            review = self._reviews.get(review_id)
+            review = self._reviews.get(review_id, principal)
             audit.note(use_case=review.use_case)
             return review, {"status": review.status}
 
@@ -227,7 +227,7 @@ class GovernanceApi(GovernedHttp):
             def attempt() -> tuple[BaseModel, dict[str, Any]]:
                 try:
                     review, override, created = self._reviews.prepare(
-                        review_id, request, reviewer=principal.name, event_id=audit.event_id
+                        review_id, request, reviewer=principal, event_id=audit.event_id
                     )
                 except InvalidOverrideError as error:
                     raise _invalid("outcome", str(error)) from error
@@ -269,6 +269,7 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/use-cases/{use_case}/drift`: the latest report per live version, then the history."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
             self._catalog.get(use_case)
             history = [DriftReport.model_validate(doc) for doc in self._store.reports(use_case, "drift", limit=HISTORY)]
             latest: dict[str, DriftReport] = {}
@@ -290,6 +291,7 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/use-cases/{use_case}/bias`: the latest bias report; 404 before the monitor first ran."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
             self._catalog.get(use_case)
             documents = self._store.reports(use_case, "bias", limit=1)
             if not documents:
@@ -310,6 +312,7 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/use-cases/{use_case}/quality`: AUC, precision and recall per version and time bucket."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
             since, until = self._range(query)
             bucket = _minutes(query, "bucket_minutes", 60)
             report = self._outcomes.quality(use_case, since=since, until=until, bucket=bucket)
@@ -333,7 +336,9 @@ class GovernanceApi(GovernedHttp):
                 raise _invalid("query.status", "must be open or all")
             use_case = query.get("use_case")
             audit.note(use_case=use_case)
+            scope = use_case_scope(principal, use_case)
             alerts = self._store.alerts(use_case=use_case, open_only=status == "open")
+            alerts = [alert for alert in alerts if scope is None or alert.use_case in scope]
             return AlertList(alerts=alerts), {"alerts": len(alerts)}
 
         return self._serve(invocation, "monitor.alerts.read", Permission.READ_MONITORING, {}, work)
@@ -345,7 +350,12 @@ class GovernanceApi(GovernedHttp):
             since, until = self._range(query)
             use_case = query.get("use_case")
             audit.note(use_case=use_case)
+            scope = use_case_scope(principal, use_case)
             report = self._reports.usage(since, until, use_case)
+            if scope is not None:
+                rows = [row for row in report.rows if row.use_case in scope]
+                throttled = [row for row in report.throttled if row.use_case in scope]
+                report = report.model_copy(update={"rows": rows, "throttled": throttled})
             return report, {"rows": len(report.rows)}
 
         return self._serve(invocation, "analytics.usage", Permission.READ_MONITORING, {}, work)
@@ -354,6 +364,8 @@ class GovernanceApi(GovernedHttp):
         """`GET /v1/governance/coverage`: the governance coverage report over `since` .. `until`."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            if not principal.every_use_case:
+                raise ForbiddenError("the coverage report spans every use case: it needs a key scoped to every one (*)")
             since, until = self._range(query)
             report = self._reports.coverage(since, until)
             return report, {"coverage_ratio": report.coverage_ratio, "audit_coverage": report.audit_coverage}
@@ -383,10 +395,11 @@ class GovernanceApi(GovernedHttp):
             raise _invalid("query.since", "must be before until")
         return since, until
 
-    def _audit_query(self, query: Mapping[str, str]) -> AuditQuery:
+    def _audit_query(self, query: Mapping[str, str], principal: Principal) -> AuditQuery:
         return AuditQuery(
             since=_time(query, "since"),
             until=_time(query, "until"),
+            within=use_case_scope(principal, query.get("use_case")),
             **{name: query[name] for name in FILTERS if query.get(name)},
         )
 

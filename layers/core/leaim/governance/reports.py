@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from contracts.governance.v1 import AuditLag, CoverageReport, UsageReport, UsageRow
+from contracts.governance.v1 import AuditLag, CoverageReport, ThrottledRow, UsageReport, UsageRow
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -90,7 +90,12 @@ class GovernanceReports:
         if use_case is not None:
             self._catalog.get(use_case)
         end = until or datetime.fromtimestamp(self._clock.now(), UTC)
-        return UsageReport(since=since, until=end, rows=usage_rows(self._store.usage(since, end, use_case)))
+        throttled = [
+            ThrottledRow(use_case=name, principal=principal, requests=requests)
+            for name, principal, requests in self._store.throttled(since, end, use_case)
+        ]
+        rows = usage_rows(self._store.usage(since, end, use_case))
+        return UsageReport(since=since, until=end, rows=rows, throttled=throttled)
 
     def coverage(self, since: datetime, until: datetime | None = None) -> CoverageReport:
         """What share of invocations stored their audit event, of decisions can be explained, and of live

@@ -19,6 +19,7 @@ from leaim.governance.access.exceptions import (
     ForbiddenError,
     InvalidRequestError,
     MalformedJsonError,
+    RateLimitedError,
     RequestRefusedError,
     UnauthorizedError,
 )
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import Outcome
     from leaim.domain.clock import Clock
+    from leaim.governance.access.limits import RateLimits
     from leaim.governance.access.policy import Permission
     from leaim.governance.ports import ApiKeyStore, AuditLog, Principal, Telemetry
 
@@ -89,6 +91,7 @@ class HttpGate:
     clock: Clock
     max_body_bytes: int
     source: str
+    limits: RateLimits | None = None
 
 
 class GovernedHttp:
@@ -101,6 +104,7 @@ class GovernedHttp:
         self._clock = gate.clock
         self._max_body_bytes = gate.max_body_bytes
         self._source = gate.source
+        self._limits = gate.limits
 
     def _audit(self, invocation: Invocation, action: str) -> InvocationAudit:
         return InvocationAudit(
@@ -122,6 +126,8 @@ class GovernedHttp:
         audit.note(principal=principal.name, role=principal.role)
         if not is_allowed(principal.role, permission):
             raise ForbiddenError(f"role {principal.role!r} may not {permission.value}")
+        if self._limits is not None:
+            self._limits.check(principal)
         return principal
 
     def _json(self, body: bytes) -> Any:
@@ -192,18 +198,20 @@ class GovernedHttp:
         outcome: Outcome = "error" if status >= 500 else "rejected"
         fields = error.fields if isinstance(error, RequestRefusedError) else []
         message = str(error)
+        details: dict[str, Any] = {"fields": [f.model_dump() for f in fields]}
+        headers: dict[str, str] = {}
+        if isinstance(error, RateLimitedError):
+            details.update(limit=error.limit, retry_after_s=error.retry_after_s)
+            headers["retry-after"] = str(error.retry_after_s)
+        elif status == 503:
+            # A store that did not answer may answer the next try.
+            headers["retry-after"] = "1"
         try:
-            audit.store(
-                outcome,
-                status_code=status,
-                error=f"{error.code}: {message}",
-                details={"fields": [f.model_dump() for f in fields]},
-            )
+            audit.store(outcome, status_code=status, error=f"{error.code}: {message}", details=details)
         except AuditWriteError as audit_error:
             return self._unavailable(audit_error, audit)
         body = ErrorResponse(error=error.code, message=message, fields=fields, trace_id=audit.trace_id)
-        # A store that did not answer may answer the next try.
-        return HttpAnswer(status, body.model_dump(mode="json"), {"retry-after": "1"} if status == 503 else {})
+        return HttpAnswer(status, body.model_dump(mode="json"), headers)
 
     def _fail(self, audit: InvocationAudit, error: Exception) -> HttpAnswer:
         if audit.stored is None:
