@@ -150,3 +150,62 @@ def test_audit_store_refusal_withholds_the_decision() -> None:
     world.audit.record_decision = refuse  # type: ignore[method-assign]
     answer = call(make_api(world), {"request_id": "r-1", "inputs": transaction()})
     assert answer.status == 503 and "decision_id" not in answer.body
+
+
+def send(api: DecisionApi, raw: bytes, content_type: str | None):
+    headers = {"x-api-key": "client-key", **({"content-type": content_type} if content_type else {})}
+    return api.create("card_fraud", raw, Invocation(invocation_id="inv-1", headers=headers, remaining_ms=3000))
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status", "code", "problem"),
+    [
+        (
+            b'{"request_id": "r-1", "request_id": "r-2", "inputs": {}}',
+            None,
+            400,
+            "malformed_json",
+            "json_duplicate_key",
+        ),
+        (
+            b'{"request_id": "r-1", "inputs": {"amount": 1, "amount": 2}}',
+            None,
+            400,
+            "malformed_json",
+            "json_duplicate_key",
+        ),
+        ('{"request_id": "r-1", "inputs": {}}'.encode("utf-16"), None, 400, "malformed_json", "json_invalid"),
+        (b'{"request_id": "caf\xe9", "inputs": {}}', "application/json", 400, "malformed_json", "json_invalid"),
+        (b"request_id=r-1", "application/x-www-form-urlencoded", 415, "unsupported_media_type", None),
+        (b'{"request_id": "r-1", "inputs": {}}', "text/plain", 415, "unsupported_media_type", None),
+        (
+            b'{"request_id": "r-1", "inputs": {}}',
+            "application/json; charset=latin-1",
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+    ],
+)
+def test_a_body_that_is_not_one_json_document_in_utf8_is_refused_naming_the_problem_and_audited(
+    raw: bytes, content_type: str | None, status: int, code: str, problem: str | None
+) -> None:
+    world = World()
+    answer = send(make_api(world), raw, content_type)
+
+    assert (answer.status, answer.body["error"]) == (status, code)
+    if problem is not None:
+        assert [(field["field"], field["type"]) for field in answer.body["fields"]] == [("body", problem)]
+    event = only_event(world)
+    assert (event.outcome, event.status_code) == ("rejected", status)
+    assert world.service.get("r-1") is None
+    assert not [e for e in world.audit.events if e.action == "decision.create" and e.outcome == "success"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/vnd.leaim+json"]
+)
+def test_json_is_accepted_under_its_media_types(content_type: str) -> None:
+    world = World()
+    answer = send(make_api(world), json.dumps({"request_id": "r-1", "inputs": transaction()}).encode(), content_type)
+    assert answer.status == 200

@@ -49,7 +49,7 @@ class IngestionApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             require_dataset(principal, dataset)
             self._ingestion.datasets.versions(dataset)
-            batch = self._parse(IngestBatch, self._json(body), "ingest.v1")
+            batch = self._parse(IngestBatch, self._json(body, invocation), "ingest.v1")
             items = [
                 Incoming(payload=record, contract_version=batch.contract_version, origin=f"records[{index}]")
                 for index, record in enumerate(batch.records)
@@ -74,7 +74,7 @@ class IngestionApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             require_dataset(principal, dataset)
-            request = self._parse(ReplayRequest, self._json(body or b"{}"), "a replay request")
+            request = self._parse(ReplayRequest, self._json(body or b"{}", invocation), "a replay request")
             report = self._quarantine.replay(dataset, request, trace_id=audit.trace_id)
             details = {
                 "dataset": dataset,
@@ -94,7 +94,7 @@ class IngestionApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             require_dataset(principal, dataset)
-            request = self._parse(SnapshotRequest, self._json(body or b"{}"), "a snapshot request")
+            request = self._parse(SnapshotRequest, self._json(body or b"{}", invocation), "a snapshot request")
             self._ingestion.datasets.versions(dataset)
             try:
                 snapshot = self._snapshots.cut(

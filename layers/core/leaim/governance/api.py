@@ -137,7 +137,7 @@ class GovernanceApi(GovernedHttp):
         sent again, 404 for an unknown decision, 409 when another truth is stored."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            report = self._parse(OutcomeReport, self._json(body), "an outcome report")
+            report = self._parse(OutcomeReport, self._json(body, invocation), "an outcome report")
 
             def attempt() -> tuple[RecordedOutcome, dict[str, Any]]:
                 recorded, created = self._outcomes.prepare(decision_id, report, reported_by=principal)
@@ -222,7 +222,7 @@ class GovernanceApi(GovernedHttp):
         """
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            request = self._parse(ReviewOverride, self._json(body), "a review override")
+            request = self._parse(ReviewOverride, self._json(body, invocation), "a review override")
 
             def attempt() -> tuple[BaseModel, dict[str, Any]]:
                 try:

@@ -55,7 +55,7 @@ class LifecycleApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             self._require_model(principal, model, f"no use case manifest names model {model!r}")
-            request = self._parse(TrainingJobRequest, self._json(body or b"{}"), "a training job request")
+            request = self._parse(TrainingJobRequest, self._json(body or b"{}", invocation), "a training job request")
             try:
                 job = self._jobs.submit(model, request, principal=principal.name)
             except InvalidJobError as error:
@@ -122,7 +122,7 @@ class LifecycleApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
             require_use_case(principal, use_case)
-            change = self._parse(TrafficChange, self._json(body), "a traffic change")
+            change = self._parse(TrafficChange, self._json(body, invocation), "a traffic change")
             before, after = self._promotions.change(use_case, change, actor=principal.name)
             audit.note(model_name=after.model_name, model_version=change.version)
             return after, _change_details(f"set {change.policy}", before, after, change.reason)
@@ -135,7 +135,7 @@ class LifecycleApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
             require_use_case(principal, use_case)
-            request = self._parse(Rollback, self._json(body or b"{}"), "a rollback request")
+            request = self._parse(Rollback, self._json(body or b"{}", invocation), "a rollback request")
             before, after = self._promotions.rollback(use_case, request, actor=principal.name)
             return after, _change_details("rollback", before, after, request.reason)
 
@@ -149,7 +149,7 @@ class LifecycleApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             audit.note(use_case=use_case)
             require_use_case(principal, use_case)
-            request = self._parse(RetrainingRequest, self._json(body or b"{}"), "a retraining request")
+            request = self._parse(RetrainingRequest, self._json(body or b"{}", invocation), "a retraining request")
             try:
                 job = self._jobs.retrain(use_case, request, principal=principal.name)
             except SnapshotExistsError as error:

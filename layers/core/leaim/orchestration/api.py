@@ -48,7 +48,7 @@ class DecisionApi(GovernedHttp):
                 principal = self._authorize(invocation, audit, Permission.CREATE_DECISION)
                 if not principal.may_use(use_case):
                     raise NotFoundError(f"unknown use case {use_case!r}")
-                request = self._request(body)
+                request = self._request(body, invocation)
                 audit.note(request_id=request.request_id)
                 result = self._service.decide(use_case, request, audit, remaining_ms=invocation.remaining_ms)
             except NotFoundError as error:
@@ -80,8 +80,8 @@ class DecisionApi(GovernedHttp):
                 return self._answer_error(audit, error)
             return HttpAnswer(200, decision.model_dump(mode="json"))
 
-    def _request(self, body: bytes) -> DecisionRequest:
-        payload = self._json(body)
+    def _request(self, body: bytes, invocation: Invocation) -> DecisionRequest:
+        payload = self._json(body, invocation)
         try:
             return DecisionRequest.model_validate(payload)
         except ValidationError as error:

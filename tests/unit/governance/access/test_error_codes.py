@@ -21,7 +21,9 @@ from leaim.governance.access.exceptions import (
     ForbiddenError,
     InvalidRequestError,
     MalformedJsonError,
+    RateLimitedError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from tests.support.paths import REPOSITORY
 
@@ -38,7 +40,9 @@ GATE_ERRORS = (
     UnauthorizedError,
     ForbiddenError,
     MalformedJsonError,
+    UnsupportedMediaTypeError,
     BodyTooLargeError,
+    RateLimitedError,
     InvalidRequestError,
     AuditWriteError,
     DependencyUnavailableError,
@@ -103,5 +107,5 @@ def test_every_api_page_lists_what_the_gate_answers() -> None:
         page.name: [error.code for error in GATE_ERRORS if f"`{error.code}`" not in page.read_text(encoding="utf-8")]
         for page in sorted(API_PAGES.glob("*.md"))
     }
-    assert len(missing) == 4
+    assert len(missing) == 5
     assert {page: codes for page, codes in missing.items() if codes} == {}

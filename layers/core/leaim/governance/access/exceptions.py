@@ -48,6 +48,13 @@ class MalformedJsonError(RequestRefusedError):
     status = 400
 
 
+class UnsupportedMediaTypeError(RequestRefusedError):
+    """The body is sent as another media type than JSON, or in another charset than UTF-8."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 class BodyTooLargeError(RequestRefusedError):
     """The body is over the API's size limit."""
 

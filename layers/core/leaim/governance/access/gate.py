@@ -22,6 +22,7 @@ from leaim.governance.access.exceptions import (
     RateLimitedError,
     RequestRefusedError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 from leaim.governance.access.policy import is_allowed, key_digest
 from leaim.governance.audit.events import InvocationAudit
@@ -65,6 +66,35 @@ class Invocation:
     invocation_id: str
     headers: Mapping[str, str]
     remaining_ms: float | None = None
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice: which value was meant cannot be told."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise DuplicateKeyError(f"key {key!r} appears twice in one object")
+        document[key] = value
+    return document
+
+
+def _check_media_type(content_type: str | None) -> None:
+    """415 for a body sent as anything but JSON in UTF-8; a body without a content type is read as JSON."""
+    if content_type is None:
+        return
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise UnsupportedMediaTypeError(f"the body is sent as {media_type or 'nothing'!r}: send it as application/json")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaTypeError(f"the body is sent in {value.strip()!r}: send it in UTF-8")
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
@@ -130,12 +160,20 @@ class GovernedHttp:
             self._limits.check(principal)
         return principal
 
-    def _json(self, body: bytes) -> Any:
-        """The body's JSON document: 413 past the size limit, 400 when it is not JSON."""
+    def _json(self, body: bytes, invocation: Invocation) -> Any:
+        """The body's JSON document: 415 when it is sent as another media type, 413 past the size limit, 400 when it
+        is not one JSON document in UTF-8 (bad UTF-8, bad JSON, a key given twice, nesting too deep)."""
+        if body:
+            _check_media_type(invocation.headers.get("content-type"))
         if len(body) > self._max_body_bytes:
             raise BodyTooLargeError(f"body is {len(body)} bytes; the limit is {self._max_body_bytes}")
         try:
-            return json.loads(body or b"null")
+            return json.loads((body or b"null").decode("utf-8"), object_pairs_hook=_unique_keys)
+        except DuplicateKeyError as error:
+            raise MalformedJsonError(
+                f"body is not valid JSON: {error}",
+                [FieldError(field="body", message=str(error), type="json_duplicate_key")],
+            ) from error
         except (ValueError, RecursionError) as error:
             # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
             # RecursionError covers nesting too deep to parse.
