@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,9 @@ from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import DecisionRequest, DecisionResponse
 from contracts.error.v1 import ErrorResponse
 from embedded.cli import main
-from embedded.cli.openapi import document_text
+from embedded.cli import openapi as openapi_command
+from embedded.cli.exceptions import ApiUsageError
+from embedded.cli.openapi import PAGE, TABLE_END, TABLE_START, document_text, page_text
 from leaim.governance.access import openapi
 from leaim.governance.access.gate import HttpAnswer
 from leaim.governance.access.openapi import build_document, roles_allowed
@@ -64,26 +65,45 @@ def test_the_committed_document_is_the_one_the_routes_and_contracts_make() -> No
     assert json.loads(openapi.DOCUMENT.read_text(encoding="utf-8"))["info"]["version"] == version("leaim")
 
 
-def test_the_check_command_fails_on_a_stale_document_and_write_makes_it_current(
+def test_the_page_lists_every_route_with_its_roles() -> None:
+    page = PAGE.read_text(encoding="utf-8")
+    assert page == page_text(page), "the routes changed: write the page's table with `uv run leaim openapi --write`"
+    table = page.partition(TABLE_START)[2].partition(TABLE_END)[0]
+    assert len([line for line in table.splitlines() if line.startswith("| `")]) == len(ROUTES)
+    assert "| `POST /v1/decisions/{id}` | `createDecision` | DecisionApiFunction | `decision_client` | 200 |" in page
+    public = "| `GET /openapi.json` | `readOpenApi` | GovernanceApiFunction | anyone, without a key | 200 | 500, 503 |"
+    assert public in page
+
+
+def test_the_check_command_fails_on_a_stale_document_or_page_and_write_makes_them_current(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stale = tmp_path / "openapi.json"
-    shutil.copy(openapi.DOCUMENT, stale)
-    edited = json.loads(stale.read_text(encoding="utf-8"))
+    document, page = tmp_path / "openapi.json", tmp_path / "openapi.md"
+    monkeypatch.setattr(openapi, "DOCUMENT", document)
+    monkeypatch.setattr(openapi_command, "PAGE", page)
+
+    def leaim(*arguments: str) -> object:
+        with pytest.raises(SystemExit) as exited:
+            main(["--state-dir", str(tmp_path / "state"), *arguments])
+        return exited.value.code
+
+    current_page = PAGE.read_text(encoding="utf-8")
+    edited = json.loads(document_text())
     del edited["paths"]["/v1/models"]
-    stale.write_text(json.dumps(edited), encoding="utf-8")
-    monkeypatch.setattr(openapi, "DOCUMENT", stale)
-    state = ["--state-dir", str(tmp_path / "state")]
-    with pytest.raises(SystemExit) as checked:
-        main([*state, "openapi"])
-    assert checked.value.code == 1
-    with pytest.raises(SystemExit) as written:
-        main([*state, "openapi", "--write"])
-    assert written.value.code == 0
-    assert stale.read_text(encoding="utf-8") == document_text()
-    with pytest.raises(SystemExit) as rechecked:
-        main([*state, "openapi"])
-    assert rechecked.value.code == 0
+    document.write_text(json.dumps(edited), encoding="utf-8")
+    page.write_text(current_page, encoding="utf-8")
+    assert leaim("openapi") == 1
+    document.write_text(document_text(), encoding="utf-8")
+    page.write_text(current_page.replace("`listModels`", "`models`"), encoding="utf-8")
+    assert leaim("openapi") == 1
+    assert leaim("openapi", "--write") == 0
+    assert (document.read_text(encoding="utf-8"), page.read_text(encoding="utf-8")) == (document_text(), current_page)
+    assert leaim("openapi") == 0
+
+
+def test_a_page_without_the_table_markers_is_refused() -> None:
+    with pytest.raises(ApiUsageError, match="no routes table"):
+        page_text("# The OpenAPI document\n")
 
 
 def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:

@@ -70,18 +70,22 @@ RETRY_AFTER = frozenset({429, 503})
 ERROR_STATUSES: dict[int, str] = {
     400: "The body is not JSON (`malformed_json`); `fields` names `body`.",
     401: "No API key was sent in `x-api-key`, or the key is unknown or revoked (`unauthorized`).",
-    403: "The key's role may not call this route (`forbidden`).",
-    404: "What the path or a filter names does not exist (`not_found`, `unknown_use_case`, `unknown_decision`).",
+    403: "The key's role may not call this route, or its scope does not span what the route reads (`forbidden`).",
+    404: (
+        "What the path or a filter names does not exist, or is out of the key's scope, which is answered the same "
+        "(`not_found`, `unknown_use_case`, `unknown_decision`)."
+    ),
     409: "The change conflicts with what is stored (`conflict` and its kinds, such as `revision_conflict`).",
     413: (
         "The body is over the API's limit (`body_too_large`), or an export is over what one answer carries "
         "(`export_too_large`)."
     ),
+    415: "The body is sent as a media type other than JSON, or not in UTF-8 (`unsupported_media_type`).",
     422: (
         "The body or a query parameter does not match the route's contract (`invalid_request`, `invalid_inputs`); "
         "`fields` names each offending one."
     ),
-    429: "The key sent more requests than its rate limit allows: send again after `Retry-After` seconds.",
+    429: "The key is over its rate limit or daily quota (`rate_limited`): send again after `Retry-After` seconds.",
     500: "Anything else (`internal_error`); the invocation's audit event holds the error.",
     503: (
         "A store the answer needs did not answer (`dependency_unavailable`), or the audit store did not accept the "
@@ -183,8 +187,8 @@ def _keyed(*statuses: int) -> frozenset[int]:
     return KEYED_ERRORS | frozenset(statuses)
 
 
-# The errors a body adds: not JSON (400), too large (413), not the contract (422).
-BODY_ERRORS = (400, 413, 422)
+# The errors a body adds: not JSON (400), too large (413), not sent as JSON (415), not the contract (422).
+BODY_ERRORS = (400, 413, 415, 422)
 
 USE_CASE = Parameter("use_case", "The use case, as its manifest names it (e.g. `card_fraud`).")
 DATASET = Parameter("dataset", "The dataset, as its contract names it (e.g. `transactions`).")
@@ -289,7 +293,7 @@ ROUTES: tuple[Route, ...] = (
                 text=("application/x-ndjson", "text/csv"),
             ),
         ),
-        errors=_keyed(413, 422),
+        errors=_keyed(404, 413, 422),
     ),
     Route(
         function=GOVERNANCE_API,
@@ -435,7 +439,7 @@ ROUTES: tuple[Route, ...] = (
             Parameter("use_case", "Only the alerts of this use case."),
         ),
         answers=(Answer(200, "The alerts.", AlertList),),
-        errors=_keyed(422),
+        errors=_keyed(404, 422),
     ),
     Route(
         function=GOVERNANCE_API,
