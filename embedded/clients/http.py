@@ -39,11 +39,15 @@ class Answer:
 
 def send(api_url: str, request: Sent, timeout_s: float = 10.0) -> Answer:
     """Send one request to the local gateway and time it."""
+    headers = dict(request.headers)
+    if request.body and not any(name.lower() == "content-type" for name in headers):
+        # urllib would send a body as a form; the API reads JSON, and refuses other media types.
+        headers["content-type"] = "application/json"
     http_request = urllib.request.Request(  # noqa: S310 - the URL is the local gateway's own
         api_url.rstrip("/") + request.path,
         data=request.body or None,
         method=request.method,
-        headers=dict(request.headers),
+        headers=headers,
     )
     started = time.perf_counter()
     try:
