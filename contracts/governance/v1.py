@@ -188,19 +188,64 @@ class QualityReport(Contract):
     points: list[QualityPoint]
 
 
+class AbuseThrottle(Contract):
+    """A key's rate lowered on its own by the abuse monitor, because its plan throttles on abuse."""
+
+    key_id: str
+    plan: str
+    rate_per_s: float = Field(description="The lowered sustained rate, in requests per second.")
+    burst: int
+    until: datetime = Field(description="When the key's plan applies again, unless a later run renews the throttle.")
+
+
+class AbuseEvidence(Contract):
+    """What an abuse alert found: the signal, its figures against their thresholds, and whose requests they were."""
+
+    signal: Literal["rate", "probing", "out_of_baseline"]
+    principal: str
+    key_ids: list[str] = Field(description="The principal's keys scoped to the use case.")
+    window_start: datetime
+    window_end: datetime
+    requests: int = Field(description="The principal's requests in the window.")
+    figures: dict[str, float | int | str] = Field(
+        description="The signal's measurements and the thresholds they crossed (see docs/security.md)."
+    )
+    sample_decision_ids: list[str] = Field(description="Decisions of the window that show the signal.")
+    throttles: list[AbuseThrottle] = Field(default_factory=list, description="Keys throttled when the alert opened.")
+
+
 class Alert(Contract):
-    """A drift or bias threshold crossed; open until a later run finds it clear."""
+    """A drift, bias or abuse threshold crossed; open until a later run finds it clear."""
 
     schema_version: Literal["governance.v1"] = "governance.v1"
     alert_id: str
     use_case: str
-    kind: Literal["drift", "bias"]
-    model_version: str
-    subject: str = Field(description="The drifted features, or the protected attribute and indicator.")
+    kind: Literal["drift", "bias", "abuse"]
+    model_version: str = Field(description="The version judged: for abuse, the champion whose baseline applied.")
+    subject: str = Field(
+        description="The drifted features, the protected attribute and indicator, or the abuse signal and principal."
+    )
     message: str
     opened_at: datetime
     closed_at: datetime | None = None
     report_id: str
+    evidence: AbuseEvidence | None = Field(default=None, description="What an abuse alert found; None otherwise.")
+
+
+class AbuseReport(Contract):
+    """One abuse monitor run over one use case: how many principals it judged and what it found."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    report_id: str
+    use_case: str
+    model_version: str = Field(description="The champion whose training baseline the inputs were judged against.")
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    status: Literal["clear", "abuse"]
+    principals: int = Field(description="Principals with requests in the window.")
+    requests: int = Field(description="Requests in the window, of every principal.")
+    findings: list[AbuseEvidence]
 
 
 class AlertList(Contract):

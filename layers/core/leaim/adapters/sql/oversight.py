@@ -127,7 +127,7 @@ class SqlOversight:
         return decisions, explained
 
     def save_report(self, kind: str, report: Any) -> None:
-        """Keep a drift or bias report as a document."""
+        """Keep a drift, bias or abuse report as a document."""
         document = report.model_dump(mode="json")
         status = document.get("status") or (
             "alert" if any(item["alerts"] for item in document.get("indicators", [])) else "clear"
@@ -159,7 +159,8 @@ class SqlOversight:
         statement = select(AlertRow).where(*_alert_key(alert.use_case, alert.kind, alert.model_version, alert.subject))
         if self._read(lambda session: session.exec(statement).first(), f"alerts of {alert.use_case!r}") is not None:
             return False
-        row = AlertRow(**alert.model_dump(exclude={"schema_version"}))
+        evidence = None if alert.evidence is None else alert.evidence.model_dump(mode="json")
+        row = AlertRow(**alert.model_dump(exclude={"schema_version", "evidence"}), evidence=evidence)
         try:
             self._write(lambda session: session.add(row), f"alert of {alert.use_case!r}")
         except IntegrityError:

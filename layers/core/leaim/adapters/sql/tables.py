@@ -307,7 +307,7 @@ class MonitorReportRow(SQLModel, table=True):
 
 
 class AlertRow(SQLModel, table=True):
-    """A drift or bias threshold crossed; one open alert per (use case, kind, version, subject)."""
+    """A drift, bias or abuse threshold crossed; one open alert per (use case, kind, version, subject)."""
 
     __tablename__ = "alerts"
     __table_args__ = (
@@ -332,6 +332,7 @@ class AlertRow(SQLModel, table=True):
     opened_at: datetime = Field(sa_type=UtcDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     report_id: str
+    evidence: dict[str, Any] | None = Field(default=None, sa_type=JsonDocument)
 
 
 ALL: tuple[Table, ...] = tuple(
