@@ -106,3 +106,59 @@ def test_an_unreachable_table_is_a_dependency_error_not_an_admission(endpoint: L
 
     with pytest.raises(DependencyUnavailableError, match="rate limit table unavailable"):
         limiter.admit("key_a", Plan("test", rate_per_s=1.0, burst=1, daily=None))
+
+
+class CountingClient:
+    """A DynamoDB client that counts the calls made through it."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+        self.calls: list[str] = []
+
+    def update_item(self, **request: Any) -> Any:
+        self.calls.append("update_item")
+        return self.wrapped.update_item(**request)
+
+    def get_item(self, **request: Any) -> Any:
+        self.calls.append("get_item")
+        return self.wrapped.get_item(**request)
+
+
+def test_a_throttled_key_is_held_to_the_lowered_rate_until_the_throttle_ends(table: tuple[str, Any]) -> None:
+    clock = Clock(START)
+    limiter = DynamoRateLimiter(*table, clock=clock)
+    plan = Plan("test", rate_per_s=10.0, burst=10, daily=None)
+    assert limiter.admit("key_t", plan).admitted
+
+    limiter.throttle("key_t", rate_per_s=0.5, burst=2, until=START + 60.0)
+    clock.now += 5.0
+    held = [limiter.admit("key_t", plan) for _ in range(3)]
+
+    assert [admission.admitted for admission in held] == [True, True, False]
+    assert (held[2].limit, held[2].retry_after_s) == ("abuse", pytest.approx(2.0, abs=1e-3))
+    assert limiter.admit("key_other", plan).admitted, "another key keeps its plan"
+    clock.now += 2.0
+    assert limiter.admit("key_t", plan).admitted and not limiter.admit("key_t", plan).admitted
+    clock.now = START + 61.0
+    assert [limiter.admit("key_t", plan).admitted for _ in range(11)] == [True] * 10 + [False], "the plan again"
+
+
+def test_a_renewed_throttle_extends_it_and_an_unthrottled_key_pays_one_update(table: tuple[str, Any]) -> None:
+    _, dynamodb = table
+    counting = CountingClient(dynamodb)
+    clock = Clock(START)
+    limiter = DynamoRateLimiter(table[0], counting, clock=clock)
+    plan = Plan("test", rate_per_s=10.0, burst=10, daily=None)
+
+    assert limiter.admit("key_plain", plan).admitted
+    assert counting.calls == ["update_item"]
+    limiter.throttle("key_r", rate_per_s=1.0, burst=1, until=START + 10.0)
+    limiter.throttle("key_r", rate_per_s=1.0, burst=1, until=START + 100.0)
+    clock.now = START + 50.0
+
+    assert limiter.admit("key_r", plan).admitted
+    refused = limiter.admit("key_r", plan)
+    assert (refused.admitted, refused.limit) == (False, "abuse")
+    item = dynamodb.get_item(TableName=table[0], Key={"pk": {"S": "rate#key_r"}})["Item"]
+    assert float(item["throttle_until"]["N"]) == START + 100.0
+    assert int(item["expires_at"]["N"]) >= START + 100.0 + 86_400, "the item outlives its throttle"

@@ -17,12 +17,15 @@ if TYPE_CHECKING:
     from leaim.governance.access.plans import Plan
     from leaim.governance.ports import Principal
 
-Limit = Literal["rate", "daily"]
+Limit = Literal["rate", "daily", "abuse"]
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A limiter's verdict: admitted, or refused by `limit` for `retry_after_s` seconds."""
+    """A limiter's verdict: admitted, or refused by `limit` for `retry_after_s` seconds.
+
+    `abuse` is the lowered rate of a key the abuse monitor throttled (`KeyThrottle`).
+    """
 
     admitted: bool
     limit: Limit | None = None
@@ -34,6 +37,14 @@ class RateLimiter(Protocol):
 
     def admit(self, key_id: str, plan: Plan) -> Admission:
         """Count one request of `key_id` against `plan`, unless a limit refuses it (then nothing is counted)."""
+        ...
+
+
+class KeyThrottle(Protocol):
+    """Lowers a key's rate for a while: the abuse monitor's hold on a key whose plan throttles on abuse."""
+
+    def throttle(self, key_id: str, *, rate_per_s: float, burst: int, until: float) -> None:
+        """Hold `key_id` to `rate_per_s` with bursts of `burst` until the epoch second `until` (a renewal extends)."""
         ...
 
 
@@ -56,6 +67,8 @@ class RateLimits:
         wait = max(1, math.ceil(admission.retry_after_s))
         if admission.limit == "daily":
             message = f"key {principal.key_id} has used its {plan.daily} requests of today (plan {plan.name})"
+        elif admission.limit == "abuse":
+            message = f"key {principal.key_id} is throttled after an abuse alert (plan {plan.name})"
         else:
             message = (
                 f"key {principal.key_id} is over {plan.rate_per_s:g} requests/s with bursts of {plan.burst} "
