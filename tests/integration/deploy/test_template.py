@@ -42,6 +42,7 @@ SQL_FUNCTIONS = {
     "RetrainingScheduleFunction",
     "TrainingQueueFunction",
     "DriftMonitorFunction",
+    "AbuseMonitorFunction",
     "AuditDigestFunction",
 }
 DATABASE_SETTINGS = ("LEAIM_DATABASE_HOST", "LEAIM_DATABASE_PORT", "LEAIM_DATABASE_NAME", "LEAIM_DATABASE_USER")

@@ -57,6 +57,29 @@ class CountedInvocation:
     request_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PrincipalRequest:
+    """One decision as the abuse monitor reads it: who asked for it and when, with its stored inputs and features."""
+
+    decision_id: str
+    principal: str
+    occurred_at: datetime
+    inputs: Mapping[str, Any]
+    features: Mapping[str, float] | None
+
+
+class RequestHistory(Protocol):
+    """Every principal's decision requests, read by the principal their audit events name."""
+
+    def requests(self, use_case: str, since: datetime, until: datetime, *, limit: int) -> list[PrincipalRequest]:
+        """The use case's decisions made in [since, until) for a named principal, oldest first (the latest `limit`)."""
+        ...
+
+    def request_counts(self, use_case: str, edges: Sequence[datetime]) -> dict[str, list[int]]:
+        """Per principal, its decision requests (whatever their answer) in each [edges[i], edges[i + 1])."""
+        ...
+
+
 class OversightStore(Protocol):
     """Decisions, outcomes, overrides, monitor reports and alerts, kept with the audit store."""
 
@@ -86,7 +109,7 @@ class OversightStore(Protocol):
         ...
 
     def save_report(self, kind: str, report: Any) -> None:
-        """Keep a drift or bias report (a governance.v1 contract with report_id, use_case and computed_at)."""
+        """Keep a drift, bias or abuse report (a governance.v1 contract with report_id, use_case and computed_at)."""
         ...
 
     def reports(self, use_case: str, kind: str, *, limit: int) -> list[dict[str, Any]]:
