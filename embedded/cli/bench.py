@@ -1,4 +1,5 @@
-"""`leaim bench` and its siblings (`bench-ingest`, `-models`, `-drift`, `-audit`, `-durability`): the stack measured."""
+"""`leaim bench` and its siblings (`bench-ingest`, `-models`, `-drift`, `-abuse`, `-audit`, `-durability`): the stack
+measured."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    """Add `bench`, `bench-ingest`, `bench-models`, `bench-drift`, `bench-audit` and `bench-durability`."""
+    """Add `bench` and its siblings: `bench-ingest`, `-models`, `-drift`, `-abuse`, `-audit` and `-durability`."""
     bench = commands.add_parser("bench", help="measure the governed decision path against its floors")
     bench.add_argument("--iterations", type=positive, default=2000, help="timed calls per in-process measurement")
     bench.add_argument("--http-requests", type=positive, default=400, help="HTTP requests per concurrency level")
@@ -31,6 +32,12 @@ def register(commands: Commands) -> None:
     bench_drift.add_argument("--rows", type=positive, default=1_000_000, help="live rows (default: 1000000)")
     bench_drift.add_argument("--features", type=positive, default=30, help="model features (default: 30)")
     bench_drift.set_defaults(run=_drift)
+    bench_abuse = commands.add_parser(
+        "bench-abuse", help="measure abuse detection and its false-alarm rate on seeded ordinary traffic and attacks"
+    )
+    bench_abuse.add_argument("--windows", type=positive, default=300, help="windows judged (default: 300)")
+    bench_abuse.add_argument("--principals", type=positive, default=10, help="ordinary principals (default: 10)")
+    bench_abuse.set_defaults(run=_abuse)
     bench_audit = commands.add_parser(
         "bench-audit", help="measure chained audit appends, verification, and the audit writer's drain into PostgreSQL"
     )
@@ -71,6 +78,12 @@ def _drift(arguments: argparse.Namespace, console: Console) -> int:
     from embedded.bench.drift import run_drift_bench
 
     return run_drift_bench(console, rows=arguments.rows, features=arguments.features)
+
+
+def _abuse(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.bench.abuse import run_abuse_bench
+
+    return run_abuse_bench(console, windows=arguments.windows, principals=arguments.principals)
 
 
 def _durability(arguments: argparse.Namespace, console: Console) -> int:
