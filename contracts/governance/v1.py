@@ -55,7 +55,10 @@ class Review(Contract):
     score: float | None
     model: ModelRef | None
     reasons: list[Reason]
-    inputs: dict[str, object] = Field(description="The decision's stored (minimized) inputs.")
+    inputs: dict[str, object] = Field(
+        description="The decision's stored (minimized) inputs; those marked pii or protected read '***' unless the "
+        "caller's role is granted them."
+    )
     override: Override | None = None
 
 
@@ -82,6 +85,11 @@ class Explanation(Contract):
     reasons: list[Reason]
     features: dict[str, float] | None = Field(description="The feature values the model scored, if it scored.")
     decided_at: datetime
+    masked_features: list[str] = Field(
+        default_factory=list,
+        description="Features computed from inputs marked pii or protected that the caller's role is not granted: "
+        "left out of features, and their reasons carry no value or contribution.",
+    )
 
 
 class FeatureDrift(Contract):

@@ -78,7 +78,10 @@ class QuarantinedRecord(Contract):
     record_id: str | None = None
     reason: str
     fields: list[FieldError] = Field(default_factory=list)
-    payload: JsonValue = Field(description="The record as received; PII fields are masked when listed.")
+    payload: JsonValue = Field(
+        description="The record as received; when listed, fields marked pii or protected read '***' unless the "
+        "caller's role is granted them."
+    )
     received_at: datetime
     trace_id: str
 

@@ -7,6 +7,10 @@ Three checks make up the policy, in this order:
    granted that kind of access to the decisions of use cases in its scope (`OBJECT_GRANTS`).
 A caller failing 2 or 3 is answered 404 with the same body as for an object that does not exist: it is not told
 that the object exists.
+
+What a read shows of an object it reaches is narrowed once more, field by field: the values of fields marked
+`pii` or `protected` are masked unless the role is granted that class of field (`FIELD_GRANTS`, applied by
+`leaim.governance.access.masking`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import TYPE_CHECKING
 from leaim.exceptions import NotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from leaim.governance.ports import Principal
 
 
@@ -84,6 +90,30 @@ OBJECT_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.REVIEW_DECISIONS: frozenset({"reviewer"}),
     Permission.RECORD_OUTCOME: frozenset({"data_steward"}),
 }
+
+
+class FieldClass(StrEnum):
+    """The classes of field a use case manifest or a dataset contract marks, whose values reads mask."""
+
+    PII = "pii"
+    PROTECTED = "protected"
+
+
+# Which roles see the values of each class of marked field; every other read shows the mask instead.
+# Protected attributes go to the auditor alone, who checks decisions for bias and must see the group each one was
+# made for. A reviewer must not see them: an override is a decision too, and the attribute stays out of it as the
+# manifest keeps it out of the model's features. PII goes to no role: it is stored as keyed tokens only, and even a
+# token shown would let a reader link one person's decisions across use cases and time; the joins that need it
+# (online features, training data) happen inside the platform, never through a read.
+FIELD_GRANTS: dict[FieldClass, frozenset[str]] = {
+    FieldClass.PII: frozenset(),
+    FieldClass.PROTECTED: frozenset({"auditor"}),
+}
+
+
+def sees_field(role: str, classes: Iterable[FieldClass]) -> bool:
+    """Whether `role` is granted every class in `classes` (a field may be both PII and protected)."""
+    return all(role in FIELD_GRANTS.get(field_class, frozenset()) for field_class in classes)
 
 
 def is_allowed(role: str, permission: Permission) -> bool:
