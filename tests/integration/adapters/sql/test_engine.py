@@ -91,3 +91,15 @@ def test_a_store_made_by_an_earlier_version_is_refused_naming_the_missing_column
         ConfigurationError, match=r"earlier version: it lacks model_versions\.use_case, model_versions\.status"
     ):
         create_schema(engine)
+
+
+def test_a_column_an_earlier_version_lacked_that_may_be_empty_is_added_at_start(engine: Engine) -> None:
+    create_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE alerts DROP COLUMN evidence"))
+    assert "evidence" not in {column["name"] for column in inspect(engine).get_columns("alerts")}
+
+    create_schema(engine)
+    create_schema(engine)
+
+    assert "evidence" in {column["name"] for column in inspect(engine).get_columns("alerts")}

@@ -168,7 +168,22 @@ def create_schema(engine: Engine) -> None:
             # Concurrent cold starts would otherwise race on CREATE TABLE and fail on the catalog's unique keys.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         SQLModel.metadata.create_all(connection, tables=tables.ALL)
+        _add_optional_columns(connection)
         _check_columns(connection)
+
+
+def _add_optional_columns(connection: Connection) -> None:
+    """Add to a store made by an earlier version the columns this one added that may be empty (NULL for its
+    existing rows), so that an additive change needs no migration; any other missing column is refused next."""
+    inspector = inspect(connection)
+    for table in tables.ALL:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable or column.primary_key:
+                continue
+            kind = column.type.compile(dialect=connection.dialect)
+            name = connection.dialect.identifier_preparer.quote(column.name)
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
 
 
 def _check_columns(connection: Connection) -> None:
