@@ -19,6 +19,7 @@ from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftRep
 from leaim.exceptions import NotFoundError, RecordExistsError
 from leaim.governance.access.exceptions import ExportTooLargeError, ForbiddenError, InvalidRequestError
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody
+from leaim.governance.access.masking import masked_records
 from leaim.governance.access.policy import Permission, require_use_case, use_case_scope
 from leaim.governance.audit.exceptions import InvalidCursorError
 from leaim.governance.oversight.exceptions import InvalidOverrideError
@@ -105,7 +106,8 @@ class GovernanceApi(GovernedHttp):
         self._store = store
 
     def audit_events(self, query: Mapping[str, str], invocation: Invocation) -> HttpAnswer:
-        """`GET /v1/audit/events`: search the trail (`format=json`, paged) or export it (`jsonl`, `csv`)."""
+        """`GET /v1/audit/events`: search the trail (`format=json`, paged) or export it (`jsonl`, `csv`), with the
+        event details that name a field marked pii or protected masked unless the caller's role is granted it."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel | TextBody, dict[str, Any]]:
             search = self._audit_query(query, principal)
@@ -117,10 +119,11 @@ class GovernanceApi(GovernedHttp):
                     page = self._trail.search(search, cursor=query.get("cursor"), limit=_limit(query))
                 except InvalidCursorError as error:
                     raise _invalid("query.cursor", f"is not a cursor this API gave: {error}") from error
+                page = page.model_copy(update={"records": list(masked_records(page.records, self._catalog, principal))})
                 return page, {"format": kind, "records": len(page.records), "filters": _shown(search)}
             if kind not in ("jsonl", "csv"):
                 raise _invalid("query.format", "must be json, jsonl or csv")
-            records = list(_capped(self._trail.iter_records(search)))
+            records = list(_capped(masked_records(self._trail.iter_records(search), self._catalog, principal)))
             text = _jsonl(records) if kind == "jsonl" else _csv(records)
             if len(text.encode()) > MAX_EXPORT_BYTES:
                 raise ExportTooLargeError(

@@ -15,6 +15,7 @@ from leaim.governance.access.exceptions import (
     UnknownUseCaseError,
 )
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, field_errors
+from leaim.governance.access.masking import masked_decision
 from leaim.governance.access.policy import Permission, may_reach
 from leaim.governance.audit.events import DECISION_ACTION
 from leaim.orchestration.exceptions import InputValidationError
@@ -61,7 +62,8 @@ class DecisionApi(GovernedHttp):
             return HttpAnswer(200, result.response.model_dump(mode="json"), headers)
 
     def read(self, decision_id: str, invocation: Invocation) -> HttpAnswer:
-        """Return a stored decision."""
+        """Return a stored decision, its feature reasons masked where the caller's role is not granted the fields
+        they are computed from."""
         with self._telemetry.attach(invocation.headers), self._telemetry.span("GET /v1/decisions/{decision_id}"):
             audit = self._audit(invocation, "decision.read")
             audit.note(decision_id=decision_id)
@@ -73,7 +75,7 @@ class DecisionApi(GovernedHttp):
                 ):
                     # A decision the caller may not reach is answered as one that does not exist.
                     raise UnknownDecisionError(f"no decision with id {decision_id!r}")
-                decision = found.response
+                decision = masked_decision(found.response, self._service.manifest(found.response.use_case), principal)
                 audit.note(use_case=decision.use_case, request_id=decision.request_id)
                 audit.store("success", status_code=200)
             except Exception as error:

@@ -1,4 +1,7 @@
-"""Human review of decisions in the review band, and the explanation of any decision as stored."""
+"""Human review of decisions in the review band, and the explanation of any decision as stored.
+
+Both are read with the fields the reader's role is not granted masked (`leaim.governance.access.masking`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import TYPE_CHECKING
 from contracts.decision.v1 import Override
 from contracts.governance.v1 import Explanation, Review, ReviewList
 from leaim.exceptions import NotFoundError, ReviewClosedError
+from leaim.governance.access.masking import masked_explanation, masked_review
 from leaim.governance.access.policy import Permission, may_reach, use_case_scope
 from leaim.governance.oversight.exceptions import InvalidOverrideError
 
@@ -58,17 +62,17 @@ class ReviewService:
 
     def pending(self, principal: Principal, use_case: str | None, *, after: str | None, limit: int) -> ReviewList:
         """Up to `limit` pending reviews (of one use case, or of every one in the principal's scope), oldest first,
-        after the review id `after`."""
+        after the review id `after`, masked for the principal."""
         use_cases = use_case_scope(principal, use_case)
         if use_case is not None:
             self._catalog.get(use_case)
         page = self._store.pending_reviews(use_cases, after=after, limit=limit + 1)
-        reviews = [review_of(stored) for stored in page[:limit]]
+        reviews = [self._masked(review_of(stored), principal) for stored in page[:limit]]
         return ReviewList(reviews=reviews, next_cursor=reviews[-1].review_id if len(page) > limit else None)
 
     def get(self, review_id: str, principal: Principal) -> Review:
-        """One review, pending or resolved; NotFoundError when the decision was never sent to review, or when the
-        principal may not reach it (the same answer: it is not told that the review exists)."""
+        """One review, pending or resolved, masked for the principal; NotFoundError when the decision was never sent
+        to review, or when the principal may not reach it (the same answer: it is not told that the review exists)."""
         stored = self._store.decision(review_id)
         if (
             stored is None
@@ -78,7 +82,7 @@ class ReviewService:
             )
         ):
             raise NotFoundError(f"no review with id {review_id!r}: no decision of that id waits for review")
-        return review_of(stored)
+        return self._masked(review_of(stored), principal)
 
     def prepare(
         self, review_id: str, request: ReviewOverride, *, reviewer: Principal, event_id: str
@@ -118,12 +122,13 @@ class ReviewService:
         return review, stored, False
 
     def explanation(self, decision_id: str, principal: Principal) -> Explanation:
-        """The reasons and contributions of a decision, as stored when it was made; NotFoundError when there is no
-        such decision or the principal may not reach it."""
+        """The reasons and contributions of a decision, as stored when it was made, masked for the principal;
+        NotFoundError when there is no such decision or the principal may not reach it."""
         stored = reachable(self._store, decision_id, principal, Permission.READ_DECISION)
         response = stored.response
-        threshold = self._catalog.get(response.use_case).decision.threshold if response.score is not None else None
-        return Explanation(
+        manifest = self._catalog.get(response.use_case)
+        threshold = manifest.decision.threshold if response.score is not None else None
+        explanation = Explanation(
             decision_id=response.decision_id,
             use_case=response.use_case,
             outcome=response.outcome,
@@ -136,3 +141,7 @@ class ReviewService:
             features=None if stored.features is None else dict(stored.features),
             decided_at=response.decided_at,
         )
+        return masked_explanation(explanation, manifest, principal)
+
+    def _masked(self, review: Review, principal: Principal) -> Review:
+        return masked_review(review, self._catalog.get(review.use_case), principal)
