@@ -142,7 +142,7 @@ class IngestionWorld:
             clock=self.clock,
             pii_key=PII_KEY,
         )
-        self.quarantine = QuarantineService(ingestion=self.service, objects=self.objects)
+        self.quarantine = QuarantineService(ingestion=self.service, manifests=self.manifests, objects=self.objects)
         self.snapshots = SnapshotService(
             datasets=self.datasets, manifests=self.manifests, objects=self.objects, ledger=self.ledger, clock=self.clock
         )

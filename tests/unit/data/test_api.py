@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from leaim.data.api import IngestionApi
-from leaim.data.quarantine import MASK
 from leaim.governance.access.gate import HttpAnswer, HttpGate, Invocation
+from leaim.governance.access.masking import MASK
+from leaim.governance.access.policy import FIELD_GRANTS, FieldClass
 from leaim.governance.ports import Principal
 from tests.support.fakes import TRACE, MemoryAuditLog, MemoryKeys, StaticTelemetry
 from tests.support.ingestion import IngestionWorld
@@ -205,6 +206,31 @@ def test_the_quarantine_is_listed_with_pii_masked(world: ApiWorld) -> None:
     event = world.last_event()
     assert (event.action, event.details) == ("ingest.quarantine.list", {"dataset": "transactions", "listed": 5})
     assert str(records[0]["card_id"]) not in event.model_dump_json()
+
+
+def test_the_quarantine_shows_the_protected_age_band_to_the_auditor_alone(world: ApiWorld) -> None:
+    records = [{**record, "amount": 0, "cardholder_age_band": "26-40"} for record in world.records(3)]
+    world.ingest(batch(records))
+
+    steward = world.api.quarantine("transactions", {}, world.invocation("steward-key"))
+    auditor = world.api.quarantine("transactions", {}, world.invocation("auditor-key"))
+
+    assert {item["payload"]["cardholder_age_band"] for item in steward.body["items"]} == {MASK}
+    assert {item["payload"]["cardholder_age_band"] for item in auditor.body["items"]} == {"26-40"}
+    # PII is granted to no role: the auditor sees the card as masked as the steward does.
+    assert {item["payload"]["card_id"] for item in auditor.body["items"]} == {MASK}
+
+
+def test_the_quarantine_shows_pii_to_a_role_granted_it(world: ApiWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(FIELD_GRANTS, FieldClass.PII, frozenset({"data_steward"}))
+    records = [{**record, "amount": 0} for record in world.records(2)]
+    world.ingest(batch(records))
+
+    steward = world.api.quarantine("transactions", {}, world.invocation("steward-key"))
+    auditor = world.api.quarantine("transactions", {}, world.invocation("auditor-key"))
+
+    assert {item["payload"]["card_id"] for item in steward.body["items"]} == {record["card_id"] for record in records}
+    assert {item["payload"]["card_id"] for item in auditor.body["items"]} == {MASK}
 
 
 def test_the_quarantine_is_paged(world: ApiWorld) -> None:

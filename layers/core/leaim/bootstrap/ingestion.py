@@ -58,7 +58,7 @@ def build_ingestion(service_name: str, settings: Settings | None = None) -> Inge
     return Ingestion(
         runtime=runtime,
         service=service,
-        quarantine=QuarantineService(ingestion=service, objects=objects),
+        quarantine=QuarantineService(ingestion=service, manifests=manifests, objects=objects),
         snapshots=SnapshotService(datasets=datasets, manifests=manifests, objects=objects, ledger=ledger, clock=clock),
         dynamodb=dynamodb,
     )

@@ -60,11 +60,12 @@ class IngestionApi(GovernedHttp):
         return self._serve(invocation, "ingest.records", Permission.INGEST_RECORDS, {"dataset": dataset}, work)
 
     def quarantine(self, dataset: str, query: Mapping[str, str], invocation: Invocation) -> HttpAnswer:
-        """`GET /v1/ingest/{dataset}/quarantine?after=&limit=`: one page of quarantined records, PII masked."""
+        """`GET /v1/ingest/{dataset}/quarantine?after=&limit=`: one page of quarantined records, the fields marked pii
+        or protected masked unless the caller's role is granted them."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             require_dataset(principal, dataset)
-            page = self._quarantine.page(dataset, after=query.get("after"), limit=_limit(query))
+            page = self._quarantine.page(dataset, principal, after=query.get("after"), limit=_limit(query))
             return page, {"dataset": dataset, "listed": len(page.items)}
 
         return self._serve(invocation, "ingest.quarantine.list", Permission.READ_QUARANTINE, {"dataset": dataset}, work)

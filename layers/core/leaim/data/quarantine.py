@@ -12,34 +12,38 @@ from leaim.data.ingestion import (
     quarantine_key,
     quarantine_prefix,
 )
+from leaim.governance.access.masking import MASK, FieldMarks, dataset_marks, mask
 
 if TYPE_CHECKING:
     from contracts.ingest.v1 import ReplayRequest
     from leaim.data.ingestion import IngestionService
     from leaim.data.ports import ObjectStore
+    from leaim.domain.manifests import ManifestCatalog
+    from leaim.governance.ports import Principal
 
-MASK = "***"
 MAX_PAGE = 1000
 
 
 class QuarantineService:
     """Lists and replays a dataset's quarantined records."""
 
-    def __init__(self, *, ingestion: IngestionService, objects: ObjectStore) -> None:
+    def __init__(self, *, ingestion: IngestionService, manifests: ManifestCatalog, objects: ObjectStore) -> None:
         self._ingestion = ingestion
+        self._manifests = manifests
         self._objects = objects
 
-    def page(self, dataset: str, *, after: str | None = None, limit: int = 100) -> QuarantinePage:
-        """Up to `limit` quarantined records after the id `after`, with PII fields masked.
+    def page(self, dataset: str, principal: Principal, *, after: str | None = None, limit: int = 100) -> QuarantinePage:
+        """Up to `limit` quarantined records after the id `after`, with the fields the dataset marks (or the use case
+        it feeds marks) masked unless the principal's role is granted them.
 
-        `dataset` may be `_unrouted`: messages that named no known dataset or could not be read.
+        `dataset` may be `_unrouted`: messages that named no known dataset or could not be read, listed masked whole.
         Raises NotFoundError for an unknown dataset.
         """
-        pii = self._pii_fields(dataset)
+        marks = self._marks(dataset)
         prefix = quarantine_prefix(dataset)
         start = quarantine_key(dataset, after) if after else None
         keys = self._objects.keys(prefix, start_after=start, limit=min(max(limit, 1), MAX_PAGE))
-        items = [_masked(record, pii) for record in self._load(keys)]
+        items = [_masked(record, marks, principal) for record in self._load(keys)]
         more = len(keys) == min(max(limit, 1), MAX_PAGE)
         return QuarantinePage(
             dataset=dataset, items=items, next_token=items[-1].quarantine_id if more and items else None
@@ -81,24 +85,21 @@ class QuarantineService:
             trace_id=trace_id,
         )
 
-    def _pii_fields(self, dataset: str) -> set[str]:
+    def _marks(self, dataset: str) -> FieldMarks:
         if dataset == UNROUTED:
-            return set()
-        catalog = self._ingestion.datasets
-        # Versions only add fields, so the newest one names every PII field of the dataset.
-        return {field.name for field in catalog.latest(dataset).fields if field.pii}
+            return FieldMarks({})
+        # Versions only add fields, so the newest one names every marked field of the dataset.
+        latest = self._ingestion.datasets.latest(dataset)
+        return dataset_marks(latest, self._manifests.get(latest.use_case))
 
     def _load(self, keys: list[str]) -> list[QuarantinedRecord]:
         bodies = self._objects.get_many(keys)
         return [QuarantinedRecord.model_validate_json(bodies[key]) for key in keys if key in bodies]
 
 
-def _masked(record: QuarantinedRecord, pii: set[str]) -> QuarantinedRecord:
+def _masked(record: QuarantinedRecord, marks: FieldMarks, principal: Principal) -> QuarantinedRecord:
     payload = record.payload
     if record.dataset == UNROUTED or not isinstance(payload, dict):
         # No contract says which parts of an unreadable message or a non-object record are personal: none is listed.
         return record.model_copy(update={"payload": MASK})
-    if not isinstance(payload, dict) or not pii & payload.keys():
-        return record
-    masked = {name: MASK if name in pii and value is not None else value for name, value in payload.items()}
-    return record.model_copy(update={"payload": masked})
+    return record.model_copy(update={"payload": mask(payload, marks, principal)})
