@@ -17,7 +17,8 @@ from contracts.error.v1 import FieldError
 MAX_BATCH_RECORDS = 10_000
 
 Source = Literal["http", "sqs", "kinesis", "replay"]
-QuarantineId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+QUARANTINE_ID_PATTERN = r"^[0-9a-f]{32}$"
+QuarantineId = Annotated[str, StringConstraints(pattern=QUARANTINE_ID_PATTERN)]
 
 
 class IngestBatch(Contract):

@@ -255,6 +255,15 @@ def test_a_limit_out_of_range_names_query_limit(world: ApiWorld, limit: str) -> 
     assert world.last_event().status_code == 422
 
 
+@pytest.mark.parametrize("after", ["", "not-an-id", "A" * 32, "a" * 31, "a" * 32 + "\n", "|nq\u00ca\x98/\u00c7\x19"])
+def test_an_after_that_is_not_a_quarantine_id_names_query_after(world: ApiWorld, after: str) -> None:
+    # Found by the conformance fuzzing: such a key to start after made the object store fail, answered 503.
+    answer = world.api.quarantine("transactions", {"after": after}, world.invocation("steward-key"))
+    assert answer.status == 422
+    assert [error["field"] for error in answer.body["fields"]] == ["query.after"]
+    assert world.last_event().status_code == 422
+
+
 def test_a_producer_may_not_read_the_quarantine(world: ApiWorld) -> None:
     answer = world.api.quarantine("transactions", {}, world.invocation("producer-key"))
     assert answer.status == 403

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from contracts.error.v1 import FieldError
-from contracts.ingest.v1 import IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
+from contracts.ingest.v1 import QUARANTINE_ID_PATTERN, IngestBatch, ReplayRequest, SnapshotList, SnapshotRequest
 from leaim.data.ingestion import Incoming, ingest_details
 from leaim.exceptions import SnapshotExistsError
 from leaim.governance.access.exceptions import InvalidRequestError
@@ -65,7 +66,7 @@ class IngestionApi(GovernedHttp):
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             require_dataset(principal, dataset)
-            page = self._quarantine.page(dataset, principal, after=query.get("after"), limit=_limit(query))
+            page = self._quarantine.page(dataset, principal, after=_after(query), limit=_limit(query))
             return page, {"dataset": dataset, "listed": len(page.items)}
 
         return self._serve(invocation, "ingest.quarantine.list", Permission.READ_QUARANTINE, {"dataset": dataset}, work)
@@ -134,6 +135,17 @@ class IngestionApi(GovernedHttp):
             return self._snapshots.get(dataset, snapshot_id), {"dataset": dataset, "snapshot_id": snapshot_id}
 
         return self._serve(invocation, "dataset.snapshot.read", Permission.READ_SNAPSHOTS, {"dataset": dataset}, work)
+
+
+def _after(query: Mapping[str, str]) -> str | None:
+    text = query.get("after")
+    # A quarantine id or nothing: anything else would be sent to the object store as a key to start after.
+    if text is not None and not re.fullmatch(QUARANTINE_ID_PATTERN, text):
+        raise InvalidRequestError(
+            "after must be a quarantine id",
+            [FieldError(field="query.after", message="must be a quarantine id (32 hex digits)", type="value_error")],
+        )
+    return text
 
 
 def _limit(query: Mapping[str, str]) -> int:

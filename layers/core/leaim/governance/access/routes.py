@@ -30,6 +30,7 @@ from contracts.governance.v1 import (
     UsageReport,
 )
 from contracts.ingest.v1 import (
+    QUARANTINE_ID_PATTERN,
     IngestBatch,
     IngestReport,
     QuarantinePage,
@@ -114,6 +115,7 @@ class Parameter:
     description: str
     type: Literal["string", "integer"] = "string"
     format: str | None = None
+    pattern: str | None = None
     enum: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
@@ -124,6 +126,8 @@ class Parameter:
         schema: dict[str, Any] = {"type": self.type}
         if self.format is not None:
             schema["format"] = self.format
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
         if self.enum:
             schema["enum"] = list(self.enum)
         if self.minimum is not None:
@@ -503,7 +507,14 @@ ROUTES: tuple[Route, ...] = (
         permission=Permission.READ_QUARANTINE,
         touches=Touches.DATASET,
         path_parameters=(DATASET,),
-        query=(Parameter("after", "The last quarantine id of the page before: the page after it."), LIMIT),
+        query=(
+            Parameter(
+                "after",
+                "The last quarantine id of the page before: the page after it.",
+                pattern=QUARANTINE_ID_PATTERN,
+            ),
+            LIMIT,
+        ),
         answers=(Answer(200, "One page of quarantined records with their reasons.", QuarantinePage),),
         errors=_keyed(404, 422),
     ),
