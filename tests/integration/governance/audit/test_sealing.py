@@ -267,12 +267,14 @@ def test_the_local_stack_seals_into_its_object_locked_bucket_and_the_command_ver
     # The function's log lines went to the same output before it: the command's line is the last.
     line = verified[1].splitlines()[-1]
     assert verified[0] == 0
-    # The event appended directly, in its own chain; the digest run's event, in the audit writer's.
+    # The event appended directly, in its own chain; the creation of each role's local key and the digest run's
+    # event, in the audit writer's.
+    keys = len(world.api_keys)
     assert line.startswith("audit trail intact: 2 chains, ")
     assert ", 1 digest, 0 decisions; 1 events sealed, " in line
     assert line.endswith(
-        "archived copies checked; accepted store: 1 event, 0 pending (accepted within the grace window), "
-        "0 in no chain, 0 bundles set aside"
+        f"archived copies checked; accepted store: {keys + 1} events, 0 pending (accepted within the grace "
+        "window), 0 in no chain, 0 bundles set aside"
     )
 
 

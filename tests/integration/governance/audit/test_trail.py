@@ -66,8 +66,9 @@ def endpoint() -> Iterator[LocalEndpoint]:
 def template_bucket(endpoint: LocalEndpoint) -> tuple[str, Any]:
     """A fresh bucket made as the local stack makes `AuditArchiveBucket` from the template, and a client of it."""
     template = load_template(TEMPLATE)
+    # The bucket and the key that encrypts it, which its properties name.
     only_the_bucket = replace(
-        template, resources={"AuditArchiveBucket": template.resources["AuditArchiveBucket"]}, functions={}
+        template, resources={name: template.resources[name] for name in ("DataKey", "AuditArchiveBucket")}, functions={}
     )
     parameters = {name: parameter.default or "unused" for name, parameter in template.parameters.items()}
     resolver = Resolver(only_the_bucket, parameters, stack_name=f"trail-{uuid.uuid4().hex[:8]}", region=REGION)
