@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import AuditEvent
     from contracts.model.v1 import RetrainingRequest
+    from leaim.domain.clock import Clock
     from leaim.governance.access.gate import HttpAnswer
+    from leaim.governance.access.limits import RateLimits
+    from leaim.governance.ports import ApiKeyStore
 
 USE_CASE = "card_fraud"
 MIN_ROWS = 200
@@ -107,14 +110,26 @@ def transaction(rng: random.Random, *, shifted: bool = False, age_band: str | No
 class GovernanceBench:
     """The decision service, the governance API and the monitor on one engine."""
 
-    def __init__(self, engine: Engine, tmp_path: Path) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tmp_path: Path,
+        *,
+        keys: ApiKeyStore | None = None,
+        limits: RateLimits | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`keys` are the callers' (the five of `KEYS` by default), `limits` the rate plans enforced (none by
+        default), `clock` the time everything runs on (the wall clock by default)."""
         self.engine = engine
+        self.keys = keys or MemoryKeys(KEYS)
+        self.limits = limits
         shipped = ManifestCatalog.from_directory(None).get(USE_CASE)
         # The shipped manifest judges a day of traffic; these tests judge a few hundred decisions.
         monitoring = shipped.monitoring.model_copy(update={"min_rows": MIN_ROWS})
         self.manifest = shipped.model_copy(update={"monitoring": monitoring})
         self.catalog = ManifestCatalog({USE_CASE: self.manifest})
-        self.clock = RealClock()
+        self.clock = clock or RealClock()
         self.audit_log = SqlAuditLog(engine)
         self.store = SqlOversight(engine)
         self.registry = SqlModelRegistry(engine)
@@ -173,12 +188,13 @@ class GovernanceBench:
 
     def gate(self, source: str) -> HttpGate:
         return HttpGate(
-            keys=MemoryKeys(KEYS),
+            keys=self.keys,
             audit_log=self.audit_log,
             telemetry=self.telemetry,
             clock=self.clock,
             max_body_bytes=64 * 1024,
             source=source,
+            limits=self.limits,
         )
 
     def retrain(self, use_case: str, request: RetrainingRequest, *, principal: str) -> TrainingJob:

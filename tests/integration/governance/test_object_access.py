@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leaim.governance.access.gate import HttpGate
 from leaim.governance.ports import Principal
 from tests.integration.governance.harness import KEYS, USE_CASE, GovernanceBench, transaction
 from tests.support.fakes import MemoryKeys
@@ -39,51 +38,37 @@ SCOPED_KEYS = {
 IN_REVIEW = {"hour_of_day": 2, "card_present": True, "amount": 50.0, "merchant_category": "grocery", "country": "DE"}
 
 
-class ScopedBench(GovernanceBench):
-    """The governance bench whose callers include keys scoped to other use cases and other services."""
-
-    def gate(self, source: str) -> HttpGate:
-        return HttpGate(
-            keys=MemoryKeys(SCOPED_KEYS),
-            audit_log=self.audit_log,
-            telemetry=self.telemetry,
-            clock=self.clock,
-            max_body_bytes=64 * 1024,
-            source=source,
-        )
-
-
 @pytest.fixture
-def bench(engine: Engine, tmp_path: Path) -> ScopedBench:
-    built = ScopedBench(engine, tmp_path)
+def bench(engine: Engine, tmp_path: Path) -> GovernanceBench:
+    built = GovernanceBench(engine, tmp_path, keys=MemoryKeys(SCOPED_KEYS))
     built.publish_champion()
     return built
 
 
 @pytest.fixture
-def decision(bench: ScopedBench) -> dict[str, Any]:
+def decision(bench: GovernanceBench) -> dict[str, Any]:
     """A decision in the review band, made by the checkout service."""
     return bench.decide({**transaction(random.Random(1)), **IN_REVIEW})
 
 
-def read(bench: ScopedBench, decision_id: str, key: str) -> Reply:
+def read(bench: GovernanceBench, decision_id: str, key: str) -> Reply:
     return bench.call(lambda inv: bench.decision_api.read(decision_id, inv), key, "DecisionApiFunction")
 
 
-def explanation(bench: ScopedBench, decision_id: str, key: str) -> Reply:
+def explanation(bench: GovernanceBench, decision_id: str, key: str) -> Reply:
     return bench.call(lambda inv: bench.api.explanation(decision_id, inv), key)
 
 
-def outcome(bench: ScopedBench, decision_id: str, key: str) -> Reply:
+def outcome(bench: GovernanceBench, decision_id: str, key: str) -> Reply:
     body = json.dumps({"label": True, "source": "chargebacks"}).encode()
     return bench.call(lambda inv: bench.api.record_outcome(decision_id, body, inv), key)
 
 
-def review(bench: ScopedBench, review_id: str, key: str) -> Reply:
+def review(bench: GovernanceBench, review_id: str, key: str) -> Reply:
     return bench.call(lambda inv: bench.api.read_review(review_id, inv), key)
 
 
-def override(bench: ScopedBench, review_id: str, key: str) -> Reply:
+def override(bench: GovernanceBench, review_id: str, key: str) -> Reply:
     body = json.dumps({"outcome": "approved", "justification": "known traveller, confirmed by phone"}).encode()
     return bench.call(lambda inv: bench.api.override(review_id, body, inv), key)
 
@@ -102,7 +87,7 @@ def unseen(reply: Reply, unknown: Reply) -> None:
 
 
 def test_the_maker_reads_its_decision_and_another_client_is_told_it_does_not_exist(
-    bench: ScopedBench, decision: dict[str, Any]
+    bench: GovernanceBench, decision: dict[str, Any]
 ) -> None:
     decision_id = decision["decision_id"]
 
@@ -121,7 +106,7 @@ def test_the_maker_reads_its_decision_and_another_client_is_told_it_does_not_exi
 
 
 def test_reviewers_and_auditors_reach_the_decisions_of_their_use_cases_only(
-    bench: ScopedBench, decision: dict[str, Any]
+    bench: GovernanceBench, decision: dict[str, Any]
 ) -> None:
     decision_id = decision["decision_id"]
 
@@ -143,7 +128,7 @@ def test_reviewers_and_auditors_reach_the_decisions_of_their_use_cases_only(
 
 
 def test_a_steward_of_the_use_case_records_an_outcome_and_one_of_another_cannot(
-    bench: ScopedBench, decision: dict[str, Any]
+    bench: GovernanceBench, decision: dict[str, Any]
 ) -> None:
     decision_id = decision["decision_id"]
 
@@ -153,7 +138,7 @@ def test_a_steward_of_the_use_case_records_an_outcome_and_one_of_another_cannot(
     assert recorded.body["reported_by"] == "data-office"
 
 
-def test_a_key_scoped_to_another_use_case_cannot_decide_and_nothing_is_decided(bench: ScopedBench) -> None:
+def test_a_key_scoped_to_another_use_case_cannot_decide_and_nothing_is_decided(bench: GovernanceBench) -> None:
     body = json.dumps({"request_id": "loans-1", "inputs": transaction(random.Random(2))}).encode()
 
     refused = bench.call(
@@ -171,7 +156,7 @@ def test_a_key_scoped_to_another_use_case_cannot_decide_and_nothing_is_decided(b
 
 
 def test_a_scoped_auditor_searches_only_its_use_cases_and_cannot_read_the_whole_trail(
-    bench: ScopedBench, decision: dict[str, Any]
+    bench: GovernanceBench, decision: dict[str, Any]
 ) -> None:
     mine = bench.call(lambda inv: bench.api.audit_events({}, inv), "fraud-auditor-key")
     other = bench.call(lambda inv: bench.api.audit_events({}, inv), "other-auditor-key")
@@ -190,7 +175,7 @@ def test_a_scoped_auditor_searches_only_its_use_cases_and_cannot_read_the_whole_
 
 
 def test_the_review_queue_and_the_monitoring_reads_show_a_reviewer_its_use_cases_only(
-    bench: ScopedBench, decision: dict[str, Any]
+    bench: GovernanceBench, decision: dict[str, Any]
 ) -> None:
     queue = bench.call(lambda inv: bench.api.list_reviews({}, inv), "reviewer-key")
     other = bench.call(lambda inv: bench.api.list_reviews({}, inv), "other-reviewer-key")

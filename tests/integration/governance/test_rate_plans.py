@@ -12,7 +12,7 @@ import pytest
 
 from embedded.emulation.aws import LocalEndpoint
 from leaim.adapters.dynamodb_limits import DynamoRateLimiter
-from leaim.governance.access.gate import HttpGate, Invocation
+from leaim.governance.access.gate import Invocation
 from leaim.governance.access.limits import RateLimits
 from leaim.governance.access.plans import PLANS
 from leaim.governance.ports import AuditQuery, Principal
@@ -49,41 +49,24 @@ def endpoint() -> Iterator[LocalEndpoint]:
         server.stop()
 
 
-class PlannedBench(GovernanceBench):
-    """The governance bench whose entry points enforce rate plans on a real rate limit table."""
-
-    limits: RateLimits
-
-    def gate(self, source: str) -> HttpGate:
-        return HttpGate(
-            keys=MemoryKeys(PLANNED_KEYS),
-            audit_log=self.audit_log,
-            telemetry=self.telemetry,
-            clock=self.clock,
-            max_body_bytes=64 * 1024,
-            source=source,
-            limits=self.limits,
-        )
-
-
 @pytest.fixture
-def bench(engine: Engine, tmp_path: Path, endpoint: LocalEndpoint) -> PlannedBench:
+def bench(engine: Engine, tmp_path: Path, endpoint: LocalEndpoint) -> GovernanceBench:
     # The limiter's clock stands still: the burst is all the test's requests may spend, however long they take.
     frozen = time.time()
     table, client = template_table(endpoint, "RateLimitsTable")
-    PlannedBench.limits = RateLimits(DynamoRateLimiter(table, client, clock=lambda: frozen))
-    built = PlannedBench(engine, tmp_path)
+    limits = RateLimits(DynamoRateLimiter(table, client, clock=lambda: frozen))
+    built = GovernanceBench(engine, tmp_path, keys=MemoryKeys(PLANNED_KEYS), limits=limits)
     built.publish_champion()
     return built
 
 
-def decide(bench: PlannedBench, key: str, request_id: str) -> Reply:
+def decide(bench: GovernanceBench, key: str, request_id: str) -> Reply:
     body = json.dumps({"request_id": request_id, "inputs": transaction(random.Random(request_id))}).encode()
     return bench.call(lambda inv: bench.decision_api.create(USE_CASE, body, inv), key, "DecisionApiFunction")
 
 
 def test_a_key_over_its_burst_is_answered_429_with_retry_after_audited_and_nothing_is_decided(
-    bench: PlannedBench,
+    bench: GovernanceBench,
 ) -> None:
     replies = [decide(bench, "trial-key", f"trial-{index}") for index in range(TRIAL.burst + 3)]
 

@@ -17,20 +17,16 @@ from embedded.synthetic import CardFraudGenerator
 from gpu_workers.training.evaluation import baseline
 from leaim.adapters.dynamodb import DynamoApiKeyStore
 from leaim.adapters.dynamodb_limits import DynamoRateLimiter
-from leaim.adapters.sql import SqlDecisionStore
 from leaim.adapters.sql.requests import SqlRequestHistory
 from leaim.data.features import feature_vector
 from leaim.data.privacy import entity_id
-from leaim.governance.access.gate import HttpGate, Invocation
+from leaim.governance.access.gate import Invocation
 from leaim.governance.access.limits import RateLimits
 from leaim.governance.access.policy import key_digest
 from leaim.governance.audit.events import ScheduleGate
 from leaim.governance.oversight.abuse import AbuseMonitor, AbuseThresholds, run_abuse_monitor
 from leaim.governance.ports import ApiKeyRecord
 from leaim.governance.statistics.abuse import BaselineThresholds, ProbingThresholds, RateThresholds
-from leaim.orchestration.api import DecisionApi
-from leaim.orchestration.decisions import DecisionService
-from leaim.serving.breaker import BreakerBoard
 from tests.integration.governance.harness import USE_CASE, GovernanceBench
 from tests.support.accepted import template_table
 from tests.support.factories import model_manifest
@@ -106,23 +102,7 @@ class AbuseBench(GovernanceBench):
                     created_by="tester",
                 )
             )
-        super().__init__(engine, tmp_path)
-        self.clock = self.moved
-        self.service = DecisionService(
-            catalog=self.catalog,
-            features=self.features,
-            router=self.registry,
-            workers=self.worker,
-            audit_log=self.audit_log,
-            decisions=SqlDecisionStore(engine),
-            overrides=self.store,
-            telemetry=self.telemetry,
-            clock=self.moved,
-            breakers=BreakerBoard(5, 30.0, self.moved.monotonic),
-            pii_key=PII_KEY,
-            deadline_margin_ms=0,
-        )
-        self.decision_api = DecisionApi(service=self.service, gate=self.gate("DecisionApiFunction"))
+        super().__init__(engine, tmp_path, keys=self.key_store, limits=RateLimits(self.limiter), clock=self.moved)
         self.abuse = AbuseMonitor(
             catalog=self.catalog,
             router=self.registry,
@@ -139,17 +119,6 @@ class AbuseBench(GovernanceBench):
         for card in self.cards:
             self.features.put(USE_CASE, entity_id(self.manifest, {"card_id": card.card_id}, PII_KEY), self.online(card))
         self.publish_generated_champion()
-
-    def gate(self, source: str) -> HttpGate:
-        return HttpGate(
-            keys=self.key_store,
-            audit_log=self.audit_log,
-            telemetry=self.telemetry,
-            clock=self.moved,
-            max_body_bytes=64 * 1024,
-            source=source,
-            limits=RateLimits(self.limiter),
-        )
 
     def online(self, card: Card) -> dict[str, Any]:
         return self.generator.online_features(card)
