@@ -235,6 +235,40 @@ def test_a_retraining_request_cuts_a_fresh_snapshot_and_queues_a_job_on_it(lab: 
     assert signed is not None and signed.manifest.lineage.trigger == "drift"
 
 
+def test_a_champion_of_another_family_is_retrained_on_drift_and_on_schedule_as_that_family_with_its_params(
+    lab: Lab,
+) -> None:
+    first = lab.run(deploy="shadow", family="gradient_boosted_trees", params={"n_estimators": 40, "max_depth": 2})
+    assert first.state == "succeeded", first.message
+    champion = lab.registry.get("card-fraud", first.version)
+    assert champion is not None and lab.data.manifests.get("card_fraud").model.family == "logistic_regression"
+    lab.data.clock.wall += 3600
+    drifted = lab.jobs.retrain(
+        "card_fraud", RetrainingRequest(reason="drift on amount", trigger="drift"), principal="monitor:drift"
+    )
+    assert (drifted.family, drifted.params) == ("gradient_boosted_trees", champion.manifest.params)
+    assert drifted.params["max_depth"] == 2 and drifted.params["n_estimators"] == 40
+    finished = lab.jobs.run(drifted.job_id, remaining_ms=600_000, principal="queue:training")
+    assert finished.state == "succeeded", finished.message
+    successor = lab.registry.get("card-fraud", finished.version)
+    assert successor is not None and successor.manifest.family == "gradient_boosted_trees"
+    assert successor.manifest.params == champion.manifest.params
+
+    lab.data.clock.wall += 3600
+    gate = ScheduleGate(
+        audit_log=lab.audit, telemetry=StaticTelemetry(), clock=lab.data.clock, source="RetrainingScheduleFunction"
+    )
+    (scheduled,) = run_scheduled_retraining(lab.jobs, gate, "run-1")
+    assert (scheduled.family, scheduled.params) == ("gradient_boosted_trees", champion.manifest.params)
+
+
+def test_a_use_case_without_a_champion_is_retrained_as_its_manifest_says(lab: Lab) -> None:
+    lab.data.clock.wall += 3600
+    job = lab.jobs.retrain("card_fraud", RetrainingRequest(reason="first model", trigger="person"), principal="ml")
+    manifest = lab.data.manifests.get("card_fraud").model
+    assert (job.family, job.params) == (manifest.family, manifest.params)
+
+
 def test_a_retraining_request_since_a_time_snapshots_only_the_records_from_then_on(lab: Lab) -> None:
     lab.data.clock.wall += 3600
     since = START + timedelta(minutes=3000)

@@ -216,18 +216,36 @@ class TrainingJobs:
         return job
 
     def retrain(self, use_case: str, request: RetrainingRequest, *, principal: str) -> TrainingJob:
-        """Cut a fresh snapshot of the use case's dataset (from `request.since` on) and queue a job on it with the
-        manifest's model.
+        """Cut a fresh snapshot of the use case's dataset (from `request.since` on) and queue a job on it.
 
-        The hook for a person, a schedule or the drift monitor: no code changes, the whole flow runs.
+        The successor keeps the champion's family and parameters, as its signed manifest in the registry records
+        them: a champion trained as another family than the manifest's is retrained as that family. A use case
+        without a champion is trained as its manifest says. The hook for a person, a schedule or the drift monitor:
+        no code changes, the whole flow runs.
         """
         manifest = self._manifests.get(use_case)
         dataset = self.dataset_of(manifest)
+        champion = self._champion(manifest.name)
         snapshot = self._snapshots.cut(dataset, principal=principal, since=request.since)
-        job_request = TrainingJobRequest(snapshot_id=snapshot.snapshot_id, deploy=request.deploy)
+        job_request = TrainingJobRequest(
+            snapshot_id=snapshot.snapshot_id,
+            deploy=request.deploy,
+            family=None if champion is None else champion.family,
+            params=None if champion is None else dict(champion.params),
+        )
         return self.submit(
             manifest.model.name, job_request, principal=principal, trigger=request.trigger, reason=request.reason
         )
+
+    def _champion(self, use_case: str) -> ModelManifest | None:
+        """The manifest of the version serving the use case's traffic, or None when it has no champion."""
+        policy = self._registry.traffic(use_case)
+        if policy is None or policy.champion is None:
+            return None
+        signed = self._registry.get(policy.model_name, policy.champion)
+        if signed is None:
+            raise NotFoundError(f"champion {policy.model_name} {policy.champion} of {use_case} is not in the registry")
+        return signed.manifest
 
     def run(self, job_id: str, *, remaining_ms: float | None, principal: str) -> TrainingJob:
         """Run a queued job to its end; a job that is not queued (a redelivery) is returned as it is.
