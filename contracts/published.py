@@ -57,6 +57,15 @@ from contracts.model.v1 import (
     TrainingJob,
     TrainingJobRequest,
 )
+from contracts.policy.v1 import (
+    PolicyHead,
+    PolicyList,
+    PolicyProposal,
+    PolicyShadowReport,
+    PolicyTransition,
+    PolicyVersion,
+)
+from contracts.replay.v1 import DecisionReplay, DecisionReplayRequest
 from contracts.trail.v1 import (
     AuditDigest,
     AuditPage,
@@ -117,6 +126,14 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "model.v1.TrafficPolicy": TrafficPolicy,
     "model.v1.TrainingJob": TrainingJob,
     "model.v1.TrainingJobRequest": TrainingJobRequest,
+    "policy.v1.PolicyHead": PolicyHead,
+    "policy.v1.PolicyList": PolicyList,
+    "policy.v1.PolicyProposal": PolicyProposal,
+    "policy.v1.PolicyShadowReport": PolicyShadowReport,
+    "policy.v1.PolicyTransition": PolicyTransition,
+    "policy.v1.PolicyVersion": PolicyVersion,
+    "replay.v1.DecisionReplay": DecisionReplay,
+    "replay.v1.DecisionReplayRequest": DecisionReplayRequest,
     "trail.v1.AuditDigest": AuditDigest,
     "trail.v1.AuditPage": AuditPage,
     "trail.v1.AuditRecord": AuditRecord,

@@ -6,8 +6,12 @@ One module per group of commands:
   records to try them on.
 - `models`: `train`, `retrain`, `models`, `traffic`, `promote` and `rollback` call the lifecycle API;
   `manifest-key` makes a manifest signing key.
+- `policy`: `policy propose`, `approve`, `activate`, `shadow`, `rollback`, `retire`, `list`, `show` and `report`
+  manage the versions of use-case policies and dataset contracts in the policy registry (lifecycle API).
 - `governance`: `governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`
   and `usage` call the governance API.
+- `monitor`: `monitor run` runs the drift and bias monitor now on the local stack and prints its reports.
+- `replay`: `replay` recomputes a stored decision through the decision API and shows what differs and why.
 - `audit`: `audit verify` and `audit digest` check and seal the tamper-evident trail; `audit export` reads
   it through the governance API.
 - `keys`: `keys create`, `list`, `rotate` and `revoke` manage API keys, each change audited.
@@ -17,6 +21,8 @@ One module per group of commands:
 - `capacity`: `capacity` sizes AWS and Modal for a decision rate from this run's measurements.
 - `chaos`: `chaos` makes each fault on the local stack under steady traffic and checks every promise.
 - `openapi`: `openapi` checks the committed OpenAPI document, `openapi --write` writes it.
+- `use_cases`: `use-case draft` drafts a use-case manifest and a dataset contract from a CSV file; `use-case validate`
+  checks manifests and dataset contracts offline, naming each problem with its path.
 """
 
 from __future__ import annotations
@@ -29,7 +35,23 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from embedded.cli import audit, bench, capacity, chaos, data, governance, keys, load, models, openapi, stack
+from embedded.cli import (
+    audit,
+    bench,
+    capacity,
+    chaos,
+    data,
+    governance,
+    keys,
+    load,
+    models,
+    monitor,
+    openapi,
+    policy,
+    replay,
+    stack,
+    use_cases,
+)
 from leaim.exceptions import LeaimError
 
 if TYPE_CHECKING:
@@ -38,7 +60,23 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 # Each module adds its group of commands; `leaim --help` lists them in this order.
-COMMAND_GROUPS = (stack, data, models, governance, audit, keys, bench, load, capacity, chaos, openapi)
+COMMAND_GROUPS = (
+    stack,
+    data,
+    models,
+    policy,
+    governance,
+    monitor,
+    replay,
+    audit,
+    keys,
+    bench,
+    load,
+    capacity,
+    chaos,
+    openapi,
+    use_cases,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Review,
         UsageReport,
     )
+    from contracts.replay.v1 import DecisionReplay, ReplayBinding, ReplayOutcome
 
 
 def percent(share: float | None) -> str:
@@ -224,3 +225,52 @@ def reviews_table(title: str, reviews: Sequence[Review]) -> Table:
     ]
     header = ("review", "use case", "decided", "outcome", "score", "version", "status", "reasons")
     return rows_table(title, header, rows)
+
+
+def _binding(binding: ReplayBinding) -> tuple[str, str]:
+    policy = binding.policy
+    if policy is None:
+        shown = "not recorded"
+    elif policy.version is None:
+        shown = f"bootstrap file ({policy.digest[:12]})"
+    else:
+        shown = f"version {policy.version} ({policy.digest[:12]})"
+    model = binding.model
+    return shown, "-" if model is None else f"{model.name} {model.version} ({model.artifact_digest[:12]})"
+
+
+def _decided(side: ReplayOutcome) -> tuple[str, ...]:
+    fallback = f"yes: {side.fallback_reason}" if side.fallback else "no"
+    return (side.outcome, _number(side.score), "yes" if side.review_required else "no", fallback)
+
+
+def replay_table(report: DecisionReplay) -> Table:
+    """A replay side by side: the policy, model, outcome, score, review, fallback and reasons of each side."""
+    made, replayed = _binding(report.made_with), _binding(report.replayed_with)
+    names = ("policy", "model", "outcome", "score", "review required", "fallback", "reason codes")
+    made_values = (*made, *_decided(report.original), ", ".join(report.original.reason_codes) or "-")
+    replayed_values = (*replayed, *_decided(report.replayed), ", ".join(report.replayed.reason_codes) or "-")
+    rows = list(zip(names, made_values, replayed_values, strict=True))
+    title = f"Replay of decision {report.decision_id} ({report.use_case})"
+    return rows_table(title, ("", "made with", "replayed with"), rows)
+
+
+def differences_table(report: DecisionReplay) -> Table:
+    """What differs between a decision and its replay, a field a line, with why."""
+    rows = [
+        (difference.field, _shown(difference.original), _shown(difference.replayed), difference.why)
+        for difference in report.differences
+    ]
+    return rows_table(f"Differences: {len(rows)}", ("field", "made", "replayed", "why"), rows)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    return str(value)

@@ -1,7 +1,8 @@
 """Decision API function (LEAIM layer 4). The Chalice `app` object is the Lambda handler.
 
-Routes translate API Gateway requests into calls on `leaim.orchestration.api.DecisionApi`, which
-authenticates, validates, decides and audits; this module only maps results to HTTP and metrics.
+Routes translate API Gateway requests into calls on `leaim.orchestration.api.DecisionApi` (and its
+`DecisionReplayApi`), which authenticate, validate, decide or replay, and audit; this module only maps results to
+HTTP and metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
 from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond
-from leaim.bootstrap.decisions import build_decision_api, build_decisions
+from leaim.bootstrap.decisions import build_decision_api, build_decision_replay_api, build_decisions
 
 if TYPE_CHECKING:
     from chalice.app import Response
@@ -31,6 +32,7 @@ metrics = Metrics(service=SERVICE)
 # Built at init, before SnapStart's snapshot and outside every request's deadline, and reused by each request.
 decisions = build_decisions(SERVICE)
 decision_api = build_decision_api(decisions, source=SOURCE)
+replay_api = build_decision_replay_api(decisions, source=SOURCE)
 
 
 # API Gateway allows one variable name per path level: `id` is the use case when posting, the
@@ -49,6 +51,15 @@ def get_decision(**path: str) -> Response:
     """Return the decision named by the path."""
     answer = decision_api.read(path["id"], invocation_of(app, current_request(app)))
     _observe("decision.read", answer)
+    return respond(answer)
+
+
+@app.route("/v1/decisions/{id}/replay", methods=["POST"], content_types=CONTENT_TYPES)
+def replay_decision(**path: str) -> Response:
+    """Recompute the decision named by the path, and say what differs and why."""
+    request = current_request(app)
+    answer = replay_api.replay(path["id"], body_of(request), invocation_of(app, request))
+    _observe("decision.replay", answer)
     return respond(answer)
 
 

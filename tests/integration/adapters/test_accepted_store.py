@@ -330,6 +330,34 @@ def test_a_decision_is_read_back_with_its_override_and_ground_truth_in_one_call(
     assert decisions.stored("d-unknown") is None
 
 
+def test_a_decision_is_read_back_with_what_it_was_made_from_for_a_replay(accepted: tuple[str, Any]) -> None:
+    table, dynamodb = accepted
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    decisions = DynamoDecisions(table, dynamodb)
+    online = {"avg_amount_30d": 60.0, "home_country": "DE"}
+    made = event("e-1", decision_id="d-1", principal="checkout", details={"online": online, "policy_version": 1})
+    worker = event("e-worker", source="worker:leaim-inference", action="worker.inference", decision_id="d-1")
+    log.record_decision(
+        decision("d-1"), {"amount": 12.5}, made, [worker], features={"amount_to_avg": 0.2, "night": 0.0}
+    )
+    log.record_decision(decision("d-2", "r-2"), {"amount": 3.0}, event("e-2", decision_id="d-2"))
+
+    found = decisions.recorded("d-1")
+    without = decisions.recorded("d-2")
+
+    assert found is not None and without is not None
+    assert (found.response, found.inputs, found.online, found.made_by) == (
+        decision("d-1"),
+        {"amount": 12.5},
+        online,
+        "checkout",
+    )
+    # The stored vector keeps the order the model took its features in.
+    assert list((found.features or {}).items()) == [("amount_to_avg", 0.2), ("night", 0.0)]
+    assert (without.online, without.features, without.made_by) == (None, None, None)
+    assert decisions.recorded("d-unknown") is None
+
+
 def test_the_review_queue_drops_a_decision_as_soon_as_its_override_is_accepted(
     accepted: tuple[str, Any], tmp_path: Path
 ) -> None:

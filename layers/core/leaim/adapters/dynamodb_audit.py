@@ -30,7 +30,7 @@ from leaim.governance.audit.records import (
     override_values,
 )
 from leaim.governance.oversight.ports import StoredDecision
-from leaim.orchestration.ports import MadeDecision, PriorDecision
+from leaim.orchestration.ports import MadeDecision, PriorDecision, RecordedDecision
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -302,7 +302,8 @@ def _ids(events: Sequence[AuditEvent]) -> str:
 
 
 class DynamoDecisions:
-    """`DecisionStore` and `OverrideReader` on the accepted store: strongly consistent reads of accepted items."""
+    """`DecisionStore`, `OverrideReader` and `DecisionRecords` on the accepted store: strongly consistent reads of
+    accepted items."""
 
     def __init__(self, table_name: str, client: Any) -> None:
         self._table = table_name
@@ -324,6 +325,23 @@ class DynamoDecisions:
         return PriorDecision(
             response=DecisionResponse.model_validate_json(item["response"]["S"]),
             inputs=json.loads(item["inputs"]["S"]),
+        )
+
+    def recorded(self, decision_id: str) -> RecordedDecision | None:
+        """An accepted decision with its inputs and model features (its row) and the online features its event
+        recorded, read from its bundle; or None."""
+        item = self._item(decision_key(decision_id), f"decision {decision_id!r}")
+        if item is None:
+            return None
+        row = json.loads(item["row"]["S"])
+        event = _decision_event(item)
+        online = None if event is None else (event.get("details") or {}).get("online")
+        return RecordedDecision(
+            response=DecisionResponse.model_validate(row["response"]),
+            inputs=row["inputs"],
+            online=online if isinstance(online, dict) else None,
+            features=row["features"],
+            made_by=made_by(item),
         )
 
     def override_of(self, decision_id: str) -> Override | None:
@@ -396,10 +414,17 @@ class DynamoDecisions:
 
 def made_by(item: Mapping[str, Any]) -> str | None:
     """The principal on the decision event of a decision's bundle: who made the decision."""
+    event = _decision_event(item)
+    principal = None if event is None else event.get("principal")
+    return None if principal is None else str(principal)
+
+
+def _decision_event(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decision's own event in its bundle (the others are its worker calls), as JSON; None if it has none."""
     for event in json.loads(item["events"]["S"]):
         if event.get("decision_id") and event.get("action") == DECISION_ACTION:
-            principal = event.get("principal")
-            return None if principal is None else str(principal)
+            found: dict[str, Any] = event
+            return found
     return None
 
 

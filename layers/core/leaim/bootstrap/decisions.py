@@ -24,32 +24,36 @@ from leaim.bootstrap.runtime import (
     pii_key,
     required,
 )
-from leaim.domain.manifests import ManifestCatalog
-from leaim.orchestration.api import DecisionApi
+from leaim.orchestration.api import DecisionApi, DecisionReplayApi
 from leaim.orchestration.consumer import DecisionConsumer
 from leaim.orchestration.decisions import DecisionService
+from leaim.orchestration.replay import DecisionReplayer
 from leaim.serving.breaker import BreakerBoard
 from leaim.serving.routing import CachedModelRouter
 from leaim.serving.workers import build_worker_client
 
 if TYPE_CHECKING:
     from leaim.config import Settings
+    from leaim.domain.manifests import ManifestCatalog
     from leaim.serving.ports import WorkerClient
 
 
 @dataclass(frozen=True)
 class Decisions:
-    """What every decision function shares: its runtime, the tables' client, the decision service and its caches."""
+    """What every decision function shares: its runtime, the tables' client, the decision service and its caches,
+    and the replay of stored decisions on the same catalog, router and workers."""
 
     runtime: Runtime
     dynamodb: Any
     service: DecisionService
     router: CachedModelRouter
     keys: DynamoApiKeyStore
+    catalog: ManifestCatalog
+    replayer: DecisionReplayer
 
     def snapshot_safe(self, *clients: Any) -> None:
         """Register the SnapStart hooks of this container's clients (and `clients` built beside) and caches."""
-        snapstart.register([self.dynamodb, *clients], [self.router, self.keys])
+        snapstart.register([self.dynamodb, *clients], [self.router, self.keys, self.catalog])
 
 
 def build_decisions(
@@ -64,11 +68,13 @@ def build_decisions(
     accepted = DynamoDecisions(required(settings.accepted_table, "accepted_table"), dynamodb)
     plans = DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
     router = CachedModelRouter(plans, clock, settings.router_cache_s)
+    catalog = runtime.manifests(dynamodb)
+    worker_client = workers or build_worker_client(settings)
     service = DecisionService(
-        catalog=ManifestCatalog.from_directory(settings.use_cases_dir),
+        catalog=catalog,
         features=DynamoFeatureStore(required(settings.features_table, "features_table"), dynamodb),
         router=router,
-        workers=workers or build_worker_client(settings),
+        workers=worker_client,
         audit_log=runtime.audit_log,
         decisions=accepted,
         overrides=accepted,
@@ -79,7 +85,16 @@ def build_decisions(
         deadline_margin_ms=settings.deadline_margin_ms,
         commit_reserve_ms=settings.commit_reserve_ms,
     )
-    return Decisions(runtime, dynamodb, service, router, runtime.api_keys(dynamodb))
+    replayer = DecisionReplayer(
+        catalog=catalog,
+        records=accepted,
+        router=router,
+        workers=worker_client,
+        telemetry=runtime.telemetry,
+        clock=clock,
+        deadline_margin_ms=settings.deadline_margin_ms,
+    )
+    return Decisions(runtime, dynamodb, service, router, runtime.api_keys(dynamodb), catalog, replayer)
 
 
 def build_decision_api(decisions: Decisions, *, source: str) -> DecisionApi:
@@ -88,6 +103,17 @@ def build_decision_api(decisions: Decisions, *, source: str) -> DecisionApi:
     decisions.snapshot_safe()
     return DecisionApi(
         service=decisions.service,
+        gate=runtime.http_gate(
+            decisions.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source, keys=decisions.keys
+        ),
+    )
+
+
+def build_decision_replay_api(decisions: Decisions, *, source: str) -> DecisionReplayApi:
+    """The replay API of the API function, behind the same keys as its decision API."""
+    runtime = decisions.runtime
+    return DecisionReplayApi(
+        replayer=decisions.replayer,
         gate=runtime.http_gate(
             decisions.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source, keys=decisions.keys
         ),

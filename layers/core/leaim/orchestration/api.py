@@ -1,12 +1,14 @@
-"""The decision API, independent of the web framework: HTTP in, governed decision and audit out."""
+"""The decision API, independent of the web framework: HTTP in, governed decision and audit out; and the replay of a
+stored decision."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from contracts.decision.v1 import DecisionRequest
+from contracts.replay.v1 import DecisionReplayRequest
 from leaim.exceptions import NotFoundError
 from leaim.governance.access.exceptions import (
     InvalidInputsError,
@@ -19,10 +21,17 @@ from leaim.governance.access.masking import masked_decision
 from leaim.governance.access.policy import Permission, may_reach
 from leaim.governance.audit.events import DECISION_ACTION
 from leaim.orchestration.exceptions import InputValidationError
+from leaim.orchestration.replay import REPLAY_ACTION
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from contracts.audit.v1 import AuditEvent
     from leaim.governance.access.gate import HttpGate, Invocation
+    from leaim.governance.audit.events import InvocationAudit
+    from leaim.governance.ports import Principal
     from leaim.orchestration.decisions import DecisionService
+    from leaim.orchestration.replay import DecisionReplayer
 
 
 class DecisionApi(GovernedHttp):
@@ -88,3 +97,51 @@ class DecisionApi(GovernedHttp):
             return DecisionRequest.model_validate(payload)
         except ValidationError as error:
             raise InvalidRequestError("request does not match decision.v1", field_errors(error)) from error
+
+
+class DecisionReplayApi(GovernedHttp):
+    """`POST /v1/decisions/{decision_id}/replay`, audited once as `decision.replay`, its worker call beside."""
+
+    def __init__(self, *, replayer: DecisionReplayer, gate: HttpGate) -> None:
+        super().__init__(gate)
+        self._replayer = replayer
+
+    def replay(self, decision_id: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """Recompute a stored decision under the policy and model it was made with, or those the body names, and
+        say whether it comes out the same, or what differs and why."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            found = self._replayer.recorded(decision_id)
+            if found is None or not may_reach(
+                principal, Permission.REPLAY_DECISIONS, use_case=found.response.use_case, made_by=found.made_by
+            ):
+                # A decision the caller may not reach is answered as one that does not exist.
+                raise UnknownDecisionError(f"no decision with id {decision_id!r}")
+            audit.note(use_case=found.response.use_case, request_id=found.response.request_id)
+            request = self._parse(DecisionReplayRequest, self._json(body or b"{}", invocation), "a replay request")
+            calls: list[AuditEvent] = []
+            try:
+                report = self._replayer.replay(found, request, audit, calls, remaining_ms=invocation.remaining_ms)
+            finally:
+                # The worker call is audited even where the replay failed after it.
+                if calls:
+                    self._audit_log.append_many(calls)
+            details = {
+                "policy_version": None if report.replayed_with.policy is None else report.replayed_with.policy.version,
+                "policy_digest": None if report.replayed_with.policy is None else report.replayed_with.policy.digest,
+                "model_version": None if report.replayed_with.model is None else report.replayed_with.model.version,
+                "same": report.same,
+                "original_outcome": report.original.outcome,
+                "replayed_outcome": report.replayed.outcome,
+                "differences": [difference.field for difference in report.differences],
+            }
+            return report, details
+
+        return self._serve(
+            invocation,
+            REPLAY_ACTION,
+            Permission.REPLAY_DECISIONS,
+            {"decision_id": decision_id},
+            work,
+            subject={"decision_id": decision_id},
+        )

@@ -27,6 +27,22 @@ class MadeDecision:
     made_by: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    """A stored decision with what it was made from, for a replay.
+
+    `inputs` are the minimized inputs (PII as tokens); `online` the online features its rules saw, None where the
+    feature store did not answer or the decision predates their recording; `features` the feature vector its model
+    scored, by name in the model's order, None where no model scored; `made_by` the principal its event names.
+    """
+
+    response: DecisionResponse
+    inputs: Mapping[str, object]
+    online: Mapping[str, object] | None
+    features: Mapping[str, float] | None
+    made_by: str | None
+
+
 class OverrideReader(Protocol):
     """Reviewers' overrides, so that reading a decision returns the outcome that stands."""
 
@@ -44,6 +60,14 @@ class DecisionStore(Protocol):
 
     def by_request(self, use_case: str, request_id: str) -> PriorDecision | None:
         """The decision already made for this request id, with its inputs: a retry or a reused request id."""
+        ...
+
+
+class DecisionRecords(Protocol):
+    """Stored decisions with what each was made from."""
+
+    def recorded(self, decision_id: str) -> RecordedDecision | None:
+        """A stored decision as it was answered, with its inputs and features, or None."""
         ...
 
 

@@ -3,7 +3,7 @@
 Three checks make up the policy, in this order:
 1. the role holds the route's permission (`ROLE_PERMISSIONS`), else 403;
 2. the key is scoped to the use case or dataset the route touches (`Principal.may_use`, `may_touch`);
-3. for a decision and what hangs off it (its explanation, outcome and review), the caller made it or its role is
+3. for a decision and what hangs off it (its explanation, outcome, review and replay), the caller made it or its role is
    granted that kind of access to the decisions of use cases in its scope (`OBJECT_GRANTS`).
 A caller failing 2 or 3 is answered 404 with the same body as for an object that does not exist: it is not told
 that the object exists.
@@ -32,6 +32,7 @@ class Permission(StrEnum):
 
     CREATE_DECISION = "decisions:create"
     READ_DECISION = "decisions:read"
+    REPLAY_DECISIONS = "decisions:replay"
     INGEST_RECORDS = "datasets:ingest"
     READ_QUARANTINE = "datasets:quarantine:read"
     REPLAY_QUARANTINE = "datasets:quarantine:replay"
@@ -44,6 +45,10 @@ class Permission(StrEnum):
     REVIEW_DECISIONS = "decisions:review"
     READ_MONITORING = "monitoring:read"
     READ_AUDIT = "audit:read"
+    PROPOSE_POLICIES = "policies:propose"
+    APPROVE_POLICIES = "policies:approve"
+    ACTIVATE_POLICIES = "policies:activate"
+    READ_POLICIES = "policies:read"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -52,21 +57,40 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "auditor": frozenset(
         {
             Permission.READ_DECISION,
+            Permission.REPLAY_DECISIONS,
             Permission.READ_QUARANTINE,
             Permission.READ_SNAPSHOTS,
             Permission.READ_MODELS,
             Permission.READ_MONITORING,
             Permission.READ_AUDIT,
+            Permission.READ_POLICIES,
         }
     ),
     "ml_engineer": frozenset(
         {
+            Permission.REPLAY_DECISIONS,
             Permission.CREATE_SNAPSHOT,
             Permission.READ_SNAPSHOTS,
             Permission.TRAIN_MODELS,
             Permission.READ_MODELS,
             Permission.PROMOTE_MODELS,
             Permission.READ_MONITORING,
+            Permission.PROPOSE_POLICIES,
+            # Another engineer's proposal only: the registry refuses a proposer's own approval (four eyes).
+            Permission.APPROVE_POLICIES,
+            Permission.ACTIVATE_POLICIES,
+            Permission.READ_POLICIES,
+        }
+    ),
+    # Owns the risk of the decisions: approves the policy versions an ML engineer proposes (four eyes), and may
+    # activate and roll them back.
+    "risk_owner": frozenset(
+        {
+            Permission.READ_MODELS,
+            Permission.READ_MONITORING,
+            Permission.APPROVE_POLICIES,
+            Permission.ACTIVATE_POLICIES,
+            Permission.READ_POLICIES,
         }
     ),
     "data_producer": frozenset({Permission.INGEST_RECORDS}),
@@ -87,6 +111,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
 # use cases in their scope. The principal that made a decision reaches it with any permission its role holds.
 OBJECT_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.READ_DECISION: frozenset({"reviewer", "auditor"}),
+    # A replay recomputes a decision to check it, or to see what another policy or model makes of it.
+    Permission.REPLAY_DECISIONS: frozenset({"auditor", "ml_engineer"}),
     Permission.REVIEW_DECISIONS: frozenset({"reviewer"}),
     Permission.RECORD_OUTCOME: frozenset({"data_steward"}),
 }

@@ -1,0 +1,1 @@
+"""Replay contracts: a stored decision recomputed from what it was made from."""
