@@ -15,6 +15,9 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, patt
 class DecisionRequest(Contract):
     """A request for one governed decision; `inputs` are checked against the use case's manifest."""
 
+    schema_version: Literal["decision.v1"] = Field(
+        default="decision.v1", description="The contract version; may be left out."
+    )
     request_id: Identifier = Field(description="Caller's idempotency key: the same id yields the same decision.")
     inputs: dict[str, JsonValue] = Field(
         description="Input fields named by the use case's manifest; their types are checked against it."
@@ -40,6 +43,15 @@ class ModelRef(Contract):
     artifact_digest: str
 
 
+class PolicyRef(Contract):
+    """The exact version of the use case's decision policy that made a decision."""
+
+    version: int | None = Field(
+        description="The registered version; null for a decision made from the bootstrap file before it was seeded."
+    )
+    digest: str = Field(description="sha256 of the policy document: the registered version of this digest.")
+
+
 class Override(Contract):
     """A reviewer's outcome over the platform's, for a decision in the review band."""
 
@@ -63,6 +75,7 @@ class DecisionResponse(Contract):
     score: float | None
     reasons: list[Reason]
     model: ModelRef | None
+    policy: PolicyRef | None = Field(default=None, description="The decision policy version that decided.")
     fallback: bool
     fallback_reason: str | None = None
     review_required: bool
@@ -77,5 +90,8 @@ class DecisionResponse(Contract):
 class DecisionMessage(Contract):
     """Body of a message on the decision queue: the use case and the request."""
 
+    schema_version: Literal["decision.v1"] = Field(
+        default="decision.v1", description="The contract version; may be left out."
+    )
     use_case: Identifier
     request: DecisionRequest

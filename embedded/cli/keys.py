@@ -64,6 +64,9 @@ def register(commands: Commands) -> None:
         command.add_argument("--accepted-table", help="the accepted store changes are audited into (default: local)")
         command.add_argument("--endpoint-url", help="AWS endpoint of the two tables (default: AWS's)")
         command.add_argument("--use-cases-dir", type=Path, help="the use cases scopes are checked against")
+        command.add_argument(
+            "--policies-table", help="the policy registry scopes are checked against (default: the local stack's)"
+        )
 
 
 def _create(arguments: argparse.Namespace, console: Console) -> int:
@@ -116,9 +119,10 @@ def _administration(arguments: argparse.Namespace) -> KeyAdministration:
 
         client = boto3.client("dynamodb", endpoint_url=arguments.endpoint_url)
         keys_table, accepted_table = arguments.keys_table, arguments.accepted_table
+        policies_table = arguments.policies_table
         operator = _aws_identity(arguments.endpoint_url)
     else:
-        keys_table, accepted_table, client = _local_tables(arguments.state_dir.resolve())
+        keys_table, accepted_table, policies_table, client = _local_tables(arguments.state_dir.resolve())
         operator = "local-key-admin"
     return build_key_administration(
         keys_table=keys_table,
@@ -126,17 +130,19 @@ def _administration(arguments: argparse.Namespace) -> KeyAdministration:
         dynamodb=client,
         operator=operator,
         use_cases_dir=arguments.use_cases_dir,
+        policies_table=policies_table,
     )
 
 
-def _local_tables(state_dir: Path) -> tuple[str, str, Any]:
+def _local_tables(state_dir: Path) -> tuple[str, str, str | None, Any]:
     from embedded.emulation.trail import running_resource
 
     keys = running_resource(state_dir, "ApiKeysTable", "dynamodb")
     accepted = running_resource(state_dir, "AcceptedTable", "dynamodb")
     if keys is None or accepted is None:
         raise ApiUsageError(f"no local stack runs from {state_dir}: start `leaim up`, or pass --keys-table")
-    return keys[0], accepted[0], keys[1]
+    policies = running_resource(state_dir, "PoliciesTable", "dynamodb")
+    return keys[0], accepted[0], None if policies is None else policies[0], keys[1]
 
 
 def _aws_identity(endpoint_url: str | None) -> str:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
 from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond_logged
-from leaim.bootstrap.lifecycle import build_lifecycle, build_lifecycle_api
+from leaim.bootstrap.lifecycle import build_lifecycle, build_lifecycle_api, build_policy_api
 from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
@@ -29,7 +29,10 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE)
 
 # Built on the first request of a container and reused by the following ones.
-lifecycle_api = once(lambda: build_lifecycle_api(build_lifecycle(SERVICE), source=SOURCE))
+lifecycle = once(lambda: build_lifecycle(SERVICE))
+lifecycle_api = once(lambda: build_lifecycle_api(lifecycle(), source=SOURCE))
+# The policy registry's API; its first build seeds the bootstrap manifests and contracts not registered yet.
+policy_api = once(lambda: build_policy_api(lifecycle(), source=SOURCE))
 
 
 @app.route("/v1/models", methods=["GET"], content_types=CONTENT_TYPES)
@@ -102,3 +105,164 @@ def request_retraining(use_case: str) -> Response:
     request = current_request(app)
     answer = lifecycle_api().request_retraining(use_case, body_of(request), invocation_of(app, request))
     return respond_logged(logger, "model.retraining.request", answer)
+
+
+@app.route("/v1/use-cases/{use_case}/policies", methods=["GET"], content_types=CONTENT_TYPES)
+def list_policies(use_case: str) -> Response:
+    """The use case's policy head and every version."""
+    request = current_request(app)
+    return respond_logged(logger, "policy.list", policy_api().list("use_case", use_case, invocation_of(app, request)))
+
+
+@app.route("/v1/use-cases/{use_case}/policies", methods=["POST"], content_types=CONTENT_TYPES)
+def propose_policy(use_case: str) -> Response:
+    """Register a proposed version of the use case's manifest."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "policy.propose",
+        policy_api().propose("use_case", use_case, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/use-cases/{use_case}/policies/rollback", methods=["POST"], content_types=CONTENT_TYPES)
+def rollback_policy(use_case: str) -> Response:
+    """Make the version active before the active one active again."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "policy.rollback",
+        policy_api().rollback("use_case", use_case, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/use-cases/{use_case}/policies/{version}", methods=["GET"], content_types=CONTENT_TYPES)
+def read_policy(use_case: str, version: str) -> Response:
+    """One version of the use case's manifest, its signature, diff and state."""
+    request = current_request(app)
+    return respond_logged(
+        logger, "policy.read", policy_api().read("use_case", use_case, version, invocation_of(app, request))
+    )
+
+
+@app.route("/v1/use-cases/{use_case}/policies/{version}/approve", methods=["POST"], content_types=CONTENT_TYPES)
+def approve_policy(use_case: str, version: str) -> Response:
+    """Approve a version another principal proposed."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "policy.approve",
+        policy_api().approve("use_case", use_case, version, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/use-cases/{use_case}/policies/{version}/activate", methods=["POST"], content_types=CONTENT_TYPES)
+def activate_policy(use_case: str, version: str) -> Response:
+    """Make an approved version the active one."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "policy.activate",
+        policy_api().activate("use_case", use_case, version, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/use-cases/{use_case}/policies/{version}/shadow", methods=["POST"], content_types=CONTENT_TYPES)
+def shadow_policy(use_case: str, version: str) -> Response:
+    """Run a version in shadow beside the active one."""
+    request = current_request(app)
+    answer = policy_api().shadow(use_case, version, body_of(request), invocation_of(app, request))
+    return respond_logged(logger, "policy.shadow", answer)
+
+
+@app.route("/v1/use-cases/{use_case}/policies/{version}/retire", methods=["POST"], content_types=CONTENT_TYPES)
+def retire_policy(use_case: str, version: str) -> Response:
+    """Retire a version that is not active."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "policy.retire",
+        policy_api().retire("use_case", use_case, version, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/use-cases/{use_case}/policies/{version}/shadow-report", methods=["GET"], content_types=CONTENT_TYPES)
+def policy_shadow_report(use_case: str, version: str) -> Response:
+    """What a shadow version would have changed, by outcome."""
+    request = current_request(app)
+    query = dict(request.query_params or {})
+    answer = policy_api().shadow_report(use_case, version, query, invocation_of(app, request))
+    return respond_logged(logger, "policy.shadow_report", answer)
+
+
+@app.route("/v1/datasets/{dataset}/contracts", methods=["GET"], content_types=CONTENT_TYPES)
+def list_dataset_contracts(dataset: str) -> Response:
+    """The dataset's contract head and every version."""
+    request = current_request(app)
+    return respond_logged(
+        logger, "dataset_contract.list", policy_api().list("dataset", dataset, invocation_of(app, request))
+    )
+
+
+@app.route("/v1/datasets/{dataset}/contracts", methods=["POST"], content_types=CONTENT_TYPES)
+def propose_dataset_contract(dataset: str) -> Response:
+    """Register a proposed version of the dataset's contract."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "dataset_contract.propose",
+        policy_api().propose("dataset", dataset, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/datasets/{dataset}/contracts/rollback", methods=["POST"], content_types=CONTENT_TYPES)
+def rollback_dataset_contract(dataset: str) -> Response:
+    """Stop accepting the newest accepted version: the one before becomes the active one again."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "dataset_contract.rollback",
+        policy_api().rollback("dataset", dataset, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/datasets/{dataset}/contracts/{version}", methods=["GET"], content_types=CONTENT_TYPES)
+def read_dataset_contract(dataset: str, version: str) -> Response:
+    """One version of the dataset's contract."""
+    request = current_request(app)
+    return respond_logged(
+        logger, "dataset_contract.read", policy_api().read("dataset", dataset, version, invocation_of(app, request))
+    )
+
+
+@app.route("/v1/datasets/{dataset}/contracts/{version}/approve", methods=["POST"], content_types=CONTENT_TYPES)
+def approve_dataset_contract(dataset: str, version: str) -> Response:
+    """Approve a contract version another principal proposed."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "dataset_contract.approve",
+        policy_api().approve("dataset", dataset, version, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/datasets/{dataset}/contracts/{version}/activate", methods=["POST"], content_types=CONTENT_TYPES)
+def activate_dataset_contract(dataset: str, version: str) -> Response:
+    """Accept records of an approved contract version."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "dataset_contract.activate",
+        policy_api().activate("dataset", dataset, version, body_of(request), invocation_of(app, request)),
+    )
+
+
+@app.route("/v1/datasets/{dataset}/contracts/{version}/retire", methods=["POST"], content_types=CONTENT_TYPES)
+def retire_dataset_contract(dataset: str, version: str) -> Response:
+    """Stop accepting records of a contract version that is not the active one."""
+    request = current_request(app)
+    return respond_logged(
+        logger,
+        "dataset_contract.retire",
+        policy_api().retire("dataset", dataset, version, body_of(request), invocation_of(app, request)),
+    )

@@ -205,8 +205,10 @@ PII_KEY = b"unit-test-pii-key-0123456789"
 class World:
     """A decision service over fakes, with handles on each fake."""
 
-    def __init__(self, *, model_features: list[str] | None = None, active: bool = True) -> None:
-        self.catalog = ManifestCatalog.from_directory(None)
+    def __init__(
+        self, *, model_features: list[str] | None = None, active: bool = True, catalog: ManifestCatalog | None = None
+    ) -> None:
+        self.catalog = catalog or ManifestCatalog.from_directory(None)
         manifest = self.catalog.get("card_fraud")
         names = model_features or manifest.feature_names
         self.clock = ManualClock()

@@ -46,6 +46,12 @@ class Settings(BaseModel):
     )
     accepted_table: str | None = Field(default=None, description="Where decisions and audit events are accepted.")
     traffic_table: str | None = Field(default=None, description="The published traffic plan of each use case.")
+    policies_table: str | None = Field(
+        default=None, description="The policy registry; unset, the manifest and contract files are all there is."
+    )
+    policy_cache_s: float = Field(
+        default=5.0, ge=0, description="How long a container keeps the policy heads it read: an activation's delay."
+    )
     idempotency_table: str | None = None
     results_queue_url: str | None = None
     decision_dlq_url: str | None = None

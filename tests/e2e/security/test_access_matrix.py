@@ -87,7 +87,8 @@ def path_of(route: Route, objects: Objects) -> str:
         "use_case": USE_CASE,
         "dataset": DATASET,
         "model": MODEL,
-        "version": "v1",
+        # A model's versions are named (`v1`), a policy's and a dataset contract's numbered.
+        "version": "1" if "/policies/" in route.path or "/contracts/" in route.path else "v1",
         "job_id": objects.job_id,
         "snapshot_id": objects.snapshot_id,
         "review_id": objects.decision_id,

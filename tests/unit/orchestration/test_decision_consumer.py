@@ -64,6 +64,18 @@ def test_a_message_becomes_one_published_decision() -> None:
     assert event.principal == "sqs:AIDAEXAMPLE" and event.invocation_id == "inv:m-1:1"
 
 
+def test_a_message_carrying_the_schema_version_its_answers_carry_is_decided() -> None:
+    world = World()
+    consumer, published, dead = make(world)
+    request = {"schema_version": "decision.v1", "request_id": "q-v", "inputs": transaction()}
+    body = json.dumps({"schema_version": "decision.v1", "use_case": "card_fraud", "request": request})
+
+    decision = consumer.handle(record(body), "inv", 5000)
+
+    assert decision is not None and published.decisions == [decision] and dead.sent == []
+    assert decision.schema_version == "decision.v1"
+
+
 def test_poison_message_is_retried_then_dead_lettered_with_its_reason() -> None:
     world = World()
     consumer, published, dead = make(world)

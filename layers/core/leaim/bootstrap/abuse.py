@@ -15,7 +15,6 @@ from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sql.requests import SqlRequestHistory
 from leaim.bootstrap.runtime import AWS_WRITE_CONFIG, Runtime, build_runtime, required
 from leaim.bootstrap.sql import sql_engine
-from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.oversight.abuse import AbuseMonitor
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ def build_abuse_monitoring(service_name: str, settings: Settings | None = None) 
     registry = SqlModelRegistry(engine)
     dynamodb = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
     monitor = AbuseMonitor(
-        catalog=ManifestCatalog.from_directory(settings.use_cases_dir),
+        catalog=runtime.manifests(dynamodb),
         router=registry,
         registry=registry,
         requests=SqlRequestHistory(engine),

@@ -24,13 +24,13 @@ from leaim.bootstrap.runtime import (
     required,
 )
 from leaim.bootstrap.sql import sql_engine, sql_trail
-from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.access.openapi import DOCUMENT
 from leaim.governance.api import GovernanceApi
 from leaim.governance.oversight.reviews import ReviewService
 
 if TYPE_CHECKING:
     from leaim.config import Settings
+    from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.oversight.ports import InvocationLedger
 
 
@@ -57,7 +57,7 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
         store=AcceptedFirstOversight(engine, accepted),
         trail=sql_trail(engine),
         intake=SqlIntakeHistory(engine),
-        catalog=ManifestCatalog.from_directory(runtime.settings.use_cases_dir),
+        catalog=runtime.manifests(runtime.dynamodb),
         registry=SqlModelRegistry(engine),
         dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     )

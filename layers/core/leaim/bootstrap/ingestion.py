@@ -13,11 +13,9 @@ from leaim.adapters.sqs import SqsDeadLetterSink
 from leaim.bootstrap.runtime import AWS_WRITE_CONFIG, Runtime, build_runtime, pii_key, required
 from leaim.data.api import IngestionApi
 from leaim.data.consumer import IngestionConsumer
-from leaim.data.datasets import DatasetCatalog
 from leaim.data.ingestion import IngestionService
 from leaim.data.quarantine import QuarantineService
 from leaim.data.snapshots import SnapshotService
-from leaim.domain.manifests import ManifestCatalog
 
 if TYPE_CHECKING:
     from contracts.ingest.v1 import Source
@@ -39,9 +37,8 @@ def build_ingestion(service_name: str, settings: Settings | None = None) -> Inge
     """Build the ingestion, quarantine and snapshot services and their adapters from settings."""
     runtime = build_runtime(service_name, settings)
     settings, clock = runtime.settings, runtime.clock
-    manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
-    datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
     dynamodb = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
+    manifests, datasets = runtime.catalogs(dynamodb)
     objects = S3ObjectStore(
         required(settings.datasets_bucket, "datasets_bucket"), boto3.client("s3", config=AWS_WRITE_CONFIG)
     )

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from leaim.adapters.dynamodb import DynamoRecordLedger
+from leaim.adapters.dynamodb_policies import DynamoPolicyStore
 from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlModelRegistry, SqlTrainingJobStore, SqlVersionStats
+from leaim.adapters.sql.stats import SqlShadowOutcomes
 from leaim.adapters.sqs import SqsJobQueue
 from leaim.bootstrap.runtime import (
     AWS_WRITE_CONFIG,
@@ -22,20 +24,27 @@ from leaim.bootstrap.runtime import (
     required,
 )
 from leaim.bootstrap.sql import sql_engine
-from leaim.data.datasets import DatasetCatalog
 from leaim.data.snapshots import SnapshotService
-from leaim.domain.manifests import ManifestCatalog
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.consumer import TrainingConsumer
+from leaim.lifecycle.policies import PolicyRegistry
+from leaim.lifecycle.policy_api import PolicyApi
 from leaim.lifecycle.promotion import PromotionController, PromotionService, VersionVerifier
+from leaim.lifecycle.signing import PolicySigner
 from leaim.lifecycle.training import TrainingJobs
 from leaim.serving.loading import WorkerModelLoader
 from leaim.serving.workers import build_worker_client
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Engine
 
     from leaim.config import Settings
+    from leaim.data.datasets import DatasetCatalog
+    from leaim.domain.clock import Clock
+    from leaim.domain.manifests import ManifestCatalog
+    from leaim.lifecycle.signing import ManifestSigner
     from leaim.serving.ports import WorkerClient
 
 
@@ -51,6 +60,8 @@ class Lifecycle:
     registry: SqlModelRegistry
     dynamodb: Any
     manifests: ManifestCatalog
+    datasets: DatasetCatalog
+    signer: Callable[[], ManifestSigner]
 
 
 def build_lifecycle(
@@ -69,8 +80,7 @@ def build_lifecycle(
     registry = SqlModelRegistry(
         engine, plans=DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
     )
-    manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
-    datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
+    manifests, datasets = runtime.catalogs(dynamodb)
     s3 = boto3.client("s3", config=AWS_WRITE_CONFIG)
     snapshots = SnapshotService(
         datasets=datasets,
@@ -123,6 +133,8 @@ def build_lifecycle(
         registry=registry,
         dynamodb=dynamodb,
         manifests=manifests,
+        datasets=datasets,
+        signer=signer,
     )
 
 
@@ -146,4 +158,69 @@ def build_training_consumer(lifecycle: Lifecycle, *, source: str) -> TrainingCon
         telemetry=runtime.telemetry,
         clock=runtime.clock,
         source=source,
+    )
+
+
+def build_policy_registry(
+    *,
+    table: str,
+    dynamodb: Any,
+    signer: ManifestSigner,
+    manifests: ManifestCatalog,
+    models: SqlModelRegistry,
+    engine: Engine,
+    clock: Clock,
+) -> PolicyRegistry:
+    """The policy registry on `table`, signing with the manifest signing key, checking each activation against the
+    use case's champion in `models`, and reading shadow outcomes from the audit store on `engine`."""
+
+    def live_features(use_case: str) -> list[str] | None:
+        traffic = models.traffic(use_case)
+        if traffic is None or traffic.champion is None:
+            return None
+        champion = models.get(traffic.model_name, traffic.champion)
+        return None if champion is None else list(champion.manifest.feature_names)
+
+    return PolicyRegistry(
+        store=DynamoPolicyStore(table, dynamodb),
+        signer=PolicySigner.from_pem(signer.pem()),
+        manifests=manifests,
+        live_features=live_features,
+        shadow_outcomes=SqlShadowOutcomes(engine),
+        clock=clock,
+    )
+
+
+def seed_policies(policies: PolicyRegistry, manifests: ManifestCatalog, datasets: DatasetCatalog) -> list[str]:
+    """Register the bootstrap files not registered yet (use cases first, then dataset versions in order); the
+    names of the versions registered, as `<subject> v<n>`."""
+    seeded = []
+    for name, manifest in sorted(manifests.files().items()):
+        version = policies.seed("use_case", manifest.model_dump(mode="json"), origin=f"file:use_cases/{name}.yaml")
+        seeded += [] if version is None else [f"{name} v{version.version}"]
+    for dataset, versions in sorted(datasets.files().items()):
+        for number in sorted(versions, key=lambda text: int(text.removeprefix("v"))):
+            contract = versions[number]
+            origin = f"file:datasets/{dataset}.{number}.yaml"
+            version = policies.seed("dataset", contract.model_dump(mode="json"), origin=origin)
+            seeded += [] if version is None else [f"{dataset} v{version.version}"]
+    return seeded
+
+
+def build_policy_api(lifecycle: Lifecycle, *, source: str) -> PolicyApi:
+    """The policy registry's API, in the lifecycle API function; the bootstrap files are seeded on its first build."""
+    runtime = lifecycle.runtime
+    policies = build_policy_registry(
+        table=required(runtime.settings.policies_table, "policies_table"),
+        dynamodb=lifecycle.dynamodb,
+        signer=lifecycle.signer(),
+        manifests=lifecycle.manifests,
+        models=lifecycle.registry,
+        engine=lifecycle.engine,
+        clock=runtime.clock,
+    )
+    seed_policies(policies, lifecycle.manifests, lifecycle.datasets)
+    return PolicyApi(
+        registry=policies,
+        gate=runtime.http_gate(lifecycle.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source),
     )

@@ -17,10 +17,14 @@ from botocore.config import Config
 from leaim.adapters.dynamodb import DynamoApiKeyStore
 from leaim.adapters.dynamodb_audit import DynamoAuditLog
 from leaim.adapters.dynamodb_limits import DynamoRateLimiter
+from leaim.adapters.dynamodb_policies import DynamoPolicyStore
 from leaim.adapters.telemetry import OtelTelemetry, install_tracer_provider
 from leaim.config import Settings
+from leaim.data.datasets import DatasetCatalog
 from leaim.data.privacy import MIN_KEY_BYTES
 from leaim.domain.clock import SystemClock
+from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.policies import LivePolicies
 from leaim.exceptions import ConfigurationError
 from leaim.governance.access.gate import HttpGate
 from leaim.governance.access.limits import RateLimits
@@ -57,6 +61,32 @@ class Runtime:
     telemetry: OtelTelemetry
     dynamodb: Any
     audit_log: DynamoAuditLog
+
+    def manifests(self, dynamodb: Any) -> ManifestCatalog:
+        """The use cases: the policy registry's active versions where `policies_table` is set, else the files."""
+        policies = self._policies(dynamodb)
+        if policies is None:
+            return ManifestCatalog.from_directory(self.settings.use_cases_dir)
+        return ManifestCatalog.live(policies, self.settings.use_cases_dir)
+
+    def catalogs(self, dynamodb: Any) -> tuple[ManifestCatalog, DatasetCatalog]:
+        """The use cases and the dataset contracts, reading one registry cache where `policies_table` is set (its
+        active and accepted versions), else the files."""
+        settings = self.settings
+        policies = self._policies(dynamodb)
+        if policies is None:
+            manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
+            return manifests, DatasetCatalog.from_directory(manifests, settings.datasets_dir)
+        manifests = ManifestCatalog.live(policies, settings.use_cases_dir)
+        return manifests, DatasetCatalog.live(policies, manifests, settings.datasets_dir)
+
+    def _policies(self, dynamodb: Any) -> LivePolicies | None:
+        table = self.settings.policies_table
+        if table is None:
+            return None
+        return LivePolicies(
+            DynamoPolicyStore(table, dynamodb), monotonic=self.clock.monotonic, ttl_s=self.settings.policy_cache_s
+        )
 
     def schedule_gate(self, source: str) -> ScheduleGate:
         """The gate of a scheduled run of the function named `source`: one audit event per run."""

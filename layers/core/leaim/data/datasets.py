@@ -7,12 +7,16 @@ before it, or a dataset that cannot supply the inputs and online features of its
 from __future__ import annotations
 
 import itertools
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from contracts.dataset.v1 import DatasetContract
-from leaim.domain.manifests import load_yaml_contract
+from leaim.domain.manifests import load_yaml_contract, problem_lines
+from leaim.domain.policies import accepted_versions
 from leaim.exceptions import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
 
     from contracts.dataset.v1 import DatasetField
     from leaim.domain.manifests import ManifestCatalog
+    from leaim.domain.policies import LivePolicies
 
 # Which dataset field types can carry a value of a use case's input or online feature type.
 _CARRIES = {
@@ -111,36 +116,43 @@ def _type_problems(where: str, field: DatasetField, wanted: str, allowed: list[s
 
 
 class DatasetCatalog:
-    """The dataset contracts a deployment accepts, by dataset and version."""
+    """The dataset contracts a deployment accepts, by dataset and version.
 
-    def __init__(self, contracts: Mapping[str, Mapping[str, DatasetContract]]) -> None:
-        """Hold `contracts`, keyed by dataset then version."""
-        self._contracts = {name: dict(versions) for name, versions in contracts.items()}
+    Built from files (`from_directory`), it accepts those. Built `live` on the policy registry, a registered
+    dataset accepts its active version and those active before it (less the retired ones); a bootstrap file
+    speaks only for a dataset the registry does not know yet.
+    """
+
+    def __init__(
+        self, contracts: Mapping[str, Mapping[str, DatasetContract]], *, policies: LivePolicies | None = None
+    ) -> None:
+        """Hold `contracts` (the bootstrap files), keyed by dataset then version, and the registry's `policies`."""
+        self._files = {name: dict(versions) for name, versions in contracts.items()}
+        self._policies = policies
+        self._parsed: dict[tuple[str, int], DatasetContract] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_directory(cls, manifests: ManifestCatalog, path: Path | None = None) -> DatasetCatalog:
         """Load every `*.yaml` of `path` (default: the folder shipped in `contracts`) and check them all."""
-        folder = path or shipped_directory()
-        if not folder.is_dir():
-            raise ConfigurationError(f"dataset contract folder {folder} does not exist")
-        contracts: dict[str, dict[str, DatasetContract]] = {}
-        for file in sorted(folder.glob("*.yaml")):
-            contract = load_dataset_contract(file)
-            contracts.setdefault(contract.dataset, {})[contract.version] = contract
-        problems: list[str] = []
-        for versions in contracts.values():
-            ordered = sorted(versions.values(), key=lambda c: _version_number(c.version))
-            for earlier, later in itertools.pairwise(ordered):
-                problems += additive_problems(earlier, later)
-            for contract in ordered:
-                problems += feed_problems(contract, manifests)
-        if problems:
-            raise ConfigurationError("dataset contracts: " + "; ".join(problems))
-        return cls(contracts)
+        return cls(contract_files(manifests, path))
+
+    @classmethod
+    def live(cls, policies: LivePolicies, manifests: ManifestCatalog, path: Path | None = None) -> DatasetCatalog:
+        """The registry's accepted versions, with the files of `path` (or the shipped ones) for unregistered names."""
+        return cls(contract_files(manifests, path), policies=policies)
+
+    def files(self) -> dict[str, dict[str, DatasetContract]]:
+        """The bootstrap contracts, by dataset then version."""
+        return {name: dict(versions) for name, versions in self._files.items()}
 
     def names(self) -> list[str]:
         """Names of the datasets, sorted."""
-        return sorted(self._contracts)
+        if self._policies is None:
+            return sorted(self._files)
+        heads = self._policies.heads("dataset")
+        accepting = {name for name, head in heads.items() if accepted_versions(head)}
+        return sorted(accepting | (set(self._files) - set(heads)))
 
     def versions(self, dataset: str) -> list[str]:
         """The versions of `dataset`, oldest first; `NotFoundError` for an unknown dataset."""
@@ -156,7 +168,53 @@ class DatasetCatalog:
         return versions[max(versions, key=_version_number)]
 
     def _versions(self, dataset: str) -> dict[str, DatasetContract]:
+        if self._policies is not None:
+            head = self._policies.heads("dataset").get(dataset)
+            if head is not None:
+                found = {f"v{number}": self._registered(dataset, number) for number in accepted_versions(head)}
+                if found:
+                    return found
+                raise NotFoundError(f"dataset {dataset!r} accepts no contract version")
         try:
-            return self._contracts[dataset]
+            return self._files[dataset]
         except KeyError:
             raise NotFoundError(f"unknown dataset {dataset!r}") from None
+
+    def _registered(self, dataset: str, number: int) -> DatasetContract:
+        with self._lock:
+            found = self._parsed.get((dataset, number))
+        if found is not None:
+            return found
+        assert self._policies is not None
+        registered = self._policies.version("dataset", dataset, number)
+        if registered is None:
+            raise NotFoundError(f"dataset {dataset!r} has no registered version {number}")
+        try:
+            found = DatasetContract.model_validate(registered.document)
+        except ValidationError as error:
+            problems = "; ".join(problem_lines(error, registered.document))
+            raise ConfigurationError(f"dataset {dataset} v{number} does not validate: {problems}") from error
+        with self._lock:
+            self._parsed[(dataset, number)] = found
+        return found
+
+
+def contract_files(manifests: ManifestCatalog, path: Path | None = None) -> dict[str, dict[str, DatasetContract]]:
+    """Every `*.yaml` contract of `path` (default: the shipped folder), checked: additive and feeding its use case."""
+    folder = path or shipped_directory()
+    if not folder.is_dir():
+        raise ConfigurationError(f"dataset contract folder {folder} does not exist")
+    contracts: dict[str, dict[str, DatasetContract]] = {}
+    for file in sorted(folder.glob("*.yaml")):
+        contract = load_dataset_contract(file)
+        contracts.setdefault(contract.dataset, {})[contract.version] = contract
+    problems: list[str] = []
+    for versions in contracts.values():
+        ordered = sorted(versions.values(), key=lambda c: _version_number(c.version))
+        for earlier, later in itertools.pairwise(ordered):
+            problems += additive_problems(earlier, later)
+        for contract in ordered:
+            problems += feed_problems(contract, manifests)
+    if problems:
+        raise ConfigurationError("dataset contracts: " + "; ".join(problems))
+    return contracts

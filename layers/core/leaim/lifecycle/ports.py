@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from leaim.domain.policies import PolicyReader
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
         TrainingJob,
         VersionStats,
     )
+    from contracts.policy.v1 import PolicyHead, PolicyKind, PolicyVersion
     from contracts.training.v2 import TrainingRequest, TrainingResult
 
 
@@ -143,4 +146,36 @@ class VersionStatsSource(Protocol):
 
     def version_stats(self, use_case: str, model_name: str, since: datetime) -> dict[str, VersionStats]:
         """Per version: worker calls, errors, fallbacks and p95 latency since `since`."""
+        ...
+
+
+class PolicyStore(PolicyReader, Protocol):
+    """Where the policy registry keeps its versions and heads."""
+
+    def versions(self, kind: PolicyKind, subject: str) -> Sequence[PolicyVersion]:
+        """Every version of one policy, oldest first."""
+        ...
+
+    def register(self, version: PolicyVersion, head: PolicyHead, *, expected_revision: int) -> None:
+        """Store a new version and its head together, if the head is still at `expected_revision`."""
+        ...
+
+    def approve(
+        self, kind: PolicyKind, subject: str, version: int, *, approved_by: str, approved_at: datetime, note: str
+    ) -> None:
+        """Record a version's approval, once; a ConflictError when it is approved already."""
+        ...
+
+    def put_head(self, head: PolicyHead, *, expected_revision: int) -> None:
+        """Store a changed head if the stored one is still at `expected_revision`; RevisionConflictError if not."""
+        ...
+
+
+class ShadowOutcomeSource(Protocol):
+    """What the decisions made while a policy version ran in shadow got, and would have got."""
+
+    def shadow_outcomes(
+        self, use_case: str, version: int, since: datetime, until: datetime
+    ) -> list[tuple[int | None, str, str]]:
+        """Per decision compared: the active version that decided, its outcome, and the shadow version's."""
         ...

@@ -21,7 +21,7 @@ from leaim.domain.deadline import Deadline
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
 from leaim.governance.audit.events import new_event_id
 from leaim.orchestration.exceptions import InputValidationError, RequestIdReusedError
-from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
+from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, policy_outcome, rule_reason
 from leaim.serving.routing import serving_model
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from contracts.manifest.v1 import UseCaseManifest
     from leaim.data.ports import FeatureStore
     from leaim.domain.clock import Clock
-    from leaim.domain.manifests import ManifestCatalog
+    from leaim.domain.manifests import BoundManifest, ManifestCatalog
     from leaim.governance.audit.events import InvocationAudit
     from leaim.governance.ports import AuditLog, Telemetry
     from leaim.orchestration.ports import DecisionStore, MadeDecision, OverrideReader
@@ -188,7 +188,8 @@ class DecisionService:
         a deadline that keeps the commit reserve back for the durable write which follows them.
         """
         started = self._clock.monotonic()
-        manifest = self._catalog.get(use_case)
+        bound = self._catalog.bound(use_case)
+        manifest = bound.manifest
         audit.note(use_case=use_case, request_id=request.request_id)
         cleaned, errors = validate_inputs(manifest, request.inputs)
         if errors:
@@ -205,7 +206,7 @@ class DecisionService:
         deadline = self._work_deadline(manifest.latency_budget_ms, remaining_ms)
         worker_events: list[AuditEvent] = []
         try:
-            return self._decide(manifest, request, cleaned, deadline, audit, worker_events, started)
+            return self._decide(bound, request, cleaned, deadline, audit, worker_events, started)
         except DuplicateDecisionError:
             raise
         except Exception:
@@ -226,7 +227,7 @@ class DecisionService:
 
     def _decide(
         self,
-        manifest: UseCaseManifest,
+        bound: BoundManifest,
         request: DecisionRequest,
         cleaned: dict[str, Any],
         deadline: Deadline,
@@ -234,6 +235,7 @@ class DecisionService:
         worker_events: list[AuditEvent],
         started: float,
     ) -> DecisionResult:
+        manifest = bound.manifest
         use_case = manifest.name
         decision_id = uuid.uuid4().hex
         with self._telemetry.span("decision.enrich", {"use_case": use_case}):
@@ -286,6 +288,7 @@ class DecisionService:
             score=score,
             reasons=reasons,
             model=model,
+            policy=bound.ref,
             fallback=fallback_reason is not None,
             fallback_reason=fallback_reason,
             review_required=outcome == review_outcome,
@@ -297,7 +300,14 @@ class DecisionService:
         committing = self._clock.monotonic()
         try:
             with self._telemetry.span("decision.audit"):
-                audit.store_decision(response, stored_inputs, status_code=200, related=worker_events, features=features)
+                audit.store_decision(
+                    response,
+                    stored_inputs,
+                    status_code=200,
+                    related=worker_events,
+                    features=features,
+                    details=self._policy_details(bound, fields, score, online if enrich_error is None else None),
+                )
         except DuplicateDecisionError as duplicate:
             self._commit_reserve.record((self._clock.monotonic() - committing) * 1000.0)
             # A concurrent delivery of the same request won: its decision stands, our worker calls are still audited.
@@ -306,6 +316,30 @@ class DecisionService:
             return self._replay(duplicate.decision, audit)
         self._commit_reserve.record((self._clock.monotonic() - committing) * 1000.0)
         return DecisionResult(response, replay=False)
+
+    def _policy_details(
+        self,
+        bound: BoundManifest,
+        fields: Mapping[str, Any],
+        score: float | None,
+        online: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What the decision's event records of its policy: the version and digest that decided, the online features
+        its rules saw, and the outcome the shadow version (if any) would have given on the same fields and score."""
+        details: dict[str, Any] = {"policy_version": bound.version, "policy_digest": bound.digest}
+        if online is not None:
+            details["online"] = dict(online)
+        try:
+            shadow = self._catalog.shadow(bound.manifest.name)
+        except LeaimError:
+            return details
+        if shadow is not None and shadow.version != bound.version:
+            details["policy_shadow"] = {
+                "version": shadow.version,
+                "digest": shadow.digest,
+                "outcome": policy_outcome(shadow.manifest, fields, score),
+            }
+        return details
 
     def _replay(self, previous: DecisionResponse, audit: InvocationAudit) -> DecisionResult:
         audit.note(decision_id=previous.decision_id)

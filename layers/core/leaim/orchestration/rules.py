@@ -9,7 +9,7 @@ from contracts.decision.v1 import Reason
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from contracts.manifest.v1 import Condition, DecisionPolicy, Rule
+    from contracts.manifest.v1 import Condition, DecisionPolicy, Rule, UseCaseManifest
 
 
 def _same(left: object, right: object) -> bool:
@@ -114,3 +114,14 @@ def feature_reasons(contributions: Iterable[tuple[str, float, float]]) -> list[R
             )
         )
     return reasons
+
+
+def policy_outcome(manifest: UseCaseManifest, fields: Mapping[str, object], score: float | None) -> str:
+    """The outcome a manifest's policy gives: its first matching rule, else its fallback without a score, else the
+    outcome of the score under its threshold and review band."""
+    rule = match_rule(manifest.decision, fields)
+    if rule is not None:
+        return rule.outcome
+    if score is None:
+        return manifest.fallback.outcome
+    return outcome_for_score(manifest.decision, score)[0]

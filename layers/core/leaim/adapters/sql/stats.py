@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from contracts.model.v1 import VersionStats
 from leaim.adapters.sql.exceptions import StoreUnavailableError
 from leaim.adapters.sql.tables import AuditEventRow
+from leaim.governance.audit.events import DECISION_ACTION
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -91,3 +92,34 @@ class SqlVersionStats:
                 latency_p95_ms=latency,
             )
         return stats
+
+
+class SqlShadowOutcomes:
+    """`ShadowOutcomeSource` on the decision events stored by `SqlAuditLog`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def shadow_outcomes(
+        self, use_case: str, version: int, since: datetime, until: datetime
+    ) -> list[tuple[int | None, str, str]]:
+        """Per decision of `use_case` in [since, until) that a shadow `version` was compared on: the active version
+        that decided, its outcome, and the outcome the shadow version would have given (`details.policy_shadow`)."""
+        statement = select(AuditEventRow.details).where(
+            AuditEventRow.action == DECISION_ACTION,
+            AuditEventRow.use_case == use_case,
+            col(AuditEventRow.occurred_at) >= since,
+            col(AuditEventRow.occurred_at) < until,
+        )
+        try:
+            with Session(self._engine) as session:
+                rows = session.exec(statement).all()
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"decision events could not be read: {type(error).__name__}") from error
+        compared = []
+        for details in rows:
+            shadow = details.get("policy_shadow")
+            if not isinstance(shadow, dict) or shadow.get("version") != version or "outcome" not in details:
+                continue
+            compared.append((details.get("policy_version"), str(details["outcome"]), str(shadow["outcome"])))
+        return compared

@@ -137,9 +137,10 @@ class InvocationAudit:
         status_code: int,
         related: Sequence[AuditEvent] = (),
         features: Mapping[str, float] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Store a decision, the features the model scored, the invocation's event and `related` events (its
-        worker calls) in one transaction."""
+        """Store a decision, the features the model scored, the invocation's event (with `details` added to its
+        own) and `related` events (its worker calls) in one transaction."""
         self._ensure_not_stored()
         self.note(
             decision_id=decision.decision_id,
@@ -153,7 +154,12 @@ class InvocationAudit:
             "fallback" if decision.fallback else "success",
             status_code=status_code,
             error=decision.fallback_reason,
-            details={"outcome": decision.outcome, "score": decision.score, "latency_ms": decision.latency_ms},
+            details={
+                "outcome": decision.outcome,
+                "score": decision.score,
+                "latency_ms": decision.latency_ms,
+                **(details or {}),
+            },
         )
         self._log.record_decision(decision, inputs, event, related, features=features)
         self._stored = event

@@ -1,0 +1,1 @@
+"""Policy contracts: registered versions of use-case manifests and dataset contracts."""
