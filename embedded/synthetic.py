@@ -19,6 +19,7 @@ from leaim.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
+    from contracts.dataset.v1 import DatasetContract
     from contracts.manifest.v1 import UseCaseManifest
 
 HOME_COUNTRIES = ["DE", "FR", "NL", "ES", "IT", "GB", "US"]
@@ -84,8 +85,8 @@ class LabeledTransaction:
     label: int
 
 
-def _check_compatible(manifest: UseCaseManifest) -> None:
-    """Refuse a manifest whose inputs, online features or features this generator cannot produce."""
+def card_fraud_problems(manifest: UseCaseManifest) -> list[str]:
+    """Why this generator cannot produce `manifest`'s inputs, online features or features; empty when it can."""
     problems: list[str] = []
     inputs = {field.name: field for field in manifest.inputs}
     if set(inputs) != INPUT_NAMES:
@@ -99,8 +100,7 @@ def _check_compatible(manifest: UseCaseManifest) -> None:
         field = inputs.get(name)
         if field is not None and field.allowed is not None and not set(values) <= set(field.allowed):
             problems.append(f"input {name!r} must allow {sorted(values)}")
-    if problems:
-        raise ConfigurationError(f"use case {manifest.name!r} is not card-fraud shaped: " + "; ".join(problems))
+    return problems
 
 
 class CardFraudGenerator:
@@ -113,7 +113,9 @@ class CardFraudGenerator:
         """Generate for `manifest` (the card-fraud use case) from `seed`, shifted by `drift`."""
         if not 0.0 <= drift <= 1.0:
             raise ValueError("drift must be between 0 and 1")
-        _check_compatible(manifest)
+        problems = card_fraud_problems(manifest)
+        if problems:
+            raise ConfigurationError(f"use case {manifest.name!r} is not card-fraud shaped: " + "; ".join(problems))
         self._manifest = manifest
         self._seed = seed
         self._drift = drift
@@ -190,6 +192,17 @@ class CardFraudGenerator:
             label = int(rng.random() < 1.0 / (1.0 + math.exp(-logit)))
             result.append(LabeledTransaction(inputs=inputs, online=online, label=label))
         return result
+
+
+def writes_records_of(contract: DatasetContract, manifest: UseCaseManifest) -> bool:
+    """Whether `transaction_record` writes records of `contract`: a transactions dataset of a card-fraud use case."""
+    keys = (contract.record_id, contract.event_time, contract.label)
+    names = INPUT_NAMES | ONLINE_NAMES | {"event_time", "is_fraud"}
+    return (
+        not card_fraud_problems(manifest)
+        and keys == ("transaction_id", "event_time", "is_fraud")
+        and names <= {field.name for field in contract.fields}
+    )
 
 
 def transaction_record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -24,14 +25,18 @@ from embedded.emulation.workers import LocalWorkerPool, Supervision
 from embedded.exceptions import LocalCallError
 from embedded.synthetic import CardFraudGenerator, transaction_record
 from leaim.adapters.dynamodb import DynamoApiKeyStore, DynamoFeatureStore, DynamoRecordLedger
+from leaim.adapters.dynamodb_policies import DynamoPolicyStore
 from leaim.adapters.s3 import S3ObjectStore
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry, create_engine_for, create_schema
 from leaim.bootstrap.keys import build_key_administration
+from leaim.bootstrap.lifecycle import build_policy_registry, seed_policies
+from leaim.config import Settings
 from leaim.data.datasets import DatasetCatalog
 from leaim.data.privacy import entity_id
 from leaim.data.snapshots import SnapshotService
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import ManifestCatalog
+from leaim.domain.policies import LivePolicies
 from leaim.governance.access.policy import key_digest
 from leaim.governance.ports import EVERY
 from leaim.lifecycle.signing import ManifestSigner
@@ -41,15 +46,17 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from contracts.audit.v1 import AuditEvent
+    from contracts.manifest.v1 import UseCaseManifest
     from contracts.model.v1 import ModelManifest
     from contracts.trail.v1 import AuditPage, AuditRecord
     from embedded.synthetic import Card
     from leaim.governance.ports import AuditQuery
+    from leaim.lifecycle.policies import PolicyRegistry
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TEMPLATE = REPOSITORY / "template.yaml"
 REFERENCE_USE_CASE = "card_fraud"
-ROLES = ("decision_client", "auditor", "reviewer", "ml_engineer", "data_producer", "data_steward")
+ROLES = ("decision_client", "auditor", "reviewer", "ml_engineer", "risk_owner", "data_producer", "data_steward")
 REFERENCE_DATASET = "transactions"
 # Generated training transactions happen over the days before now, so they land in several partitions.
 TRAINING_DAYS = 14
@@ -88,6 +95,8 @@ class WorldOptions:
     breaker_reset_s: float = 2.0
     # How long each function container keeps a use case's traffic plan; a promotion is seen within it.
     router_cache_s: float = 1.0
+    # How long each function container keeps the policy heads it read; an activation is seen within it.
+    policy_cache_s: float = 1.0
     queue_visibility_timeout_s: int = 2
     seed: int = 7
     # moto keeps its resources for the life of the process: worlds started in one process need distinct names.
@@ -126,10 +135,11 @@ class LocalWorld:
         self.calls: Counter[str] = Counter()
         self.training_snapshot: SnapshotManifest | None = None
         self.catalog = ManifestCatalog.from_directory(options.use_cases_dir)
-        self.manifest = self.catalog.get(REFERENCE_USE_CASE)
         self.engine = create_engine_for(self.database_url)
         self.audit_log = SettledTrail(SqlAuditLog(self.engine), self.settle)
         self.registry = SqlModelRegistry(self.engine)
+        # The policy registry on the stack's table, once started.
+        self.policies: PolicyRegistry | None = None
 
     def __enter__(self) -> LocalWorld:
         self.start()
@@ -170,12 +180,14 @@ class LocalWorld:
                 "LEAIM_TRACES_FILE": str(self.state_dir / "traces.jsonl"),
                 "LEAIM_BREAKER_RESET_S": str(self.options.breaker_reset_s),
                 "LEAIM_ROUTER_CACHE_S": str(self.options.router_cache_s),
+                "LEAIM_POLICY_CACHE_S": str(self.options.policy_cache_s),
                 "LEAIM_MANIFEST_SIGNING_KEY_FILE": str(self._signing_key_path()),
                 "LEAIM_AUDIT_SIGNING_KEY_FILE": str(self.state_dir / AUDIT_SIGNING_KEY),
                 **self._use_cases_environment(),
             },
         )
         self.stack.start()
+        self._seed_policies()
         self._register_keys()
 
     def stop(self) -> None:
@@ -184,6 +196,11 @@ class LocalWorld:
             self.stack.stop()
             self.stack = None
         self.workers.stop()
+
+    @property
+    def manifest(self) -> UseCaseManifest:
+        """The reference use case's manifest; NotFoundError when the world's use cases do not include it."""
+        return self.catalog.get(REFERENCE_USE_CASE)
 
     @property
     def running(self) -> LocalStack:
@@ -323,6 +340,35 @@ class LocalWorld:
                 generator.online_features(card),
             )
 
+    def _seed_policies(self) -> None:
+        """Register the manifest and contract files not registered yet, as the lifecycle API does on its first
+        build, so that the first decision is bound to a registered version; the world's catalog then reads the
+        registry, as the functions do."""
+        stack = self.running
+        client = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+        policies = LivePolicies(
+            DynamoPolicyStore(stack.table_name("PoliciesTable"), client), monotonic=time.monotonic, ttl_s=0.0
+        )
+        self.catalog = ManifestCatalog.live(policies, self.options.use_cases_dir)
+        # The functions read LEAIM_DATASETS_DIR from the environment they inherit; the seeding reads the same folder.
+        datasets_dir = os.environ.get("LEAIM_DATASETS_DIR")
+        datasets = DatasetCatalog.live(policies, self.catalog, Path(datasets_dir) if datasets_dir else None)
+        self.policies = build_policy_registry(
+            table=stack.table_name("PoliciesTable"),
+            dynamodb=client,
+            signer=self.signer,
+            manifests=self.catalog,
+            models=self.registry,
+            engine=self.engine,
+            clock=SystemClock(),
+        )
+        seed_policies(self.policies, self.catalog, datasets)
+        # A registered version that no longer validates stops the start with its one-line reason.
+        for name in self.catalog.names():
+            self.catalog.get(name)
+        for dataset in datasets.names():
+            datasets.versions(dataset)
+
     def _register_keys(self) -> None:
         """One API key per role, written to `api-keys.json` for the user; a restart keeps the keys that still work.
 
@@ -342,6 +388,8 @@ class LocalWorld:
             dynamodb=client,
             operator="leaim-up",
             use_cases_dir=self.options.use_cases_dir,
+            # The functions read LEAIM_DATASETS_DIR from the environment they inherit; scopes are checked against it.
+            datasets_dir=Settings.from_env().datasets_dir,
         )
         for role in ROLES:
             key = kept.get(role)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from embedded.cli.exceptions import ApiUsageError
 from embedded.cli.options import api_client, api_options, count, instant, positive
 from embedded.clients.tables import facts_table, rows_table
 from leaim.exceptions import LeaimError
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 # Quarantine entries shown after an ingestion or a replay; `leaim quarantine` lists them all.
 SHOWN_QUARANTINE = 10
-SAMPLE_USE_CASE = "card_fraud"
 
 
 def _batch_size(text: str) -> int:
@@ -65,8 +65,16 @@ def register(commands: Commands) -> None:
     quarantine.add_argument("--id", dest="ids", action="append", help="with --replay: only this record (repeatable)")
     api_options(quarantine, "data_steward")
     quarantine.set_defaults(run=_quarantine, check=_replay_options)
-    sample = commands.add_parser("sample-data", help="write sample transactions records, some deliberately broken")
+    sample = commands.add_parser(
+        "sample-data",
+        help="write seeded sample records of a dataset, some deliberately broken",
+        description="Write seeded records of a configured dataset (the shipped contracts, or LEAIM_DATASETS_DIR's), "
+        "valid against its contract: the reference transactions as their realistic generator makes them, any "
+        "other dataset drawn from its contract's fields.",
+    )
     sample.add_argument("file", type=Path)
+    sample.add_argument("--dataset", help="dataset to write records of (default: the only one configured)")
+    sample.add_argument("--contract-version", help="contract version the records follow (default: the dataset's first)")
     sample.add_argument("--rows", type=positive, default=1000, help="valid records (default: 1000)")
     sample.add_argument("--bad", type=count, default=0, help="broken records mixed in (default: 0)")
     sample.add_argument("--seed", type=int, default=7)
@@ -239,24 +247,60 @@ def _versions(counts: dict[str, int]) -> str:
     return ", ".join(f"{version}: {records}" for version, records in sorted(counts.items()))
 
 
+def _dataset(named: str | None, configured: list[str]) -> str:
+    """The dataset `--dataset` names, else the only one configured; ApiUsageError naming those there are."""
+    if named is None and len(configured) == 1:
+        return configured[0]
+    if named is not None and named in configured:
+        return named
+    there = ", ".join(configured)
+    if named is None:
+        raise ApiUsageError(f"name the dataset with --dataset: {len(configured)} are configured ({there})")
+    raise ApiUsageError(
+        f"no dataset {named!r} is configured: there are {there} (LEAIM_DATASETS_DIR names another folder)"
+    )
+
+
 def _sample_data(arguments: argparse.Namespace, console: Console) -> int:
     from embedded.clients.records import write_records
-    from embedded.synthetic import BROKEN_KINDS, sample_records
+    from embedded.records import broken_kinds, contract_records
+    from embedded.synthetic import BROKEN_KINDS, sample_records, writes_records_of
+    from leaim.config import Settings
+    from leaim.data.datasets import DatasetCatalog
     from leaim.domain.manifests import ManifestCatalog
 
     path: Path = arguments.file
     kind: RecordFormat = arguments.format or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
-    manifest = ManifestCatalog.from_directory(None).get(SAMPLE_USE_CASE)
-    records = sample_records(manifest, arguments.rows, arguments.bad, seed=arguments.seed, now=datetime.now(UTC))
+    settings = Settings.from_env()
+    manifests = ManifestCatalog.from_directory(settings.use_cases_dir)
+    datasets = DatasetCatalog.from_directory(manifests, settings.datasets_dir)
+    dataset = _dataset(arguments.dataset, datasets.names())
+    versions = datasets.versions(dataset)
+    version = arguments.contract_version or versions[0]
+    contract = datasets.get(dataset, version)
+    if contract is None:
+        raise ApiUsageError(f"dataset {dataset} has no contract version {version}: it has {', '.join(versions)}")
+    manifest = manifests.get(contract.use_case)
+    now = datetime.now(UTC)
+    kinds: tuple[str, ...]
+    if writes_records_of(contract, manifest):
+        records = sample_records(manifest, arguments.rows, arguments.bad, seed=arguments.seed, now=now)
+        kinds = BROKEN_KINDS
+    else:
+        records = contract_records(contract, manifest, arguments.rows, arguments.bad, seed=arguments.seed, now=now)
+        kinds = broken_kinds(contract)
     write_records(path, records, kind)
     console.print(
-        f"Wrote {len(records)} transactions records to {path}: {arguments.rows} valid, {arguments.bad} broken",
+        f"Wrote {len(records)} {dataset} {version} records to {path}: {arguments.rows} valid, {arguments.bad} broken",
         markup=False,
         highlight=False,
     )
     if arguments.bad:
         console.print(
-            f"The broken ones have record ids bad-{arguments.seed}-NNNNN: {', '.join(BROKEN_KINDS)}, in turn."
+            f"The broken ones have record ids bad-{arguments.seed}-NNNNN: {', '.join(kinds)}, in turn.",
+            markup=False,
+            highlight=False,
         )
-    console.print(f"Try: leaim ingest {path} --dataset transactions", markup=False, highlight=False)
+    version_option = "" if version == "v1" else f" --contract-version {version}"
+    console.print(f"Try: leaim ingest {path} --dataset {dataset}{version_option}", markup=False, highlight=False)
     return 0

@@ -1,6 +1,8 @@
 """`leaim train`, `retrain`, `models`, `traffic`, `promote`, `rollback` and `manifest-key`: the model lifecycle.
 
-All but `manifest-key`, which reads a key file, call the lifecycle API, local or deployed.
+All but `manifest-key`, which reads a key file, call the lifecycle API, local or deployed. A use case has two names,
+its own (`card_fraud`) and its model's (`card-fraud`): each command takes either and asks the API which use case and
+model it names.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from embedded.clients.tables import facts_table, rows_table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from contracts.model.v1 import ModelVersionView, TrafficPolicy, TrainingJob
+    from contracts.model.v1 import ModelSummary, ModelVersionView, TrafficPolicy, TrainingJob
     from embedded.cli.options import Commands
     from embedded.clients.lifecycle import LifecycleClient
 
-SAMPLE_MODEL = "card-fraud"
 JOB_POLL_S = 0.5
+NAMED = "its name or its model's"
 
 
 def _param(text: str) -> tuple[str, float | int | str | bool]:
@@ -48,9 +50,18 @@ def _param(text: str) -> tuple[str, float | int | str | bool]:
 
 def register(commands: Commands) -> None:
     """Add `train`, `retrain`, `models`, `traffic`, `promote`, `rollback` and `manifest-key`."""
-    train = commands.add_parser("train", help="train a model version on a dataset snapshot, with a progress bar")
+    train = commands.add_parser(
+        "train",
+        help="train a model version on a dataset snapshot, with a progress bar",
+        description="Train a version of a use case's model on a snapshot of its dataset. Name the use case with "
+        "--use-case (or --model); it may be left out only when exactly one use case is configured.",
+    )
     train.add_argument("--snapshot", required=True, help="snapshot id to train on (see `leaim snapshots DATASET`)")
-    train.add_argument("--model", default=SAMPLE_MODEL, help=f"model name (default: {SAMPLE_MODEL})")
+    named = train.add_mutually_exclusive_group()
+    named.add_argument(
+        "--use-case", help=f"use case to train, {NAMED} (required unless exactly one use case is configured)"
+    )
+    named.add_argument("--model", dest="use_case", metavar="MODEL", help="the same as --use-case")
     train.add_argument("--family", help="model family (default: the manifest's)")
     train.add_argument("--param", dest="params", action="append", type=_param, metavar="NAME=VALUE", help="repeatable")
     train.add_argument("--version", help="version to publish (default: the next vN)")
@@ -59,24 +70,26 @@ def register(commands: Commands) -> None:
     train.add_argument("--no-wait", action="store_true", help="queue the job and print its id")
     api_options(train, "ml_engineer")
     train.set_defaults(run=_train)
-    retrain = commands.add_parser("retrain", help="snapshot a use case's data now and train on it")
-    retrain.add_argument("use_case")
+    retrain = commands.add_parser(
+        "retrain", help="snapshot a use case's data now and train on it, keeping the champion's family and params"
+    )
+    retrain.add_argument("use_case", help=f"the use case, {NAMED}")
     retrain.add_argument("--reason", required=True)
     retrain.add_argument("--deploy", choices=["none", "shadow", "canary"], default="shadow", help="if approved")
     retrain.add_argument("--no-wait", action="store_true", help="queue the job and print its id")
     api_options(retrain, "ml_engineer")
     retrain.set_defaults(run=_retrain)
     models = commands.add_parser("models", help="list models, or show one version's manifest and gates")
-    models.add_argument("model", nargs="?")
+    models.add_argument("model", nargs="?", help="the model, or its use case")
     models.add_argument("version", nargs="?")
     api_options(models, "ml_engineer")
     models.set_defaults(run=_models)
     traffic = commands.add_parser("traffic", help="show a use case's champion, challenger and policy")
-    traffic.add_argument("use_case")
+    traffic.add_argument("use_case", help=f"the use case, {NAMED}")
     api_options(traffic, "ml_engineer")
     traffic.set_defaults(run=_traffic)
     promote = commands.add_parser("promote", help="make a version champion (full) or challenger (shadow, canary)")
-    promote.add_argument("use_case")
+    promote.add_argument("use_case", help=f"the use case, {NAMED}")
     promote.add_argument("version")
     promote.add_argument("--policy", choices=["full", "shadow", "canary"], default="full")
     promote.add_argument("--percent", type=float, default=10.0, help="canary share of requests (default: 10)")
@@ -85,7 +98,7 @@ def register(commands: Commands) -> None:
     api_options(promote, "ml_engineer")
     promote.set_defaults(run=_promote)
     rollback = commands.add_parser("rollback", help="drop a use case's challenger, or restore its previous champion")
-    rollback.add_argument("use_case")
+    rollback.add_argument("use_case", help=f"the use case, {NAMED}")
     rollback.add_argument("--reason", default="")
     api_options(rollback, "ml_engineer")
     rollback.set_defaults(run=_rollback)
@@ -100,6 +113,26 @@ def _lifecycle(arguments: argparse.Namespace) -> LifecycleClient:
     from embedded.clients.lifecycle import LifecycleClient
 
     return api_client(LifecycleClient, arguments)
+
+
+def _named(client: LifecycleClient, name: str | None) -> ModelSummary:
+    """The use case and model that `name` names, by the use case's name or its model's; with no name, the only use
+    case configured. ApiUsageError naming those there are when it names none, or, without a name, there are several.
+    """
+    configured = client.models().models
+    if name is None:
+        if len(configured) == 1:
+            return configured[0]
+        there = f"{len(configured)} are configured ({_listed(configured)})"
+        raise ApiUsageError(f"name the use case with --use-case: {there}")
+    found = {m.use_case: m for m in configured}.get(name) or {m.model_name: m for m in configured}.get(name)
+    if found is None:
+        raise ApiUsageError(f"no use case or model is named {name!r}: there are {_listed(configured)}")
+    return found
+
+
+def _listed(configured: list[ModelSummary]) -> str:
+    return ", ".join(f"{m.use_case} (model {m.model_name})" for m in configured) or "none"
 
 
 def _manifest_key(arguments: argparse.Namespace, console: Console) -> int:
@@ -130,14 +163,14 @@ def _train(arguments: argparse.Namespace, console: Console) -> int:
             request[name] = value
     if arguments.params:
         request["params"] = dict(arguments.params)
-    job = client.create_training_job(arguments.model, request)
+    job = client.create_training_job(_named(client, arguments.use_case).model_name, request)
     return _follow(job, client, console, wait=not arguments.no_wait)
 
 
 def _retrain(arguments: argparse.Namespace, console: Console) -> int:
     client = _lifecycle(arguments)
     request = {"reason": arguments.reason, "trigger": "person", "deploy": arguments.deploy}
-    job = client.request_retraining(arguments.use_case, request)
+    job = client.request_retraining(_named(client, arguments.use_case).use_case, request)
     console.print(f"Snapshot {job.snapshot_id} cut for {job.use_case}", markup=False, highlight=False)
     return _follow(job, client, console, wait=not arguments.no_wait)
 
@@ -203,7 +236,7 @@ def _print_version(view: ModelVersionView, console: Console) -> None:
 def _models(arguments: argparse.Namespace, console: Console) -> int:
     client = _lifecycle(arguments)
     if arguments.model and arguments.version:
-        _print_version(client.version(arguments.model, arguments.version), console)
+        _print_version(client.version(_named(client, arguments.model).model_name, arguments.version), console)
         return 0
     if arguments.model:
         raise ApiUsageError("give a version too: leaim models MODEL VERSION")
@@ -228,7 +261,7 @@ def _models(arguments: argparse.Namespace, console: Console) -> int:
 
 def _traffic(arguments: argparse.Namespace, console: Console) -> int:
     client = _lifecycle(arguments)
-    _print_traffic(client.traffic(arguments.use_case), console)
+    _print_traffic(client.traffic(_named(client, arguments.use_case).use_case), console)
     return 0
 
 
@@ -239,13 +272,13 @@ def _promote(arguments: argparse.Namespace, console: Console) -> int:
         change["canary_percent"] = arguments.percent
     if arguments.expected_revision is not None:
         change["expected_revision"] = arguments.expected_revision
-    _print_traffic(client.change_traffic(arguments.use_case, change), console)
+    _print_traffic(client.change_traffic(_named(client, arguments.use_case).use_case, change), console)
     return 0
 
 
 def _rollback(arguments: argparse.Namespace, console: Console) -> int:
     client = _lifecycle(arguments)
-    _print_traffic(client.rollback(arguments.use_case, arguments.reason), console)
+    _print_traffic(client.rollback(_named(client, arguments.use_case).use_case, arguments.reason), console)
     return 0
 
 

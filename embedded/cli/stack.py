@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from embedded.cli.options import positive
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
+    from pydantic import JsonValue
     from rich.console import Console
 
+    from contracts.manifest.v1 import UseCaseManifest
     from embedded.cli.options import Commands
-    from embedded.synthetic import Card
     from embedded.world import LocalWorld
+    from leaim.data.datasets import DatasetCatalog
+
+
+@dataclass(frozen=True)
+class UseCaseExample:
+    """A configured use case, the datasets that feed it, and the inputs of an example decision request."""
+
+    use_case: str
+    datasets: list[str]
+    inputs: dict[str, JsonValue]
 
 
 def register(commands: Commands) -> None:
@@ -42,55 +55,132 @@ def register(commands: Commands) -> None:
     demo.set_defaults(run=_demo)
 
 
-def _example_inputs(world: LocalWorld, cards: list[Card]) -> dict[str, object]:
-    """Inputs of one well-formed transaction of a seeded card, for the printed example."""
+def _up(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.world import LocalWorld, WorldOptions
+    from leaim.config import Settings
+
+    # The functions read LEAIM_USE_CASES_DIR and LEAIM_DATASETS_DIR from the environment they inherit; the world
+    # reads the same folders.
+    settings = Settings.from_env()
+    options = WorldOptions(state_dir=arguments.state_dir, api_port=arguments.port, use_cases_dir=settings.use_cases_dir)
+    with LocalWorld(options) as world:
+        examples = start_use_cases(world, settings.datasets_dir, console, train=not arguments.no_train)
+        print_stack(world, examples, console)
+        console.print("Ctrl-C stops the stack.")
+        while True:
+            time.sleep(3600)
+
+
+def start_use_cases(
+    world: LocalWorld, datasets_dir: Path | None, console: Console, *, train: bool
+) -> list[UseCaseExample]:
+    """Train what can be trained at start, and an example decision request of every configured use case.
+
+    The reference use case is trained (unless `train` is false) when its dataset is configured, and its cards'
+    online features are seeded so that its example finds them; any other use case is left for its owner to train,
+    with a one-line note saying how.
+    """
+    from embedded.records import example_inputs
+    from embedded.synthetic import card_fraud_problems
+    from embedded.world import REFERENCE_USE_CASE
+    from leaim.data.datasets import DatasetCatalog
+
+    datasets = DatasetCatalog.from_directory(world.catalog, datasets_dir)
+    examples = []
+    for use_case in world.catalog.names():
+        manifest = world.catalog.get(use_case)
+        fed_by = [name for name in datasets.names() if datasets.latest(name).use_case == use_case]
+        inputs = example_inputs(manifest, seed=0)
+        trained = False
+        if use_case == REFERENCE_USE_CASE and not card_fraud_problems(manifest):
+            inputs = _seed_reference(world)
+            if train and _reference_data(datasets, manifest):
+                _train_reference(world, console)
+                trained = True
+        if train and not trained:
+            console.print(_how_to_train(use_case, fed_by), markup=False, highlight=False, soft_wrap=True)
+        examples.append(UseCaseExample(use_case, fed_by, inputs))
+    return examples
+
+
+def _seed_reference(world: LocalWorld) -> dict[str, JsonValue]:
+    """Seed the online features of the reference use case's cards; the inputs of a transaction of one of them."""
     from embedded.synthetic import CardFraudGenerator
 
+    cards = CardFraudGenerator(world.manifest, seed=world.options.seed + 1).cards(500)
+    world.seed(cards)
     return dict(CardFraudGenerator(world.manifest, seed=0).transactions(1, cards[:1])[0].inputs)
 
 
-def _up(arguments: argparse.Namespace, console: Console) -> int:
-    from embedded.synthetic import CardFraudGenerator
-    from embedded.world import LocalWorld, WorldOptions
+def _reference_data(datasets: DatasetCatalog, manifest: UseCaseManifest) -> bool:
+    """Whether the reference dataset is configured as the world's training data needs it: its version 1 holds the
+    records of generated transactions."""
+    from embedded.synthetic import writes_records_of
+    from embedded.world import REFERENCE_DATASET
 
-    options = WorldOptions(state_dir=arguments.state_dir, api_port=arguments.port)
-    with LocalWorld(options) as world:
-        stack = world.running
-        if not arguments.no_train:
-            with console.status("Training the reference model..."):
-                trained = world.train()
-            console.print(f"Active model {trained.model_name} {trained.model_version} ({trained.artifact_digest[:12]})")
-        cards = CardFraudGenerator(world.manifest, seed=options.seed + 1).cards(500)
-        world.seed(cards)
-        console.print(f"API            {stack.api_url}")
-        console.print(f"AWS endpoint   {stack.endpoint_url}")
-        console.print(f"Decision queue {stack.queue_url('DecisionQueue')}")
-        console.print(f"Ingest queue   {stack.queue_url('IngestQueue')}")
-        console.print(f"Ingest stream  {stack.stream_name('IngestStream')}")
-        console.print(f"Datasets       s3://{stack.bucket_name('DatasetsBucket')}")
-        console.print(f"Artifacts      s3://{stack.bucket_name('ArtifactsBucket')}")
-        console.print(f"Audit store    {world.database_url}")
-        console.print(f"Audit archive  s3://{stack.bucket_name('AuditArchiveBucket')}")
-        console.print(f"API keys       {world.state_dir / 'api-keys.json'}")
-        console.print(f"Function logs  {arguments.state_dir / 'functions.log'}")
-        example = json.dumps({"request_id": "r-1", "inputs": _example_inputs(world, cards)})
-        console.print("Try:")
+    if REFERENCE_DATASET not in datasets.names():
+        return False
+    contract = datasets.get(REFERENCE_DATASET, "v1")
+    return contract is not None and writes_records_of(contract, manifest)
+
+
+def _train_reference(world: LocalWorld, console: Console) -> None:
+    with console.status("Training the reference model..."):
+        trained = world.train()
+    console.print(
+        f"Active model {trained.model_name} {trained.model_version} ({trained.artifact_digest[:12]})",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _how_to_train(use_case: str, datasets: list[str]) -> str:
+    if not datasets:
+        return f"Not trained: {use_case}, which no dataset contract feeds (add one to LEAIM_DATASETS_DIR's folder)."
+    dataset = datasets[0]
+    return (
+        f"Not trained: {use_case}. Train it: leaim sample-data {dataset}.jsonl --dataset {dataset} && leaim ingest "
+        f"{dataset}.jsonl --dataset {dataset} && leaim snapshot {dataset} && leaim train --use-case {use_case} "
+        "--snapshot <id> --deploy shadow"
+    )
+
+
+def print_stack(world: LocalWorld, examples: list[UseCaseExample], console: Console) -> None:
+    """Where the stack listens and keeps its state, and what to try: a request of every use case, then the
+    commands that feed, train, monitor and seal it."""
+    stack = world.running
+    console.print(f"API            {stack.api_url}")
+    console.print(f"AWS endpoint   {stack.endpoint_url}")
+    console.print(f"Decision queue {stack.queue_url('DecisionQueue')}")
+    console.print(f"Ingest queue   {stack.queue_url('IngestQueue')}")
+    console.print(f"Ingest stream  {stack.stream_name('IngestStream')}")
+    console.print(f"Datasets       s3://{stack.bucket_name('DatasetsBucket')}")
+    console.print(f"Artifacts      s3://{stack.bucket_name('ArtifactsBucket')}")
+    console.print(f"Audit store    {world.database_url}")
+    console.print(f"Audit archive  s3://{stack.bucket_name('AuditArchiveBucket')}")
+    console.print(f"API keys       {world.state_dir / 'api-keys.json'}")
+    console.print(f"Function logs  {world.state_dir / 'functions.log'}")
+    console.print("Try:")
+    for example in examples:
+        body = json.dumps({"request_id": f"example-{example.use_case}", "inputs": example.inputs})
         console.print(
-            f"  curl -s -X POST {stack.api_url}/v1/decisions/card_fraud "
-            f"-H 'x-api-key: {world.api_keys['decision_client']}' -d '{example}'",
+            f"  curl -s -X POST {stack.api_url}/v1/decisions/{example.use_case} "
+            f"-H 'x-api-key: {world.api_keys['decision_client']}' -d '{body}'",
             soft_wrap=True,
             highlight=False,
             markup=False,
         )
-        console.print("  leaim sample-data transactions.jsonl --rows 2000 --bad 40")
-        console.print("  leaim ingest transactions.jsonl --dataset transactions && leaim quarantine transactions")
-        console.print(
-            "  leaim snapshots transactions && leaim train --snapshot <id> --deploy shadow && leaim traffic card_fraud"
-        )
-        console.print("  leaim audit digest && leaim audit verify")
-        console.print("Ctrl-C stops the stack.")
-        while True:
-            time.sleep(3600)
+    for example in examples:
+        for dataset in example.datasets:
+            for line in (
+                f"leaim sample-data {dataset}.jsonl --dataset {dataset} --rows 2000 --bad 40",
+                f"leaim ingest {dataset}.jsonl --dataset {dataset} && leaim quarantine {dataset}",
+                f"leaim snapshots {dataset} && leaim train --use-case {example.use_case} --snapshot <id> "
+                f"--deploy shadow && leaim traffic {example.use_case}",
+            ):
+                console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
+    console.print("  leaim monitor run && leaim drift <use case>", highlight=False, markup=False)
+    console.print("  leaim audit digest && leaim audit verify", highlight=False, markup=False)
 
 
 def _demo(arguments: argparse.Namespace, console: Console) -> int:

@@ -341,11 +341,14 @@ def _drift_report(
     )
 
 
-def run_monitor(monitor: Monitor, gate: ScheduleGate, invocation_id: str) -> MonitorRun:
-    """One scheduled monitor run, recorded in one audit event: an error event naming any use case that failed."""
+def run_monitor(
+    monitor: Monitor, gate: ScheduleGate, invocation_id: str, use_cases: list[str] | None = None
+) -> MonitorRun:
+    """One monitor run over `use_cases` (every one by default), recorded in one audit event: an error event naming
+    any use case that failed."""
     with gate.run("monitor.run", "monitor.run", invocation_id, principal=MONITOR_PRINCIPAL, role="monitor") as audit:
         with audit.failures_audited():
-            run = monitor.run()
+            run = monitor.run(use_cases)
         if run.problems:
             audit.store("error", error="; ".join(run.problems)[:2000], details=run.summary())
         else:
