@@ -11,14 +11,13 @@ import csv
 import io
 import json
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from contracts.error.v1 import FieldError
 from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
 from leaim.exceptions import NotFoundError, RecordExistsError
-from leaim.governance.access.exceptions import ExportTooLargeError, ForbiddenError, InvalidRequestError
-from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody
+from leaim.governance.access.exceptions import ExportTooLargeError, ForbiddenError
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody, invalid_field, query_time, report_range
 from leaim.governance.access.masking import masked_records
 from leaim.governance.access.policy import Permission, require_use_case, use_case_scope
 from leaim.governance.audit.exceptions import InvalidCursorError
@@ -113,16 +112,16 @@ class GovernanceApi(GovernedHttp):
             search = self._audit_query(query, principal)
             kind = query.get("format", "json")
             if search.since is not None and search.until is not None and search.since >= search.until:
-                raise _invalid("query.since", "must be before until")
+                raise invalid_field("query.since", "must be before until")
             if kind == "json":
                 try:
                     page = self._trail.search(search, cursor=query.get("cursor"), limit=_limit(query))
                 except InvalidCursorError as error:
-                    raise _invalid("query.cursor", f"is not a cursor this API gave: {error}") from error
+                    raise invalid_field("query.cursor", f"is not a cursor this API gave: {error}") from error
                 page = page.model_copy(update={"records": list(masked_records(page.records, self._catalog, principal))})
                 return page, {"format": kind, "records": len(page.records), "filters": _shown(search)}
             if kind not in ("jsonl", "csv"):
-                raise _invalid("query.format", "must be json, jsonl or csv")
+                raise invalid_field("query.format", "must be json, jsonl or csv")
             records = list(_capped(masked_records(self._trail.iter_records(search), self._catalog, principal)))
             text = _jsonl(records) if kind == "jsonl" else _csv(records)
             if len(text.encode()) > MAX_EXPORT_BYTES:
@@ -233,7 +232,7 @@ class GovernanceApi(GovernedHttp):
                         review_id, request, reviewer=principal, event_id=audit.event_id
                     )
                 except InvalidOverrideError as error:
-                    raise _invalid("outcome", str(error)) from error
+                    raise invalid_field("outcome", str(error)) from error
                 audit.note(
                     use_case=review.use_case,
                     model_name=review.model.name if review.model else None,
@@ -336,7 +335,7 @@ class GovernanceApi(GovernedHttp):
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
             status = query.get("status", "open")
             if status not in ("open", "all"):
-                raise _invalid("query.status", "must be open or all")
+                raise invalid_field("query.status", "must be open or all")
             use_case = query.get("use_case")
             audit.note(use_case=use_case)
             scope = use_case_scope(principal, use_case)
@@ -392,23 +391,15 @@ class GovernanceApi(GovernedHttp):
             return HttpAnswer(200, dict(self._openapi))
 
     def _range(self, query: Mapping[str, str]) -> tuple[datetime, datetime]:
-        until = _time(query, "until") or datetime.fromtimestamp(self._clock.now(), UTC)
-        since = _time(query, "since") or until - DEFAULT_WINDOW
-        if since >= until:
-            raise _invalid("query.since", "must be before until")
-        return since, until
+        return report_range(query, self._clock.now(), DEFAULT_WINDOW)
 
     def _audit_query(self, query: Mapping[str, str], principal: Principal) -> AuditQuery:
         return AuditQuery(
-            since=_time(query, "since"),
-            until=_time(query, "until"),
+            since=query_time(query, "since"),
+            until=query_time(query, "until"),
             within=use_case_scope(principal, query.get("use_case")),
             **{name: query[name] for name in FILTERS if query.get(name)},
         )
-
-
-def _invalid(field: str, message: str) -> InvalidRequestError:
-    return InvalidRequestError(f"{field} {message}", [FieldError(field=field, message=message, type="value_error")])
 
 
 def _created_or_retried(details: Mapping[str, Any]) -> int:
@@ -421,7 +412,7 @@ def _limit(query: Mapping[str, str]) -> int:
     if text is None:
         return DEFAULT_PAGE
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
-        raise _invalid("query.limit", f"must be a whole number from 1 to {MAX_PAGE}")
+        raise invalid_field("query.limit", f"must be a whole number from 1 to {MAX_PAGE}")
     return int(text)
 
 
@@ -430,19 +421,8 @@ def _minutes(query: Mapping[str, str], name: str, default: int) -> timedelta:
     if text is None:
         return timedelta(minutes=default)
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 60 * 24 * 31:
-        raise _invalid(f"query.{name}", "must be a whole number of minutes from 1 to 44640")
+        raise invalid_field(f"query.{name}", "must be a whole number of minutes from 1 to 44640")
     return timedelta(minutes=int(text))
-
-
-def _time(query: Mapping[str, str], name: str) -> datetime | None:
-    text = query.get(name)
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise _invalid(f"query.{name}", f"is not an ISO-8601 time: {error}") from error
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _shown(search: AuditQuery) -> dict[str, str]:

@@ -299,17 +299,14 @@ class PolicyRegistry:
         A file whose version the live model cannot serve is registered and approved, left for a person to
         activate, and a warning logged. ConfigurationError when the file does not validate.
         """
-        contract = CONTRACTS[kind]
         try:
-            subject = str(getattr(contract.model_validate(document), "name" if kind == "use_case" else "dataset"))
+            validated = CONTRACTS[kind].model_validate(document)
         except ValidationError as error:
             problems = "; ".join(f"{item.field}: {item.message}" for item in problem_fields(error))
             raise ConfigurationError(f"{origin}: {problems}") from error
+        subject = str(getattr(validated, "name" if kind == "use_case" else "dataset"))
         head = self._store.head(kind, subject)
-        if (
-            head is not None
-            and policy_digest(contract.model_validate(document).model_dump(mode="json")) in head.digests
-        ):
+        if head is not None and policy_digest(validated.model_dump(mode="json")) in head.digests:
             return None
         try:
             version = self.propose(kind, subject, PolicyProposal(document=document), actor=origin, origin=origin)

@@ -7,14 +7,13 @@ and the head before and after, so the trail shows who changed which policy when,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from contracts.error.v1 import FieldError
 from contracts.policy.v1 import PolicyProposal, PolicyTransition
 from leaim.exceptions import NotFoundError
 from leaim.governance.access.exceptions import InvalidRequestError
-from leaim.governance.access.gate import GovernedHttp, HttpAnswer
+from leaim.governance.access.gate import GovernedHttp, HttpAnswer, report_range
 from leaim.governance.access.policy import Permission, require_dataset, require_use_case
 from leaim.lifecycle.policies import InvalidPolicyError
 
@@ -162,10 +161,7 @@ class PolicyApi(GovernedHttp):
         """What a shadow version would have changed, by outcome, over `since` .. `until` (default: the last day)."""
 
         def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
-            until = _time(query, "until") or datetime.fromtimestamp(self._clock.now(), UTC)
-            since = _time(query, "since") or until - DEFAULT_WINDOW
-            if since >= until:
-                raise _invalid("query.since", "must be before until")
+            since, until = report_range(query, self._clock.now(), DEFAULT_WINDOW)
             report = self._registry.shadow_report(subject, _number(version, subject), since, until)
             return report, {"version": report.shadow_version, "decisions": report.decisions, "changed": report.changed}
 
@@ -221,18 +217,3 @@ class PolicyApi(GovernedHttp):
             status=status,
             subject=subject_note,
         )
-
-
-def _invalid(field: str, message: str) -> InvalidRequestError:
-    return InvalidRequestError(f"{field} {message}", [FieldError(field=field, message=message, type="value_error")])
-
-
-def _time(query: Mapping[str, str], name: str) -> datetime | None:
-    text = query.get(name)
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise _invalid(f"query.{name}", f"is not an ISO-8601 time: {error}") from error
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

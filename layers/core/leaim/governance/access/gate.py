@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +30,7 @@ from leaim.governance.audit.events import InvocationAudit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from datetime import timedelta
 
     from contracts.audit.v1 import Outcome
     from leaim.domain.clock import Clock
@@ -108,6 +110,32 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
             )
         )
     return fields
+
+
+def invalid_field(field: str, message: str) -> InvalidRequestError:
+    """A 422 naming one offending field."""
+    return InvalidRequestError(f"{field} {message}", [FieldError(field=field, message=message, type="value_error")])
+
+
+def query_time(query: Mapping[str, str], name: str) -> datetime | None:
+    """The query parameter `name` as an ISO-8601 time (UTC where it has no offset); None when absent."""
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise invalid_field(f"query.{name}", f"is not an ISO-8601 time: {error}") from error
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def report_range(query: Mapping[str, str], now: float, window: timedelta) -> tuple[datetime, datetime]:
+    """A report's `since` .. `until`: until defaults to `now`, since to `window` before until; 422 unless ordered."""
+    until = query_time(query, "until") or datetime.fromtimestamp(now, UTC)
+    since = query_time(query, "since") or until - window
+    if since >= until:
+        raise invalid_field("query.since", "must be before until")
+    return since, until
 
 
 @dataclass(frozen=True, slots=True)
