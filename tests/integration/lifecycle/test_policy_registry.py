@@ -46,12 +46,13 @@ def endpoint() -> Iterator[LocalEndpoint]:
 
 
 class Registry:
-    """A registry on a fresh table, its catalogs (read with no cache), and the features its live model takes."""
+    """A registry on a fresh table, its catalogs (read with no cache unless `ttl_s` says how long a function's
+    container keeps the heads it read), and the features its live model takes."""
 
-    def __init__(self, endpoint: LocalEndpoint) -> None:
+    def __init__(self, endpoint: LocalEndpoint, ttl_s: float = 0.0) -> None:
         table, client = template_table(endpoint, "PoliciesTable")
         self.store = DynamoPolicyStore(table, client)
-        policies = LivePolicies(self.store, monotonic=SystemClock().monotonic, ttl_s=0.0)
+        policies = LivePolicies(self.store, monotonic=SystemClock().monotonic, ttl_s=ttl_s)
         self.manifests = ManifestCatalog.live(policies)
         self.datasets = DatasetCatalog.live(policies, self.manifests)
         self.live: dict[str, list[str]] = {}
@@ -244,3 +245,22 @@ def test_a_new_use_case_is_served_once_activated_and_a_new_dataset_version_must_
     contract["version"] = "v4"
     with pytest.raises(InvalidPolicyError, match="the next version of 'transactions' is v3"):
         registry.registry.propose("dataset", "transactions", PolicyProposal(document=contract), actor="alice")
+
+
+def test_a_dataset_for_a_use_case_activated_a_moment_ago_is_checked_against_it_whatever_the_cache_holds(
+    endpoint: LocalEndpoint,
+) -> None:
+    cached = Registry(endpoint, ttl_s=3600.0)
+    document = cached.manifest()
+    document["name"] = "card_fraud_eu"
+    version = cached.registry.propose("use_case", "card_fraud_eu", PolicyProposal(document=document), actor="alice")
+    cached.registry.approve("use_case", "card_fraud_eu", version.version, NO_REASON, actor="bob")
+    cached.registry.activate("use_case", "card_fraud_eu", version.version, NO_REASON, actor="alice")
+    contract = cached.datasets.latest("transactions").model_dump(mode="json")
+    contract.update(dataset="transactions_eu", version="v1", use_case="card_fraud_eu")
+
+    proposed = cached.registry.propose("dataset", "transactions_eu", PolicyProposal(document=contract), actor="alice")
+    cached.registry.approve("dataset", "transactions_eu", proposed.version, NO_REASON, actor="bob")
+    cached.registry.activate("dataset", "transactions_eu", proposed.version, NO_REASON, actor="alice")
+
+    assert cached.datasets.latest("transactions_eu").use_case == "card_fraud_eu"

@@ -354,7 +354,7 @@ class PolicyRegistry:
             ]
         problems += [
             FieldError(field="document.use_case", message=p, type="value_error")
-            for p in feed_problems(contract, self._manifests)
+            for p in feed_problems(contract, self._current_manifests())
         ]
         if problems:
             raise InvalidPolicyError(problems)
@@ -366,7 +366,7 @@ class PolicyRegistry:
                 f"version {version.version} of {version.subject!r} does not verify against its signature"
             )
         if version.kind == "dataset":
-            problems = feed_problems(DatasetContract.model_validate(version.document), self._manifests)
+            problems = feed_problems(DatasetContract.model_validate(version.document), self._current_manifests())
             if problems:
                 raise PolicyStateError("; ".join(problems))
             return
@@ -381,6 +381,12 @@ class PolicyRegistry:
             f"{manifest.feature_names} (not taken: {missing or 'none'}; not declared: {extra or 'none'}, or another "
             "order): train and promote a model on them first"
         )
+
+    def _current_manifests(self) -> ManifestCatalog:
+        """The catalog as the registry holds it now: a use case activated a moment ago, in this container or another,
+        is there (the catalog's cached heads are read again)."""
+        self._manifests.forget()
+        return self._manifests
 
     def _changed(self, head: PolicyHead, actor: str, **update: Any) -> PolicyHead:
         changed = head.model_copy(
