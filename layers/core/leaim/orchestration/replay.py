@@ -22,7 +22,7 @@ from contracts.replay.v1 import DecisionReplay, ReplayBinding, ReplayDifference,
 from leaim.data.features import feature_vector, merge_online
 from leaim.domain.deadline import Deadline
 from leaim.exceptions import ConflictError, LeaimError, NotFoundError, WorkerError
-from leaim.governance.audit.events import new_event_id
+from leaim.governance.audit.events import REPLAY_ROLE, new_event_id
 from leaim.orchestration.decisions import INFERENCE_SOURCE
 from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
 
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from leaim.serving.ports import ModelRouter, WorkerClient
 
 REPLAY_ACTION = "decision.replay"
-REPLAY_ROLE = "replay"
 # A replay waits for its model at most this long, and never past its function's remaining time.
 REPLAY_BUDGET_MS = 5_000.0
 # Scores this close are the same score: a worker on other hardware may round the last digits otherwise.

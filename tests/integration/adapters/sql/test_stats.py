@@ -71,6 +71,8 @@ def test_calls_errors_fallbacks_and_p95_per_version(engine: Engine) -> None:
         event(model_name="credit-gbt", outcome="error"),
         event(action="worker.training", source="worker:leaim-training", duration_ms=60_000.0),
         event(model_version=None, outcome="error"),
+        # An auditor's replay calls the worker on a stored decision: not live traffic.
+        event(outcome="error", duration_ms=800.0, details={"role": "replay", "caller": "DecisionReplayFunction"}),
         decision("success", "v1"),
         decision("duplicate", "v1"),
         decision("fallback", None),

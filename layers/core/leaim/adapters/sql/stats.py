@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from contracts.model.v1 import VersionStats
 from leaim.adapters.sql.exceptions import StoreUnavailableError
 from leaim.adapters.sql.tables import AuditEventRow
-from leaim.governance.audit.events import DECISION_ACTION
+from leaim.governance.audit.events import DECISION_ACTION, REPLAY_ROLE
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -32,7 +32,8 @@ class SqlVersionStats:
         """What each version of `model_name` did in `use_case` since `since`, for the promotion controller.
 
         Requests are the version's inference worker calls, a shadow challenger's included (those events
-        carry `details.role == "shadow"`: they are what a shadow is judged on); errors are the calls that
+        carry `details.role == "shadow"`: they are what a shadow is judged on), not an auditor's replays of stored
+        decisions (`details.role == "replay"`); errors are the calls that
         failed; the p95 latency is the nearest-rank 95th percentile of their durations. Fallbacks are the
         decisions that fell back after naming the version as the model they would score on. Rates are per
         request, 0 without requests; a version with no event in the window is absent.
@@ -55,7 +56,11 @@ class SqlVersionStats:
                 .over(partition_by=version)
                 .label("errors"),
             )
-            .where(*scope, col(AuditEventRow.action) == INFERENCE_ACTION)
+            .where(
+                *scope,
+                col(AuditEventRow.action) == INFERENCE_ACTION,
+                func.coalesce(col(AuditEventRow.details)["role"].as_string(), "") != REPLAY_ROLE,
+            )
             .subquery()
         )
         # The row ranked ceil(0.95 n) of each version's n calls, in integer arithmetic both backends share.

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # The action of the event of every decision made for a caller, over HTTPS or the decision queue: its principal is
 # who made the decision.
 DECISION_ACTION = "decision.create"
+# The role of a worker call that recomputes a stored decision for an auditor (`details.role`): not live traffic.
+REPLAY_ROLE = "replay"
 
 
 def new_event_id() -> str:
