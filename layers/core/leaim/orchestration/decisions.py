@@ -13,15 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
-from contracts.inference.v1 import InferenceRequest
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.privacy import entity_id, minimize
 from leaim.data.validation import validate_inputs
 from leaim.domain.deadline import Deadline
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
-from leaim.governance.audit.events import new_event_id
 from leaim.orchestration.exceptions import InputValidationError, RequestIdReusedError
 from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, policy_outcome, rule_reason
+from leaim.orchestration.worker_calls import check_answer, inference_request, worker_call_event
 from leaim.serving.routing import serving_model
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionRequest
-    from contracts.inference.v1 import InferenceResult, RowScore
+    from contracts.inference.v1 import RowScore
     from contracts.manifest.v1 import UseCaseManifest
     from leaim.data.ports import FeatureStore
     from leaim.domain.clock import Clock
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
     from leaim.serving.breaker import BreakerBoard
     from leaim.serving.ports import ActiveModel, ModelRouter, WorkerClient
 
-INFERENCE_SOURCE = "worker:leaim-inference"
 # Threads per container for shadow calls, which run beside the champion's call.
 SHADOW_THREADS = 4
 # The recent commits whose 90th percentile sizes the time kept for the durable write, and the largest share of a
@@ -72,21 +70,6 @@ class _Call:
     row: RowScore | None
     event: AuditEvent | None
     failure: str | None
-
-
-def _check_result(request: InferenceRequest, result: InferenceResult) -> None:
-    """A worker answer for another model, or with the wrong number of rows, is a worker failure."""
-    if (result.model_name, result.model_version, result.artifact_digest) != (
-        request.model_name,
-        request.model_version,
-        request.artifact_digest,
-    ):
-        raise WorkerError(
-            f"worker answered for {result.model_name}@{result.model_version} ({result.artifact_digest[:12]}), "
-            f"asked {request.model_name}@{request.model_version} ({request.artifact_digest[:12]})"
-        )
-    if len(result.results) != len(request.rows):
-        raise WorkerError(f"worker answered {len(result.results)} scores for {len(request.rows)} rows")
 
 
 class CommitReserve:
@@ -437,20 +420,11 @@ class DecisionService:
         timeout_s = deadline.remaining_s()
         if timeout_s <= 0.0:
             return _Call(None, None, "DeadlineExceededError: latency budget spent before the model call")
-        request = InferenceRequest(
-            request_id=decision_id,
-            model_name=model.name,
-            model_version=model.version,
-            artifact_digest=model.artifact_digest,
-            feature_names=list(model.feature_names),
-            rows=[row],
-            trace_context=carrier,
-            deadline_unix_ms=deadline.expires_unix_ms,
-        )
+        request = inference_request(model, row, decision_id, carrier, deadline)
         started = self._clock.monotonic()
         try:
             result = self._workers.score(request, timeout_s)
-            _check_result(request, result)
+            check_answer(request, result)
         except WorkerError as error:
             breaker.record_failure()
             failure = f"{type(error).__name__}: {error}"
@@ -515,26 +489,17 @@ class DecisionService:
         score: float | None = None,
         error: str | None = None,
     ) -> AuditEvent:
-        """The audit event of one inference worker call, written by the code that made the call."""
-        base = audit.event("error" if error else "success", error=error)
-        return base.model_copy(
-            update={
-                "event_id": new_event_id(),
-                "source": INFERENCE_SOURCE,
-                "action": "worker.inference",
-                "trace_id": trace_id,
-                "decision_id": decision_id,
-                "worker": worker or INFERENCE_SOURCE,
-                "model_name": model.name,
-                "model_version": model.version,
-                "artifact_digest": model.artifact_digest,
-                "batch_size": batch_size,
-                "duration_ms": round((self._clock.monotonic() - started) * 1000.0, 3),
-                "details": {
-                    "caller_invocation": base.invocation_id,
-                    "caller": base.source,
-                    "role": role,
-                    **({} if score is None else {"score": score}),
-                },
-            }
+        """The audit event of one inference worker call that started at `started` (the clock's monotonic time)."""
+        duration_ms = (self._clock.monotonic() - started) * 1000.0
+        return worker_call_event(
+            audit,
+            model,
+            decision_id,
+            duration_ms,
+            role=role,
+            trace_id=trace_id,
+            worker=worker,
+            batch_size=batch_size,
+            score=score,
+            error=error,
         )

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from contracts.decision.v1 import ModelRef
-from contracts.inference.v1 import InferenceRequest
 from contracts.replay.v1 import DecisionReplay, ReplayBinding, ReplayDifference, ReplayOutcome
 from leaim.data.features import feature_vector, merge_online
 from leaim.domain.deadline import Deadline
 from leaim.exceptions import ConflictError, LeaimError, NotFoundError, WorkerError
-from leaim.governance.audit.events import REPLAY_ROLE, new_event_id
-from leaim.orchestration.decisions import INFERENCE_SOURCE
+from leaim.governance.audit.events import REPLAY_ROLE
 from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, rule_reason
+from leaim.orchestration.worker_calls import check_answer, inference_request, worker_call_event
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -457,17 +456,6 @@ def _replay_features(
     return row, changed
 
 
-def _answered_for(request: InferenceRequest, result: InferenceResult) -> None:
-    """A worker answer for another model, or with the wrong number of rows, is a worker failure."""
-    asked = (request.model_name, request.model_version, request.artifact_digest)
-    if (result.model_name, result.model_version, result.artifact_digest) != asked:
-        raise WorkerError(
-            f"worker answered for {result.model_name}@{result.model_version}, asked {asked[0]}@{asked[1]}"
-        )
-    if len(result.results) != len(request.rows):
-        raise WorkerError(f"worker answered {len(result.results)} scores for {len(request.rows)} rows")
-
-
 class DecisionReplayer:
     """Recomputes stored decisions. Every dependency is a port, so it runs without AWS or Modal."""
 
@@ -648,20 +636,11 @@ class DecisionReplayer:
         if timeout_s <= 0.0:
             return "no time was left for the model call"
         with self._telemetry.span("worker.inference", {"model": label, "role": REPLAY_ROLE}):
-            request = InferenceRequest(
-                request_id=decision_id,
-                model_name=target.name,
-                model_version=target.version,
-                artifact_digest=target.artifact_digest,
-                feature_names=list(target.feature_names),
-                rows=[row],
-                trace_context=self._telemetry.carrier(),
-                deadline_unix_ms=deadline.expires_unix_ms,
-            )
+            request = inference_request(target, row, decision_id, self._telemetry.carrier(), deadline)
             started = self._clock.monotonic()
             try:
                 result = self._workers.score(request, timeout_s)
-                _answered_for(request, result)
+                check_answer(request, result)
             except WorkerError as error:
                 failure = f"{type(error).__name__}: {error}"
                 calls.append(self._worker_event(audit, target, decision_id, started, error=failure))
@@ -681,25 +660,15 @@ class DecisionReplayer:
         score: float | None = None,
         error: str | None = None,
     ) -> AuditEvent:
-        """The audit event of the replay's worker call, as the decision service writes its own."""
-        base = audit.event("error" if error else "success", error=error)
-        return base.model_copy(
-            update={
-                "event_id": new_event_id(),
-                "source": INFERENCE_SOURCE,
-                "action": "worker.inference",
-                "decision_id": decision_id,
-                "worker": INFERENCE_SOURCE if result is None else result.worker,
-                "model_name": target.name,
-                "model_version": target.version,
-                "artifact_digest": target.artifact_digest,
-                "batch_size": None if result is None else result.batch_size,
-                "duration_ms": round((self._clock.monotonic() - started) * 1000.0, 3),
-                "details": {
-                    "caller_invocation": base.invocation_id,
-                    "caller": base.source,
-                    "role": REPLAY_ROLE,
-                    **({} if score is None else {"score": score}),
-                },
-            }
+        """The audit event of the replay's worker call, as the decision service writes its own, with role replay."""
+        return worker_call_event(
+            audit,
+            target,
+            decision_id,
+            (self._clock.monotonic() - started) * 1000.0,
+            role=REPLAY_ROLE,
+            worker=None if result is None else result.worker,
+            batch_size=None if result is None else result.batch_size,
+            score=score,
+            error=error,
         )
