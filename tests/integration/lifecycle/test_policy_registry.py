@@ -142,6 +142,14 @@ def test_an_invalid_document_names_each_problem_by_its_path_and_registers_nothin
 
     fields = {error.field for error in refused.value.fields}
     assert {"document.decision.threshold", "document.latency_budget_ms"} <= fields
+    # A check across fields names the value at fault, as `leaim use-case validate` does.
+    crossed = registry.manifest()
+    crossed["features"][2] = {**crossed["features"][2], "source": "amount_typo"}
+    with pytest.raises(InvalidPolicyError) as refused:
+        registry.registry.propose("use_case", USE_CASE, PolicyProposal(document=crossed), actor="alice")
+    assert [(e.field, e.message) for e in refused.value.fields] == [
+        ("document.features.2.source", f"feature {crossed['features'][2]['name']!r} reads unknown field 'amount_typo'")
+    ]
     other = registry.manifest()
     other["name"] = "loan_default"
     with pytest.raises(InvalidPolicyError, match=r"document\.name"):

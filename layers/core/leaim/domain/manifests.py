@@ -88,22 +88,36 @@ def contract_problems(document: dict[str, object], contract: type[BaseModel]) ->
 
 
 def problem_lines(error: ValidationError, document: object) -> list[str]:
-    """Every problem of `error`, one a line, each led by the path of the value at fault in `document`.
+    """Every problem of `error`, one a line, each led by the path of the value at fault in `document`."""
+    return [_describe(problem.location, problem.message) for problem in located_problems(error, document)]
 
-    A model's own check joins its problems with "; ": each becomes a line of its own, with the path of the value
+
+@dataclass(frozen=True, slots=True)
+class LocatedProblem:
+    """One problem of a document: the path of the value at fault, what is wrong, and pydantic's error type."""
+
+    location: Location
+    message: str
+    type: str
+
+
+def located_problems(error: ValidationError, document: object) -> list[LocatedProblem]:
+    """Every problem of `error`, each with the path of the value at fault in `document`.
+
+    A model's own check joins its problems with "; ": each becomes a problem of its own, with the path of the value
     it names where that can be told (`features.2.source`), else the path of the model it checks.
     """
-    lines: list[str] = []
+    problems: list[LocatedProblem] = []
     for item in error.errors():
         location = tuple(item["loc"])
         if item["type"] != "value_error":
-            lines.append(_describe(location, item["msg"]))
+            problems.append(LocatedProblem(location, item["msg"], item["type"]))
             continue
         used: set[Location] = set()
         node = _node(document, location)
         for problem in _split(item["msg"].removeprefix("Value error, ")):
-            lines.append(_describe(_locate(problem, document, node, location, used), problem))
-    return lines
+            problems.append(LocatedProblem(_locate(problem, document, node, location, used), problem, item["type"]))
+    return problems
 
 
 def _describe(location: Location, message: str) -> str:

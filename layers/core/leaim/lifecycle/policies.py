@@ -35,6 +35,7 @@ from contracts.policy.v1 import (
     PolicyVersion,
 )
 from leaim.data.datasets import additive_problems, feed_problems
+from leaim.domain.manifests import located_problems
 from leaim.domain.policies import accepted_versions, document_changes, policy_digest
 from leaim.exceptions import ConfigurationError, ConflictError, LeaimError, NotFoundError, RevisionConflictError
 from leaim.governance.access.exceptions import ForbiddenError
@@ -96,14 +97,17 @@ class FourEyesError(ForbiddenError):
     code = "four_eyes"
 
 
-def problem_fields(error: ValidationError) -> list[FieldError]:
-    """A contract's errors as FieldErrors under `document.`, one per problem (a validator's joined ones split)."""
-    fields = []
-    for item in error.errors():
-        path = ".".join(["document", *(str(part) for part in item["loc"])])
-        message = item["msg"].removeprefix("Value error, ")
-        fields += [FieldError(field=path, message=part, type=item["type"]) for part in message.split("; ")]
-    return fields
+def problem_fields(error: ValidationError, document: dict[str, Any]) -> list[FieldError]:
+    """A contract's errors as FieldErrors under `document.`, one per problem, each at the path of the value at
+    fault (a validator's joined problems split, as `leaim use-case validate` names them)."""
+    return [
+        FieldError(
+            field=".".join(["document", *(str(part) for part in problem.location)]),
+            message=problem.message,
+            type=problem.type,
+        )
+        for problem in located_problems(error, document)
+    ]
 
 
 class PolicyRegistry:
@@ -302,7 +306,7 @@ class PolicyRegistry:
         try:
             validated = CONTRACTS[kind].model_validate(document)
         except ValidationError as error:
-            problems = "; ".join(f"{item.field}: {item.message}" for item in problem_fields(error))
+            problems = "; ".join(f"{item.field}: {item.message}" for item in problem_fields(error, document))
             raise ConfigurationError(f"{origin}: {problems}") from error
         subject = str(getattr(validated, "name" if kind == "use_case" else "dataset"))
         head = self._store.head(kind, subject)
@@ -326,7 +330,7 @@ class PolicyRegistry:
         try:
             contract = CONTRACTS[kind].model_validate(document)
         except ValidationError as error:
-            raise InvalidPolicyError(problem_fields(error)) from error
+            raise InvalidPolicyError(problem_fields(error, document)) from error
         named = getattr(contract, "name" if kind == "use_case" else "dataset")
         if named != subject:
             field = "document.name" if kind == "use_case" else "document.dataset"
