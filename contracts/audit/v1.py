@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 
 Outcome = Literal["success", "rejected", "fallback", "error", "duplicate"]
 
@@ -17,7 +16,7 @@ class AuditEvent(Contract):
 
     schema_version: Literal["audit.v1"] = "audit.v1"
     event_id: str
-    occurred_at: datetime
+    occurred_at: Instant
     source: str = Field(description="Function or worker that was invoked, e.g. DecisionApiFunction.")
     action: str = Field(description="What was asked, e.g. decision.create, worker.inference.")
     invocation_id: str = Field(description="Lambda request id, with the record id for batch sources.")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, StringConstraints
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
@@ -60,7 +59,7 @@ class Override(Contract):
     outcome: str
     justification: str
     reviewer: str
-    reviewed_at: datetime
+    reviewed_at: Instant
     event_id: str = Field(description="The audit event that stored the override.")
 
 
@@ -80,7 +79,7 @@ class DecisionResponse(Contract):
     fallback_reason: str | None = None
     review_required: bool
     trace_id: str
-    decided_at: datetime
+    decided_at: Instant
     latency_ms: float
     override: Override | None = Field(
         default=None, description="Set once a reviewer decided: `outcome` is then the reviewer's outcome."

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 from contracts.decision.v1 import Identifier, ModelRef, Override, Reason
 
 
@@ -15,7 +14,7 @@ class OutcomeReport(Contract):
     """Body of `POST /v1/decisions/{decision_id}/outcome`: the ground truth of one decision."""
 
     label: bool = Field(description="True when the manifest's target turned out positive (e.g. the fraud was real).")
-    observed_at: datetime | None = Field(default=None, description="When the truth became known; now if absent.")
+    observed_at: Instant | None = Field(default=None, description="When the truth became known; now if absent.")
     source: Identifier | None = Field(default=None, description="Where the truth comes from, e.g. chargebacks.")
 
 
@@ -26,10 +25,10 @@ class RecordedOutcome(Contract):
     decision_id: str
     use_case: str
     label: bool
-    observed_at: datetime
+    observed_at: Instant
     source: str | None
     reported_by: str
-    recorded_at: datetime
+    recorded_at: Instant
     model: ModelRef | None
     score: float | None
     outcome: str
@@ -50,7 +49,7 @@ class Review(Contract):
     decision_id: str
     use_case: str
     status: Literal["pending", "resolved"]
-    decided_at: datetime
+    decided_at: Instant
     outcome: str = Field(description="The outcome the platform gave: the review band's outcome.")
     score: float | None
     model: ModelRef | None
@@ -84,7 +83,7 @@ class Explanation(Contract):
     fallback: bool
     reasons: list[Reason]
     features: dict[str, float] | None = Field(description="The feature values the model scored, if it scored.")
-    decided_at: datetime
+    decided_at: Instant
     masked_features: list[str] = Field(
         default_factory=list,
         description="Features computed from inputs marked pii or protected that the caller's role is not granted: "
@@ -114,9 +113,9 @@ class DriftReport(Contract):
     model_name: str
     model_version: str
     role: Literal["champion", "challenger"]
-    window_start: datetime
-    window_end: datetime
-    computed_at: datetime
+    window_start: Instant
+    window_end: Instant
+    computed_at: Instant
     status: Literal["stable", "drift", "insufficient"]
     rows: int
     min_rows: int
@@ -164,9 +163,9 @@ class BiasReport(Contract):
     schema_version: Literal["governance.v1"] = "governance.v1"
     report_id: str
     use_case: str
-    window_start: datetime
-    window_end: datetime
-    computed_at: datetime
+    window_start: Instant
+    window_end: Instant
+    computed_at: Instant
     min_disparate_impact: float
     max_equal_opportunity_difference: float
     min_group_rows: int
@@ -177,8 +176,8 @@ class QualityPoint(Contract):
     """Quality of one version over one time bucket, from decisions with recorded outcomes."""
 
     model_version: str
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     rows: int
     positives: int
     auc: float | None
@@ -203,7 +202,7 @@ class AbuseThrottle(Contract):
     plan: str
     rate_per_s: float = Field(description="The lowered sustained rate, in requests per second.")
     burst: int
-    until: datetime = Field(description="When the key's plan applies again, unless a later run renews the throttle.")
+    until: Instant = Field(description="When the key's plan applies again, unless a later run renews the throttle.")
 
 
 class AbuseEvidence(Contract):
@@ -212,8 +211,8 @@ class AbuseEvidence(Contract):
     signal: Literal["rate", "probing", "out_of_baseline"]
     principal: str
     key_ids: list[str] = Field(description="The principal's keys scoped to the use case.")
-    window_start: datetime
-    window_end: datetime
+    window_start: Instant
+    window_end: Instant
     requests: int = Field(description="The principal's requests in the window.")
     figures: dict[str, float | int | str] = Field(
         description="The signal's measurements and the thresholds they crossed (see docs/security.md)."
@@ -234,8 +233,8 @@ class Alert(Contract):
         description="The drifted features, the protected attribute and indicator, or the abuse signal and principal."
     )
     message: str
-    opened_at: datetime
-    closed_at: datetime | None = None
+    opened_at: Instant
+    closed_at: Instant | None = None
     report_id: str
     evidence: AbuseEvidence | None = Field(default=None, description="What an abuse alert found; None otherwise.")
 
@@ -247,9 +246,9 @@ class AbuseReport(Contract):
     report_id: str
     use_case: str
     model_version: str = Field(description="The champion whose training baseline the inputs were judged against.")
-    window_start: datetime
-    window_end: datetime
-    computed_at: datetime
+    window_start: Instant
+    window_end: Instant
+    computed_at: Instant
     status: Literal["clear", "abuse"]
     principals: int = Field(description="Principals with requests in the window.")
     requests: int = Field(description="Requests in the window, of every principal.")
@@ -290,8 +289,8 @@ class UsageReport(Contract):
     """Body of `GET /v1/usage`."""
 
     schema_version: Literal["governance.v1"] = "governance.v1"
-    since: datetime
-    until: datetime
+    since: Instant
+    until: Instant
     rows: list[UsageRow]
     throttled: list[ThrottledRow] = Field(default_factory=list, description="Requests refused by rate plans.")
 
@@ -313,8 +312,8 @@ class CoverageReport(Contract):
     """The Governance Coverage Ratio, measured: body of `GET /v1/governance/coverage` and `leaim governance report`."""
 
     schema_version: Literal["governance.v1"] = "governance.v1"
-    since: datetime
-    until: datetime
+    since: Instant
+    until: Instant
     invocations: int
     invocations_audited: int
     audit_coverage: float | None = Field(description="Share of invocations with their audit event; must be 1.")

@@ -6,12 +6,11 @@ contract (`contracts.dataset.v1`); a record that fails is quarantined, never dro
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
+from pydantic import Field, JsonValue, StringConstraints
 
-from contracts._base import Contract
+from contracts._base import AwareInstant, Contract, Instant
 from contracts.error.v1 import FieldError
 
 MAX_BATCH_RECORDS = 10_000
@@ -83,7 +82,7 @@ class QuarantinedRecord(Contract):
         description="The record as received; when listed, fields marked pii or protected read '***' unless the "
         "caller's role is granted them."
     )
-    received_at: datetime
+    received_at: Instant
     trace_id: str
 
 
@@ -121,8 +120,8 @@ class ReplayReport(Contract):
 class SnapshotRequest(Contract):
     """Body of `POST /v1/datasets/{dataset}/snapshots`: the event-time range to freeze (all when absent)."""
 
-    since: AwareDatetime | None = Field(default=None, description="Earliest event time, with a UTC offset.")
-    until: AwareDatetime | None = Field(default=None, description="Event times before this one, with a UTC offset.")
+    since: AwareInstant | None = Field(default=None, description="Earliest event time, with a UTC offset.")
+    until: AwareInstant | None = Field(default=None, description="Event times before this one, with a UTC offset.")
 
 
 class SnapshotManifest(Contract):
@@ -132,7 +131,7 @@ class SnapshotManifest(Contract):
     snapshot_id: str
     dataset: str
     use_case: str
-    created_at: datetime
+    created_at: Instant
     created_by: str
     data_key: str = Field(description="Object key of the snapshot's Parquet file.")
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -143,10 +142,10 @@ class SnapshotManifest(Contract):
     )
     contract_versions: dict[str, int]
     sources: dict[str, int]
-    event_time_min: datetime
-    event_time_max: datetime
-    since: datetime | None = None
-    until: datetime | None = None
+    event_time_min: Instant
+    event_time_max: Instant
+    since: Instant | None = None
+    until: Instant | None = None
     feature_version: str
     feature_names: list[str]
     label: str | None

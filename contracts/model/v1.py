@@ -7,12 +7,11 @@ and the inference worker checks the signature and the artifact's sha256 before i
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 from contracts.inference.v1 import Digest
 from contracts.training.v2 import Baseline, Family, ParamValue, TrainingMetrics
 
@@ -68,7 +67,7 @@ class ModelManifest(Contract):
     reasons: list[str] = Field(default_factory=list, description="Why a rejected version failed its gates.")
     lineage: Lineage
     baseline: Baseline
-    created_at: datetime
+    created_at: Instant
 
     def canonical_bytes(self) -> bytes:
         """The bytes that are signed: JSON with sorted keys and no whitespace."""
@@ -132,7 +131,7 @@ class RetrainingRequest(Contract):
     reason: str = Field(min_length=1, max_length=500)
     trigger: Trigger = "person"
     deploy: Literal["none", "shadow", "canary"] = "shadow"
-    since: datetime | None = Field(
+    since: Instant | None = Field(
         default=None, description="Train only on records with an event time from then on; all records by default."
     )
 
@@ -158,8 +157,8 @@ class TrainingJob(Contract):
     progress: float = Field(ge=0.0, le=1.0)
     message: str | None = None
     reasons: list[str] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class TrafficPolicy(Contract):
@@ -173,7 +172,7 @@ class TrafficPolicy(Contract):
     canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     previous_champion: str | None = Field(default=None, description="Restored by a rollback with no challenger.")
     revision: int = Field(description="Increases with every change; send it back to change the policy safely.")
-    updated_at: datetime
+    updated_at: Instant
     updated_by: str
 
     @model_validator(mode="after")

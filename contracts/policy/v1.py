@@ -8,12 +8,11 @@ were active before (what a rollback restores) and which are retired.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, JsonValue
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 
 PolicyKind = Literal["use_case", "dataset"]
 PolicyState = Literal["proposed", "approved", "active", "shadow", "superseded", "retired"]
@@ -41,11 +40,11 @@ class PolicyVersion(Contract):
     origin: str = Field(description="`api`, or `file:<name>` for a version seeded from a bootstrap file.")
     note: str = ""
     proposed_by: str
-    proposed_at: datetime
+    proposed_at: Instant
     base_version: int | None = Field(default=None, description="The version `changes` are counted against.")
     changes: list[PolicyChange] = Field(default_factory=list)
     approved_by: str | None = None
-    approved_at: datetime | None = None
+    approved_at: Instant | None = None
     approval_note: str = ""
     state: PolicyState = Field(default="proposed", description="Where the version stands now (from the head).")
 
@@ -63,7 +62,7 @@ class PolicyHead(Contract):
     digests: dict[str, int] = Field(default_factory=dict, description="Version of each registered digest.")
     revision: int = Field(default=0, ge=0, description="Counts the head's changes; a change names the one it read.")
     changed_by: str | None = None
-    changed_at: datetime | None = None
+    changed_at: Instant | None = None
 
     def state_of(self, version: int, approved: bool) -> PolicyState:
         """Where `version` stands under this head."""
@@ -115,8 +114,8 @@ class PolicyShadowReport(Contract):
     use_case: str
     shadow_version: int
     active_versions: list[int] = Field(description="The active versions that decided the compared traffic.")
-    since: datetime
-    until: datetime
+    since: Instant
+    until: Instant
     decisions: int = Field(description="Decisions made while the version ran in shadow.")
     changed: int = Field(description="Decisions whose outcome the shadow version would have changed.")
     change_rate: float | None

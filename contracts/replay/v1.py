@@ -7,12 +7,11 @@ The names carry `Decision` because the ingestion API replays quarantined records
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, JsonValue
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 from contracts.decision.v1 import ModelRef, PolicyRef
 from contracts.model.v1 import Version
 
@@ -80,4 +79,4 @@ class DecisionReplay(Contract):
     replayed: ReplayOutcome
     differences: list[ReplayDifference]
     trace_id: str
-    replayed_at: datetime
+    replayed_at: Instant

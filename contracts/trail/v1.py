@@ -9,12 +9,11 @@ Ed25519 and archived under S3 Object Lock; `leaim audit verify` checks all of it
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from contracts._base import Contract
+from contracts._base import Contract, Instant
 from contracts.audit.v1 import AuditEvent
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -67,7 +66,7 @@ class AuditDigest(Contract):
 
     schema_version: Literal["trail.v1"] = "trail.v1"
     sequence: int = Field(ge=1, description="1 for the first digest, then one more each time.")
-    created_at: datetime
+    created_at: Instant
     heads: dict[str, ChainHead] = Field(description="Chain id to its head.")
     events: int = Field(ge=0, description="Events in all chains up to their heads.")
     previous_hash: Sha256 = Field(description="digest_hash of the digest before, 64 zeros for the first.")
