@@ -156,7 +156,7 @@ def test_a_use_case_from_a_csv_file_is_registered_trained_decided_drifted_and_re
         UseCaseManifest.model_validate(manifest).model_dump(mode="json")
     )
 
-    out = ok(leaim(capsys, world, "ingest", str(SHIPPED_FILE), "--dataset", DATASET, "--batch-size", "500"))
+    out = ok(leaim(capsys, world, "ingest", str(SHIPPED_FILE), "--dataset", DATASET))
     assert (count(out, "stored"), count(out, "quarantined")) == (3000, 0)
     match = re.search(rf"({DATASET}-\d{{8}}T\S+)", ok(leaim(capsys, world, "snapshot", DATASET)))
     assert match
