@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from contracts.audit.v1 import AuditEvent
 from contracts.model.v1 import VersionStats
 from leaim.adapters.sql import SqlAuditLog, SqlVersionStats
+from leaim.adapters.sql.stats import SqlShadowOutcomes
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -134,3 +135,36 @@ def test_a_single_call_is_its_own_p95(engine: Engine) -> None:
         )
     }
     assert stats.version_stats(USE_CASE, MODEL, SINCE + timedelta(hours=1)) == {}
+
+
+def test_the_decisions_a_shadow_policy_version_was_compared_on_with_both_outcomes(engine: Engine) -> None:
+    until = SINCE + timedelta(hours=1)
+
+    def decided(outcome: str, active: int | None, shadow: dict[str, Any] | None, **overrides: Any) -> AuditEvent:
+        details: dict[str, Any] = {"outcome": outcome, "policy_version": active}
+        if shadow is not None:
+            details["policy_shadow"] = {"digest": "d" * 64, **shadow}
+        return decision("success", "v1", details=details, **overrides)
+
+    SqlAuditLog(engine).append_many(
+        [
+            decided("approved", 1, {"version": 3, "outcome": "review"}),
+            decided("declined", 2, {"version": 3, "outcome": "declined"}),
+            decided("approved", None, {"version": 3, "outcome": "approved"}),
+            # Not compared on version 3: another shadow, none, out of the window, another use case or action.
+            decided("approved", 1, {"version": 4, "outcome": "review"}),
+            decided("approved", 1, None),
+            decided("approved", 1, {"version": 3, "outcome": "review"}, occurred_at=until),
+            decided("approved", 1, {"version": 3, "outcome": "review"}, occurred_at=SINCE - timedelta(seconds=1)),
+            decided("approved", 1, {"version": 3, "outcome": "review"}, use_case="fraud_check"),
+            decided("approved", 1, {"version": 3, "outcome": "review"}, action="decision.duplicate"),
+            # A shadow whose outcome was not recorded (its rules could not be read) is not a comparison.
+            decided("approved", 1, {"version": 3}),
+        ]
+    )
+
+    compared = SqlShadowOutcomes(engine).shadow_outcomes(USE_CASE, 3, SINCE, until)
+
+    assert sorted(compared, key=str) == sorted(
+        [(1, "approved", "review"), (2, "declined", "declined"), (None, "approved", "approved")], key=str
+    )

@@ -110,21 +110,23 @@ class SqlShadowOutcomes:
     ) -> list[tuple[int | None, str, str]]:
         """Per decision of `use_case` in [since, until) that a shadow `version` was compared on: the active version
         that decided, its outcome, and the outcome the shadow version would have given (`details.policy_shadow`)."""
-        statement = select(AuditEventRow.details).where(
+        details = col(AuditEventRow.details)
+        statement = select(
+            details["policy_version"].as_integer(),
+            details["outcome"].as_string(),
+            details[("policy_shadow", "outcome")].as_string(),
+        ).where(
             AuditEventRow.action == DECISION_ACTION,
             AuditEventRow.use_case == use_case,
             col(AuditEventRow.occurred_at) >= since,
             col(AuditEventRow.occurred_at) < until,
+            details[("policy_shadow", "version")].as_integer() == version,
+            details["outcome"].as_string().is_not(None),
+            details[("policy_shadow", "outcome")].as_string().is_not(None),
         )
         try:
             with Session(self._engine) as session:
                 rows = session.exec(statement).all()
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"decision events could not be read: {type(error).__name__}") from error
-        compared = []
-        for details in rows:
-            shadow = details.get("policy_shadow")
-            if not isinstance(shadow, dict) or shadow.get("version") != version or "outcome" not in details:
-                continue
-            compared.append((details.get("policy_version"), str(details["outcome"]), str(shadow["outcome"])))
-        return compared
+        return [(active, str(outcome), str(shadow)) for active, outcome, shadow in rows]
