@@ -105,6 +105,11 @@ class Promotion(Contract):
     max_error_rate_increase: float = Field(default=0.02, ge=0.0, le=1.0)
     max_fallback_rate_increase: float = Field(default=0.02, ge=0.0, le=1.0)
     max_latency_ratio: float = Field(default=1.5, gt=1.0, description="Challenger p95 over champion p95.")
+    min_latency_increase_ms: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="A challenger's p95 above the ratio is a regression only when it is also this much slower.",
+    )
     canary_percent: float = Field(default=10.0, gt=0.0, lt=100.0, description="Share a shadow challenger advances to.")
 
 

@@ -84,6 +84,19 @@ def test_a_worse_challenger_is_rolled_back_with_the_reason(challenger: VersionSt
     assert any(words in reason for reason in verdict.reasons), verdict.reasons
 
 
+def test_a_challenger_slower_by_the_ratio_but_only_by_milliseconds_is_not_a_latency_regression() -> None:
+    champion = stats("v1", 200, p95=19.5)
+
+    assert judge(SETTINGS, "shadow", champion, stats("v2", 40, p95=29.5)).action == "advance"
+    slower = judge(SETTINGS, "shadow", champion, stats("v2", 40, p95=30.0))
+    assert slower.action == "rollback"
+    assert slower.reasons == [
+        "p95 latency 30.0 ms is 1.54x the champion's 19.5 ms (limit 1.50x), 10.5 ms slower (limit 10.0 ms)"
+    ]
+    # Within the ratio, however many milliseconds slower.
+    assert judge(SETTINGS, "shadow", stats("v1", 200, p95=100.0), stats("v2", 40, p95=140.0)).action == "advance"
+
+
 def test_a_hopeless_challenger_is_rolled_back_before_the_window_fills() -> None:
     assert judge(SETTINGS, "shadow", stats("v1", 200), stats("v2", 5, errors=5)).action == "rollback"
     # Fallbacks without worker calls (its circuit is open) count as requests it handled.

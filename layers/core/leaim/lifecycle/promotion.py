@@ -89,10 +89,13 @@ def judge(settings: Promotion, policy: str, champion: VersionStats | None, chall
         )
     if champion and champion.latency_p95_ms and challenger.latency_p95_ms:
         ratio = challenger.latency_p95_ms / champion.latency_p95_ms
-        if ratio > settings.max_latency_ratio:
+        slower_ms = challenger.latency_p95_ms - champion.latency_p95_ms
+        # Both: a few milliseconds more on a fast champion is noise, not a regression a caller would feel.
+        if ratio > settings.max_latency_ratio and slower_ms > settings.min_latency_increase_ms:
             problems.append(
                 f"p95 latency {challenger.latency_p95_ms:.1f} ms is {ratio:.2f}x the champion's "
-                f"{champion.latency_p95_ms:.1f} ms (limit {settings.max_latency_ratio:.2f}x)"
+                f"{champion.latency_p95_ms:.1f} ms (limit {settings.max_latency_ratio:.2f}x), "
+                f"{slower_ms:.1f} ms slower (limit {settings.min_latency_increase_ms:.1f} ms)"
             )
     enough = seen >= settings.min_requests
     # Failures so many that even a full window of clean calls would leave the rate above its limit.
