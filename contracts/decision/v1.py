@@ -63,6 +63,17 @@ class Override(Contract):
     event_id: str = Field(description="The audit event that stored the override.")
 
 
+StopMode = Literal["fallback", "review"]
+
+
+class StopNotice(Contract):
+    """The use case was stopped (EU AI Act Art. 14): no model decided, every answer goes to `mode`."""
+
+    mode: StopMode = Field(description="fallback: the manifest's fallback outcome; review: a person decides.")
+    reason: str
+    stopped_at: Instant
+
+
 class DecisionResponse(Contract):
     """The governed decision, with everything needed to explain and audit it."""
 
@@ -83,6 +94,9 @@ class DecisionResponse(Contract):
     latency_ms: float
     override: Override | None = Field(
         default=None, description="Set once a reviewer decided: `outcome` is then the reviewer's outcome."
+    )
+    stopped: StopNotice | None = Field(
+        default=None, description="Set while the use case is stopped: the answer is its fallback or a review."
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from contracts._base import Contract, Instant
+from contracts.decision.v1 import StopMode
 from contracts.inference.v1 import Digest
 from contracts.training.v2 import Baseline, Family, ParamValue, TrainingMetrics
 
@@ -199,6 +200,39 @@ class Rollback(Contract):
 
     expected_revision: int | None = Field(default=None, ge=0)
     reason: str = Field(default="", max_length=500)
+
+
+class StopRequest(Contract):
+    """Body of `POST /v1/use-cases/{use_case}/stop`."""
+
+    mode: StopMode = Field(
+        default="fallback",
+        description="fallback: every decision gets the manifest's fallback; review: every decision goes to a person.",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why the use case is stopped; audited.")
+
+
+class ResumeRequest(Contract):
+    """Body of `POST /v1/use-cases/{use_case}/resume`."""
+
+    reason: str = Field(min_length=1, max_length=500, description="Why the use case may decide again; audited.")
+
+
+class StopState(Contract):
+    """Whether a use case is stopped, and the last change of that state; body of the stop routes."""
+
+    use_case: str
+    stopped: bool
+    mode: StopMode | None = Field(default=None, description="Where decisions go while stopped.")
+    reason: str | None = Field(default=None, description="The reason given with the last stop or resume.")
+    changed_by: str | None = Field(default=None, description="The principal of the last stop or resume.")
+    changed_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StopState:
+        if self.stopped != (self.mode is not None):
+            raise ValueError("a stopped use case has a mode, and a running one has none")
+        return self
 
 
 class VersionStats(Contract):

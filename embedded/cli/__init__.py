@@ -6,6 +6,7 @@ One module per group of commands:
   records to try them on.
 - `models`: `train`, `retrain`, `models`, `traffic`, `promote` and `rollback` call the lifecycle API;
   `manifest-key` makes a manifest signing key.
+- `stops`: `stop` and `resume` set a use case's stop switch (lifecycle API).
 - `policy`: `policy propose`, `approve`, `activate`, `shadow`, `rollback`, `retire`, `list`, `show` and `report`
   manage the versions of use-case policies and dataset contracts in the policy registry (lifecycle API).
 - `governance`: `governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`
@@ -50,6 +51,7 @@ from embedded.cli import (
     policy,
     replay,
     stack,
+    stops,
     use_cases,
 )
 from leaim.exceptions import LeaimError
@@ -64,6 +66,7 @@ COMMAND_GROUPS = (
     stack,
     data,
     models,
+    stops,
     policy,
     governance,
     monitor,

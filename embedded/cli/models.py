@@ -108,14 +108,14 @@ def register(commands: Commands) -> None:
     key.set_defaults(run=_manifest_key)
 
 
-def _lifecycle(arguments: argparse.Namespace) -> LifecycleClient:
+def lifecycle_client(arguments: argparse.Namespace) -> LifecycleClient:
     """The lifecycle API that the command's `--api-url` and `--api-key` name, else the local stack's."""
     from embedded.clients.lifecycle import LifecycleClient
 
     return api_client(LifecycleClient, arguments)
 
 
-def _named(client: LifecycleClient, name: str | None) -> ModelSummary:
+def named_model(client: LifecycleClient, name: str | None) -> ModelSummary:
     """The use case and model that `name` names, by the use case's name or its model's; with no name, the only use
     case configured. ApiUsageError naming those there are when it names none, or, without a name, there are several.
     """
@@ -156,21 +156,21 @@ def _manifest_key(arguments: argparse.Namespace, console: Console) -> int:
 
 
 def _train(arguments: argparse.Namespace, console: Console) -> int:
-    client = _lifecycle(arguments)
+    client = lifecycle_client(arguments)
     request: dict[str, object] = {"snapshot_id": arguments.snapshot, "seed": arguments.seed, "deploy": arguments.deploy}
     for name, value in (("family", arguments.family), ("version", arguments.version)):
         if value is not None:
             request[name] = value
     if arguments.params:
         request["params"] = dict(arguments.params)
-    job = client.create_training_job(_named(client, arguments.use_case).model_name, request)
+    job = client.create_training_job(named_model(client, arguments.use_case).model_name, request)
     return _follow(job, client, console, wait=not arguments.no_wait)
 
 
 def _retrain(arguments: argparse.Namespace, console: Console) -> int:
-    client = _lifecycle(arguments)
+    client = lifecycle_client(arguments)
     request = {"reason": arguments.reason, "trigger": "person", "deploy": arguments.deploy}
-    job = client.request_retraining(_named(client, arguments.use_case).use_case, request)
+    job = client.request_retraining(named_model(client, arguments.use_case).use_case, request)
     console.print(f"Snapshot {job.snapshot_id} cut for {job.use_case}", markup=False, highlight=False)
     return _follow(job, client, console, wait=not arguments.no_wait)
 
@@ -234,9 +234,9 @@ def _print_version(view: ModelVersionView, console: Console) -> None:
 
 
 def _models(arguments: argparse.Namespace, console: Console) -> int:
-    client = _lifecycle(arguments)
+    client = lifecycle_client(arguments)
     if arguments.model and arguments.version:
-        _print_version(client.version(_named(client, arguments.model).model_name, arguments.version), console)
+        _print_version(client.version(named_model(client, arguments.model).model_name, arguments.version), console)
         return 0
     if arguments.model:
         raise ApiUsageError("give a version too: leaim models MODEL VERSION")
@@ -260,25 +260,25 @@ def _models(arguments: argparse.Namespace, console: Console) -> int:
 
 
 def _traffic(arguments: argparse.Namespace, console: Console) -> int:
-    client = _lifecycle(arguments)
-    _print_traffic(client.traffic(_named(client, arguments.use_case).use_case), console)
+    client = lifecycle_client(arguments)
+    _print_traffic(client.traffic(named_model(client, arguments.use_case).use_case), console)
     return 0
 
 
 def _promote(arguments: argparse.Namespace, console: Console) -> int:
-    client = _lifecycle(arguments)
+    client = lifecycle_client(arguments)
     change: dict[str, object] = {"version": arguments.version, "policy": arguments.policy, "reason": arguments.reason}
     if arguments.policy == "canary":
         change["canary_percent"] = arguments.percent
     if arguments.expected_revision is not None:
         change["expected_revision"] = arguments.expected_revision
-    _print_traffic(client.change_traffic(_named(client, arguments.use_case).use_case, change), console)
+    _print_traffic(client.change_traffic(named_model(client, arguments.use_case).use_case, change), console)
     return 0
 
 
 def _rollback(arguments: argparse.Namespace, console: Console) -> int:
-    client = _lifecycle(arguments)
-    _print_traffic(client.rollback(_named(client, arguments.use_case).use_case, arguments.reason), console)
+    client = lifecycle_client(arguments)
+    _print_traffic(client.rollback(named_model(client, arguments.use_case).use_case, arguments.reason), console)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from contracts.model.v1 import ModelList, ModelVersionView, TrafficPolicy, TrainingJob
+from contracts.model.v1 import ModelList, ModelVersionView, StopState, TrafficPolicy, TrainingJob
 from embedded.clients.base import ApiClient, segment
 
 if TYPE_CHECKING:
@@ -41,6 +41,19 @@ class LifecycleClient(ApiClient):
     def rollback(self, use_case: str, reason: str) -> TrafficPolicy:
         """`POST /v1/use-cases/{use_case}/rollback`: drop the challenger, or restore the previous champion."""
         return self._call(TrafficPolicy, "POST", f"/v1/use-cases/{segment(use_case)}/rollback", {"reason": reason})
+
+    def stop_state(self, use_case: str) -> StopState:
+        """`GET /v1/use-cases/{use_case}/stop`: whether the use case is stopped, and its last stop or resume."""
+        return self._call(StopState, "GET", f"/v1/use-cases/{segment(use_case)}/stop")
+
+    def stop(self, use_case: str, mode: str, reason: str) -> StopState:
+        """`POST /v1/use-cases/{use_case}/stop`: every decision goes to the fallback (or review) from now on."""
+        body = {"mode": mode, "reason": reason}
+        return self._call(StopState, "POST", f"/v1/use-cases/{segment(use_case)}/stop", body)
+
+    def resume(self, use_case: str, reason: str) -> StopState:
+        """`POST /v1/use-cases/{use_case}/resume`: the use case's models and rules decide again."""
+        return self._call(StopState, "POST", f"/v1/use-cases/{segment(use_case)}/resume", {"reason": reason})
 
     def request_retraining(self, use_case: str, request: Mapping[str, object]) -> TrainingJob:
         """`POST /v1/use-cases/{use_case}/retraining`: snapshot the data now and queue a job on it."""

@@ -99,6 +99,30 @@ def rollback(use_case: str) -> Response:
     )
 
 
+@app.route("/v1/use-cases/{use_case}/stop", methods=["GET"], content_types=CONTENT_TYPES)
+def read_stop(use_case: str) -> Response:
+    """Whether the use case is stopped, and its last stop or resume."""
+    request = current_request(app)
+    answer = lifecycle_api().read_stop(use_case, invocation_of(app, request))
+    return respond_logged(logger, "use_case.stop.read", answer)
+
+
+@app.route("/v1/use-cases/{use_case}/stop", methods=["POST"], content_types=CONTENT_TYPES)
+def stop_use_case(use_case: str) -> Response:
+    """Send every decision of the use case to its fallback or to review, from the next request on."""
+    request = current_request(app)
+    answer = lifecycle_api().stop(use_case, body_of(request), invocation_of(app, request))
+    return respond_logged(logger, "use_case.stop", answer)
+
+
+@app.route("/v1/use-cases/{use_case}/resume", methods=["POST"], content_types=CONTENT_TYPES)
+def resume_use_case(use_case: str) -> Response:
+    """Let the use case's models and rules decide again."""
+    request = current_request(app)
+    answer = lifecycle_api().resume(use_case, body_of(request), invocation_of(app, request))
+    return respond_logged(logger, "use_case.resume", answer)
+
+
 @app.route("/v1/use-cases/{use_case}/retraining", methods=["POST"], content_types=CONTENT_TYPES)
 def request_retraining(use_case: str) -> Response:
     """Snapshot the use case's data now and queue a training job on it."""

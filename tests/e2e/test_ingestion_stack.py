@@ -42,7 +42,7 @@ from tests.e2e.ingestion import (
     stored_rows,
     wait_for,
 )
-from tests.support.fakes import StaticTelemetry
+from tests.support.fakes import MemoryStops, StaticTelemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -362,6 +362,7 @@ def test_a_record_yields_the_same_features_when_ingested_and_when_served(world: 
         catalog=world.catalog,
         features=DynamoFeatureStore(world.running.table_name("FeaturesTable"), client(world, "dynamodb")),
         router=OneModel(ActiveModel("card-fraud", "parity", "0" * 64, tuple(world.manifest.feature_names))),
+        stops=MemoryStops(),
         workers=worker,
         audit_log=log,
         decisions=SqlDecisionStore(world.engine),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
+from embedded.cli import main
 from embedded.clients.http import Sent, send
 from embedded.demos.traffic import decision_request, malformed_requests
 from embedded.synthetic import CardFraudGenerator
@@ -130,6 +131,30 @@ def test_worker_outage_gives_audited_fallbacks_then_recovers(world: LocalWorld, 
     time.sleep(1.5)
     recovered = send(api_url, decision_request("card_fraud", "e2e-back", next(transactions), key))
     assert recovered.status == 200 and not recovered.body["fallback"]
+
+
+def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_the_model(
+    world: LocalWorld, transactions, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = world.api_keys["decision_client"]
+    api_url = world.running.api_url
+    reason = "fraud model under investigation"
+    with pytest.raises(SystemExit) as exited:
+        main(["--state-dir", str(world.state_dir), "stop", "card_fraud", "--into", "review", "--reason", reason])
+    assert exited.value.code == 0 and "stopped into review" in capsys.readouterr().out
+    stopped = send(api_url, decision_request("card_fraud", "e2e-stopped", next(transactions), key)).body
+    assert (stopped["outcome"], stopped["review_required"], stopped["model"]) == ("review", True, None)
+    assert stopped["stopped"]["mode"] == "review" and stopped["stopped"]["reason"] == reason
+    assert [e.action for e in api_events(world, stopped["trace_id"])] == ["decision.create"]
+    change = world.audit_log.events(AuditQuery(action="use_case.stop", use_case="card_fraud"))
+    assert [(e.source, e.role, e.details["reason"]) for e in change] == [("LifecycleApiFunction", "risk_owner", reason)]
+
+    state = world.call("POST", "/v1/use-cases/card_fraud/resume", "ml_engineer", {"reason": "retrained and reviewed"})
+    assert state["stopped"] is False
+    resumed = send(api_url, decision_request("card_fraud", "e2e-resumed", next(transactions), key)).body
+    # The model path is taken again: the worker is called (a cold worker host may still answer too late).
+    assert resumed["stopped"] is None and "stopped" not in (resumed["fallback_reason"] or "")
+    assert "worker.inference" in [e.action for e in api_events(world, resumed["trace_id"])]
 
 
 def _drain(sqs, url: str, want: int, timeout_s: float = 60.0) -> list[dict]:

@@ -11,7 +11,7 @@ from contracts.decision.v1 import DecisionRequest
 from contracts.inference.v1 import Contribution, InferenceResult, RowScore
 from leaim.data.privacy import token
 from leaim.domain.manifests import ManifestCatalog
-from leaim.exceptions import DuplicateDecisionError, WorkerError
+from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
 from leaim.governance.audit.events import DECISION_ACTION, InvocationAudit
 from leaim.orchestration.decisions import DecisionService
 from leaim.orchestration.ports import MadeDecision, PriorDecision
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionResponse, Override
     from contracts.inference.v1 import InferenceRequest
-    from contracts.model.v1 import SignedManifest
+    from contracts.model.v1 import SignedManifest, StopState
     from contracts.training.v2 import TrainingRequest, TrainingResult
     from leaim.governance.ports import Principal
 
@@ -118,6 +118,22 @@ class FixedRouter:
 
     def plan(self, use_case: str) -> TrafficPlan | None:
         return self.traffic
+
+
+class MemoryStops:
+    """Each use case's stop switch in a dict; can be told to fail like an unreachable table."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, StopState] = {}
+        self.failure: LeaimError | None = None
+
+    def stop_state(self, use_case: str) -> StopState | None:
+        if self.failure is not None:
+            raise self.failure
+        return self.states.get(use_case)
+
+    def set_stop(self, state: StopState) -> None:
+        self.states[state.use_case] = state
 
 
 class LinearWorker:
@@ -219,12 +235,14 @@ class World:
         self.worker = LinearWorker([weights.get(name, 0.0) for name in names], bias=-4.0)
         self.model = ActiveModel(name="card-fraud", version="v1", artifact_digest=DIGEST, feature_names=tuple(names))
         self.router = FixedRouter(self.plan() if active else None)
+        self.stops = MemoryStops()
         self.telemetry = StaticTelemetry()
         self.breakers = BreakerBoard(failure_threshold=2, reset_s=30.0, monotonic=self.clock.monotonic)
         self.service = DecisionService(
             catalog=self.catalog,
             features=self.features,
             router=self.router,
+            stops=self.stops,
             workers=self.worker,
             audit_log=self.audit,
             decisions=self.audit,

@@ -16,6 +16,7 @@ import pytest
 from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import DecisionResponse, ModelRef, Override
 from contracts.governance.v1 import RecordedOutcome
+from contracts.model.v1 import StopState
 from embedded.emulation.aws import LocalEndpoint, local_session
 from leaim.adapters.dynamodb_audit import (
     AcceptedStoreUnavailableError,
@@ -297,6 +298,34 @@ def test_traffic_plans_are_published_by_revision_and_read_back(endpoint: LocalEn
     assert plans.plan("card_fraud") == TrafficPlan(champion=v1, challenger=v2, policy="canary", canary_percent=10.0)
     plans.publish("card_fraud", TrafficPlan(champion=v2, challenger=None, policy=None, canary_percent=0.0), 3)
     assert plans.plan("card_fraud") == TrafficPlan(champion=v2, challenger=None, policy=None, canary_percent=0.0)
+
+
+def test_the_stop_switch_shares_the_plan_item_and_survives_every_publication(endpoint: LocalEndpoint) -> None:
+    table, dynamodb = template_table(endpoint, "TrafficTable")
+    plans = DynamoTrafficPlans(table, dynamodb)
+    v1 = ActiveModel(name="card-fraud", version="v1", artifact_digest="a" * 64, feature_names=("amount",))
+    assert plans.stop_state("card_fraud") is None
+    stopped = StopState.model_validate(
+        {
+            "use_case": "card_fraud",
+            "stopped": True,
+            "mode": "review",
+            "reason": "bias alert",
+            "changed_by": "risk-owner",
+            "changed_at": WHEN,
+        }
+    )
+    # Stopped before its first champion: there is still no plan to route by.
+    plans.set_stop(stopped)
+    assert plans.plan("card_fraud") is None
+    plans.publish("card_fraud", TrafficPlan(champion=v1, challenger=None, policy=None, canary_percent=0.0), 1)
+    plans.publish("card_fraud", TrafficPlan(champion=v1, challenger=None, policy=None, canary_percent=0.0), 1)
+    assert plans.stop_state("card_fraud") == stopped
+    assert plans.plan("card_fraud") == TrafficPlan(champion=v1, challenger=None, policy=None, canary_percent=0.0)
+    resumed = StopState(use_case="card_fraud", stopped=False, reason="reviewed", changed_by="ml-lead", changed_at=WHEN)
+    plans.set_stop(resumed)
+    assert plans.stop_state("card_fraud") == resumed
+    assert plans.plan("card_fraud") is not None
 
 
 def test_a_decision_is_read_back_with_its_override_and_ground_truth_in_one_call(accepted: tuple[str, Any]) -> None:

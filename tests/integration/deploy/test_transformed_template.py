@@ -38,9 +38,9 @@ ACCEPTED_STORE_RIGHTS = {
 }
 ACCEPT_EVENTS_ONLY = {"dynamodb:PutItem"}
 TRAFFIC_PLAN_RIGHTS = {
-    "LifecycleApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem"},
-    "PromotionControllerFunction": {"dynamodb:GetItem", "dynamodb:PutItem"},
-    "TrainingQueueFunction": {"dynamodb:GetItem", "dynamodb:PutItem"},
+    "LifecycleApiFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "PromotionControllerFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "TrainingQueueFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 }
 TRAFFIC_PLAN_READS = {
     "dynamodb:GetItem",

@@ -38,7 +38,7 @@ from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.decisions import DecisionService
 from leaim.serving.breaker import BreakerBoard
 from tests.support.factories import model_manifest
-from tests.support.fakes import PII_KEY, LinearWorker, MemoryFeatures, MemoryKeys, StaticTelemetry
+from tests.support.fakes import PII_KEY, LinearWorker, MemoryFeatures, MemoryKeys, MemoryStops, StaticTelemetry
 from tests.support.openapi import assert_documented, document
 
 if TYPE_CHECKING:
@@ -144,6 +144,7 @@ class GovernanceBench:
             catalog=self.catalog,
             features=self.features,
             router=self.registry,
+            stops=MemoryStops(),
             workers=self.worker,
             audit_log=self.audit_log,
             decisions=SqlDecisionStore(engine),

@@ -25,7 +25,7 @@ from leaim.orchestration.api import DecisionApi
 from leaim.orchestration.decisions import DecisionService
 from leaim.serving.breaker import BreakerBoard
 from tests.integration.governance.harness import USE_CASE, GovernanceBench, transaction
-from tests.support.fakes import PII_KEY
+from tests.support.fakes import PII_KEY, MemoryStops
 from tests.support.openapi import document
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class MarkedCountryBench(GovernanceBench):
             catalog=catalog,
             features=self.features,
             router=self.registry,
+            stops=MemoryStops(),
             workers=self.worker,
             audit_log=self.audit_log,
             decisions=SqlDecisionStore(engine),

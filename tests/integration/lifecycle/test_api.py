@@ -22,12 +22,13 @@ from leaim.governance.access.gate import HttpGate, Invocation
 from leaim.governance.ports import Principal
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.promotion import PromotionService, VersionVerifier
+from leaim.lifecycle.stops import StopService
 from leaim.lifecycle.training import manifest_key
 from leaim.serving.loading import WorkerModelLoader
 from leaim.serving.workers import LocalWorkerClient
 from tests.integration.lifecycle.test_promotion import release
 from tests.integration.lifecycle.test_training_jobs import DATASET, Lab
-from tests.support.fakes import TRACE, MemoryAuditLog, MemoryKeys, StaticTelemetry
+from tests.support.fakes import TRACE, MemoryAuditLog, MemoryKeys, MemoryStops, StaticTelemetry
 from tests.support.openapi import assert_documented
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ KEYS = {
     "risk-ml-key": Principal("risk-ml", "ml_engineer"),
     "auditor-key": Principal("audit-team", "auditor"),
     "client-key": Principal("checkout-service", "decision_client"),
+    "risk-owner-key": Principal("fraud-risk", "risk_owner"),
 }
 REJECTED_REASON = "auc 0.5 is below the minimum 0.7"
 
@@ -68,10 +70,12 @@ class Desk:
         self.lab = lab
         self.audit = MemoryAuditLog()
         verifier = VersionVerifier(artifacts=lab.data.objects, verifies=lab.signer.verifies, loader=loader)
+        self.switch = MemoryStops()
         self.api = LifecycleApi(
             jobs=lab.jobs,
             promotions=PromotionService(registry=lab.registry, manifests=lab.data.manifests, verifier=verifier),
             registry=lab.registry,
+            stops=StopService(switch=self.switch, manifests=lab.data.manifests, clock=lab.data.clock),
             gate=HttpGate(
                 keys=MemoryKeys(KEYS),
                 audit_log=self.audit,
@@ -102,6 +106,15 @@ class Desk:
 
     def rollback(self, body: object = b"", *, use_case: str = USE_CASE, key: str | None = "ml-key") -> Reply:
         return self._invoke(lambda inv: self.api.rollback(use_case, _raw(body), inv), key)
+
+    def stop_state(self, *, use_case: str = USE_CASE, key: str | None = "auditor-key") -> Reply:
+        return self._invoke(lambda inv: self.api.read_stop(use_case, inv), key)
+
+    def stop(self, body: object, *, use_case: str = USE_CASE, key: str | None = "risk-owner-key") -> Reply:
+        return self._invoke(lambda inv: self.api.stop(use_case, _raw(body), inv), key)
+
+    def resume(self, body: object, *, use_case: str = USE_CASE, key: str | None = "risk-owner-key") -> Reply:
+        return self._invoke(lambda inv: self.api.resume(use_case, _raw(body), inv), key)
 
     def retrain(self, body: object, *, use_case: str = USE_CASE, key: str | None = "ml-key") -> Reply:
         return self._invoke(lambda inv: self.api.request_retraining(use_case, _raw(body), inv), key)
@@ -496,3 +509,39 @@ def test_a_version_is_promoted_only_once_a_worker_process_loaded_it(engine: Engi
     assert "no worker loaded it" in refusal["message"] and "ArtifactVerificationError" in refusal["message"]
     policy = lab.registry.traffic(USE_CASE)
     assert policy is not None and (policy.champion, policy.challenger) == (good.version, None)
+
+
+def test_the_stop_switch_is_set_and_cleared_by_the_roles_that_own_the_risk_each_change_audited(desk: Desk) -> None:
+    assert succeeded(desk.stop_state()) == {
+        "use_case": USE_CASE,
+        "stopped": False,
+        "mode": None,
+        "reason": None,
+        "changed_by": None,
+        "changed_at": None,
+    }
+    stopped = desk.stop({"mode": "review", "reason": "bias alert under investigation"})
+    state = succeeded(stopped)
+    assert (state["stopped"], state["mode"], state["changed_by"]) == (True, "review", "fraud-risk")
+    assert (stopped.event.action, stopped.event.use_case) == ("use_case.stop", USE_CASE)
+    assert stopped.event.details["reason"] == "bias alert under investigation"
+    assert stopped.event.details["before"]["stopped"] is False and stopped.event.details["after"] == state
+    assert desk.switch.states[USE_CASE].mode == "review"
+    assert succeeded(desk.stop_state(key="ml-key")) == state
+
+    resumed = desk.resume({"reason": "retrained, bias within bounds"}, key="ml-key")
+    after = succeeded(resumed)
+    assert (after["stopped"], after["mode"], after["changed_by"]) == (False, None, "fraud-ml")
+    assert resumed.event.action == "use_case.resume" and resumed.event.details["before"] == state
+    assert "'card_fraud' is not stopped" in refused(desk.resume({"reason": "again"}), 409, "not_stopped")["message"]
+
+
+def test_the_stop_switch_refuses_other_roles_bad_bodies_and_unknown_use_cases(desk: Desk) -> None:
+    refused(desk.stop({"reason": "x"}, key="client-key"), 403, "forbidden")
+    refused(desk.stop({"reason": "x"}, key="auditor-key"), 403, "forbidden")
+    refused(desk.stop_state(key="client-key"), 403, "forbidden")
+    refused(desk.stop({"mode": "fallback"}), 422, "invalid_request", ["reason"])
+    refused(desk.stop({"mode": "pause", "reason": "x"}), 422, "invalid_request", ["mode"])
+    refused(desk.resume({}), 422, "invalid_request", ["reason"])
+    assert "'mortgage'" in refused(desk.stop({"reason": "x"}, use_case="mortgage"), 404, "not_found")["message"]
+    assert desk.switch.states == {}

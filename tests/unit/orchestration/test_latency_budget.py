@@ -51,6 +51,7 @@ class TimedWorld(World):
             catalog=self.catalog,
             features=self.features,
             router=self.router,
+            stops=self.stops,
             workers=self.worker,
             audit_log=self.audit,
             decisions=self.audit,

@@ -192,6 +192,7 @@ def test_decisions_through_an_outage_fall_back_and_recover_within_one_breaker_re
         catalog=world.catalog,
         features=world.features,
         router=world.router,
+        stops=world.stops,
         workers=ModalWorkerClient("leaim-inference", "leaim-training", "main", calls),
         audit_log=world.audit,
         decisions=world.audit,

@@ -3,6 +3,9 @@
 The registry (SQL, in the lifecycle functions) publishes each plan after every traffic change, conditional on a
 newer revision, and the promotion controller publishes every plan again on each run, so one that failed to
 publish after its change commits is corrected within a schedule interval.
+
+The same item holds the use case's stop switch (attribute `stop`), which only the stop and resume routes write:
+publishing a plan updates the plan's attributes and leaves the switch as it is.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contracts.model.v1 import StopState
 from leaim.exceptions import DependencyUnavailableError
 from leaim.serving.ports import ActiveModel, TrafficPlan
 
@@ -62,7 +66,7 @@ def plan_document(plan: TrafficPlan) -> str:
 
 
 class DynamoTrafficPlans:
-    """`ModelRouter` and `TrafficPlanPublisher` on a DynamoDB table keyed by use case."""
+    """`ModelRouter`, `TrafficPlanPublisher` and `StopSwitch` on a DynamoDB table keyed by use case."""
 
     def __init__(self, table_name: str, client: Any) -> None:
         self._table = table_name
@@ -79,7 +83,7 @@ class DynamoTrafficPlans:
                 f"traffic plan of use case {use_case!r} could not be read: {type(error).__name__}"
             ) from error
         item = answer.get("Item")
-        if item is None:
+        if item is None or "plan" not in item:
             return None
         document = json.loads(item["plan"]["S"])
         champion = _active(document["champion"])
@@ -95,15 +99,13 @@ class DynamoTrafficPlans:
     def publish(self, use_case: str, plan: TrafficPlan, revision: int) -> None:
         """Write revision `revision` of the plan unless the table holds a newer one."""
         try:
-            self._client.put_item(
+            self._client.update_item(
                 TableName=self._table,
-                Item={
-                    "use_case": {"S": use_case},
-                    "revision": {"N": str(revision)},
-                    "plan": {"S": plan_document(plan)},
-                },
-                ConditionExpression="attribute_not_exists(use_case) OR revision <= :revision",
-                ExpressionAttributeValues={":revision": {"N": str(revision)}},
+                Key={"use_case": {"S": use_case}},
+                UpdateExpression="SET revision = :revision, #plan = :plan",
+                ConditionExpression="attribute_not_exists(revision) OR revision <= :revision",
+                ExpressionAttributeNames={"#plan": "plan"},
+                ExpressionAttributeValues={":revision": {"N": str(revision)}, ":plan": {"S": plan_document(plan)}},
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -114,4 +116,37 @@ class DynamoTrafficPlans:
         except BotoCoreError as error:
             raise TrafficTableUnavailableError(
                 f"traffic plan of use case {use_case!r} could not be published: {type(error).__name__}"
+            ) from error
+
+    def stop_state(self, use_case: str) -> StopState | None:
+        """The use case's stop switch as last set, or None if it was never stopped; read consistently, so that a
+        stop takes effect on the next decision."""
+        try:
+            answer = self._client.get_item(
+                TableName=self._table,
+                Key={"use_case": {"S": use_case}},
+                ConsistentRead=True,
+                ProjectionExpression="#stop",
+                ExpressionAttributeNames={"#stop": "stop"},
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise TrafficTableUnavailableError(
+                f"stop switch of use case {use_case!r} could not be read: {type(error).__name__}"
+            ) from error
+        stored = answer.get("Item", {}).get("stop")
+        return None if stored is None else StopState.model_validate_json(stored["S"])
+
+    def set_stop(self, state: StopState) -> None:
+        """Set the use case's stop switch; the plan's attributes stay as they are."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"use_case": {"S": state.use_case}},
+                UpdateExpression="SET #stop = :stop",
+                ExpressionAttributeNames={"#stop": "stop"},
+                ExpressionAttributeValues={":stop": {"S": state.model_dump_json()}},
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise TrafficTableUnavailableError(
+                f"stop switch of use case {state.use_case!r} could not be written: {type(error).__name__}"
             ) from error

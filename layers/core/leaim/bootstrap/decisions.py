@@ -74,6 +74,7 @@ def build_decisions(
         catalog=catalog,
         features=DynamoFeatureStore(required(settings.features_table, "features_table"), dynamodb),
         router=router,
+        stops=plans,
         workers=worker_client,
         audit_log=runtime.audit_log,
         decisions=accepted,

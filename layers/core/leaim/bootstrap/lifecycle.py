@@ -31,6 +31,7 @@ from leaim.lifecycle.policies import PolicyRegistry
 from leaim.lifecycle.policy_api import PolicyApi
 from leaim.lifecycle.promotion import PromotionController, PromotionService, VersionVerifier
 from leaim.lifecycle.signing import PolicySigner
+from leaim.lifecycle.stops import StopService
 from leaim.lifecycle.training import TrainingJobs
 from leaim.serving.loading import WorkerModelLoader
 from leaim.serving.workers import build_worker_client
@@ -58,6 +59,7 @@ class Lifecycle:
     promotions: PromotionService
     controller: PromotionController
     registry: SqlModelRegistry
+    stops: StopService
     dynamodb: Any
     manifests: ManifestCatalog
     datasets: DatasetCatalog
@@ -77,9 +79,8 @@ def build_lifecycle(
     settings, clock = runtime.settings, runtime.clock
     engine = sql_engine(settings)
     dynamodb = boto3.client("dynamodb", config=AWS_WRITE_CONFIG)
-    registry = SqlModelRegistry(
-        engine, plans=DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
-    )
+    plans = DynamoTrafficPlans(required(settings.traffic_table, "traffic_table"), dynamodb)
+    registry = SqlModelRegistry(engine, plans=plans)
     manifests, datasets = runtime.catalogs(dynamodb)
     s3 = boto3.client("s3", config=AWS_WRITE_CONFIG)
     snapshots = SnapshotService(
@@ -131,6 +132,7 @@ def build_lifecycle(
             registry=registry, stats=SqlVersionStats(engine), manifests=manifests, clock=clock
         ),
         registry=registry,
+        stops=StopService(switch=plans, manifests=manifests, clock=clock),
         dynamodb=dynamodb,
         manifests=manifests,
         datasets=datasets,
@@ -145,6 +147,7 @@ def build_lifecycle_api(lifecycle: Lifecycle, *, source: str) -> LifecycleApi:
         jobs=lifecycle.jobs,
         promotions=lifecycle.promotions,
         registry=lifecycle.registry,
+        stops=lifecycle.stops,
         gate=runtime.http_gate(lifecycle.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source),
     )
 

@@ -1,7 +1,9 @@
-"""The lifecycle API, independent of the web framework: training jobs, the registry and traffic policies.
+"""The lifecycle API, independent of the web framework: training jobs, the registry, traffic policies and the
+stop switch.
 
 Every invocation stores one audit event naming its principal; a traffic change's event records the
-policy before and after, so the trail shows who moved which version where.
+policy before and after, so the trail shows who moved which version where, and a stop or resume records the
+switch before and after with its reason.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from contracts.model.v1 import (
     ModelList,
     ModelSummary,
     ModelVersionView,
+    ResumeRequest,
     RetrainingRequest,
     Rollback,
+    StopRequest,
     TrafficChange,
     TrainingJobRequest,
 )
@@ -25,12 +29,13 @@ from leaim.governance.access.policy import Permission, require_use_case
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from contracts.model.v1 import SignedManifest, TrafficPolicy
+    from contracts.model.v1 import SignedManifest, StopState, TrafficPolicy
     from leaim.governance.access.gate import HttpGate, Invocation
     from leaim.governance.audit.events import InvocationAudit
     from leaim.governance.ports import Principal
     from leaim.lifecycle.ports import ModelRegistry
     from leaim.lifecycle.promotion import PromotionService
+    from leaim.lifecycle.stops import StopService
     from leaim.lifecycle.training import TrainingJobs
 
 
@@ -43,12 +48,14 @@ class LifecycleApi(GovernedHttp):
         jobs: TrainingJobs,
         promotions: PromotionService,
         registry: ModelRegistry,
+        stops: StopService,
         gate: HttpGate,
     ) -> None:
         super().__init__(gate)
         self._jobs = jobs
         self._promotions = promotions
         self._registry = registry
+        self._stops = stops
 
     def create_training_job(self, model: str, body: bytes, invocation: Invocation) -> HttpAnswer:
         """`POST /v1/models/{model}/training-jobs`: check the request, queue the job, answer 202 with it."""
@@ -143,6 +150,42 @@ class LifecycleApi(GovernedHttp):
             invocation, "model.traffic.rollback", Permission.PROMOTE_MODELS, {"use_case": use_case}, work
         )
 
+    def read_stop(self, use_case: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/use-cases/{use_case}/stop`: whether the use case is stopped, and its last stop or resume."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
+            state = self._stops.state(use_case)
+            return state, {"stopped": state.stopped, "mode": state.mode}
+
+        return self._serve(invocation, "use_case.stop.read", Permission.READ_MONITORING, {"use_case": use_case}, work)
+
+    def stop(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/use-cases/{use_case}/stop`: from the next request on, no model or rule decides for the use
+        case; every decision gets its fallback, or goes to review."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
+            request = self._parse(StopRequest, self._json(body, invocation), "a stop request")
+            before, after = self._stops.stop(use_case, request, actor=principal.name)
+            return after, _switch_details("stop", before, after, request.reason)
+
+        return self._serve(invocation, "use_case.stop", Permission.STOP_USE_CASES, {"use_case": use_case}, work)
+
+    def resume(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/use-cases/{use_case}/resume`: the use case's models and rules decide again."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            audit.note(use_case=use_case)
+            require_use_case(principal, use_case)
+            request = self._parse(ResumeRequest, self._json(body, invocation), "a resume request")
+            before, after = self._stops.resume(use_case, request, actor=principal.name)
+            return after, _switch_details("resume", before, after, request.reason)
+
+        return self._serve(invocation, "use_case.resume", Permission.STOP_USE_CASES, {"use_case": use_case}, work)
+
     def request_retraining(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
         """`POST /v1/use-cases/{use_case}/retraining`: snapshot the data now and queue a training job on it."""
 
@@ -217,5 +260,14 @@ def _change_details(change: str, before: TrafficPolicy | None, after: TrafficPol
         "change": change,
         "reason": reason,
         "before": before.model_dump(mode="json") if before else None,
+        "after": after.model_dump(mode="json"),
+    }
+
+
+def _switch_details(change: str, before: StopState, after: StopState, reason: str) -> dict[str, Any]:
+    return {
+        "change": change,
+        "reason": reason,
+        "before": before.model_dump(mode="json"),
         "after": after.model_dump(mode="json"),
     }

@@ -12,14 +12,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from contracts.decision.v1 import DecisionResponse, ModelRef, Reason
+from contracts.decision.v1 import DecisionResponse, ModelRef, Reason, StopNotice
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.privacy import entity_id, minimize
 from leaim.data.validation import validate_inputs
 from leaim.domain.deadline import Deadline
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
 from leaim.orchestration.exceptions import InputValidationError, RequestIdReusedError
-from leaim.orchestration.rules import feature_reasons, match_rule, outcome_for_score, policy_outcome, rule_reason
+from leaim.orchestration.rules import (
+    feature_reasons,
+    match_rule,
+    outcome_for_score,
+    policy_outcome,
+    rule_reason,
+    stop_reason,
+)
 from leaim.orchestration.worker_calls import check_answer, inference_request, worker_call_event
 from leaim.serving.routing import serving_model
 
@@ -37,7 +44,7 @@ if TYPE_CHECKING:
     from leaim.governance.ports import AuditLog, Telemetry
     from leaim.orchestration.ports import DecisionStore, MadeDecision, OverrideReader
     from leaim.serving.breaker import BreakerBoard
-    from leaim.serving.ports import ActiveModel, ModelRouter, WorkerClient
+    from leaim.serving.ports import ActiveModel, ModelRouter, StopSwitch, WorkerClient
 
 # Threads per container for shadow calls, which run beside the champion's call.
 SHADOW_THREADS = 4
@@ -61,6 +68,22 @@ class _Scored:
     row: RowScore
     model: ActiveModel
     features: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """How a decision came out: its outcome and reasons, the fields its rules saw, the online features read (None
+    when the store was not read or failed), and the model's score when one decided."""
+
+    outcome: str
+    reasons: list[Reason]
+    fields: dict[str, Any]
+    online: dict[str, Any] | None
+    score: float | None = None
+    model: ModelRef | None = None
+    features: dict[str, float] | None = None
+    fallback_reason: str | None = None
+    stopped: StopNotice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +137,7 @@ class DecisionService:
         catalog: ManifestCatalog,
         features: FeatureStore,
         router: ModelRouter,
+        stops: StopSwitch,
         workers: WorkerClient,
         audit_log: AuditLog,
         decisions: DecisionStore,
@@ -128,6 +152,7 @@ class DecisionService:
         self._catalog = catalog
         self._features = features
         self._router = router
+        self._stops = stops
         self._workers = workers
         self._audit_log = audit_log
         self._decisions = decisions
@@ -164,7 +189,9 @@ class DecisionService:
         Raises NotFoundError (unknown use case), InputValidationError, or RequestIdReusedError (the id was
         decided for other inputs); the caller audits those.
         Failures of the model path (registry, features, worker, breaker, deadline) give the manifest's
-        fallback decision. Should anything else fail after a worker call, that call's event is still stored.
+        fallback decision, and so does a stopped use case (or its review outcome, if it was stopped into review),
+        read afresh for every new request; a stop switch that cannot be read counts as a failure of the path.
+        Should anything else fail after a worker call, that call's event is still stored.
 
         The manifest's latency budget (or the invocation's remaining time less the margin, if earlier) covers
         the answer of a new request from its idempotency lookup on: enrichment and the worker call run against
@@ -219,62 +246,22 @@ class DecisionService:
         started: float,
     ) -> DecisionResult:
         manifest = bound.manifest
-        use_case = manifest.name
         decision_id = uuid.uuid4().hex
-        with self._telemetry.span("decision.enrich", {"use_case": use_case}):
-            online, enrich_error = self._enrich(manifest, cleaned, deadline)
-        # Inputs win over online features of the same name, as in the model's features; with the store
-        # down, only rules on the caller's own inputs may decide.
-        fields: dict[str, Any] = dict(cleaned) if enrich_error else {**online, **cleaned}
-        policy = manifest.decision
-        review_outcome = policy.review_band.outcome if policy.review_band else None
-        score: float | None = None
-        model: ModelRef | None = None
-        fallback_reason: str | None = None
-        features: dict[str, float] | None = None
-        rule = match_rule(policy, fields)
-        if rule is not None:
-            outcome, reasons = rule.outcome, [rule_reason(rule)]
-        elif enrich_error is not None:
-            fallback_reason = enrich_error
-        else:
-            scored = self._score(
-                manifest,
-                decision_id,
-                cleaned=cleaned,
-                online=online,
-                routing_key=entity_id(manifest, cleaned, self._pii_key),
-                deadline=deadline,
-                audit=audit,
-                worker_events=worker_events,
-            )
-            if isinstance(scored, str):
-                fallback_reason = scored
-            else:
-                score, features = scored.row.score, scored.features
-                model = ModelRef(
-                    name=scored.model.name, version=scored.model.version, artifact_digest=scored.model.artifact_digest
-                )
-                outcome, threshold_reason, _ = outcome_for_score(policy, score)
-                contributions = [(c.feature, c.value, c.contribution) for c in scored.row.contributions]
-                reasons = [threshold_reason, *feature_reasons(contributions)]
-        if fallback_reason is not None:
-            outcome = manifest.fallback.outcome
-            reasons = [
-                Reason(kind="fallback", code="fallback", message=f"{manifest.fallback.reason} ({fallback_reason})")
-            ]
+        verdict = self._verdict(manifest, decision_id, cleaned, deadline, audit, worker_events)
+        review_outcome = manifest.decision.review_band.outcome if manifest.decision.review_band else None
         response = DecisionResponse(
             decision_id=decision_id,
             request_id=request.request_id,
-            use_case=use_case,
-            outcome=outcome,
-            score=score,
-            reasons=reasons,
-            model=model,
+            use_case=manifest.name,
+            outcome=verdict.outcome,
+            score=verdict.score,
+            reasons=verdict.reasons,
+            model=verdict.model,
             policy=bound.ref,
-            fallback=fallback_reason is not None,
-            fallback_reason=fallback_reason,
-            review_required=outcome == review_outcome,
+            fallback=verdict.fallback_reason is not None,
+            fallback_reason=verdict.fallback_reason,
+            review_required=verdict.outcome == review_outcome,
+            stopped=verdict.stopped,
             trace_id=audit.trace_id,
             decided_at=datetime.fromtimestamp(self._clock.now(), UTC),
             latency_ms=round((self._clock.monotonic() - started) * 1000.0, 3),
@@ -288,8 +275,8 @@ class DecisionService:
                     stored_inputs,
                     status_code=200,
                     related=worker_events,
-                    features=features,
-                    details=self._policy_details(bound, fields, score, online if enrich_error is None else None),
+                    features=verdict.features,
+                    details=self._policy_details(bound, verdict),
                 )
         except DuplicateDecisionError as duplicate:
             self._commit_reserve.record((self._clock.monotonic() - committing) * 1000.0)
@@ -300,18 +287,95 @@ class DecisionService:
         self._commit_reserve.record((self._clock.monotonic() - committing) * 1000.0)
         return DecisionResult(response, replay=False)
 
-    def _policy_details(
+    def _verdict(
         self,
-        bound: BoundManifest,
-        fields: Mapping[str, Any],
-        score: float | None,
-        online: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+        manifest: UseCaseManifest,
+        decision_id: str,
+        cleaned: dict[str, Any],
+        deadline: Deadline,
+        audit: InvocationAudit,
+        worker_events: list[AuditEvent],
+    ) -> _Verdict:
+        """What decides: the stop switch, else the first matching rule, else the model's score; the fallback
+        whenever the path to the one that would decide fails."""
+        policy = manifest.decision
+        review_outcome = policy.review_band.outcome if policy.review_band else None
+        stopped, stop_error = self._stop_notice(manifest.name)
+        if stopped is not None:
+            reasons = [stop_reason(stopped)]
+            if stopped.mode == "review" and review_outcome is not None:
+                return _Verdict(review_outcome, reasons, dict(cleaned), None, stopped=stopped)
+            fallback = f"use case stopped: {stopped.reason}"
+            return _Verdict(
+                manifest.fallback.outcome, reasons, dict(cleaned), None, stopped=stopped, fallback_reason=fallback
+            )
+        if stop_error is not None:
+            return self._fallback(manifest, dict(cleaned), None, stop_error)
+        with self._telemetry.span("decision.enrich", {"use_case": manifest.name}):
+            online, enrich_error = self._enrich(manifest, cleaned, deadline)
+        # Inputs win over online features of the same name, as in the model's features; with the store
+        # down, only rules on the caller's own inputs may decide.
+        fields: dict[str, Any] = dict(cleaned) if enrich_error else {**online, **cleaned}
+        rule = match_rule(policy, fields)
+        if rule is not None:
+            return _Verdict(rule.outcome, [rule_reason(rule)], fields, None if enrich_error else online)
+        if enrich_error is not None:
+            return self._fallback(manifest, fields, None, enrich_error)
+        scored = self._score(
+            manifest,
+            decision_id,
+            cleaned=cleaned,
+            online=online,
+            routing_key=entity_id(manifest, cleaned, self._pii_key),
+            deadline=deadline,
+            audit=audit,
+            worker_events=worker_events,
+        )
+        if isinstance(scored, str):
+            return self._fallback(manifest, fields, online, scored)
+        model = ModelRef(
+            name=scored.model.name, version=scored.model.version, artifact_digest=scored.model.artifact_digest
+        )
+        outcome, threshold_reason, _ = outcome_for_score(policy, scored.row.score)
+        contributions = [(c.feature, c.value, c.contribution) for c in scored.row.contributions]
+        return _Verdict(
+            outcome,
+            [threshold_reason, *feature_reasons(contributions)],
+            fields,
+            online,
+            score=scored.row.score,
+            model=model,
+            features=scored.features,
+        )
+
+    @staticmethod
+    def _fallback(
+        manifest: UseCaseManifest, fields: dict[str, Any], online: dict[str, Any] | None, why: str
+    ) -> _Verdict:
+        reason = Reason(kind="fallback", code="fallback", message=f"{manifest.fallback.reason} ({why})")
+        return _Verdict(manifest.fallback.outcome, [reason], fields, online, fallback_reason=why)
+
+    def _stop_notice(self, use_case: str) -> tuple[StopNotice | None, str | None]:
+        """The use case's stop switch as a notice on the answer, or None while it runs; or why it could not be read."""
+        try:
+            with self._telemetry.span("decision.stop_switch", {"use_case": use_case}):
+                state = self._stops.stop_state(use_case)
+        except LeaimError as error:
+            return None, f"stop switch unavailable: {error}"
+        if state is None or not state.stopped or state.mode is None:
+            return None, None
+        return StopNotice(mode=state.mode, reason=state.reason or "", stopped_at=state.changed_at), None
+
+    def _policy_details(self, bound: BoundManifest, verdict: _Verdict) -> dict[str, Any]:
         """What the decision's event records of its policy: the version and digest that decided, the online features
-        its rules saw, and the outcome the shadow version (if any) would have given on the same fields and score."""
+        its rules saw, and the outcome the shadow version (if any) would have given on the same fields and score.
+        A stopped use case's decision records the stop instead: its policy decided nothing to compare."""
         details: dict[str, Any] = {"policy_version": bound.version, "policy_digest": bound.digest}
-        if online is not None:
-            details["online"] = dict(online)
+        if verdict.online is not None:
+            details["online"] = dict(verdict.online)
+        if verdict.stopped is not None:
+            details["stopped"] = verdict.stopped.model_dump(mode="json")
+            return details
         try:
             shadow = self._catalog.shadow(bound.manifest.name)
         except LeaimError:
@@ -320,7 +384,7 @@ class DecisionService:
             details["policy_shadow"] = {
                 "version": shadow.version,
                 "digest": shadow.digest,
-                "outcome": policy_outcome(shadow.manifest, fields, score),
+                "outcome": policy_outcome(shadow.manifest, verdict.fields, verdict.score),
             }
         return details
 

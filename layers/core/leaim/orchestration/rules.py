@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from contracts.decision.v1 import Reason
+from contracts.decision.v1 import Reason, StopNotice
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -114,6 +114,12 @@ def feature_reasons(contributions: Iterable[tuple[str, float, float]]) -> list[R
             )
         )
     return reasons
+
+
+def stop_reason(stopped: StopNotice) -> Reason:
+    """Why a stopped use case's decision took no model or rule into account."""
+    where = "human review" if stopped.mode == "review" else "its fallback"
+    return Reason(kind="fallback", code="use_case_stopped", message=f"use case stopped into {where}: {stopped.reason}")
 
 
 def policy_outcome(manifest: UseCaseManifest, fields: Mapping[str, object], score: float | None) -> str:

@@ -102,6 +102,7 @@ class Decisions:
             catalog=self.world.catalog,
             features=self.world.features,
             router=self.world.router,
+            stops=self.world.stops,
             workers=self.world.worker,
             audit_log=self.log,
             decisions=self.accepted,

@@ -49,6 +49,7 @@ class Permission(StrEnum):
     APPROVE_POLICIES = "policies:approve"
     ACTIVATE_POLICIES = "policies:activate"
     READ_POLICIES = "policies:read"
+    STOP_USE_CASES = "use-cases:stop"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -80,10 +81,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.APPROVE_POLICIES,
             Permission.ACTIVATE_POLICIES,
             Permission.READ_POLICIES,
+            Permission.STOP_USE_CASES,
         }
     ),
-    # Owns the risk of the decisions: approves the policy versions an ML engineer proposes (four eyes), and may
-    # activate and roll them back.
+    # Owns the risk of the decisions: approves the policy versions an ML engineer proposes (four eyes), may
+    # activate and roll them back, and may stop a use case into its safe state (human oversight, Art. 14).
     "risk_owner": frozenset(
         {
             Permission.READ_MODELS,
@@ -91,6 +93,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.APPROVE_POLICIES,
             Permission.ACTIVATE_POLICIES,
             Permission.READ_POLICIES,
+            Permission.STOP_USE_CASES,
         }
     ),
     "data_producer": frozenset({Permission.INGEST_RECORDS}),
