@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from contracts.audit.v1 import AuditEvent
 from contracts.dataset.v1 import DatasetContract
-from contracts.decision.v1 import DecisionMessage, DecisionRequest, DecisionResponse
+from contracts.decision.v1 import AdverseActionNotice, DecisionMessage, DecisionRequest, DecisionResponse
 from contracts.error.v1 import ErrorResponse
 from contracts.governance.v1 import (
     AlertList,
@@ -90,6 +90,7 @@ SCHEMAS = Path(__file__).parent / "schemas"
 PUBLISHED: dict[str, type[BaseModel]] = {
     "audit.v1.AuditEvent": AuditEvent,
     "dataset.v1.DatasetContract": DatasetContract,
+    "decision.v1.AdverseActionNotice": AdverseActionNotice,
     "decision.v1.DecisionMessage": DecisionMessage,
     "decision.v1.DecisionRequest": DecisionRequest,
     "decision.v1.DecisionResponse": DecisionResponse,

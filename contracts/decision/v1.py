@@ -63,6 +63,21 @@ class Override(Contract):
     event_id: str = Field(description="The audit event that stored the override.")
 
 
+class PrincipalReason(Contract):
+    """One principal reason of an adverse action, ranked by how much it pushed the decision toward the outcome."""
+
+    rank: int = Field(ge=1, le=4)
+    code: str
+    statement: str
+    kind: Literal["feature", "rule", "fallback"] = Field(
+        description="What decided: a scored factor, a rule, a fallback."
+    )
+    factor: str = Field(description="The model feature or rule it stands for (`fallback` for a fallback).")
+    contribution: float | None = Field(
+        default=None, description="The factor's log-odds contribution toward the outcome; features only."
+    )
+
+
 StopMode = Literal["fallback", "review"]
 
 
@@ -95,9 +110,31 @@ class DecisionResponse(Contract):
     override: Override | None = Field(
         default=None, description="Set once a reviewer decided: `outcome` is then the reviewer's outcome."
     )
+    principal_reasons: list[PrincipalReason] | None = Field(
+        default=None,
+        description=(
+            "Set when the outcome is adverse, or in review (what a reviewer's adverse outcome would state): at most "
+            "four, from the factors the model scored, the rule or the fallback that decided."
+        ),
+    )
     stopped: StopNotice | None = Field(
         default=None, description="Set while the use case is stopped: the answer is its fallback or a review."
     )
+
+
+class AdverseActionNotice(Contract):
+    """The notice of an adverse decision, with its principal reasons; body of `GET /v1/decisions/{id}/notice`."""
+
+    decision_id: str
+    request_id: str
+    use_case: str
+    outcome: str = Field(description="The decision's outcome as it stands: a reviewer's, once one decided.")
+    decided_at: Instant
+    reviewed: bool = Field(description="Whether a person decided the outcome (an override of a review).")
+    creditor: str
+    reasons: list[PrincipalReason] = Field(description="At most four, the strongest first.")
+    contact: str
+    text: str = Field(description="The notice as the consumer reads it.")
 
 
 class DecisionMessage(Contract):

@@ -155,6 +155,37 @@ class DecisionPolicy(Contract):
     rules: list[Rule] = Field(default_factory=list)
 
 
+ReasonCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")]
+
+
+class ReasonStatement(Contract):
+    """A reason code and the statement a consumer reads in an adverse-action notice."""
+
+    code: ReasonCode
+    statement: str = Field(min_length=1, max_length=200)
+
+
+class AdverseAction(Contract):
+    """Adverse-action notices (ECOA / Regulation B; EU AI Act Art. 86): which outcomes are adverse, and the reason
+    code and statement of every factor that can cause one."""
+
+    outcomes: list[str] = Field(min_length=1, description="The outcomes that are adverse actions.")
+    features: dict[str, ReasonStatement] = Field(
+        description="A statement for every model feature: the scored factors that pushed toward the outcome."
+    )
+    rules: dict[str, ReasonStatement] = Field(
+        default_factory=dict, description="Per rule; a rule without one is stated by its own reason."
+    )
+    fallback: ReasonStatement | None = Field(
+        default=None, description="The reason of an adverse fallback; the fallback's own reason otherwise."
+    )
+    max_reasons: int = Field(default=4, ge=1, le=4, description="Principal reasons per notice (at most four).")
+    creditor: str = Field(min_length=1, max_length=200, description="Who takes the action, as the notice names it.")
+    contact: str = Field(
+        min_length=1, max_length=2000, description="How to ask about the decision, and the consumer's rights."
+    )
+
+
 class Fallback(Contract):
     """What callers get when the model path fails (timeout, open circuit, worker error)."""
 
@@ -196,6 +227,9 @@ class UseCaseManifest(Contract):
     gates: Gates = Field(default_factory=Gates)
     promotion: Promotion = Field(default_factory=Promotion)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    adverse_action: AdverseAction | None = Field(
+        default=None, description="Adverse-action notices for the outcomes it names; none without it."
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UseCaseManifest:
@@ -228,9 +262,31 @@ class UseCaseManifest(Contract):
                 f"rule {rule.name!r} tests unknown field {c.field!r}" for c in rule.when if c.field not in known
             ]
         problems += param_problems(self.model.family, dict(self.model.params))
+        problems += self._adverse_action_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _adverse_action_problems(self) -> list[str]:
+        adverse = self.adverse_action
+        if adverse is None:
+            return []
+        outcomes = set(self.decision.outcomes)
+        features = set(self.feature_names)
+        rules = {rule.name for rule in self.decision.rules}
+        problems = [
+            f"adverse outcome {name!r} is not in decision.outcomes" for name in adverse.outcomes if name not in outcomes
+        ]
+        problems += [
+            f"adverse_action has no statement for feature {name!r}"
+            for name in self.feature_names
+            if name not in adverse.features
+        ]
+        problems += [
+            f"adverse_action states unknown feature {name!r}" for name in adverse.features if name not in features
+        ]
+        problems += [f"adverse_action states unknown rule {name!r}" for name in adverse.rules if name not in rules]
+        return problems
 
     @property
     def feature_names(self) -> list[str]:

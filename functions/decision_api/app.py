@@ -1,8 +1,8 @@
 """Decision API function (LEAIM layer 4). The Chalice `app` object is the Lambda handler.
 
 Routes translate API Gateway requests into calls on `leaim.orchestration.api.DecisionApi` (and its
-`DecisionReplayApi`), which authenticate, validate, decide or replay, and audit; this module only maps results to
-HTTP and metrics.
+`DecisionReplayApi`), which authenticate, validate, decide, render notices or replay, and audit; this module only
+maps results to HTTP and metrics.
 """
 
 from __future__ import annotations
@@ -60,6 +60,14 @@ def replay_decision(**path: str) -> Response:
     request = current_request(app)
     answer = replay_api.replay(path["id"], body_of(request), invocation_of(app, request))
     _observe("decision.replay", answer)
+    return respond(answer)
+
+
+@app.route("/v1/decisions/{id}/notice", methods=["GET"], content_types=CONTENT_TYPES)
+def decision_notice(**path: str) -> Response:
+    """The adverse-action notice of the decision named by the path, with its principal reasons."""
+    answer = decision_api.notice(path["id"], invocation_of(app, current_request(app)))
+    _observe("decision.notice", answer)
     return respond(answer)
 
 

@@ -133,6 +133,37 @@ def test_worker_outage_gives_audited_fallbacks_then_recovers(world: LocalWorld, 
     assert recovered.status == 200 and not recovered.body["fallback"]
 
 
+def test_a_declined_decision_carries_at_most_four_principal_reasons_and_its_notice(
+    world: LocalWorld, transactions
+) -> None:
+    key = world.api_keys["decision_client"]
+    api_url = world.running.api_url
+    risky = {"country": "US", "hour_of_day": 2, "card_present": False, "merchant_category": "digital_goods"}
+    declined = None
+    for index in range(20):
+        inputs = {**next(transactions), **risky, "amount": 900.0 + 100 * index}
+        body = send(api_url, decision_request("card_fraud", f"e2e-risky-{index}", inputs, key)).body
+        if body["outcome"] == "declined" and body["model"] is not None:
+            declined = body
+            break
+    assert declined is not None, "no risky transaction was declined by the model"
+    reasons = declined["principal_reasons"]
+    assert 1 <= len(reasons) <= 4 and all(reason["kind"] == "feature" for reason in reasons)
+    pushes = [reason["contribution"] for reason in reasons]
+    assert pushes == sorted(pushes, reverse=True) and all(push > 0 for push in pushes)
+
+    headers = {"x-api-key": key}
+    notice = send(api_url, Sent("notice", "GET", f"/v1/decisions/{declined['decision_id']}/notice", b"", headers))
+    assert notice.status == 200, notice.body
+    assert [reason["code"] for reason in notice.body["reasons"]] == [reason["code"] for reason in reasons]
+    assert f"1. {reasons[0]['statement']}" in notice.body["text"].splitlines()
+    approved = send(api_url, decision_request("card_fraud", "e2e-small", {**next(transactions), "amount": 3.0}, key))
+    if approved.body["outcome"] == "approved":
+        path = f"/v1/decisions/{approved.body['decision_id']}/notice"
+        refused = send(api_url, Sent("notice", "GET", path, b"", headers))
+        assert (refused.status, refused.body["error"]) == (409, "no_adverse_action")
+
+
 def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_the_model(
     world: LocalWorld, transactions, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -152,7 +152,8 @@ def test_an_invalid_manifest_is_refused_naming_each_path_and_nothing_is_register
 def test_a_policy_the_live_model_cannot_take_is_refused_with_the_reason(world: LocalWorld) -> None:
     document = changed_threshold(world)
     document["decision"]["threshold"] = 0.35
-    document["features"] = document["features"][:-1]
+    dropped = document["features"].pop()
+    del document["adverse_action"]["features"][dropped["name"]]
     version = world.call("POST", POLICIES, "ml_engineer", {"document": document}, expect=201)["version"]
     world.call("POST", f"{POLICIES}/{version}/approve", "risk_owner", {})
 

@@ -192,6 +192,7 @@ def test_of_two_concurrent_activations_one_wins_and_the_other_is_refused(registr
 def test_a_version_the_live_model_cannot_take_is_refused_with_the_features_that_differ(registry: Registry) -> None:
     document = registry.manifest()
     document["features"] = [feature for feature in document["features"] if feature["name"] != "night"]
+    del document["adverse_action"]["features"]["night"]
     version = registry.approved(document)
     registry.live[USE_CASE] = registry.manifests.get(USE_CASE).feature_names
 

@@ -79,6 +79,28 @@ def test_broken_references_are_each_named_with_the_path_of_the_value_that_names_
         "model.params.gamma: unsupported logistic_regression param 'gamma'; allowed ['C', 'class_weight', 'max_iter', "
         "'tol']",
         "model.params.C: param C must be in (0.0, 10000.0], got 0",
+        "adverse_action.features: adverse_action has no statement for feature 'age'",
+    ]
+
+
+def test_adverse_action_problems_are_each_named_with_their_path() -> None:
+    manifest = reference()
+    adverse = manifest["adverse_action"]
+    adverse["outcomes"] = ["declined", "refused"]
+    adverse["features"]["planet"] = {"code": "X01", "statement": "Not a feature."}
+    del adverse["features"]["night"]
+    adverse["rules"]["amount_over_limt"] = {"code": "R01", "statement": "Not a rule."}
+    adverse["max_reasons"] = 5
+
+    assert contract_problems(manifest, UseCaseManifest) == [
+        "adverse_action.max_reasons: Input should be less than or equal to 4",
+    ]
+    adverse["max_reasons"] = 4
+    assert contract_problems(manifest, UseCaseManifest) == [
+        "adverse_action.outcomes.1: adverse outcome 'refused' is not in decision.outcomes",
+        "adverse_action.features: adverse_action has no statement for feature 'night'",
+        "adverse_action.features.planet: adverse_action states unknown feature 'planet'",
+        "adverse_action.rules.amount_over_limt: adverse_action states unknown rule 'amount_over_limt'",
     ]
 
 

@@ -230,6 +230,18 @@ def _candidates(problem: str, document: object) -> list[Location]:
         return [("model", "params", match.group("quoted") or match.group("bare"))]
     if problem.startswith("unknown model family"):
         return [("model", "family")]
+    return _adverse_action_candidates(problem, document)
+
+
+def _adverse_action_candidates(problem: str, document: object) -> list[Location]:
+    if match := re.fullmatch(r"adverse outcome (?P<outcome>.+) is not in decision\.outcomes", problem):
+        found = _node(document, ("adverse_action", "outcomes"))
+        outcomes = found if isinstance(found, list) else []
+        return [("adverse_action", "outcomes", i) for i, name in enumerate(outcomes) if repr(name) == match["outcome"]]
+    if problem.startswith("adverse_action has no statement for feature "):
+        return [("adverse_action", "features")]
+    if match := re.fullmatch(r"adverse_action states unknown (?P<kind>feature|rule) '(?P<name>[^']*)'", problem):
+        return [("adverse_action", f"{match['kind']}s", match["name"])]
     return []
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         JobState,
         ModelSummary,
         SignedManifest,
+        StopState,
         TrafficPolicy,
         TrainingJob,
         VersionStats,
@@ -178,4 +179,16 @@ class ShadowOutcomeSource(Protocol):
         self, use_case: str, version: int, since: datetime, until: datetime
     ) -> list[tuple[int | None, str, str]]:
         """Per decision compared: the active version that decided, its outcome, and the shadow version's."""
+        ...
+
+
+class StopSwitch(Protocol):
+    """Each use case's stop switch (EU AI Act Art. 14): while it is set, no model decides for the use case."""
+
+    def stop_state(self, use_case: str) -> StopState | None:
+        """The switch as last set, or None if the use case was never stopped; a change is seen on the next read."""
+        ...
+
+    def set_stop(self, state: StopState) -> None:
+        """Set the use case's switch to `state`."""
         ...

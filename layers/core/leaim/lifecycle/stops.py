@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from contracts.model.v1 import ResumeRequest, StopRequest
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
-    from leaim.serving.ports import StopSwitch
+    from leaim.lifecycle.ports import StopSwitch
 
 
 class NotStoppedError(ConflictError):

@@ -20,6 +20,7 @@ from leaim.governance.access.gate import GovernedHttp, HttpAnswer, field_errors
 from leaim.governance.access.masking import masked_decision
 from leaim.governance.access.policy import Permission, may_reach
 from leaim.governance.audit.events import DECISION_ACTION
+from leaim.orchestration.adverse import adverse_action_notice
 from leaim.orchestration.exceptions import InputValidationError
 from leaim.orchestration.replay import REPLAY_ACTION
 
@@ -90,6 +91,30 @@ class DecisionApi(GovernedHttp):
             except Exception as error:
                 return self._answer_error(audit, error)
             return HttpAnswer(200, decision.model_dump(mode="json"))
+
+    def notice(self, decision_id: str, invocation: Invocation) -> HttpAnswer:
+        """The adverse-action notice of a stored decision as it stands, with its principal reasons."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            found = self._service.get(decision_id)
+            if found is None or not may_reach(
+                principal, Permission.READ_DECISION, use_case=found.response.use_case, made_by=found.made_by
+            ):
+                # A decision the caller may not reach is answered as one that does not exist.
+                raise UnknownDecisionError(f"no decision with id {decision_id!r}")
+            manifest = self._service.manifest(found.response.use_case)
+            audit.note(use_case=found.response.use_case, request_id=found.response.request_id)
+            notice = adverse_action_notice(masked_decision(found.response, manifest, principal), manifest)
+            return notice, {"outcome": notice.outcome, "reason_codes": [reason.code for reason in notice.reasons]}
+
+        return self._serve(
+            invocation,
+            "decision.notice",
+            Permission.READ_DECISION,
+            {"decision_id": decision_id},
+            work,
+            subject={"decision_id": decision_id},
+        )
 
     def _request(self, body: bytes, invocation: Invocation) -> DecisionRequest:
         payload = self._json(body, invocation)

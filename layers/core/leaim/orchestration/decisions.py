@@ -18,6 +18,7 @@ from leaim.data.privacy import entity_id, minimize
 from leaim.data.validation import validate_inputs
 from leaim.domain.deadline import Deadline
 from leaim.exceptions import DuplicateDecisionError, LeaimError, WorkerError
+from leaim.orchestration.adverse import principal_reasons
 from leaim.orchestration.exceptions import InputValidationError, RequestIdReusedError
 from leaim.orchestration.rules import (
     feature_reasons,
@@ -27,7 +28,7 @@ from leaim.orchestration.rules import (
     rule_reason,
     stop_reason,
 )
-from leaim.orchestration.worker_calls import check_answer, inference_request, worker_call_event
+from leaim.orchestration.worker_calls import DEFAULT_TOP_REASONS, check_answer, inference_request, worker_call_event
 from leaim.serving.routing import serving_model
 
 if TYPE_CHECKING:
@@ -36,16 +37,20 @@ if TYPE_CHECKING:
     from contracts.audit.v1 import AuditEvent
     from contracts.decision.v1 import DecisionRequest
     from contracts.inference.v1 import RowScore
-    from contracts.manifest.v1 import UseCaseManifest
+    from contracts.manifest.v1 import Rule, UseCaseManifest
     from leaim.data.ports import FeatureStore
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import BoundManifest, ManifestCatalog
     from leaim.governance.audit.events import InvocationAudit
     from leaim.governance.ports import AuditLog, Telemetry
+    from leaim.lifecycle.ports import StopSwitch
     from leaim.orchestration.ports import DecisionStore, MadeDecision, OverrideReader
     from leaim.serving.breaker import BreakerBoard
-    from leaim.serving.ports import ActiveModel, ModelRouter, StopSwitch, WorkerClient
+    from leaim.serving.ports import ActiveModel, ModelRouter, WorkerClient
 
+# The feature reasons a decision shows, the largest contributions first; a use case with adverse-action notices has
+# the worker return every feature's contribution, for its principal reasons.
+SHOWN_REASONS = DEFAULT_TOP_REASONS
 # Threads per container for shadow calls, which run beside the champion's call.
 SHADOW_THREADS = 4
 # The recent commits whose 90th percentile sizes the time kept for the durable write, and the largest share of a
@@ -84,6 +89,8 @@ class _Verdict:
     features: dict[str, float] | None = None
     fallback_reason: str | None = None
     stopped: StopNotice | None = None
+    rule: Rule | None = None
+    contributions: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +268,13 @@ class DecisionService:
             fallback=verdict.fallback_reason is not None,
             fallback_reason=verdict.fallback_reason,
             review_required=verdict.outcome == review_outcome,
+            principal_reasons=principal_reasons(
+                manifest,
+                verdict.outcome,
+                contributions=verdict.contributions,
+                rule=verdict.rule,
+                fallback=verdict.fallback_reason is not None,
+            ),
             stopped=verdict.stopped,
             trace_id=audit.trace_id,
             decided_at=datetime.fromtimestamp(self._clock.now(), UTC),
@@ -318,7 +332,7 @@ class DecisionService:
         fields: dict[str, Any] = dict(cleaned) if enrich_error else {**online, **cleaned}
         rule = match_rule(policy, fields)
         if rule is not None:
-            return _Verdict(rule.outcome, [rule_reason(rule)], fields, None if enrich_error else online)
+            return _Verdict(rule.outcome, [rule_reason(rule)], fields, None if enrich_error else online, rule=rule)
         if enrich_error is not None:
             return self._fallback(manifest, fields, None, enrich_error)
         scored = self._score(
@@ -337,15 +351,16 @@ class DecisionService:
             name=scored.model.name, version=scored.model.version, artifact_digest=scored.model.artifact_digest
         )
         outcome, threshold_reason, _ = outcome_for_score(policy, scored.row.score)
-        contributions = [(c.feature, c.value, c.contribution) for c in scored.row.contributions]
+        shown = [(c.feature, c.value, c.contribution) for c in scored.row.contributions[:SHOWN_REASONS]]
         return _Verdict(
             outcome,
-            [threshold_reason, *feature_reasons(contributions)],
+            [threshold_reason, *feature_reasons(shown)],
             fields,
             online,
             score=scored.row.score,
             model=model,
             features=scored.features,
+            contributions=tuple((c.feature, c.contribution) for c in scored.row.contributions),
         )
 
     @staticmethod
@@ -442,11 +457,12 @@ class DecisionService:
             return "latency budget spent before the model call"
         with self._telemetry.span("worker.inference", {"model": label, "timeout_ms": round(timeout_s * 1000)}):
             carrier, trace_id = self._telemetry.carrier(), self._telemetry.trace_id()
+            top = len(manifest.features) if manifest.adverse_action is not None else SHOWN_REASONS
             shadow: Future[_Call] | None = None
             challenger = plan.challenger if plan.policy == "shadow" else None
             if challenger is not None and list(challenger.feature_names) == manifest.feature_names:
                 shadow = self._shadow_pool().submit(
-                    self._call, challenger, row, decision_id, deadline, carrier, trace_id, audit, "shadow"
+                    self._call, challenger, row, decision_id, deadline, carrier, trace_id, audit, "shadow", top
                 )
             elif challenger is not None:
                 # Never scored, so the controller must see it fail rather than wait for it forever.
@@ -456,7 +472,7 @@ class DecisionService:
                         audit, challenger, decision_id, self._clock.monotonic(), trace_id, role="shadow", error=mismatch
                     )
                 )
-            call = self._call(active, row, decision_id, deadline, carrier, trace_id, audit, role)
+            call = self._call(active, row, decision_id, deadline, carrier, trace_id, audit, role, top)
         if call.event is not None:
             worker_events.append(call.event)
         if shadow is not None and challenger is not None:
@@ -475,6 +491,7 @@ class DecisionService:
         trace_id: str,
         audit: InvocationAudit,
         role: str,
+        top_reasons: int,
     ) -> _Call:
         """One worker call for one version, guarded by that version's breaker, with its audit event."""
         label = f"{model.name}@{model.version}"
@@ -484,7 +501,7 @@ class DecisionService:
         timeout_s = deadline.remaining_s()
         if timeout_s <= 0.0:
             return _Call(None, None, "DeadlineExceededError: latency budget spent before the model call")
-        request = inference_request(model, row, decision_id, carrier, deadline)
+        request = inference_request(model, row, decision_id, carrier, deadline, top_reasons=top_reasons)
         started = self._clock.monotonic()
         try:
             result = self._workers.score(request, timeout_s)

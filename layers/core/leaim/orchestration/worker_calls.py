@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from leaim.governance.audit.events import InvocationAudit
 
 INFERENCE_SOURCE = "worker:leaim-inference"
+# The feature contributions a worker returns unless asked for more: the reasons a decision shows.
+DEFAULT_TOP_REASONS = 3
 
 
 class ScoredModel(Protocol):
@@ -35,9 +37,16 @@ class ScoredModel(Protocol):
 
 
 def inference_request(
-    model: ScoredModel, row: list[float], decision_id: str, carrier: dict[str, str], deadline: Deadline
+    model: ScoredModel,
+    row: list[float],
+    decision_id: str,
+    carrier: dict[str, str],
+    deadline: Deadline,
+    *,
+    top_reasons: int = DEFAULT_TOP_REASONS,
 ) -> InferenceRequest:
-    """The request that scores `row` on `model`, carrying the trace and the decision's deadline."""
+    """The request that scores `row` on `model`, carrying the trace and the decision's deadline, for the
+    `top_reasons` largest feature contributions."""
     return InferenceRequest(
         request_id=decision_id,
         model_name=model.name,
@@ -47,6 +56,7 @@ def inference_request(
         rows=[row],
         trace_context=carrier,
         deadline_unix_ms=deadline.expires_unix_ms,
+        top_reasons=top_reasons,
     )
 
 

@@ -9,7 +9,6 @@ from leaim.lifecycle.ports import TrainingWorker
 
 if TYPE_CHECKING:
     from contracts.inference.v1 import InferenceRequest, InferenceResult
-    from contracts.model.v1 import StopState
 
 
 class WorkerClient(TrainingWorker, Protocol):
@@ -53,16 +52,4 @@ class TrafficPlanPublisher(Protocol):
 
     def publish(self, use_case: str, plan: TrafficPlan, revision: int) -> None:
         """Publish revision `revision` of the use case's plan; an older revision never replaces a newer one."""
-        ...
-
-
-class StopSwitch(Protocol):
-    """Each use case's stop switch (EU AI Act Art. 14): while it is set, no model decides for the use case."""
-
-    def stop_state(self, use_case: str) -> StopState | None:
-        """The switch as last set, or None if the use case was never stopped; a change is seen on the next read."""
-        ...
-
-    def set_stop(self, state: StopState) -> None:
-        """Set the use case's switch to `state`."""
         ...

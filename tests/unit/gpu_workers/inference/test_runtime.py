@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from contracts.manifest.v1 import AdverseAction, ReasonStatement
 from gpu_workers.exceptions import (
     ArtifactNotFoundError,
     ArtifactVerificationError,
@@ -24,7 +25,11 @@ from gpu_workers.exceptions import (
 from gpu_workers.inference.runtime import ModelRuntime
 from gpu_workers.inference.signatures import key_id, load_public_keys
 from gpu_workers.training.trainer import fit
+from leaim.domain.manifests import ManifestCatalog
+from leaim.orchestration.adverse import principal_reasons
 from tests.support.signing import manifest_for, sign
+
+CARD_FRAUD = ManifestCatalog.from_directory(None).get("card_fraud")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -305,3 +310,33 @@ def test_without_a_tracer_provider_ids_are_still_well_formed(
 
     assert len(result.trace_id) == 32
     assert len(result.span_id) == 16
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "gradient_boosted_trees"])
+def test_principal_reasons_are_the_scored_factors_that_raised_the_score_most(
+    family: str, trained, trained_trees, public_keys, dataset, make_inference_request
+) -> None:
+    model = trained if family == "logistic_regression" else trained_trees
+    result = model.result
+    runtime = ModelRuntime.load(model.root, result.artifact_digest, public_keys)
+    statements = {
+        name: ReasonStatement(code=f"R{index}", statement=f"{name} stood out.")
+        for index, name in enumerate(runtime.feature_names)
+    }
+    manifest = CARD_FRAUD.model_copy(
+        update={
+            "adverse_action": AdverseAction(
+                outcomes=["declined"], features=statements, creditor="Bank", contact="Write to us."
+            )
+        }
+    )
+    rows = dataset.features[:40]
+    request = make_inference_request(
+        rows=rows.tolist(), top_reasons=8, model_version=result.model_version, artifact_digest=result.artifact_digest
+    )
+    for row in runtime.score_many([request])[0].results:
+        contributions = [(c.feature, c.contribution) for c in row.contributions]
+        reasons = principal_reasons(manifest, "declined", contributions=contributions) or []
+        raised = sorted((c for c in contributions if c[1] > 0), key=lambda c: -c[1])[:4]
+        assert [(r.factor, r.contribution) for r in reasons] == [(f, pytest.approx(c, abs=1e-6)) for f, c in raised]
+        assert [r.rank for r in reasons] == list(range(1, len(reasons) + 1))

@@ -110,9 +110,18 @@ def masked_explanation(explanation: Explanation, manifest: UseCaseManifest, prin
 
 
 def masked_decision(decision: DecisionResponse, manifest: UseCaseManifest, principal: Principal) -> DecisionResponse:
-    """A decision whose feature reasons hide the values of the features `principal` may not see."""
+    """A decision whose feature reasons (and principal reasons) hide the values of the features `principal` may not
+    see."""
     hidden = input_marks(manifest).hidden_features(principal)
-    return decision.model_copy(update={"reasons": masked_reasons(decision.reasons, hidden)})
+    update: dict[str, object] = {"reasons": masked_reasons(decision.reasons, hidden)}
+    if decision.principal_reasons is not None:
+        update["principal_reasons"] = [
+            reason.model_copy(update={"contribution": None})
+            if reason.kind == "feature" and reason.factor in hidden
+            else reason
+            for reason in decision.principal_reasons
+        ]
+    return decision.model_copy(update=update)
 
 
 def masked_reasons(reasons: Iterable[Reason], hidden_features: frozenset[str]) -> list[Reason]:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from contracts.audit.v1 import Outcome
-from contracts.decision.v1 import DecisionRequest, DecisionResponse
+from contracts.decision.v1 import AdverseActionNotice, DecisionRequest, DecisionResponse
 from contracts.governance.v1 import (
     AlertList,
     BiasReport,
@@ -312,6 +312,19 @@ ROUTES: tuple[Route, ...] = (
             ),
         ),
         errors=_keyed(404, 409, *BODY_ERRORS),
+    ),
+    Route(
+        function=DECISION_API,
+        method="GET",
+        path="/v1/decisions/{id}/notice",
+        operation_id="readDecisionNotice",
+        action="decision.notice",
+        summary="The adverse-action notice of the decision the path names: at most four principal reasons.",
+        permission=Permission.READ_DECISION,
+        touches=Touches.DECISION,
+        path_parameters=(DECISION_ID,),
+        answers=(Answer(200, "The notice, its reasons and its text.", AdverseActionNotice),),
+        errors=_keyed(404, 409),
     ),
     Route(
         function=GOVERNANCE_API,
