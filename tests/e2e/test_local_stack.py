@@ -8,17 +8,21 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from embedded.cli import main
 from embedded.clients.http import Sent, send
 from embedded.demos.traffic import decision_request, malformed_requests
 from embedded.synthetic import CardFraudGenerator
 from embedded.world import LocalWorld, WorldOptions
+from gpu_workers import settings
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.governance.ports import AuditQuery
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +166,30 @@ def test_a_declined_decision_carries_at_most_four_principal_reasons_and_its_noti
         path = f"/v1/decisions/{approved.body['decision_id']}/notice"
         refused = send(api_url, Sent("notice", "GET", path, b"", headers))
         assert (refused.status, refused.body["error"]) == (409, "no_adverse_action")
+
+
+def test_leaim_bom_writes_the_champions_ml_bom_and_it_is_valid_cyclonedx_1_6(
+    world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "bom.json"
+    with pytest.raises(SystemExit) as exited:
+        main(["--state-dir", str(world.state_dir), "bom", "card_fraud", "--output", str(output)])
+    assert exited.value.code == 0, capsys.readouterr().err
+    text = output.read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    bom = json.loads(text)
+    champion = world.version("v1").manifest
+    components = {component["bom-ref"]: component for component in bom["components"]}
+    model = components["model:card-fraud@v1"]
+    assert model["hashes"] == [{"alg": "SHA-256", "content": champion.artifact_digest}]
+    metrics = {m["type"]: m["value"] for m in model["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]}
+    assert float(metrics["auc"]) == pytest.approx(champion.metrics.auc, rel=1e-5)
+    dataset = components[f"dataset:{champion.lineage.dataset}@{champion.lineage.snapshot_id}"]
+    assert dataset["hashes"][0]["content"] == champion.lineage.snapshot_sha256
+    assert components[f"code:leaim@{champion.lineage.code_version}"]["type"] == "application"
+    libraries = {c["name"]: c["version"] for c in bom["components"] if c["type"] == "library"}
+    assert libraries["onnxruntime-gpu"] == settings.ONNXRUNTIME_VERSION and "boto3" in libraries
+    assert {c["name"] for c in bom["components"] if c["type"] == "container"} == {"leaim-inference", "leaim-training"}
 
 
 def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_the_model(
