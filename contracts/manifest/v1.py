@@ -186,6 +186,24 @@ class AdverseAction(Contract):
     )
 
 
+class Documentation(Contract):
+    """What the technical documentation (EU AI Act Annex IV) needs and the platform cannot generate; a field left
+    empty is reported as a gap of the generated document."""
+
+    intended_purpose: str = Field(default="", max_length=4000, description="Annex IV 1(a); the description if empty.")
+    foreseeable_risks: str = Field(
+        default="", max_length=4000, description="Annex IV 3: foreseeable unintended outcomes and sources of risk."
+    )
+    metric_rationale: str = Field(
+        default="", max_length=4000, description="Annex IV 4: why the gated metrics are the appropriate ones."
+    )
+    risk_management: str = Field(default="", max_length=4000, description="Annex IV 5: the risk management system.")
+    standards: list[str] = Field(default_factory=list, description="Annex IV 7: harmonised standards applied.")
+    declaration_of_conformity: str = Field(
+        default="", max_length=2000, description="Annex IV 8: where the EU declaration of conformity is kept."
+    )
+
+
 class Fallback(Contract):
     """What callers get when the model path fails (timeout, open circuit, worker error)."""
 
@@ -230,6 +248,7 @@ class UseCaseManifest(Contract):
     adverse_action: AdverseAction | None = Field(
         default=None, description="Adverse-action notices for the outcomes it names; none without it."
     )
+    documentation: Documentation = Field(default_factory=Documentation)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UseCaseManifest:

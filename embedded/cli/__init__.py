@@ -7,7 +7,8 @@ One module per group of commands:
 - `models`: `train`, `retrain`, `models`, `traffic`, `promote` and `rollback` call the lifecycle API;
   `manifest-key` makes a manifest signing key.
 - `stops`: `stop` and `resume` set a use case's stop switch (lifecycle API).
-- `evidence`: `bom` writes the AI bill of materials of a use case's champion (CycloneDX 1.6).
+- `evidence`: `bom` writes the AI bill of materials of a use case's champion (CycloneDX 1.6), `instructions` its
+  instructions for use, `documentation` the champion's technical documentation.
 - `policy`: `policy propose`, `approve`, `activate`, `shadow`, `rollback`, `retire`, `list`, `show` and `report`
   manage the versions of use-case policies and dataset contracts in the policy registry (lifecycle API).
 - `governance`: `governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`

@@ -1,4 +1,6 @@
-"""`leaim bom`: the AI bill of materials (CycloneDX 1.6 ML-BOM) of a use case's champion, or of one version.
+"""`leaim bom`, `leaim instructions` and `leaim documentation`: the AI bill of materials (CycloneDX 1.6 ML-BOM) of a
+use case's champion (or of one version), the use case's instructions for use (EU AI Act Art. 13), and the champion's
+technical documentation (Annex IV).
 
 The model card, the dataset and the code come from the version's signed manifest (lifecycle API) and the use case's
 active policy (policy registry); the dependencies from the lock file of the platform's checkout (those of the
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,22 +23,40 @@ from embedded.cli.options import api_client, api_options
 from embedded.world import REPOSITORY
 from gpu_workers import settings
 from leaim.governance.evidence.bom import Package, WorkerImage, ml_bom
+from leaim.governance.evidence.instructions import instructions_for_use
+from leaim.governance.evidence.technical import Change, PolicyEntry, TechnicalSources, technical_documentation
 
 if TYPE_CHECKING:
     import argparse
 
     from rich.console import Console
 
+    from contracts.audit.v1 import AuditEvent
+    from contracts.model.v1 import ModelSummary
+    from contracts.policy.v1 import PolicyVersion
     from embedded.cli.options import Commands
+    from embedded.clients.governance import GovernanceClient
 
 LOCK_FILE = REPOSITORY / "uv.lock"
+# The audited changes the technical documentation lists, and the promotion controller's run.
+CHANGE_ACTIONS = (
+    "model.traffic.change",
+    "model.traffic.rollback",
+    "policy.activate",
+    "policy.shadow",
+    "policy.rollback",
+    "policy.retire",
+    "use_case.stop",
+    "use_case.resume",
+)
+CONTROLLER_ACTION = "model.promotion.evaluate"
 PROJECT = "leaim"
 # The lock's groups that run a model's code: the training and inference code of the workers.
 MODEL_GROUPS = ("workers",)
 
 
 def register(commands: Commands) -> None:
-    """Add `bom`."""
+    """Add `bom`, `instructions` and `documentation`."""
     bom = commands.add_parser("bom", help="write the AI bill of materials (CycloneDX 1.6) of a use case's champion")
     bom.add_argument("use_case", help=f"the use case, {NAMED}")
     bom.add_argument("--version", help="a model version (default: the champion)")
@@ -43,6 +64,23 @@ def register(commands: Commands) -> None:
     bom.add_argument("--lock", type=Path, default=LOCK_FILE, help="the lock file of the platform's dependencies")
     api_options(bom, "auditor")
     bom.set_defaults(run=_bom)
+    instructions = commands.add_parser(
+        "instructions", help="write a use case's instructions for use (EU AI Act Art. 13) in Markdown"
+    )
+    instructions.add_argument("use_case", help=f"the use case, {NAMED}")
+    instructions.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
+    api_options(instructions, "auditor")
+    instructions.set_defaults(run=_instructions)
+    documentation = commands.add_parser(
+        "documentation",
+        help="write the technical documentation (EU AI Act Annex IV) of a use case's champion in Markdown",
+    )
+    documentation.add_argument("use_case", help=f"the use case, {NAMED}")
+    documentation.add_argument("--version", help="a model version (default: the champion)")
+    documentation.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
+    documentation.add_argument("--lock", type=Path, default=LOCK_FILE, help="the lock file of the dependencies")
+    api_options(documentation, "auditor")
+    documentation.set_defaults(run=_documentation)
 
 
 def locked_packages(lock: Path) -> list[Package]:
@@ -92,32 +130,121 @@ def worker_images() -> list[WorkerImage]:
     ]
 
 
-def _bom(arguments: argparse.Namespace, console: Console) -> int:
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What the API holds of a use case: its model, the version asked for (None: no champion yet), its policy."""
+
+    summary: ModelSummary
+    signed: SignedManifest | None
+    policy: PolicyVersion
+    manifest: UseCaseManifest
+
+
+def _sources(arguments: argparse.Namespace, version: str | None) -> _Sources:
     from embedded.clients.policies import PolicyClient
 
     client = lifecycle_client(arguments)
     summary = named_model(client, arguments.use_case)
-    version = arguments.version or summary.champion
-    if version is None:
-        raise ApiUsageError(f"use case {summary.use_case!r} has no champion yet: name a version with --version")
-    view = client.version(summary.model_name, version)
-    signed = SignedManifest(manifest=view.manifest, key_id=view.key_id, signature=view.signature)
+    version = version or summary.champion
+    signed = None
+    if version is not None:
+        view = client.version(summary.model_name, version)
+        signed = SignedManifest(manifest=view.manifest, key_id=view.key_id, signature=view.signature)
     policies = api_client(PolicyClient, arguments).list("use_case", summary.use_case)
     active = next((v for v in policies.versions if v.version == policies.head.active), None)
     if active is None:
         raise ApiUsageError(f"use case {summary.use_case!r} has no active policy version")
-    document = ml_bom(
-        signed,
-        UseCaseManifest.model_validate(active.document),
-        packages=locked_packages(arguments.lock),
-        images=worker_images(),
-    )
-    text = json.dumps(document, indent=2) + "\n"
-    if arguments.output is None:
+    return _Sources(summary, signed, active, UseCaseManifest.model_validate(active.document))
+
+
+def _write(text: str, output: Path | None, console: Console, what: str) -> None:
+    if output is None:
         console.file.write(text)
-        return 0
-    arguments.output.write_text(text)
-    console.print(
-        f"wrote {arguments.output}: ML-BOM of {summary.model_name}@{version}, {len(document['components'])} components"
+        return
+    output.write_text(text)
+    console.print(f"wrote {output}: {what}")
+
+
+def _bom(arguments: argparse.Namespace, console: Console) -> int:
+    sources = _sources(arguments, arguments.version)
+    if sources.signed is None:
+        raise ApiUsageError(f"use case {sources.summary.use_case!r} has no champion yet: name a version with --version")
+    document = ml_bom(
+        sources.signed, sources.manifest, packages=locked_packages(arguments.lock), images=worker_images()
     )
+    model = sources.signed.manifest
+    what = f"ML-BOM of {model.model_name}@{model.model_version}, {len(document['components'])} components"
+    _write(json.dumps(document, indent=2) + "\n", arguments.output, console, what)
     return 0
+
+
+def _instructions(arguments: argparse.Namespace, console: Console) -> int:
+    sources = _sources(arguments, None)
+    document = instructions_for_use(
+        sources.manifest,
+        policy_version=sources.policy.version,
+        policy_digest=sources.policy.digest,
+        champion=sources.signed.manifest if sources.signed else None,
+    )
+    gaps = f"{len(document.gaps)} gaps: {'; '.join(document.gaps)}" if document.gaps else "no gaps"
+    _write(document.markdown, arguments.output, console, f"instructions for use of {sources.summary.use_case}, {gaps}")
+    return 0
+
+
+def _documentation(arguments: argparse.Namespace, console: Console) -> int:
+    from embedded.clients.governance import GovernanceClient
+    from embedded.clients.policies import PolicyClient
+
+    sources = _sources(arguments, arguments.version)
+    if sources.signed is None:
+        raise ApiUsageError(f"use case {sources.summary.use_case!r} has no champion yet: name a version with --version")
+    use_case = sources.summary.use_case
+    policies = api_client(PolicyClient, arguments).list("use_case", use_case)
+    document = technical_documentation(
+        TechnicalSources(
+            use_case=sources.manifest,
+            signed=sources.signed,
+            policy_version=sources.policy.version,
+            policy_digest=sources.policy.digest,
+            policies=[
+                PolicyEntry(v.version, v.state, v.digest, v.proposed_by, v.note)
+                for v in sorted(policies.versions, key=lambda v: v.version)
+            ],
+            changes=_changes(api_client(GovernanceClient, arguments), use_case),
+            images=worker_images(),
+            packages=len(locked_packages(arguments.lock)),
+        )
+    )
+    model = sources.signed.manifest
+    gaps = f"{len(document.gaps)} gaps: {'; '.join(document.gaps)}" if document.gaps else "no gaps"
+    what = f"technical documentation of {model.model_name}@{model.model_version}, {gaps}"
+    _write(document.markdown, arguments.output, console, what)
+    return 0
+
+
+def _changes(client: GovernanceClient, use_case: str) -> list[Change]:
+    """Every successful traffic, policy and stop-switch change of `use_case` in the trail, oldest first, and the
+    promotion controller's changes of it."""
+    changes: list[Change] = []
+    for action in CHANGE_ACTIONS:
+        for event in _events(client, {"use_case": use_case, "action": action, "outcome": "success"}):
+            details = event.details or {}
+            summary = "; ".join(str(details[key]) for key in ("change", "reason") if details.get(key)) or action
+            changes.append(Change(event.occurred_at, action, event.principal, summary))
+    for event in _events(client, {"action": CONTROLLER_ACTION, "outcome": "success"}):
+        prefix = f"{use_case}: "
+        for change in (event.details or {}).get("changes", []):
+            if isinstance(change, str) and change.startswith(prefix):
+                changes.append(Change(event.occurred_at, CONTROLLER_ACTION, event.principal, change[len(prefix) :]))
+    return sorted(changes, key=lambda change: change.at)
+
+
+def _events(client: GovernanceClient, filters: dict[str, str | None]) -> list[AuditEvent]:
+    events: list[AuditEvent] = []
+    cursor: str | None = None
+    while True:
+        page = client.audit_events(filters, cursor=cursor, limit=500)
+        events += [record.event for record in page.records]
+        if page.next_cursor is None:
+            return events
+        cursor = page.next_cursor

@@ -18,6 +18,7 @@ from embedded.synthetic import CardFraudGenerator
 from embedded.world import LocalWorld, WorldOptions
 from gpu_workers import settings
 from leaim.adapters.sqs import REASON_ATTRIBUTE
+from leaim.governance.evidence.technical import ANNEX_IV
 from leaim.governance.ports import AuditQuery
 
 if TYPE_CHECKING:
@@ -190,6 +191,38 @@ def test_leaim_bom_writes_the_champions_ml_bom_and_it_is_valid_cyclonedx_1_6(
     libraries = {c["name"]: c["version"] for c in bom["components"] if c["type"] == "library"}
     assert libraries["onnxruntime-gpu"] == settings.ONNXRUNTIME_VERSION and "boto3" in libraries
     assert {c["name"] for c in bom["components"] if c["type"] == "container"} == {"leaim-inference", "leaim-training"}
+
+
+def test_leaim_instructions_writes_the_instructions_for_use_of_the_champion_without_gaps(
+    world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "instructions.md"
+    with pytest.raises(SystemExit) as exited:
+        main(["--state-dir", str(world.state_dir), "instructions", "card_fraud", "--output", str(output)])
+    assert exited.value.code == 0 and "no gaps" in capsys.readouterr().out
+    lines = output.read_text().splitlines()
+    champion = world.version("v1").manifest
+    assert f"| AUC | {champion.metrics.auc:.4f} |" in lines
+    assert all(f"| {gate.gate} |" in "\n".join(lines) for gate in champion.gates)
+    assert any(champion.artifact_digest in line for line in lines[:4])
+    assert "## Gaps" not in lines
+
+
+def test_leaim_documentation_writes_every_annex_iv_section_of_the_champion_or_its_gap(
+    world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "technical.md"
+    with pytest.raises(SystemExit) as exited:
+        main(["--state-dir", str(world.state_dir), "documentation", "card_fraud", "--output", str(output)])
+    assert exited.value.code == 0 and "2 gaps" in capsys.readouterr().out
+    text = output.read_text()
+    headings = [line.removeprefix("## ") for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [*ANNEX_IV, "Gaps"]
+    champion = world.version("v1").manifest
+    assert champion.artifact_digest in text and champion.lineage.snapshot_sha256 in text
+    assert all(f"| {gate.gate} |" in text for gate in champion.gates)
+    # The champion's promotion is in the trail, and so is the policy version the stack seeded.
+    assert "model.traffic.change" in text and "| 1 | active |" in text
 
 
 def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_the_model(
