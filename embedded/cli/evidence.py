@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from contracts.audit.v1 import AuditEvent
     from contracts.model.v1 import ModelSummary
-    from contracts.policy.v1 import PolicyVersion
+    from contracts.policy.v1 import PolicyList, PolicyVersion
     from embedded.cli.options import Commands
     from embedded.clients.governance import GovernanceClient
 
@@ -57,30 +57,35 @@ MODEL_GROUPS = ("workers",)
 
 def register(commands: Commands) -> None:
     """Add `bom`, `instructions` and `documentation`."""
-    bom = commands.add_parser("bom", help="write the AI bill of materials (CycloneDX 1.6) of a use case's champion")
-    bom.add_argument("use_case", help=f"the use case, {NAMED}")
-    bom.add_argument("--version", help="a model version (default: the champion)")
-    bom.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
-    bom.add_argument("--lock", type=Path, default=LOCK_FILE, help="the lock file of the platform's dependencies")
-    api_options(bom, "auditor")
+    bom = _document_command(
+        commands, "bom", "write the AI bill of materials (CycloneDX 1.6) of a use case's champion", versioned=True
+    )
     bom.set_defaults(run=_bom)
-    instructions = commands.add_parser(
-        "instructions", help="write a use case's instructions for use (EU AI Act Art. 13) in Markdown"
+    instructions = _document_command(
+        commands, "instructions", "write a use case's instructions for use (EU AI Act Art. 13) in Markdown"
     )
-    instructions.add_argument("use_case", help=f"the use case, {NAMED}")
-    instructions.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
-    api_options(instructions, "auditor")
     instructions.set_defaults(run=_instructions)
-    documentation = commands.add_parser(
+    documentation = _document_command(
+        commands,
         "documentation",
-        help="write the technical documentation (EU AI Act Annex IV) of a use case's champion in Markdown",
+        "write the technical documentation (EU AI Act Annex IV) of a use case's champion in Markdown",
+        versioned=True,
     )
-    documentation.add_argument("use_case", help=f"the use case, {NAMED}")
-    documentation.add_argument("--version", help="a model version (default: the champion)")
-    documentation.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
-    documentation.add_argument("--lock", type=Path, default=LOCK_FILE, help="the lock file of the dependencies")
-    api_options(documentation, "auditor")
     documentation.set_defaults(run=_documentation)
+
+
+def _document_command(
+    commands: Commands, name: str, summary: str, *, versioned: bool = False
+) -> argparse.ArgumentParser:
+    """A command that writes one document of a use case: its arguments, and the version and lock it reads."""
+    command = commands.add_parser(name, help=summary)
+    command.add_argument("use_case", help=f"the use case, {NAMED}")
+    if versioned:
+        command.add_argument("--version", help="a model version (default: the champion)")
+        command.add_argument("--lock", type=Path, default=LOCK_FILE, help="the lock file of the dependencies")
+    command.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
+    api_options(command, "auditor")
+    return command
 
 
 def locked_packages(lock: Path) -> list[Package]:
@@ -138,6 +143,7 @@ class _Sources:
     signed: SignedManifest | None
     policy: PolicyVersion
     manifest: UseCaseManifest
+    policies: PolicyList
 
 
 def _sources(arguments: argparse.Namespace, version: str | None) -> _Sources:
@@ -154,7 +160,7 @@ def _sources(arguments: argparse.Namespace, version: str | None) -> _Sources:
     active = next((v for v in policies.versions if v.version == policies.head.active), None)
     if active is None:
         raise ApiUsageError(f"use case {summary.use_case!r} has no active policy version")
-    return _Sources(summary, signed, active, UseCaseManifest.model_validate(active.document))
+    return _Sources(summary, signed, active, UseCaseManifest.model_validate(active.document), policies)
 
 
 def _write(text: str, output: Path | None, console: Console, what: str) -> None:
@@ -193,13 +199,11 @@ def _instructions(arguments: argparse.Namespace, console: Console) -> int:
 
 def _documentation(arguments: argparse.Namespace, console: Console) -> int:
     from embedded.clients.governance import GovernanceClient
-    from embedded.clients.policies import PolicyClient
 
     sources = _sources(arguments, arguments.version)
     if sources.signed is None:
         raise ApiUsageError(f"use case {sources.summary.use_case!r} has no champion yet: name a version with --version")
     use_case = sources.summary.use_case
-    policies = api_client(PolicyClient, arguments).list("use_case", use_case)
     document = technical_documentation(
         TechnicalSources(
             use_case=sources.manifest,
@@ -208,7 +212,7 @@ def _documentation(arguments: argparse.Namespace, console: Console) -> int:
             policy_digest=sources.policy.digest,
             policies=[
                 PolicyEntry(v.version, v.state, v.digest, v.proposed_by, v.note)
-                for v in sorted(policies.versions, key=lambda v: v.version)
+                for v in sorted(sources.policies.versions, key=lambda v: v.version)
             ],
             changes=_changes(api_client(GovernanceClient, arguments), use_case),
             images=worker_images(),

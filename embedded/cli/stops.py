@@ -43,13 +43,13 @@ def register(commands: Commands) -> None:
 
 
 def _stop(arguments: argparse.Namespace, console: Console) -> int:
+    if not arguments.show and not arguments.reason:
+        raise ApiUsageError("leaim stop needs --reason (why the use case is stopped), or --show")
     client = lifecycle_client(arguments)
     use_case = named_model(client, arguments.use_case).use_case
     if arguments.show:
         _print_stop(client.stop_state(use_case), console)
         return 0
-    if not arguments.reason:
-        raise ApiUsageError("leaim stop needs --reason (why the use case is stopped), or --show")
     _print_stop(client.stop(use_case, arguments.into, arguments.reason), console)
     return 0
 

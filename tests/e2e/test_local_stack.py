@@ -44,6 +44,14 @@ def transactions(world: LocalWorld) -> Iterator[dict[str, object]]:
     return iter([t.inputs for t in generator.transactions(200, cards)])
 
 
+def leaim(world: LocalWorld, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run `leaim` against the world's stack: its exit status, stdout and stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--state-dir", str(world.state_dir), *argv])
+    captured = capsys.readouterr()
+    return int(exited.value.code or 0), captured.out, captured.err
+
+
 def api_events(world: LocalWorld, trace_id: str):
     return world.audit_log.events(AuditQuery(trace_id=trace_id))
 
@@ -162,20 +170,22 @@ def test_a_declined_decision_carries_at_most_four_principal_reasons_and_its_noti
     assert notice.status == 200, notice.body
     assert [reason["code"] for reason in notice.body["reasons"]] == [reason["code"] for reason in reasons]
     assert f"1. {reasons[0]['statement']}" in notice.body["text"].splitlines()
-    approved = send(api_url, decision_request("card_fraud", "e2e-small", {**next(transactions), "amount": 3.0}, key))
-    if approved.body["outcome"] == "approved":
-        path = f"/v1/decisions/{approved.body['decision_id']}/notice"
-        refused = send(api_url, Sent("notice", "GET", path, b"", headers))
-        assert (refused.status, refused.body["error"]) == (409, "no_adverse_action")
+    # The amount_over_limit rule sends it to review: not an adverse action (yet).
+    reviewed = send(
+        api_url, decision_request("card_fraud", "e2e-large", {**next(transactions), "amount": 25_000.0}, key)
+    )
+    assert reviewed.body["outcome"] == "review"
+    path = f"/v1/decisions/{reviewed.body['decision_id']}/notice"
+    refused = send(api_url, Sent("notice", "GET", path, b"", headers))
+    assert (refused.status, refused.body["error"]) == (409, "no_adverse_action")
 
 
 def test_leaim_bom_writes_the_champions_ml_bom_and_it_is_valid_cyclonedx_1_6(
     world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "bom.json"
-    with pytest.raises(SystemExit) as exited:
-        main(["--state-dir", str(world.state_dir), "bom", "card_fraud", "--output", str(output)])
-    assert exited.value.code == 0, capsys.readouterr().err
+    status, _, err = leaim(world, capsys, "bom", "card_fraud", "--output", str(output))
+    assert status == 0, err
     text = output.read_text()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     bom = json.loads(text)
@@ -197,9 +207,8 @@ def test_leaim_instructions_writes_the_instructions_for_use_of_the_champion_with
     world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "instructions.md"
-    with pytest.raises(SystemExit) as exited:
-        main(["--state-dir", str(world.state_dir), "instructions", "card_fraud", "--output", str(output)])
-    assert exited.value.code == 0 and "no gaps" in capsys.readouterr().out
+    status, out, _ = leaim(world, capsys, "instructions", "card_fraud", "--output", str(output))
+    assert status == 0 and "no gaps" in out
     lines = output.read_text().splitlines()
     champion = world.version("v1").manifest
     assert f"| AUC | {champion.metrics.auc:.4f} |" in lines
@@ -212,9 +221,8 @@ def test_leaim_documentation_writes_every_annex_iv_section_of_the_champion_or_it
     world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "technical.md"
-    with pytest.raises(SystemExit) as exited:
-        main(["--state-dir", str(world.state_dir), "documentation", "card_fraud", "--output", str(output)])
-    assert exited.value.code == 0 and "2 gaps" in capsys.readouterr().out
+    status, out, _ = leaim(world, capsys, "documentation", "card_fraud", "--output", str(output))
+    assert status == 0 and "2 gaps" in out
     text = output.read_text()
     headings = [line.removeprefix("## ") for line in text.splitlines() if line.startswith("## ")]
     assert headings == [*ANNEX_IV, "Gaps"]
@@ -231,9 +239,8 @@ def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_th
     key = world.api_keys["decision_client"]
     api_url = world.running.api_url
     reason = "fraud model under investigation"
-    with pytest.raises(SystemExit) as exited:
-        main(["--state-dir", str(world.state_dir), "stop", "card_fraud", "--into", "review", "--reason", reason])
-    assert exited.value.code == 0 and "stopped into review" in capsys.readouterr().out
+    status, out, _ = leaim(world, capsys, "stop", "card_fraud", "--into", "review", "--reason", reason)
+    assert status == 0 and "stopped into review" in out
     stopped = send(api_url, decision_request("card_fraud", "e2e-stopped", next(transactions), key)).body
     assert (stopped["outcome"], stopped["review_required"], stopped["model"]) == ("review", True, None)
     assert stopped["stopped"]["mode"] == "review" and stopped["stopped"]["reason"] == reason

@@ -64,6 +64,11 @@ def test_a_param_without_a_name_and_a_value_is_refused(text: str) -> None:
         _param(text)
 
 
+def test_stop_without_a_reason_is_refused_before_any_call(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = leaim(capsys, "--state-dir", str(tmp_path), "stop", "card_fraud")
+    assert status == 2 and "leaim stop needs --reason" in err and "no local stack" not in err
+
+
 def test_train_without_a_stack_says_how_to_get_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = leaim(capsys, "--state-dir", str(tmp_path), "train", "--snapshot", "s-1")
     assert status == 2 and "no local stack is running" in err
