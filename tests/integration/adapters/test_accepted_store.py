@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from contracts.audit.v1 import AuditEvent
 from contracts.decision.v1 import DecisionResponse, ModelRef, Override
@@ -29,6 +31,7 @@ from leaim.adapters.dynamodb_audit import (
 from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
 from leaim.adapters.sql import SqlAuditLog, create_engine_for, create_schema
 from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
+from leaim.bootstrap.runtime import ACCEPT_CONFIG
 from leaim.exceptions import AuditWriteError, DuplicateDecisionError, RecordExistsError
 from leaim.governance.audit.chain import DECISION_SHA256, decision_sha256
 from leaim.serving.ports import ActiveModel, TrafficPlan
@@ -218,6 +221,89 @@ def test_an_unreachable_store_is_an_audit_write_error_and_a_read_error() -> None
         log.record_decision(decision("d-1"), {}, event("e-1"))
     with pytest.raises(AcceptedStoreUnavailableError):
         DynamoDecisions("accepted", dynamodb).get("d-1")
+
+
+class LoseAnswers:
+    """Sends the first `times` calls of `operation` to the server for real, then raises the read timeout a slow
+    answer gives: the write lands, its caller sees an error, and botocore's retry sends it again."""
+
+    def __init__(self, dynamodb: Any, operation: str, times: int = 1) -> None:
+        self.left = times
+        self._session = URLLib3Session()
+        dynamodb.meta.events.register(f"before-send.dynamodb.{operation}", self)
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.left == 0:
+            return
+        self.left -= 1
+        self._session.send(request)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def retrying_client(endpoint: LocalEndpoint) -> Any:
+    return local_session(REGION).client("dynamodb", endpoint_url=endpoint.url, config=ACCEPT_CONFIG)
+
+
+@pytest.mark.parametrize("events", [1, 40], ids=["one item", "a transaction"])
+def test_events_whose_write_landed_but_whose_answer_was_lost_are_accepted_once(
+    accepted: tuple[str, Any], endpoint: LocalEndpoint, events: int
+) -> None:
+    table, _ = accepted
+    dynamodb = retrying_client(endpoint)
+    lost = LoseAnswers(dynamodb, "TransactWriteItems" if events > 1 else "PutItem")
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    written = [event(f"e-{index:03d}", details={"note": "x" * 20_000}) for index in range(events)]
+
+    log.append_many(written)
+
+    assert lost.left == 0
+    bundles = list(DynamoAcceptedStore(table, dynamodb, clock=time.time).bundles())
+    assert sorted(event_id for bundle in bundles for event_id in bundle.event_ids) == [e.event_id for e in written]
+
+
+def test_a_decision_override_and_outcome_whose_answers_were_lost_are_accepted_once(
+    accepted: tuple[str, Any], endpoint: LocalEndpoint
+) -> None:
+    table, _ = accepted
+    dynamodb = retrying_client(endpoint)
+    LoseAnswers(dynamodb, "TransactWriteItems")
+    LoseAnswers(dynamodb, "PutItem", times=2)
+    log = DynamoAuditLog(table, dynamodb, clock=time.time)
+    override = Override(
+        review_id="d-1",
+        original_outcome="review",
+        outcome="decline",
+        justification="card reported stolen",
+        reviewer="ana",
+        reviewed_at=WHEN,
+        event_id="e-override",
+    )
+    outcome = RecordedOutcome(
+        decision_id="d-1",
+        use_case="card_fraud",
+        label=True,
+        observed_at=WHEN,
+        source="chargeback",
+        reported_by="ops",
+        recorded_at=WHEN,
+        model=None,
+        score=0.61,
+        outcome="review",
+    )
+
+    log.record_decision(decision("d-1"), {"amount": 12.5}, event("e-1"))
+    log.record_override(override, "card_fraud", event("e-override", action="review.override"))
+    log.record_outcome(outcome, event("e-outcome", action="outcome.record"))
+
+    kinds = sorted(
+        (bundle.kind, bundle.event_ids) for bundle in DynamoAcceptedStore(table, dynamodb, clock=time.time).bundles()
+    )
+    assert kinds == [("decision", ("e-1",)), ("outcome", ("e-outcome",)), ("override", ("e-override",))]
+    # Another write of the same records is still refused: only the write's own events count as landed.
+    with pytest.raises(DuplicateDecisionError):
+        log.record_decision(decision("d-2"), {"amount": 99.0}, event("e-2"))
+    with pytest.raises(RecordExistsError):
+        log.record_override(override, "card_fraud", event("e-override-2", action="review.override"))
 
 
 def test_a_set_aside_bundle_keeps_its_reason_and_an_unreadable_one_says_why(accepted: tuple[str, Any]) -> None:

@@ -165,6 +165,14 @@ def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _condition_failed(error: ClientError) -> bool:
+    """Whether a write was refused because its (first) item exists already."""
+    code = _error_code(error)
+    if code == "ConditionalCheckFailedException":
+        return True
+    return code == "TransactionCanceledException" and _cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]
+
+
 class DynamoAuditLog:
     """`AuditLog` on the accepted store: each write one conditional put or transaction, durable on return.
 
@@ -201,6 +209,10 @@ class DynamoAuditLog:
             else:
                 self._client.transact_write_items(TransactItems=[self._put(item) for item in items])
         except ClientError as error:
+            # Each item is named after a fresh event id, so a condition can only fail on this write itself: a
+            # retried call whose first attempt landed but whose answer was lost. All items land or none do.
+            if _condition_failed(error) and self._landed(items[0], what):
+                return
             raise AuditWriteError(f"{what} were not stored: {_error_code(error)}") from error
         except BotoCoreError as error:
             raise AuditWriteError(f"{what} were not stored: {type(error).__name__}") from error
@@ -234,10 +246,11 @@ class DynamoAuditLog:
         try:
             self._client.transact_write_items(TransactItems=[self._put(request), self._put(bundle)])
         except ClientError as error:
-            if _error_code(error) == "TransactionCanceledException" and _cancellation_codes(error)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if _condition_failed(error):
                 prior = self._prior(decision.use_case, decision.request_id, what)
+                if prior is not None and prior.response.decision_id == decision.decision_id:
+                    # This very write, retried after its first attempt landed and its answer was lost.
+                    return
                 if prior is not None:
                     raise DuplicateDecisionError(prior.response) from error
             raise AuditWriteError(f"{what} were not stored: {_error_code(error)}") from error
@@ -268,11 +281,26 @@ class DynamoAuditLog:
         try:
             self._client.put_item(TableName=self._table, Item=item, ConditionExpression=_NOT_EXISTS)
         except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
+            if _condition_failed(error):
+                if self._landed(item, f"the {what}"):
+                    return
                 raise RecordExistsError(f"the {what} is stored already; nothing was stored") from error
             raise AuditWriteError(f"the {what} and audit event {event.event_id!r} were not stored") from error
         except BotoCoreError as error:
             raise AuditWriteError(f"the {what} and audit event {event.event_id!r} were not stored") from error
+
+    def _landed(self, item: Mapping[str, Any], what: str) -> bool:
+        """Whether the table holds `item`'s events under its key: a write that landed though its caller saw an error.
+
+        Only an item holding the same events text is this write's: an event id is fresh, so no other write holds it.
+        """
+        try:
+            answer = self._client.get_item(TableName=self._table, Key={KEY: item[KEY]}, ConsistentRead=True)
+        except (BotoCoreError, ClientError) as error:
+            reason = f"{what} may not be stored, and could not be read back: {type(error).__name__}"
+            raise AuditWriteError(reason) from error
+        stored = answer.get("Item")
+        return stored is not None and stored.get("events") == item["events"]
 
     def _put(self, item: dict[str, Any]) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": _NOT_EXISTS}}

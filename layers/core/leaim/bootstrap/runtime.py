@@ -45,7 +45,8 @@ AWS_CONFIG = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts"
 # queue or schedule anyway, but a transient error is cheaper to retry here.
 AWS_WRITE_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
 # The accepted store's writes answer every invocation: short timeouts, and one retry of a throttled or lost call
-# (each write is conditional, so a retried one that had landed fails its condition instead of landing twice).
+# (each write is conditional, so a retried one that had landed fails its condition instead of landing twice, and
+# the store reads it back to tell it from another write).
 ACCEPT_CONFIG = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts": 2, "mode": "standard"})
 
 

@@ -18,10 +18,10 @@ import pytest
 from embedded.load.exceptions import LoadPlanError
 from embedded.load.figures import step_figures
 from embedded.load.launch import run_generator
-from embedded.load.plan import LoadPlan, LoadStep
+from embedded.load.plan import Arrival, LoadPlan, LoadStep
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 SLOW_ANSWER_S = 1.5
 
@@ -75,6 +75,20 @@ def slow_server() -> Iterator[SlowServer]:
         yield server
 
 
+def in_flight_peak(arrivals: Sequence[Arrival]) -> int:
+    """The most requests sent and not yet answered at one instant, by the generator's own clock."""
+    changes = sorted(
+        [(arrival.sent_s, 1) for arrival in arrivals]
+        + [(arrival.answered_s, -1) for arrival in arrivals if arrival.answered_s is not None],
+        key=lambda change: (change[0], change[1]),
+    )
+    peak = current = 0
+    for _, change in changes:
+        current += change
+        peak = max(peak, current)
+    return peak
+
+
 def plan_for(url: str, steps: list[LoadStep], **options: Any) -> LoadPlan:
     return LoadPlan(
         api_url=url,
@@ -94,9 +108,11 @@ def test_a_slow_server_is_sent_rate_times_duration_requests_on_schedule(slow_ser
 
     [step] = run.steps
     assert len(slow_server.arrived) == 40
-    # Started on schedule over the two seconds, not held back by the 1.5 s answers.
-    assert max(slow_server.arrived) - min(slow_server.arrived) < 2.5
     assert len(step.arrivals) == 40
+    # Not held back by the 1.5 s answers: requests kept being sent while earlier ones waited for theirs. A loop
+    # that waits for its answers has one request in flight per user; on schedule, about 30 are at once. (How many
+    # exactly depends on how busy the machine is, hence the margin; no wall-clock bound is asserted.)
+    assert in_flight_peak(step.arrivals) >= 10
     assert [arrival.scheduled_s for arrival in step.arrivals] == pytest.approx([i / 20 for i in range(40)])
     assert all(arrival.status == 200 for arrival in step.arrivals)
     assert all((arrival.latency_s or 0) >= SLOW_ANSWER_S for arrival in step.arrivals)
