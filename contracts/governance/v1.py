@@ -308,6 +308,43 @@ class AuditLag(Contract):
     lag_max_s: float | None
 
 
+class ProcessKpis(Contract):
+    """How a use case's models were changed and overseen over a window: body of `GET /v1/use-cases/{use_case}/kpis`,
+    and one row per use case of `leaim governance report`."""
+
+    schema_version: Literal["governance.v1"] = "governance.v1"
+    use_case: str
+    since: Instant
+    until: Instant
+    deployments: int = Field(description="Versions put in traffic: new champions and new challengers.")
+    promotions: int = Field(description="New champions, the use case's first one included.")
+    deployments_per_week: float = Field(description="Deployment frequency: promotions per seven days of the window.")
+    lead_time_p50_hours: float | None = Field(
+        description="From the creation of the training job to its version becoming champion, the median over the "
+        "window's promotions of trained versions; None without one."
+    )
+    lead_time_max_hours: float | None
+    rollbacks: int = Field(description="Challengers taken out of traffic and champions restored, by anyone.")
+    change_failure_rate: float | None = Field(
+        description="Rollbacks over deployments: the share of changes that had to be undone; None without one."
+    )
+    alerts_opened: int = Field(description="Drift and bias alerts opened in the window.")
+    alerts_closed: int = Field(description="Drift and bias alerts closed in the window.")
+    alerts_open: int = Field(description="Drift and bias alerts still open at the end of the window.")
+    mean_time_to_recovery_hours: float | None = Field(
+        description="From opening to closing, the mean over the alerts closed in the window; None without one."
+    )
+    training_jobs: int = Field(description="Training jobs created in the window.")
+    training_jobs_by_trigger: dict[str, int]
+    versions_trained: int = Field(description="Jobs of the window that produced an approved version.")
+    retraining_interval_days: float | None = Field(
+        description="Retraining cadence: the mean time between consecutive training jobs; None with fewer than two."
+    )
+    decisions: int
+    review_rate: float | None = Field(description="Share of the decisions sent to a reviewer.")
+    override_rate: float | None = Field(description="Share of the reviewed decisions a reviewer has decided so far.")
+
+
 class CoverageReport(Contract):
     """The Governance Coverage Ratio, measured: body of `GET /v1/governance/coverage` and `leaim governance report`."""
 
@@ -330,3 +367,4 @@ class CoverageReport(Contract):
     audit_lag: AuditLag | None = Field(
         default=None, description="From acceptance to the hash chain, over the window; None where it is not kept."
     )
+    kpis: list[ProcessKpis] = Field(default_factory=list, description="The process KPIs of every use case, by name.")

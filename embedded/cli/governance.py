@@ -1,4 +1,4 @@
-"""`leaim governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts` and `usage`.
+"""`leaim governance report` and `kpis`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`, `usage`.
 
 Each calls the governance API, local or deployed.
 """
@@ -15,6 +15,7 @@ from embedded.clients.tables import (
     drift_history_table,
     drift_table,
     facts_table,
+    kpis_facts,
     print_coverage,
     quality_table,
     reviews_table,
@@ -31,16 +32,20 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    """Add `governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts` and `usage`."""
+    """Add the governance commands: `governance report` and `kpis`, `outcome`, `reviews`, `review` and the reports."""
     governance = commands.add_parser("governance", help="governance reports")
     reports = governance.add_subparsers(dest="governance_command", required=True)
     report = reports.add_parser(
         "report", help="the governance coverage report; exit 1 when an invocation has no audit event"
     )
-    report.add_argument("--since", type=instant, help="start (default: a day before --until)")
-    report.add_argument("--until", type=instant, help="end, exclusive (default: now)")
+    _window(report, "a day")
     api_options(report, "auditor")
     report.set_defaults(run=_coverage)
+    kpis = reports.add_parser("kpis", help="a use case's process KPIs: deployments, lead time, failures, recovery")
+    kpis.add_argument("use_case")
+    _window(kpis, "30 days")
+    api_options(kpis, "auditor")
+    kpis.set_defaults(run=_kpis)
     outcome = commands.add_parser("outcome", help="record the ground truth of a decision")
     outcome.add_argument("decision_id")
     outcome.add_argument("--label", required=True, choices=["true", "false"], help="true when the target was positive")
@@ -69,8 +74,7 @@ def register(commands: Commands) -> None:
         api_options(command, "auditor")
         command.set_defaults(run=run)
         if name == "quality":
-            command.add_argument("--since", type=instant, help="start (default: a day before --until)")
-            command.add_argument("--until", type=instant, help="end, exclusive (default: now)")
+            _window(command, "a day")
             command.add_argument("--bucket-minutes", type=positive, help="bucket width (default: 60)")
     alerts = commands.add_parser("alerts", help="list open drift and bias alerts")
     alerts.add_argument("--use-case")
@@ -79,10 +83,14 @@ def register(commands: Commands) -> None:
     alerts.set_defaults(run=_alerts)
     usage = commands.add_parser("usage", help="decisions per use case, version and principal")
     usage.add_argument("--use-case")
-    usage.add_argument("--since", type=instant, help="start (default: a day before --until)")
-    usage.add_argument("--until", type=instant, help="end, exclusive (default: now)")
+    _window(usage, "a day")
     api_options(usage, "auditor")
     usage.set_defaults(run=_usage)
+
+
+def _window(command: argparse.ArgumentParser, default: str) -> None:
+    command.add_argument("--since", type=instant, help=f"start (default: {default} before --until)")
+    command.add_argument("--until", type=instant, help="end, exclusive (default: now)")
 
 
 def _decision_options(arguments: argparse.Namespace) -> str | None:
@@ -108,6 +116,12 @@ def _coverage(arguments: argparse.Namespace, console: Console) -> int:
         console.print("No invocations in the range.", markup=False, highlight=False)
         return 0
     return 0 if report.audit_coverage == 1.0 else 1
+
+
+def _kpis(arguments: argparse.Namespace, console: Console) -> int:
+    client = _governance(arguments)
+    console.print(kpis_facts(client.kpis(arguments.use_case, since=arguments.since, until=arguments.until)))
+    return 0
 
 
 def _outcome(arguments: argparse.Namespace, console: Console) -> int:

@@ -10,6 +10,7 @@ from contracts.governance.v1 import (
     CoverageReport,
     DriftReports,
     Explanation,
+    ProcessKpis,
     QualityReport,
     RecordedOutcome,
     Review,
@@ -105,6 +106,11 @@ class GovernanceClient(ApiClient):
         return self._call(
             UsageReport, "GET", with_query("/v1/usage", {"since": since, "until": until, "use_case": use_case})
         )
+
+    def kpis(self, use_case: str, *, since: datetime | None = None, until: datetime | None = None) -> ProcessKpis:
+        """`GET /v1/use-cases/{use_case}/kpis`: the use case's process KPIs (the API's default: the last 30 days)."""
+        path = with_query(f"/v1/use-cases/{segment(use_case)}/kpis", {"since": since, "until": until})
+        return self._call(ProcessKpis, "GET", path)
 
     def coverage(self, *, since: datetime | None = None, until: datetime | None = None) -> CoverageReport:
         """`GET /v1/governance/coverage`: the governance coverage report (the API's default: the last 24 hours)."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         BiasReport,
         CoverageReport,
         DriftReport,
+        ProcessKpis,
         QualityReport,
         Review,
         UsageReport,
@@ -88,6 +89,72 @@ def print_coverage(console: Console, report: CoverageReport) -> None:
             for item in items:
                 console.print(f"  {item}", markup=False, highlight=False)
     console.print(alerts_table(f"Open alerts: {len(report.open_alerts)}", report.open_alerts))
+    console.print(kpis_table("Process KPIs", report.kpis))
+
+
+def kpis_table(title: str, rows: Sequence[ProcessKpis]) -> Table:
+    """The process KPIs of each use case: one row each."""
+    header = (
+        "use case",
+        "promotions",
+        "per week",
+        "lead time p50",
+        "rollbacks",
+        "change failure",
+        "time to recovery",
+        "training jobs",
+        "retraining every",
+        "decisions",
+        "review",
+        "override",
+    )
+    shown = [
+        (
+            kpis.use_case,
+            kpis.promotions,
+            f"{kpis.deployments_per_week:.2f}",
+            _hours(kpis.lead_time_p50_hours),
+            kpis.rollbacks,
+            percent(kpis.change_failure_rate),
+            _hours(kpis.mean_time_to_recovery_hours),
+            kpis.training_jobs,
+            "-" if kpis.retraining_interval_days is None else f"{kpis.retraining_interval_days:.1f} d",
+            kpis.decisions,
+            percent(kpis.review_rate),
+            percent(kpis.override_rate),
+        )
+        for kpis in rows
+    ]
+    return rows_table(title, header, shown)
+
+
+def kpis_facts(kpis: ProcessKpis) -> Table:
+    """One use case's process KPIs, each with what it counts."""
+    triggers = ", ".join(f"{trigger} {count}" for trigger, count in kpis.training_jobs_by_trigger.items()) or "none"
+    cadence = kpis.retraining_interval_days
+    facts = {
+        "new champions": kpis.promotions,
+        "deployments": f"{kpis.deployments} (champions and challengers)",
+        "deployment frequency": f"{kpis.deployments_per_week:.2f} new champions per week",
+        "lead time": f"p50 {_hours(kpis.lead_time_p50_hours)}, max {_hours(kpis.lead_time_max_hours)}",
+        "rollbacks": kpis.rollbacks,
+        "change failure rate": percent(kpis.change_failure_rate),
+        "time to recovery": f"{_hours(kpis.mean_time_to_recovery_hours)} over {kpis.alerts_closed} closed alerts",
+        "alerts": f"{kpis.alerts_opened} opened, {kpis.alerts_closed} closed, {kpis.alerts_open} open at the end",
+        "training jobs": f"{kpis.training_jobs} ({triggers}), {kpis.versions_trained} approved",
+        "retraining cadence": "-" if cadence is None else f"every {cadence:.1f} days",
+        "decisions": kpis.decisions,
+        "review rate": percent(kpis.review_rate),
+        "override rate": percent(kpis.override_rate),
+    }
+    return facts_table(f"Process KPIs of {kpis.use_case}, {_time(kpis.since)} to {_time(kpis.until)} UTC", facts)
+
+
+def _hours(value: float | None) -> str:
+    """Hours, or minutes under one hour; `-` when not measured."""
+    if value is None:
+        return "-"
+    return f"{value * 60:.1f} min" if value < 1 else f"{value:.1f} h"
 
 
 def _seconds(value: float | None) -> str:

@@ -109,6 +109,14 @@ def quality(use_case: str) -> Response:
     return respond_logged(logger, "monitor.quality.read", answer)
 
 
+@app.route("/v1/use-cases/{use_case}/kpis", methods=["GET"], content_types=CONTENT_TYPES)
+def kpis(use_case: str) -> Response:
+    """The use case's process KPIs over a window."""
+    request = current_request(app)
+    answer = governance_api().kpis(use_case, _query(request), invocation_of(app, request))
+    return respond_logged(logger, "governance.kpis", answer)
+
+
 @app.route("/v1/alerts", methods=["GET"], content_types=CONTENT_TYPES)
 def alerts() -> Response:
     """Open drift and bias alerts."""

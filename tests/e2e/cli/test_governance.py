@@ -241,6 +241,7 @@ def test_the_coverage_report_exits_1_when_an_invocation_has_no_audit_event(
     status, out, _ = leaim(capsys, *state(world), "governance", "report")
     assert status == 0, out
     assert "invocations with their audit event" in out and "100.0%" in out
+    assert "Process KPIs" in out and USE_CASE in out
 
     # As Lambda would count an invocation that stored no event: the ledger is the platform's count.
     ledger = world.state_dir / "stack" / INVOCATIONS_FILE
@@ -254,3 +255,21 @@ def test_the_coverage_report_exits_1_when_an_invocation_has_no_audit_event(
         ledger.write_text(counted, encoding="utf-8")
     assert status == 1
     assert f"{unaudited['function']}:never-audited" in out
+
+
+@pytest.mark.slow
+def test_the_process_kpis_count_the_first_champion_from_its_training_job(
+    world: LocalWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = leaim(capsys, *state(world), "governance", "kpis", USE_CASE)
+
+    assert status == 0, out
+    facts = dict(line.strip("│ ").split("│", 1) for line in out.splitlines() if line.count("│") == 3)
+    facts = {name.strip(): value.strip() for name, value in facts.items()}
+    # The world trained one version, which became the champion the use case did not have.
+    assert facts["new champions"] == "1"
+    assert facts["training jobs"].startswith("1 (person 1), 1 approved")
+    assert facts["lead time"].startswith("p50 ") and "min" in facts["lead time"]
+    assert facts["change failure rate"] == "0.0%"
+    status, _, err = leaim(capsys, *state(world), "governance", "kpis", "mortgage")
+    assert status == 2 and "answered 404" in err

@@ -23,6 +23,7 @@ from leaim.adapters.invocations import JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry
 from leaim.adapters.sql.intake import SqlIntakeHistory
 from leaim.adapters.sql.oversight import SqlOversight
+from leaim.adapters.sql.process import SqlProcessHistory
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.validation import validate_inputs
 from leaim.domain.manifests import ManifestCatalog
@@ -164,6 +165,7 @@ class GovernanceBench:
             registry=self.registry,
             ledger=self.ledger,
             verifies=self.signer.verifies,
+            history=SqlProcessHistory(engine),
             clock=self.clock,
             intake=SqlIntakeHistory(engine),
         )

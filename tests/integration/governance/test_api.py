@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from contracts.governance.v1 import Alert
+from contracts.model.v1 import RetrainingRequest
 from leaim.adapters.sql.intake import SqlAuditIntake
+from leaim.adapters.sql.jobs import SqlTrainingJobStore
 from leaim.governance.access.gate import Invocation
-from tests.integration.governance.harness import USE_CASE, GovernanceBench, transaction
+from tests.integration.governance.harness import MODEL, USE_CASE, GovernanceBench, transaction
 from tests.support.accepted import bundle, events_item
 from tests.support.openapi import document
 
@@ -295,6 +298,77 @@ def test_coverage_reports_how_long_accepted_events_waited_for_their_chain(bench:
     assert (lag["batches"], lag["events"]) == (3, 6)
     assert lag["lag_p50_s"] == pytest.approx(0.4)
     assert lag["lag_p99_s"] == lag["lag_max_s"] == pytest.approx(3.0)
+
+
+def trained(bench: GovernanceBench, version: str, hours_ago: float) -> None:
+    """A succeeded training job of `version`, created `hours_ago`."""
+    created = datetime.now(UTC) - timedelta(hours=hours_ago)
+    job = bench.retrain(USE_CASE, RetrainingRequest(reason="new data", trigger="person"), principal="fraud-ml")
+    SqlTrainingJobStore(bench.engine).create(
+        job.model_copy(
+            update={"job_id": f"job-{version}", "version": version, "state": "succeeded", "created_at": created}
+        )
+    )
+
+
+def test_kpis_measure_deployments_lead_time_failures_recovery_and_oversight(bench: GovernanceBench) -> None:
+    # The fixture made v1 champion just now; its training job started five hours ago.
+    trained(bench, "v1", hours_ago=5)
+    trained(bench, "v2", hours_ago=2)
+    bench.registry.publish(
+        bench.signer.sign(bench.registry.get(MODEL, "v1").manifest.model_copy(update={"model_version": "v2"}))
+    )
+    bench.registry.set_challenger(USE_CASE, MODEL, "v2", "canary", 10.0, actor="fraud-ml")
+    bench.registry.clear_challenger(USE_CASE, actor="controller:promotion")
+    now = datetime.now(UTC)
+    bench.store.open_alert(
+        Alert(
+            alert_id="a-1",
+            use_case=USE_CASE,
+            kind="drift",
+            model_version="v1",
+            subject="amount_to_avg",
+            message="PSI 0.31 over 0.2",
+            opened_at=now - timedelta(hours=3),
+            report_id="r-1",
+        )
+    )
+    bench.store.close_alerts(USE_CASE, "drift", still_open=[], at=now - timedelta(hours=1))
+    decisions = [decided(bench, **APPROVED) for _ in range(3)] + [decided(bench, **IN_REVIEW)]
+    override(bench, decisions[3]["decision_id"], {"outcome": "approved", "justification": "Known traveller, fine."})
+
+    answer = bench.call(lambda inv: bench.api.kpis(USE_CASE, {}, inv), "auditor-key")
+
+    assert answer.status == 200
+    kpis = answer.body
+    assert (kpis["deployments"], kpis["promotions"], kpis["rollbacks"]) == (2, 1, 1)
+    assert kpis["change_failure_rate"] == pytest.approx(0.5)
+    # One promotion in the default window of 30 days.
+    assert kpis["deployments_per_week"] == pytest.approx(7 / 30)
+    assert kpis["lead_time_p50_hours"] == pytest.approx(5, abs=0.05)
+    assert kpis["mean_time_to_recovery_hours"] == pytest.approx(2, abs=0.01)
+    assert (kpis["alerts_opened"], kpis["alerts_closed"], kpis["alerts_open"]) == (1, 1, 0)
+    assert (kpis["training_jobs"], kpis["versions_trained"], kpis["training_jobs_by_trigger"]) == (2, 2, {"person": 2})
+    assert kpis["retraining_interval_days"] == pytest.approx(3 / 24, abs=0.01)
+    assert (kpis["decisions"], kpis["review_rate"], kpis["override_rate"]) == (4, 0.25, 1.0)
+    assert answer.event.details == {"promotions": 1, "rollbacks": 1, "decisions": 4}
+    coverage = bench.call(lambda inv: bench.api.coverage({}, inv), "auditor-key")
+    assert [(row["use_case"], row["promotions"], row["rollbacks"]) for row in coverage.body["kpis"]] == [
+        (USE_CASE, 1, 1)
+    ]
+
+
+def test_kpis_are_refused_for_an_unknown_use_case_a_bad_range_and_a_decision_client(bench: GovernanceBench) -> None:
+    unknown = bench.call(lambda inv: bench.api.kpis("no_such_use_case", {}, inv), "auditor-key")
+    backwards = bench.call(
+        lambda inv: bench.api.kpis(USE_CASE, {"since": "2026-12-02T00:00:00", "until": "2026-12-01T00:00:00"}, inv),
+        "auditor-key",
+    )
+    client = bench.call(lambda inv: bench.api.kpis(USE_CASE, {}, inv), "client-key")
+
+    assert unknown.status == 404
+    assert (backwards.status, backwards.body["fields"][0]["field"]) == (422, "query.since")
+    assert client.status == 403
 
 
 def test_quality_per_version_comes_from_decisions_with_outcomes(bench: GovernanceBench) -> None:

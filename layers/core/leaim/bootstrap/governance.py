@@ -14,6 +14,7 @@ from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocati
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry
 from leaim.adapters.sql.intake import SqlIntakeHistory
 from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
+from leaim.adapters.sql.process import SqlProcessHistory
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
     AWS_WRITE_CONFIG,
@@ -44,6 +45,7 @@ class Oversight:
     intake: SqlIntakeHistory
     catalog: ManifestCatalog
     registry: SqlModelRegistry
+    history: SqlProcessHistory
     dynamodb: Any
 
 
@@ -59,6 +61,7 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
         intake=SqlIntakeHistory(engine),
         catalog=runtime.manifests(runtime.dynamodb),
         registry=SqlModelRegistry(engine),
+        history=SqlProcessHistory(engine),
         dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     )
 
@@ -96,6 +99,7 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         registry=oversight.registry,
         ledger=_ledger(settings),
         verifies=lambda signed: signer().verifies(signed),
+        history=oversight.history,
         clock=runtime.clock,
         intake=oversight.intake,
     )

@@ -46,6 +46,8 @@ MAX_PAGE = 1000
 MAX_EXPORT_ROWS = 100_000
 MAX_EXPORT_BYTES = 5_500_000
 DEFAULT_WINDOW = timedelta(hours=24)
+# Process KPIs count changes, which come days apart: a month by default.
+KPI_WINDOW = timedelta(days=30)
 HISTORY = 20
 # The principal of the events of the public route, which no key authenticates.
 ANONYMOUS = "anonymous"
@@ -81,7 +83,7 @@ CSV_COLUMNS = (
 
 class GovernanceApi(GovernedHttp):
     """`/v1/audit`, `/v1/decisions/{id}/outcome|explanation`, `/v1/reviews`, `/v1/use-cases/{use_case}/drift|bias|
-    quality`, `/v1/alerts`, `/v1/usage`, `/v1/governance/coverage`, and the public `/openapi.json`."""
+    quality|kpis`, `/v1/alerts`, `/v1/usage`, `/v1/governance/coverage`, and the public `/openapi.json`."""
 
     def __init__(
         self,
@@ -323,6 +325,24 @@ class GovernanceApi(GovernedHttp):
         return self._serve(
             invocation,
             "monitor.quality.read",
+            Permission.READ_MONITORING,
+            {"use_case": use_case},
+            work,
+            subject={"use_case": use_case},
+        )
+
+    def kpis(self, use_case: str, query: Mapping[str, str], invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/use-cases/{use_case}/kpis`: the use case's process KPIs over `since` .. `until` (30 days)."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
+            since, until = report_range(query, self._clock.now(), KPI_WINDOW)
+            kpis = self._reports.kpis(use_case, since, until)
+            return kpis, {"promotions": kpis.promotions, "rollbacks": kpis.rollbacks, "decisions": kpis.decisions}
+
+        return self._serve(
+            invocation,
+            "governance.kpis",
             Permission.READ_MONITORING,
             {"use_case": use_case},
             work,

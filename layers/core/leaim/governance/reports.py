@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from contracts.governance.v1 import AuditLag, CoverageReport, ThrottledRow, UsageReport, UsageRow
+from leaim.governance.kpis import process_kpis
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from contracts.governance.v1 import ProcessKpis
     from contracts.model.v1 import SignedManifest
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.audit.intake import IntakeHistory
-    from leaim.governance.oversight.ports import InvocationLedger, OversightStore, UsageFact
+    from leaim.governance.oversight.ports import InvocationLedger, OversightStore, ProcessHistory, UsageFact
     from leaim.lifecycle.ports import ModelRegistry
     from leaim.serving.ports import ModelRouter
 
@@ -61,7 +63,8 @@ def _share(part: int, whole: int) -> float | None:
 
 
 class GovernanceReports:
-    """Usage analytics and coverage, read from the audit store, the registry and the function platform."""
+    """Usage analytics, process KPIs and coverage, read from the audit store, the registry, the training jobs and the
+    function platform."""
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class GovernanceReports:
         registry: ModelRegistry,
         ledger: InvocationLedger,
         verifies: Callable[[SignedManifest], bool],
+        history: ProcessHistory,
         clock: Clock,
         intake: IntakeHistory | None = None,
     ) -> None:
@@ -82,6 +86,7 @@ class GovernanceReports:
         self._registry = registry
         self._ledger = ledger
         self._verifies = verifies
+        self._history = history
         self._clock = clock
         self._intake = intake
 
@@ -97,10 +102,32 @@ class GovernanceReports:
         rows = usage_rows(self._store.usage(since, end, use_case))
         return UsageReport(since=since, until=end, rows=rows, throttled=throttled)
 
+    def kpis(self, use_case: str, since: datetime, until: datetime) -> ProcessKpis:
+        """The process KPIs of a use case over [since, until); NotFoundError for an unknown use case."""
+        self._catalog.get(use_case)
+        changes = self._history.traffic_changes(use_case, since, until)
+        promoted: dict[str, set[str]] = defaultdict(set)
+        for change in changes:
+            if change.change == "promote" and change.version is not None:
+                promoted[change.model_name].add(change.version)
+        trained = {}
+        for model_name, versions in promoted.items():
+            trained.update(self._history.jobs_of(model_name, versions))
+        return process_kpis(
+            use_case,
+            since,
+            until,
+            changes=changes,
+            trained=trained,
+            jobs=self._history.training_jobs(use_case, since, until),
+            alerts=self._store.alerts(use_case=use_case, open_only=False),
+            usage=self._store.usage(since, until, use_case),
+        )
+
     def coverage(self, since: datetime, until: datetime | None = None) -> CoverageReport:
         """What share of invocations stored their audit event, of decisions can be explained, and of live
-        versions are governed (a signed manifest that verifies, a baseline and passed gates), with open alerts, and
-        how long accepted events waited for their hash chain.
+        versions are governed (a signed manifest that verifies, a baseline and passed gates), with open alerts, how
+        long accepted events waited for their hash chain, and the process KPIs of every use case.
         """
         end = until or datetime.fromtimestamp(self._clock.now(), UTC)
         # An invocation is counted when it ends, after its event: events from just before the window count too.
@@ -136,6 +163,7 @@ class GovernanceReports:
             open_alerts=self._store.alerts(open_only=True),
             coverage_ratio=sum(measured) / len(measured) if measured else None,
             audit_lag=self._audit_lag(since, end),
+            kpis=[self.kpis(use_case, since, end) for use_case in sorted(self._catalog.names())],
         )
 
     def _audit_lag(self, since: datetime, until: datetime) -> AuditLag | None:

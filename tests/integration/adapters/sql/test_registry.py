@@ -6,7 +6,7 @@ import base64
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from contracts.model.v1 import (
 )
 from contracts.training.v2 import Baseline, GroupRate, Histogram, TrainingMetrics
 from leaim.adapters.sql import ModelVersionExistsError, SqlModelRegistry
+from leaim.adapters.sql.process import SqlProcessHistory
 from leaim.exceptions import (
     ConflictError,
     NotFoundError,
@@ -471,6 +472,40 @@ def test_restoring_a_champion_that_is_now_the_challenger_clears_the_challenger(e
     policy = registry.restore_previous(USE_CASE, actor="oncall")
 
     assert (policy.champion, policy.challenger, policy.policy, policy.previous_champion) == ("v1", None, None, None)
+
+
+def test_every_change_leaves_one_history_row_and_a_refused_one_none(engine: Engine) -> None:
+    registry = SqlModelRegistry(engine)
+    history = SqlProcessHistory(engine)
+    publish_versions(registry, "v1", "v2", "v3")
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    registry.set_champion(USE_CASE, MODEL, "v1", actor="training-job:j-1")
+    registry.set_challenger(USE_CASE, MODEL, "v2", "canary", 10.0, actor="ops")
+    registry.clear_challenger(USE_CASE, actor="controller:promotion")
+    registry.set_challenger(USE_CASE, MODEL, "v3", "shadow", 0.0, actor="ops")
+    registry.set_champion(USE_CASE, MODEL, "v3", actor="controller:promotion")
+    with pytest.raises(RevisionConflictError):
+        registry.set_champion(USE_CASE, MODEL, "v2", actor="late", expected_revision=1)
+    with pytest.raises(TrafficChangeError):
+        registry.clear_challenger(USE_CASE, actor="late")
+    registry.restore_previous(USE_CASE, actor="oncall")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    changes = history.traffic_changes(USE_CASE, before, after)
+
+    assert [(c.revision, c.change, c.version, c.champion, c.challenger, c.by) for c in changes] == [
+        (1, "promote", "v1", "v1", None, "training-job:j-1"),
+        (2, "challenge", "v2", "v1", "v2", "ops"),
+        (3, "clear", None, "v1", None, "controller:promotion"),
+        (4, "challenge", "v3", "v1", "v3", "ops"),
+        (5, "promote", "v3", "v3", None, "controller:promotion"),
+        (6, "restore", "v1", "v1", None, "oncall"),
+    ]
+    policy = registry.traffic(USE_CASE)
+    assert policy is not None
+    assert changes[-1].at == policy.updated_at
+    assert history.traffic_changes(USE_CASE, after, after + timedelta(days=1)) == []
+    assert history.traffic_changes("fraud_check", before, after) == []
 
 
 def test_stale_expected_revisions_are_refused(engine: Engine) -> None:

@@ -45,7 +45,7 @@ class SqlTrainingJobStore:
         try:
             with Session(self._engine) as session:
                 row = session.get(TrainingJobRow, job_id)
-                job = None if row is None else _job(row)
+                job = None if row is None else job_of(row)
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"training job {job_id!r} could not be read") from error
         return job
@@ -77,7 +77,7 @@ class SqlTrainingJobStore:
                 if row is None:
                     raise NotFoundError(f"no training job {job_id!r}")
                 changes["updated_at"] = utc_now()
-                updated = TrainingJob.model_validate({**_job(row).model_dump(), **changes})
+                updated = TrainingJob.model_validate({**job_of(row).model_dump(), **changes})
                 for name in changes:
                     setattr(row, name, getattr(updated, name))
         except SQLAlchemyError as error:
@@ -100,11 +100,12 @@ class SqlTrainingJobStore:
             with Session(self._engine) as session, session.begin():
                 if session.exec(statement).rowcount != 1:
                     return None
-                claimed = _job(session.exec(select(TrainingJobRow).where(col(TrainingJobRow.job_id) == job_id)).one())
+                claimed = job_of(session.exec(select(TrainingJobRow).where(col(TrainingJobRow.job_id) == job_id)).one())
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"training job {job_id!r} could not be claimed") from error
         return claimed
 
 
-def _job(row: TrainingJobRow) -> TrainingJob:
+def job_of(row: TrainingJobRow) -> TrainingJob:
+    """The contract of a job's row."""
     return TrainingJob.model_validate({name: getattr(row, name) for name in TrainingJob.model_fields})

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from contracts.model.v1 import ModelSummary, SignedManifest, TrafficPolicy
 from leaim.adapters.sql.exceptions import StoreUnavailableError
-from leaim.adapters.sql.tables import ModelVersionRow, TrafficPolicyRow, utc_now
+from leaim.adapters.sql.tables import ModelVersionRow, TrafficChangeRow, TrafficPolicyRow, utc_now
 from leaim.exceptions import (
     LeaimError,
     ModelVersionExistsError,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from leaim.governance.oversight.ports import TrafficChangeKind
     from leaim.serving.ports import TrafficPlanPublisher
 
 logger = logging.getLogger(__name__)
@@ -292,7 +293,12 @@ class SqlModelRegistry:
             return promoted.without_challenger() if current.challenger == version else promoted
 
         return self._change(
-            use_case, actor=actor, expected_revision=expected_revision, target=(model_name, version), decide=promote
+            use_case,
+            "promote",
+            actor=actor,
+            expected_revision=expected_revision,
+            target=(model_name, version),
+            decide=promote,
         )
 
     def set_challenger(
@@ -331,7 +337,12 @@ class SqlModelRegistry:
             return replace(current, challenger=version, policy=policy, canary_percent=share)
 
         return self._change(
-            use_case, actor=actor, expected_revision=expected_revision, target=(model_name, version), decide=challenge
+            use_case,
+            "challenge",
+            actor=actor,
+            expected_revision=expected_revision,
+            target=(model_name, version),
+            decide=challenge,
         )
 
     def clear_challenger(self, use_case: str, *, actor: str, expected_revision: int | None = None) -> TrafficPolicy:
@@ -345,7 +356,7 @@ class SqlModelRegistry:
                 raise TrafficChangeError(f"use case {use_case!r} has no challenger to roll back")
             return current.without_challenger()
 
-        return self._change(use_case, actor=actor, expected_revision=expected_revision, decide=clear)
+        return self._change(use_case, "clear", actor=actor, expected_revision=expected_revision, decide=clear)
 
     def restore_previous(self, use_case: str, *, actor: str, expected_revision: int | None = None) -> TrafficPolicy:
         """Make the previous champion the champion again (the rollback of a champion).
@@ -362,18 +373,20 @@ class SqlModelRegistry:
             restored = replace(current, champion=current.previous_champion, previous_champion=None)
             return restored.without_challenger() if current.challenger == current.previous_champion else restored
 
-        return self._change(use_case, actor=actor, expected_revision=expected_revision, decide=restore)
+        return self._change(use_case, "restore", actor=actor, expected_revision=expected_revision, decide=restore)
 
     def _change(
         self,
         use_case: str,
+        change: TrafficChangeKind,
         *,
         actor: str,
         expected_revision: int | None,
         decide: Callable[[_Routing | None], _Routing],
         target: tuple[str, str] | None = None,
     ) -> TrafficPolicy:
-        """Read the policy, let `decide` compute the new routing, and write it only if the revision is unchanged.
+        """Read the policy, let `decide` compute the new routing, and write it only if the revision is unchanged,
+        with the change's history row in the same transaction.
 
         With no expected revision the write is still conditional on the revision just read, so a change
         made between the read and the write raises RevisionConflictError instead of being overwritten.
@@ -405,11 +418,28 @@ class SqlModelRegistry:
                     _insert_first(session, row)
                 else:
                     _update_from(session, row, stored)
+                session.add(_history(row, change))
                 changed = _policy(row)
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"traffic policy of use case {use_case!r} could not be changed") from error
         self._publish(use_case, changed.revision)
         return changed
+
+
+def _history(row: TrafficPolicyRow, change: TrafficChangeKind) -> TrafficChangeRow:
+    version = {"promote": row.champion_version, "challenge": row.challenger_version, "restore": row.champion_version}
+    return TrafficChangeRow(
+        use_case=row.use_case,
+        revision=row.revision,
+        change=change,
+        model_name=row.model_name,
+        version=version.get(change),
+        champion_version=row.champion_version,
+        challenger_version=row.challenger_version,
+        policy=row.policy,
+        changed_at=row.updated_at,
+        changed_by=row.updated_by,
+    )
 
 
 def _check_servable(session: Session, use_case: str, model_name: str, version: str) -> None:

@@ -223,6 +223,29 @@ class TrafficPolicyRow(SQLModel, table=True):
     updated_by: str
 
 
+class TrafficChangeRow(SQLModel, table=True):
+    """One change of a use case's traffic policy, written in the transaction that makes it: its history.
+
+    `change` is what the change did: `promote` (a new champion, the first one included), `challenge` (a new or
+    replaced challenger), `clear` (a challenger taken out of traffic) or `restore` (the previous champion back).
+    `version` is the version the change put in traffic, None for `clear`.
+    """
+
+    __tablename__ = "traffic_changes"
+    __table_args__ = (Index("ix_traffic_changes_use_case_changed_at", "use_case", "changed_at"),)
+
+    use_case: str = Field(primary_key=True)
+    revision: int = Field(primary_key=True)
+    change: str
+    model_name: str
+    version: str | None = None
+    champion_version: str
+    challenger_version: str | None = None
+    policy: str | None = None
+    changed_at: datetime = Field(sa_type=UtcDateTime)
+    changed_by: str
+
+
 class TrainingJobRow(SQLModel, table=True):
     """One `contracts.model.v1.TrainingJob`, column for field."""
 
@@ -344,6 +367,7 @@ ALL: tuple[Table, ...] = tuple(
         "decisions",
         "model_versions",
         "traffic_policies",
+        "traffic_changes",
         "training_jobs",
         "outcomes",
         "overrides",

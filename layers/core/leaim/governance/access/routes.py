@@ -22,6 +22,7 @@ from contracts.governance.v1 import (
     DriftReports,
     Explanation,
     OutcomeReport,
+    ProcessKpis,
     QualityReport,
     RecordedOutcome,
     Review,
@@ -475,6 +476,28 @@ ROUTES: tuple[Route, ...] = (
             ),
         ),
         answers=(Answer(200, "Quality per version and time bucket.", QualityReport),),
+        errors=_keyed(404, 422),
+    ),
+    Route(
+        function=GOVERNANCE_API,
+        method="GET",
+        path="/v1/use-cases/{use_case}/kpis",
+        operation_id="readKpis",
+        action="governance.kpis",
+        summary="Process KPIs: deployment frequency, lead time, change failure rate, time to recovery, retraining "
+        "cadence, review and override rates.",
+        permission=Permission.READ_MONITORING,
+        touches=Touches.USE_CASE,
+        path_parameters=(USE_CASE,),
+        query=(
+            Parameter(
+                "since",
+                "Start of the range, an ISO-8601 time (UTC without an offset); by default 30 days before `until`.",
+                format="date-time",
+            ),
+            REPORT_UNTIL,
+        ),
+        answers=(Answer(200, "The use case's process KPIs over the range.", ProcessKpis),),
         errors=_keyed(404, 422),
     ),
     Route(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -11,8 +11,13 @@ if TYPE_CHECKING:
 
     from contracts.decision.v1 import DecisionResponse, Override
     from contracts.governance.v1 import Alert, RecordedOutcome
+    from contracts.model.v1 import TrainingJob
     from contracts.trail.v1 import AuditPage, AuditRecord
     from leaim.governance.ports import AuditQuery
+
+TrafficChangeKind = Literal["promote", "challenge", "clear", "restore"]
+"""What a traffic change did: a new champion, a new challenger, a challenger taken out, the previous champion back."""
+ROLLBACKS: tuple[TrafficChangeKind, ...] = ("clear", "restore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,4 +170,35 @@ class InvocationLedger(Protocol):
 
     def invocations(self, since: datetime, until: datetime) -> list[CountedInvocation] | int:
         """The invocations in [since, until): each one where the platform lists them, else only their number."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficChangeRecord:
+    """One change of a use case's traffic policy, from its history; `version` is the one it put in traffic."""
+
+    use_case: str
+    revision: int
+    change: TrafficChangeKind
+    model_name: str
+    version: str | None
+    champion: str
+    challenger: str | None
+    at: datetime
+    by: str
+
+
+class ProcessHistory(Protocol):
+    """How a use case's models changed: its traffic changes and its training jobs, for the process KPIs."""
+
+    def traffic_changes(self, use_case: str, since: datetime, until: datetime) -> list[TrafficChangeRecord]:
+        """The changes of the use case's traffic policy in [since, until), oldest first."""
+        ...
+
+    def training_jobs(self, use_case: str, since: datetime, until: datetime) -> list[TrainingJob]:
+        """The use case's training jobs created in [since, until), oldest first."""
+        ...
+
+    def jobs_of(self, model_name: str, versions: Collection[str]) -> dict[str, TrainingJob]:
+        """The training job that produced each of `versions` of a model, where one did (imported ones have none)."""
         ...
