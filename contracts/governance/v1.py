@@ -345,6 +345,24 @@ class ProcessKpis(Contract):
     override_rate: float | None = Field(description="Share of the reviewed decisions a reviewer has decided so far.")
 
 
+class EvidenceItem(Contract):
+    """One requirement of the compliance map, and whether the running system holds its evidence for a use case."""
+
+    anchor: str = Field(description="The article or framework, e.g. `EU AI Act Art. 13`.")
+    requirement: str
+    status: Literal["evidence", "gap"]
+    evidence: str = Field(description="What answers the requirement, and the route or command that shows it.")
+    gaps: list[str] = Field(description="What is missing; empty when the status is `evidence`.")
+
+
+class UseCaseEvidence(Contract):
+    """The compliance map of one use case, item by item."""
+
+    use_case: str
+    items: list[EvidenceItem]
+    gaps: int = Field(description="How many items are gaps.")
+
+
 class CoverageReport(Contract):
     """The Governance Coverage Ratio, measured: body of `GET /v1/governance/coverage` and `leaim governance report`."""
 
@@ -368,3 +386,6 @@ class CoverageReport(Contract):
         default=None, description="From acceptance to the hash chain, over the window; None where it is not kept."
     )
     kpis: list[ProcessKpis] = Field(default_factory=list, description="The process KPIs of every use case, by name.")
+    evidence: list[UseCaseEvidence] = Field(
+        default_factory=list, description="Which items of the compliance map have evidence for each use case, by name."
+    )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         QualityReport,
         Review,
         UsageReport,
+        UseCaseEvidence,
     )
     from contracts.replay.v1 import DecisionReplay, ReplayBinding, ReplayOutcome
 
@@ -90,6 +91,18 @@ def print_coverage(console: Console, report: CoverageReport) -> None:
                 console.print(f"  {item}", markup=False, highlight=False)
     console.print(alerts_table(f"Open alerts: {len(report.open_alerts)}", report.open_alerts))
     console.print(kpis_table("Process KPIs", report.kpis))
+    for evidence in report.evidence:
+        console.print(evidence_table(evidence))
+
+
+def evidence_table(evidence: UseCaseEvidence) -> Table:
+    """The compliance map of one use case: each item's status, and what answers it or what is missing."""
+    rows = [
+        (item.anchor, item.status, item.evidence if item.status == "evidence" else "; ".join(item.gaps))
+        for item in evidence.items
+    ]
+    title = f"Evidence for {evidence.use_case}: {len(evidence.items) - evidence.gaps} items, {evidence.gaps} gaps"
+    return rows_table(title, ("requirement", "status", "evidence or gap"), rows)
 
 
 def kpis_table(title: str, rows: Sequence[ProcessKpis]) -> Table:

@@ -242,6 +242,7 @@ def test_the_coverage_report_exits_1_when_an_invocation_has_no_audit_event(
     assert status == 0, out
     assert "invocations with their audit event" in out and "100.0%" in out
     assert "Process KPIs" in out and USE_CASE in out
+    assert f"Evidence for {USE_CASE}: " in out and "EU AI Act Annex IV" in out
 
     # As Lambda would count an invocation that stored no event: the ledger is the platform's count.
     ledger = world.state_dir / "stack" / INVOCATIONS_FILE

@@ -271,10 +271,19 @@ def test_coverage_measures_audited_invocations_explained_decisions_and_governed_
     assert full.body["explanation_coverage"] == 1.0
     assert (full.body["live_versions"], full.body["version_coverage"]) == (1, 1.0)
     assert full.body["coverage_ratio"] == 1.0
+    [evidence] = full.body["evidence"]
+    statuses = {item["anchor"]: item["status"] for item in evidence["items"]}
+    assert evidence["use_case"] == USE_CASE
+    assert statuses["EU AI Act Art. 12"] == statuses["EU AI Act Art. 15"] == statuses["EU AI Act Art. 86"] == "evidence"
+    # The monitor has not run in this window, and retention floors are not built.
+    assert statuses["NIST AI RMF: Measure"] == statuses["EU AI Act Art. 19, 26"] == "gap"
     assert partial.body["audit_coverage"] < 1.0
     assert partial.body["unaudited_invocations"] == ["IngestApiFunction:lost-invocation"]
     assert partial.body["version_coverage"] == 0.0
     assert "signature does not verify" in partial.body["ungoverned_versions"][0]
+    items = {item["anchor"]: item for item in partial.body["evidence"][0]["items"]}
+    assert items["EU AI Act Art. 12"]["gaps"] == ["1 invocations of the window have no audit event"]
+    assert items["EU AI Act Art. 15"]["gaps"] == ["the champion has a manifest whose signature does not verify"]
     refused = bench.call(lambda inv: bench.api.coverage({}, inv), "ml-key")
     assert refused.status == 403
 

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from contracts.governance.v1 import AuditLag, CoverageReport, ThrottledRow, UsageReport, UsageRow
+from leaim.governance.evidence.checks import EvidenceFacts, compliance_evidence
 from leaim.governance.kpis import process_kpis
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from contracts.governance.v1 import ProcessKpis
+    from contracts.governance.v1 import ProcessKpis, UseCaseEvidence
     from contracts.model.v1 import SignedManifest
     from leaim.domain.clock import Clock
     from leaim.domain.manifests import ManifestCatalog
@@ -164,6 +165,31 @@ class GovernanceReports:
             coverage_ratio=sum(measured) / len(measured) if measured else None,
             audit_lag=self._audit_lag(since, end),
             kpis=[self.kpis(use_case, since, end) for use_case in sorted(self._catalog.names())],
+            evidence=[
+                self._evidence(use_case, since, end, audit_coverage=shares[0], unaudited=invocations - audited)
+                for use_case in sorted(self._catalog.names())
+            ],
+        )
+
+    def _evidence(
+        self, use_case: str, since: datetime, until: datetime, *, audit_coverage: float | None, unaudited: int
+    ) -> UseCaseEvidence:
+        plan = self._router.plan(use_case)
+        champion = problem = None
+        if plan is not None:
+            champion = self._registry.get(plan.champion.name, plan.champion.version)
+            problem = self._problem(plan.champion.name, plan.champion.version)
+        decisions, explained = self._store.explanation_counts(since, until, use_case)
+        return compliance_evidence(
+            EvidenceFacts(
+                use_case=self._catalog.get(use_case),
+                champion=champion,
+                champion_problem=problem,
+                audit_coverage=audit_coverage,
+                unaudited=unaudited,
+                explanation_coverage=_share(explained, decisions),
+                monitored=bool(self._store.reports(use_case, "drift", limit=1)),
+            )
         )
 
     def _audit_lag(self, since: datetime, until: datetime) -> AuditLag | None:

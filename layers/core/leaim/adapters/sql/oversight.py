@@ -106,14 +106,18 @@ class SqlOversight:
             return self._stored(*clauses, what=f"decisions of {use_case!r}")
         return self._stored(*clauses, what=f"decisions of {use_case!r}", limit=limit, latest=True)
 
-    def explanation_counts(self, since: datetime, until: datetime) -> tuple[int, int]:
-        """Decisions made in [since, until), and those stored with reasons and, when scored, with features.
+    def explanation_counts(self, since: datetime, until: datetime, use_case: str | None = None) -> tuple[int, int]:
+        """Decisions made in [since, until) (of `use_case` when given), and those stored with reasons and, when
+        scored, with features.
 
         Streamed column by column: a day of decisions is counted without building each one.
         """
+        clauses = [col(DecisionRow.created_at) >= since, col(DecisionRow.created_at) < until]
+        if use_case is not None:
+            clauses.append(col(DecisionRow.use_case) == use_case)
         statement = (
             sa_select(col(DecisionRow.score), col(DecisionRow.features).is_not(None), col(DecisionRow.response))
-            .where(col(DecisionRow.created_at) >= since, col(DecisionRow.created_at) < until)
+            .where(*clauses)
             .execution_options(yield_per=STREAM_ROWS)
         )
         decisions = explained = 0

@@ -25,11 +25,26 @@ class GeneratedDocument:
     gaps: tuple[str, ...]
 
 
+def instructions_gaps(use_case: UseCaseManifest, champion: ModelManifest | None) -> list[str]:
+    """The sections of the instructions for use that their sources leave empty."""
+    gaps = [
+        f"{section} is empty"
+        for section, value in (
+            ("purpose: the manifest's description", use_case.description),
+            ("provider: the manifest's owner", use_case.owner),
+        )
+        if not value.strip()
+    ]
+    if champion is None:
+        gaps.append("declared accuracy: the use case has no champion yet")
+    return gaps
+
+
 def instructions_for_use(
     use_case: UseCaseManifest, *, policy_version: int | None, policy_digest: str, champion: ModelManifest | None
 ) -> GeneratedDocument:
     """The instructions for use of `use_case` under its active policy, served by `champion` (None before one)."""
-    gaps: list[str] = []
+    gaps = instructions_gaps(use_case, champion)
     policy = f"version {policy_version}" if policy_version is not None else "from its bootstrap file"
     served = (
         f"model {champion.model_name} {champion.model_version} (sha256 `{champion.artifact_digest}`)"
@@ -44,18 +59,14 @@ def instructions_for_use(
         "## 1. Purpose and provider",
         "",
     ]
-    for section, value, shown in (
-        ("purpose: the manifest's description", use_case.description, use_case.description.strip()),
-        ("provider: the manifest's owner", use_case.owner, f"Owner: {use_case.owner.strip()}."),
+    for value, shown in (
+        (use_case.description, use_case.description.strip()),
+        (use_case.owner, f"Owner: {use_case.owner.strip()}."),
     ):
         if value.strip():
             lines += [shown, ""]
-        else:
-            gaps.append(f"{section} is empty")
     lines += ["## 2. Declared accuracy", ""]
-    if champion is None:
-        gaps.append("declared accuracy: the use case has no champion yet")
-    else:
+    if champion is not None:
         lines += _accuracy(champion)
     lines += ["## 3. Known limits", ""]
     lines += _limits(use_case, champion)

@@ -70,9 +70,28 @@ class TechnicalSources:
     packages: int = 0
 
 
+def annex_iv_gaps(use_case: UseCaseManifest) -> list[str]:
+    """The Annex IV items that only the manifest's `documentation` can fill, and that it leaves empty."""
+    documentation = use_case.documentation
+    gaps = []
+    if not documentation.foreseeable_risks.strip():
+        gaps.append(f"{ANNEX_IV[2]}: foreseeable risks (documentation.foreseeable_risks) are not declared")
+    for title, text, source in (
+        (ANNEX_IV[3], documentation.metric_rationale, "documentation.metric_rationale"),
+        (ANNEX_IV[4], documentation.risk_management, "documentation.risk_management"),
+    ):
+        if not text.strip():
+            gaps.append(f"{title}: not declared ({source})")
+    if not documentation.standards:
+        gaps.append(f"{ANNEX_IV[6]}: none declared (documentation.standards)")
+    if not documentation.declaration_of_conformity.strip():
+        gaps.append(f"{ANNEX_IV[7]}: not declared (documentation.declaration_of_conformity)")
+    return gaps
+
+
 def technical_documentation(sources: TechnicalSources) -> GeneratedDocument:
     """The Annex IV technical documentation of `sources.signed`, one section per item, and its gaps."""
-    gaps: list[str] = []
+    gaps = annex_iv_gaps(sources.use_case)
     manifest, use_case = sources.signed.manifest, sources.use_case
     documentation = use_case.documentation
     lines = [
@@ -87,12 +106,12 @@ def technical_documentation(sources: TechnicalSources) -> GeneratedDocument:
     sections = (
         _general(sources),
         _development(sources),
-        _functioning(sources, gaps),
-        _text(ANNEX_IV[3], documentation.metric_rationale, "documentation.metric_rationale", gaps),
-        _text(ANNEX_IV[4], documentation.risk_management, "documentation.risk_management", gaps),
+        _functioning(sources),
+        _text(ANNEX_IV[3], documentation.metric_rationale),
+        _text(ANNEX_IV[4], documentation.risk_management),
         _changes(sources),
-        _standards(documentation.standards, gaps),
-        _text(ANNEX_IV[7], documentation.declaration_of_conformity, "documentation.declaration_of_conformity", gaps),
+        _standards(documentation.standards),
+        _text(ANNEX_IV[7], documentation.declaration_of_conformity),
         _monitoring(use_case),
     )
     for section in sections:
@@ -189,7 +208,7 @@ def _predetermined(use_case: UseCaseManifest) -> str:
     return text + (f"; retrained {' and '.join(retraining)}." if retraining else ".")
 
 
-def _functioning(sources: TechnicalSources, gaps: list[str]) -> list[str]:
+def _functioning(sources: TechnicalSources) -> list[str]:
     manifest, use_case = sources.signed.manifest, sources.use_case
     metrics = manifest.metrics
     lines = [
@@ -205,10 +224,7 @@ def _functioning(sources: TechnicalSources, gaps: list[str]) -> list[str]:
         )
         lines.append(f"- Favorable-outcome rate by {attribute}: {rates}.")
     risks = use_case.documentation.foreseeable_risks.strip()
-    if risks:
-        lines.append(f"- Foreseeable unintended outcomes and risks: {risks}")
-    else:
-        gaps.append(f"{ANNEX_IV[2]}: foreseeable risks (documentation.foreseeable_risks) are not declared")
+    lines.append(f"- Foreseeable unintended outcomes and risks: {risks or 'not declared.'}")
     lines.append(
         f"- Input data: {len(use_case.inputs)} inputs, specified with their types, ranges and marks in the "
         f"instructions for use; {sum(field.pii for field in use_case.inputs)} are personal data, tokenized before "
@@ -236,18 +252,14 @@ def _changes(sources: TechnicalSources) -> list[str]:
     return lines
 
 
-def _standards(standards: Sequence[str], gaps: list[str]) -> list[str]:
+def _standards(standards: Sequence[str]) -> list[str]:
     if not standards:
-        gaps.append(f"{ANNEX_IV[6]}: none declared (documentation.standards)")
         return [f"## {ANNEX_IV[6]}", "", "None declared."]
     return [f"## {ANNEX_IV[6]}", "", *(f"- {standard}" for standard in standards)]
 
 
-def _text(title: str, text: str, source: str, gaps: list[str]) -> list[str]:
-    if text.strip():
-        return [f"## {title}", "", text.strip()]
-    gaps.append(f"{title}: not declared ({source})")
-    return [f"## {title}", "", "Not declared."]
+def _text(title: str, text: str) -> list[str]:
+    return [f"## {title}", "", text.strip() or "Not declared."]
 
 
 def _monitoring(use_case: UseCaseManifest) -> list[str]:
