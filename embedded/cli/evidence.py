@@ -9,6 +9,7 @@ platform and its training code, as the lock resolves them); the worker images fr
 
 from __future__ import annotations
 
+import html
 import json
 import tomllib
 from dataclasses import dataclass
@@ -51,6 +52,13 @@ CHANGE_ACTIONS = (
 )
 CONTROLLER_ACTION = "model.promotion.evaluate"
 PROJECT = "leaim"
+FORMATS = ("markdown", "html")
+# The page's only styling: readable tables and code, in the page itself (no stylesheet to fetch).
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#111}"
+    "table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #999;padding:.25rem .5rem;text-align:left}"
+    "code{font-family:ui-monospace,monospace;background:#f2f2f2;padding:0 .2rem}"
+)
 # The lock's groups that run a model's code: the training and inference code of the workers.
 MODEL_GROUPS = ("workers",)
 
@@ -62,16 +70,20 @@ def register(commands: Commands) -> None:
     )
     bom.set_defaults(run=_bom)
     instructions = _document_command(
-        commands, "instructions", "write a use case's instructions for use (EU AI Act Art. 13) in Markdown"
+        commands, "instructions", "write a use case's instructions for use (EU AI Act Art. 13) in Markdown or HTML"
     )
     instructions.set_defaults(run=_instructions)
     documentation = _document_command(
         commands,
         "documentation",
-        "write the technical documentation (EU AI Act Annex IV) of a use case's champion in Markdown",
+        "write the technical documentation (EU AI Act Annex IV) of a use case's champion in Markdown or HTML",
         versioned=True,
     )
     documentation.set_defaults(run=_documentation)
+    for command in (instructions, documentation):
+        command.add_argument(
+            "--format", choices=FORMATS, default="markdown", help="markdown (default), or a standalone HTML page"
+        )
 
 
 def _document_command(
@@ -163,6 +175,28 @@ def _sources(arguments: argparse.Namespace, version: str | None) -> _Sources:
     return _Sources(summary, signed, active, UseCaseManifest.model_validate(active.document), policies)
 
 
+def html_page(markdown_text: str) -> str:
+    """A generated Markdown document as a standalone HTML page, titled by its first heading.
+
+    Raw HTML in the sources (a manifest's free text) is shown as text, never interpreted.
+    """
+    import markdown
+
+    converter = markdown.Markdown(extensions=["tables"], output_format="html")
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    body = converter.convert(markdown_text)
+    heading = next((line[2:] for line in markdown_text.splitlines() if line.startswith("# ")), "LEAIM document")
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(heading)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _rendered(markdown_text: str, arguments: argparse.Namespace) -> str:
+    return html_page(markdown_text) if arguments.format == "html" else markdown_text
+
+
 def _write(text: str, output: Path | None, console: Console, what: str) -> None:
     if output is None:
         console.file.write(text)
@@ -193,7 +227,8 @@ def _instructions(arguments: argparse.Namespace, console: Console) -> int:
         champion=sources.signed.manifest if sources.signed else None,
     )
     gaps = f"{len(document.gaps)} gaps: {'; '.join(document.gaps)}" if document.gaps else "no gaps"
-    _write(document.markdown, arguments.output, console, f"instructions for use of {sources.summary.use_case}, {gaps}")
+    what = f"instructions for use of {sources.summary.use_case}, {gaps}"
+    _write(_rendered(document.markdown, arguments), arguments.output, console, what)
     return 0
 
 
@@ -222,7 +257,7 @@ def _documentation(arguments: argparse.Namespace, console: Console) -> int:
     model = sources.signed.manifest
     gaps = f"{len(document.gaps)} gaps: {'; '.join(document.gaps)}" if document.gaps else "no gaps"
     what = f"technical documentation of {model.model_name}@{model.model_version}, {gaps}"
-    _write(document.markdown, arguments.output, console, what)
+    _write(_rendered(document.markdown, arguments), arguments.output, console, what)
     return 0
 
 

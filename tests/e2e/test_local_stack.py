@@ -231,6 +231,13 @@ def test_leaim_documentation_writes_every_annex_iv_section_of_the_champion_or_it
     assert all(f"| {gate.gate} |" in text for gate in champion.gates)
     # The champion's promotion is in the trail, and so is the policy version the stack seeded.
     assert "model.traffic.change" in text and "| 1 | active |" in text
+    page = tmp_path / "technical.html"
+    status, out, _ = leaim(world, capsys, "documentation", "card_fraud", "--format", "html", "--output", str(page))
+    assert status == 0 and "2 gaps" in out
+    html = page.read_text()
+    assert html.startswith("<!doctype html>")
+    assert all(f"<h2>{heading}</h2>" in html for heading in ANNEX_IV)
+    assert champion.artifact_digest in html
 
 
 def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_the_model(
