@@ -94,6 +94,35 @@ def decision(decision_id: str, request_id: str = "r-1") -> DecisionResponse:
     )
 
 
+def stolen_card(decision_id: str = "d-1") -> Override:
+    """A reviewer's decline of a decision in review."""
+    return Override(
+        review_id=decision_id,
+        original_outcome="review",
+        outcome="decline",
+        justification="card reported stolen",
+        reviewer="ana",
+        reviewed_at=WHEN,
+        event_id="e-override",
+    )
+
+
+def chargeback() -> RecordedOutcome:
+    """The ground truth of decision d-1: it was fraud."""
+    return RecordedOutcome(
+        decision_id="d-1",
+        use_case="card_fraud",
+        label=True,
+        observed_at=WHEN,
+        source="chargeback",
+        reported_by="ops",
+        recorded_at=WHEN,
+        model=None,
+        score=0.61,
+        outcome="review",
+    )
+
+
 def stream_images(dynamodb: Any, endpoint: LocalEndpoint, table: str) -> list[dict[str, Any]]:
     """Every NewImage on the table's change stream so far, in order."""
     streams = client(endpoint, "dynamodbstreams")
@@ -155,30 +184,11 @@ def test_an_override_and_an_outcome_are_accepted_once_each(accepted: tuple[str, 
     table, dynamodb = accepted
     log = DynamoAuditLog(table, dynamodb, clock=time.time)
     decisions = DynamoDecisions(table, dynamodb)
-    override = Override(
-        review_id="d-1",
-        original_outcome="review",
-        outcome="decline",
-        justification="card reported stolen",
-        reviewer="ana",
-        reviewed_at=WHEN,
-        event_id="e-override",
-    )
+    override = stolen_card()
     log.record_override(override, "card_fraud", event("e-override", action="review.override"))
     with pytest.raises(RecordExistsError):
         log.record_override(override, "card_fraud", event("e-override-2", action="review.override"))
-    outcome = RecordedOutcome(
-        decision_id="d-1",
-        use_case="card_fraud",
-        label=True,
-        observed_at=WHEN,
-        source="chargeback",
-        reported_by="ops",
-        recorded_at=WHEN,
-        model=None,
-        score=0.61,
-        outcome="review",
-    )
+    outcome = chargeback()
     log.record_outcome(outcome, event("e-outcome", action="outcome.record"))
     with pytest.raises(RecordExistsError):
         log.record_outcome(outcome, event("e-outcome-2", action="outcome.record"))
@@ -269,27 +279,8 @@ def test_a_decision_override_and_outcome_whose_answers_were_lost_are_accepted_on
     LoseAnswers(dynamodb, "TransactWriteItems")
     LoseAnswers(dynamodb, "PutItem", times=2)
     log = DynamoAuditLog(table, dynamodb, clock=time.time)
-    override = Override(
-        review_id="d-1",
-        original_outcome="review",
-        outcome="decline",
-        justification="card reported stolen",
-        reviewer="ana",
-        reviewed_at=WHEN,
-        event_id="e-override",
-    )
-    outcome = RecordedOutcome(
-        decision_id="d-1",
-        use_case="card_fraud",
-        label=True,
-        observed_at=WHEN,
-        source="chargeback",
-        reported_by="ops",
-        recorded_at=WHEN,
-        model=None,
-        score=0.61,
-        outcome="review",
-    )
+    override = stolen_card()
+    outcome = chargeback()
 
     log.record_decision(decision("d-1"), {"amount": 12.5}, event("e-1"))
     log.record_override(override, "card_fraud", event("e-override", action="review.override"))
@@ -422,15 +413,7 @@ def test_a_decision_is_read_back_with_its_override_and_ground_truth_in_one_call(
     before = decisions.stored("d-1")
     assert before is not None
     assert (before.response.decision_id, before.override, before.label) == ("d-1", None, None)
-    override = Override(
-        review_id="d-1",
-        original_outcome="review",
-        outcome="decline",
-        justification="card reported stolen",
-        reviewer="ana",
-        reviewed_at=WHEN,
-        event_id="e-override",
-    )
+    override = stolen_card()
     log.record_override(override, "card_fraud", event("e-override", action="review.override"))
 
     after = decisions.stored("d-1")
@@ -483,15 +466,7 @@ def test_the_review_queue_drops_a_decision_as_soon_as_its_override_is_accepted(
     made = [decision(f"d-{index}", request_id=f"r-{index}") for index in range(3)]
     for index, each in enumerate(made):
         chained.record_decision(each, {"amount": 12.5}, event(f"e-{index}", decision_id=each.decision_id))
-    override = Override(
-        review_id="d-0",
-        original_outcome="review",
-        outcome="decline",
-        justification="card reported stolen",
-        reviewer="ana",
-        reviewed_at=WHEN,
-        event_id="e-override",
-    )
+    override = stolen_card("d-0")
     # Accepted, not yet chained: the audit writer has not moved it into SQL.
     DynamoAuditLog(table, dynamodb, clock=time.time).record_override(
         override, "card_fraud", event("e-override", action="review.override")
