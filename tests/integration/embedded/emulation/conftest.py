@@ -63,12 +63,12 @@ def entry_deliveries(session: boto3.session.Session, stack: LocalStack, key: str
     return int(item.get("deliveries", 0)) if item else 0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with LocalStack(TEMPLATE, state_dir=tmp_path_factory.mktemp("state"), stack_name="fixture") as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def session(stack: LocalStack) -> boto3.session.Session:
     return boto3.session.Session(region_name=stack.region)

@@ -1,0 +1,1 @@
+"""The security suite: its tests share one local stack, torn down when the last of them has run."""
