@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
     options = WorldOptions(state_dir=tmp_path_factory.mktemp("world"), breaker_reset_s=1.0, stack_name="e2e-decisions")
     with LocalWorld(options) as running:
-        running.train(rows=6_000)
+        running.train(rows=3_000)
         running.seed(CardFraudGenerator(running.manifest, seed=99).cards(50))
         yield running
 

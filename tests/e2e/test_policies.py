@@ -34,7 +34,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
         state_dir=tmp_path_factory.mktemp("policies"), stack_name="e2e-policies", run_schedules=False
     )
     with LocalWorld(options) as running:
-        running.train(rows=4_000)
+        running.train(rows=3_000)
         running.seed(CardFraudGenerator(running.manifest, seed=99).cards(50))
         yield running
 
