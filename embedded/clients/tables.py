@@ -101,7 +101,9 @@ def evidence_table(evidence: UseCaseEvidence) -> Table:
         (item.anchor, item.status, item.evidence if item.status == "evidence" else "; ".join(item.gaps))
         for item in evidence.items
     ]
-    title = f"Evidence for {evidence.use_case}: {len(evidence.items) - evidence.gaps} items, {evidence.gaps} gaps"
+    title = (
+        f"Evidence for {evidence.use_case}: {len(evidence.items) - evidence.gaps} items covered, {evidence.gaps} gaps"
+    )
     return rows_table(title, ("requirement", "status", "evidence or gap"), rows)
 
 
@@ -131,7 +133,7 @@ def kpis_table(title: str, rows: Sequence[ProcessKpis]) -> Table:
             percent(kpis.change_failure_rate),
             _hours(kpis.mean_time_to_recovery_hours),
             kpis.training_jobs,
-            "-" if kpis.retraining_interval_days is None else f"{kpis.retraining_interval_days:.1f} d",
+            _days(kpis.retraining_interval_days),
             kpis.decisions,
             percent(kpis.review_rate),
             percent(kpis.override_rate),
@@ -145,7 +147,7 @@ def kpis_facts(kpis: ProcessKpis) -> Table:
     """One use case's process KPIs, each with what it counts."""
     triggers = ", ".join(f"{trigger} {count}" for trigger, count in kpis.training_jobs_by_trigger.items()) or "none"
     cadence = kpis.retraining_interval_days
-    facts = {
+    facts: dict[str, object] = {
         "new champions": kpis.promotions,
         "deployments": f"{kpis.deployments} (champions and challengers)",
         "deployment frequency": f"{kpis.deployments_per_week:.2f} new champions per week",
@@ -155,12 +157,19 @@ def kpis_facts(kpis: ProcessKpis) -> Table:
         "time to recovery": f"{_hours(kpis.mean_time_to_recovery_hours)} over {kpis.alerts_closed} closed alerts",
         "alerts": f"{kpis.alerts_opened} opened, {kpis.alerts_closed} closed, {kpis.alerts_open} open at the end",
         "training jobs": f"{kpis.training_jobs} ({triggers}), {kpis.versions_trained} approved",
-        "retraining cadence": "-" if cadence is None else f"every {cadence:.1f} days",
+        "retraining cadence": "-" if cadence is None else f"every {_days(cadence)}",
         "decisions": kpis.decisions,
         "review rate": percent(kpis.review_rate),
         "override rate": percent(kpis.override_rate),
     }
     return facts_table(f"Process KPIs of {kpis.use_case}, {_time(kpis.since)} to {_time(kpis.until)} UTC", facts)
+
+
+def _days(value: float | None) -> str:
+    """Days, or hours (and minutes) under one day; `-` when not measured."""
+    if value is None:
+        return "-"
+    return _hours(value * 24) if value < 1 else f"{value:.1f} d"
 
 
 def _hours(value: float | None) -> str:
