@@ -109,7 +109,7 @@ def test_promotions_and_rollbacks_give_the_deployment_frequency_and_change_failu
 
 def test_lead_time_runs_from_the_training_job_to_the_promotion_of_trained_versions_only() -> None:
     changes = [change(1, "promote", "v1", 2), change(2, "promote", "v2", 9), change(3, "promote", "imported", 12)]
-    trained = {"v1": job("v1", 1.5), "v2": job("v2", 5)}
+    trained = {("card-fraud", "v1"): job("v1", 1.5), ("card-fraud", "v2"): job("v2", 5)}
 
     result = kpis(changes=changes, trained=trained)
 

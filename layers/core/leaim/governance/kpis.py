@@ -43,24 +43,24 @@ def process_kpis(
     until: datetime,
     *,
     changes: Sequence[TrafficChangeRecord],
-    trained: Mapping[str, TrainingJob],
+    trained: Mapping[tuple[str, str], TrainingJob],
     jobs: Sequence[TrainingJob],
     alerts: Sequence[Alert],
     usage: Sequence[UsageFact],
 ) -> ProcessKpis:
     """The KPIs of `use_case` over [since, until).
 
-    `changes` are the traffic changes of the window; `trained` the training job of each version they promoted (where
-    one produced it); `jobs` the training jobs created in the window; `alerts` every alert of the use case, open or
-    closed; `usage` its decisions of the window.
+    `changes` are the traffic changes of the window; `trained` the training job of each (model, version) they
+    promoted (where one produced it); `jobs` the training jobs created in the window; `alerts` every alert of the use
+    case, open or closed; `usage` its decisions of the window.
     """
     promotions = [change for change in changes if change.change == "promote"]
     deployments = sum(change.change in ("promote", "challenge") for change in changes)
     rollbacks = sum(change.change in ROLLBACKS for change in changes)
     lead = [
-        (change.at - trained[change.version].created_at) / HOUR
+        (change.at - trained[change.model_name, change.version].created_at) / HOUR
         for change in promotions
-        if change.version is not None and change.version in trained
+        if change.version is not None and (change.model_name, change.version) in trained
     ]
     watched = [alert for alert in alerts if alert.kind in RECOVERED_KINDS]
     closed = [alert for alert in watched if alert.closed_at is not None and since <= alert.closed_at < until]

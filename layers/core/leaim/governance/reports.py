@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from leaim.governance.audit.intake import IntakeHistory
     from leaim.governance.oversight.ports import InvocationLedger, OversightStore, ProcessHistory, UsageFact
     from leaim.lifecycle.ports import ModelRegistry
-    from leaim.serving.ports import ModelRouter
+    from leaim.serving.ports import ActiveModel, ModelRouter
 
 # How many unaudited invocations and ungoverned versions a coverage report names.
 SHOWN = 20
@@ -57,6 +58,16 @@ def usage_rows(facts: Sequence[UsageFact]) -> list[UsageRow]:
             )
         )
     return sorted(rows, key=lambda row: (-row.decisions, row.use_case, row.model_version or "", row.principal or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveVersion:
+    """A version serving a use case, its signed manifest (None when the registry lacks it), and why it is not
+    governed (None when it is)."""
+
+    model: ActiveModel
+    signed: SignedManifest | None
+    problem: str | None
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -111,9 +122,11 @@ class GovernanceReports:
         for change in changes:
             if change.change == "promote" and change.version is not None:
                 promoted[change.model_name].add(change.version)
-        trained = {}
-        for model_name, versions in promoted.items():
-            trained.update(self._history.jobs_of(model_name, versions))
+        trained = {
+            (model_name, version): job
+            for model_name, versions in promoted.items()
+            for version, job in self._history.jobs_of(model_name, versions).items()
+        }
         return process_kpis(
             use_case,
             since,
@@ -139,8 +152,17 @@ class GovernanceReports:
         else:
             missing = [f"{item.function}:{item.request_id}" for item in counted if item.request_id not in audited_ids]
             invocations, audited, unaudited = len(counted), len(counted) - len(missing), missing[:SHOWN]
-        decisions, explained = self._store.explanation_counts(since, end)
-        live, ungoverned = self._live_versions()
+        explanations = self._store.explanation_counts(since, end)
+        decisions = sum(total for total, _ in explanations.values())
+        explained = sum(count for _, count in explanations.values())
+        versions = self._live_versions()
+        live = sum(len(served) for served in versions.values())
+        ungoverned = [
+            f"{use_case}: {version.model.name}@{version.model.version} {version.problem}"
+            for use_case, served in versions.items()
+            for version in served
+            if version.problem is not None
+        ]
         shares = [
             _share(audited, invocations),
             _share(explained, decisions),
@@ -166,28 +188,35 @@ class GovernanceReports:
             audit_lag=self._audit_lag(since, end),
             kpis=[self.kpis(use_case, since, end) for use_case in sorted(self._catalog.names())],
             evidence=[
-                self._evidence(use_case, since, end, audit_coverage=shares[0], unaudited=invocations - audited)
+                self._evidence(
+                    use_case,
+                    versions.get(use_case, []),
+                    explanations.get(use_case, (0, 0)),
+                    audit_coverage=shares[0],
+                    unaudited=invocations - audited,
+                )
                 for use_case in sorted(self._catalog.names())
             ],
         )
 
     def _evidence(
-        self, use_case: str, since: datetime, until: datetime, *, audit_coverage: float | None, unaudited: int
+        self,
+        use_case: str,
+        served: Sequence[_LiveVersion],
+        explanations: tuple[int, int],
+        *,
+        audit_coverage: float | None,
+        unaudited: int,
     ) -> UseCaseEvidence:
-        plan = self._router.plan(use_case)
-        champion = problem = None
-        if plan is not None:
-            champion = self._registry.get(plan.champion.name, plan.champion.version)
-            problem = self._problem(plan.champion.name, plan.champion.version)
-        decisions, explained = self._store.explanation_counts(since, until, use_case)
+        champion = served[0] if served else None
         return compliance_evidence(
             EvidenceFacts(
                 use_case=self._catalog.get(use_case),
-                champion=champion,
-                champion_problem=problem,
+                champion=None if champion is None else champion.signed,
+                champion_problem=None if champion is None else champion.problem,
                 audit_coverage=audit_coverage,
                 unaudited=unaudited,
-                explanation_coverage=_share(explained, decisions),
+                explanation_coverage=_share(explanations[1], explanations[0]),
                 monitored=bool(self._store.reports(use_case, "drift", limit=1)),
             )
         )
@@ -204,24 +233,21 @@ class GovernanceReports:
             lag_max_s=lag.lag_max_s,
         )
 
-    def _live_versions(self) -> tuple[int, list[str]]:
-        live = 0
-        ungoverned = []
+    def _live_versions(self) -> dict[str, list[_LiveVersion]]:
+        """The versions serving each use case, the champion first, each read from the registry once and judged."""
+        live: dict[str, list[_LiveVersion]] = {}
         for use_case in self._catalog.names():
             plan = self._router.plan(use_case)
             if plan is None:
                 continue
+            live[use_case] = []
             for model in (plan.champion, plan.challenger):
-                if model is None:
-                    continue
-                live += 1
-                problem = self._problem(model.name, model.version)
-                if problem is not None:
-                    ungoverned.append(f"{use_case}: {model.name}@{model.version} {problem}")
-        return live, ungoverned
+                if model is not None:
+                    signed = self._registry.get(model.name, model.version)
+                    live[use_case].append(_LiveVersion(model, signed, self._problem(signed)))
+        return live
 
-    def _problem(self, name: str, version: str) -> str | None:
-        signed = self._registry.get(name, version)
+    def _problem(self, signed: SignedManifest | None) -> str | None:
         if signed is None:
             return "is not in the registry"
         manifest = signed.manifest

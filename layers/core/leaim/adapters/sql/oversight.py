@@ -106,29 +106,34 @@ class SqlOversight:
             return self._stored(*clauses, what=f"decisions of {use_case!r}")
         return self._stored(*clauses, what=f"decisions of {use_case!r}", limit=limit, latest=True)
 
-    def explanation_counts(self, since: datetime, until: datetime, use_case: str | None = None) -> tuple[int, int]:
-        """Decisions made in [since, until) (of `use_case` when given), and those stored with reasons and, when
-        scored, with features.
+    def explanation_counts(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
+        """Per use case, the decisions made in [since, until) and those stored with reasons and, when scored, with
+        features.
 
-        Streamed column by column: a day of decisions is counted without building each one.
+        Streamed column by column, in one pass: a day of decisions is counted without building each one.
         """
-        clauses = [col(DecisionRow.created_at) >= since, col(DecisionRow.created_at) < until]
-        if use_case is not None:
-            clauses.append(col(DecisionRow.use_case) == use_case)
         statement = (
-            sa_select(col(DecisionRow.score), col(DecisionRow.features).is_not(None), col(DecisionRow.response))
-            .where(*clauses)
+            sa_select(
+                col(DecisionRow.use_case),
+                col(DecisionRow.score),
+                col(DecisionRow.features).is_not(None),
+                col(DecisionRow.response),
+            )
+            .where(col(DecisionRow.created_at) >= since, col(DecisionRow.created_at) < until)
             .execution_options(yield_per=STREAM_ROWS)
         )
-        decisions = explained = 0
+        counts: dict[str, tuple[int, int]] = {}
         try:
             with Session(self._engine) as session:
-                for score, has_features, response in session.execute(statement):
-                    decisions += 1
-                    explained += bool(response.get("reasons")) and (score is None or bool(has_features))
+                for use_case, score, has_features, response in session.execute(statement):
+                    decisions, explained = counts.get(use_case, (0, 0))
+                    counts[use_case] = (
+                        decisions + 1,
+                        explained + (bool(response.get("reasons")) and (score is None or bool(has_features))),
+                    )
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"decisions could not be counted: {type(error).__name__}") from error
-        return decisions, explained
+        return counts
 
     def save_report(self, kind: str, report: Any) -> None:
         """Keep a drift, bias or abuse report as a document."""

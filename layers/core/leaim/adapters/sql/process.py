@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Collection
     from datetime import datetime
 
-    from sqlalchemy import Engine
+    from sqlalchemy import ColumnElement, Engine
+    from sqlalchemy.orm import Mapped
     from sqlmodel.sql.expression import SelectOfScalar
 
     from contracts.model.v1 import TrainingJob
@@ -32,9 +33,7 @@ class SqlProcessHistory:
         """The changes of the use case's traffic policy in [since, until), oldest first."""
         statement = (
             select(TrafficChangeRow)
-            .where(col(TrafficChangeRow.use_case) == use_case)
-            .where(col(TrafficChangeRow.changed_at) >= since)
-            .where(col(TrafficChangeRow.changed_at) < until)
+            .where(*_window(col(TrafficChangeRow.use_case), col(TrafficChangeRow.changed_at), use_case, since, until))
             .order_by(col(TrafficChangeRow.revision))
         )
         try:
@@ -61,9 +60,7 @@ class SqlProcessHistory:
         """The use case's training jobs created in [since, until), oldest first."""
         statement = (
             select(TrainingJobRow)
-            .where(col(TrainingJobRow.use_case) == use_case)
-            .where(col(TrainingJobRow.created_at) >= since)
-            .where(col(TrainingJobRow.created_at) < until)
+            .where(*_window(col(TrainingJobRow.use_case), col(TrainingJobRow.created_at), use_case, since, until))
             .order_by(col(TrainingJobRow.created_at))
         )
         return self._jobs(statement, f"training jobs of use case {use_case!r}")
@@ -86,3 +83,10 @@ class SqlProcessHistory:
                 return [job_of(row) for row in session.exec(statement)]
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"{what} could not be read") from error
+
+
+def _window(
+    owner: Mapped[str], at: Mapped[datetime], use_case: str, since: datetime, until: datetime
+) -> tuple[ColumnElement[bool], ...]:
+    """The clauses of a use case's rows whose time `at` lies in [since, until)."""
+    return (owner == use_case, at >= since, at < until)

@@ -147,9 +147,9 @@ class OversightStore(Protocol):
         """Lambda request ids of every function invocation with an audit event in [since, until)."""
         ...
 
-    def explanation_counts(self, since: datetime, until: datetime, use_case: str | None = None) -> tuple[int, int]:
-        """The decisions made in [since, until), every use case's or `use_case`'s, and how many of them can be
-        explained: stored with reasons, and with the feature values when a model scored them."""
+    def explanation_counts(self, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
+        """Per use case, the decisions made in [since, until) and how many of them can be explained: stored with
+        reasons, and with the feature values when a model scored them."""
         ...
 
 
