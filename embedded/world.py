@@ -65,6 +65,8 @@ TRAINING_DAYS = 14
 INGEST_BATCH = 500
 # Where the inference workers read the public keys they trust (gpu_workers.inference.signatures).
 MANIFEST_KEYS_ENV = "LEAIM_MANIFEST_PUBLIC_KEYS"
+# The model signing key of this machine, under the state folder: it signs manifests and archived documents.
+MANIFEST_SIGNING_KEY = "manifest-signing.pem"
 
 
 def _code_version() -> str:
@@ -410,7 +412,7 @@ class LocalWorld:
         return self._pii_key().encode()
 
     def _signing_key_path(self) -> Path:
-        return self.state_dir / "manifest-signing.pem"
+        return self.state_dir / MANIFEST_SIGNING_KEY
 
     def _signer(self) -> ManifestSigner:
         """The Ed25519 key that signs model manifests on this machine, made on first use."""

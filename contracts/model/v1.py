@@ -256,3 +256,61 @@ class PromotionDecision(Contract):
     challenger: VersionStats | None
     reasons: list[str]
     revision: int | None
+
+
+# The generated documents of a model version that are archived beside it, and the forms each one comes in.
+DocumentKind = Literal["technical-documentation", "instructions", "bom"]
+DocumentFormat = Literal["markdown", "html", "pdf", "cyclonedx-json"]
+DOCUMENT_FORMATS: dict[str, tuple[str, ...]] = {
+    "technical-documentation": ("markdown", "html", "pdf"),
+    "instructions": ("markdown", "html", "pdf"),
+    "bom": ("cyclonedx-json",),
+}
+
+
+class DocumentArchiveRequest(Contract):
+    """Body of `PUT /v1/models/{model}/versions/{version}/documents/{kind}`: one generated document's bytes."""
+
+    format: DocumentFormat = Field(
+        description="`markdown`, `html` or `pdf` for the technical documentation and the instructions for use; "
+        "`cyclonedx-json` for the bill of materials."
+    )
+    content_base64: str = Field(min_length=1, description="The document's bytes, in base64.")
+
+
+class ArchivedDocument(Contract):
+    """One archived revision of a generated document, and the server's signature of it.
+
+    The signature is the Ed25519 signature, by the model signing key, of the statement
+    `leaim-document/v1\\n{model_name}\\n{model_version}\\n{kind}\\n{format}\\n{sha256}`.
+    """
+
+    model_name: ModelName
+    model_version: Version
+    kind: DocumentKind
+    format: DocumentFormat
+    revision: int = Field(ge=1, description="Counted from 1 per kind and format: other bytes make the next one.")
+    sha256: Digest
+    size_bytes: int = Field(ge=1)
+    content_type: str
+    location: str = Field(description="Where the bytes are: s3://bucket/key, beside the version's manifest.")
+    key_id: str = Field(description="First 16 hex digits of the sha256 of the raw public key.")
+    signature: str = Field(description="Base64 of the 64-byte Ed25519 signature of the document's statement.")
+    archived_at: Instant
+    archived_by: str
+    retain_until: Instant = Field(description="The end of the COMPLIANCE object lock of the bytes and this record.")
+
+
+class ArchivedDocumentList(Contract):
+    """Body of `GET /v1/models/{model}/versions/{version}/documents`: every archived revision, oldest first."""
+
+    model_name: str
+    model_version: str
+    documents: list[ArchivedDocument]
+
+
+class ArchivedDocumentContent(Contract):
+    """Body of `GET /v1/models/{model}/versions/{version}/documents/{kind}/{sha256}`: a document and its bytes."""
+
+    document: ArchivedDocument
+    content_base64: str = Field(description="The document's bytes, in base64.")

@@ -8,7 +8,10 @@ One module per group of commands:
   `manifest-key` makes a manifest signing key.
 - `stops`: `stop` and `resume` set a use case's stop switch (lifecycle API).
 - `evidence`: `bom` writes the AI bill of materials of a use case's champion (CycloneDX 1.6), `instructions` its
-  instructions for use, `documentation` the champion's technical documentation.
+  instructions for use, `documentation` the champion's technical documentation (Markdown, HTML or PDF); `--archive`
+  archives the document, signed, beside the model version.
+- `documents`: `documents` lists the signed documents archived beside a model version, verifies them and fetches
+  one (lifecycle API).
 - `policy`: `policy propose`, `approve`, `activate`, `shadow`, `rollback`, `retire`, `list`, `show` and `report`
   manage the versions of use-case policies and dataset contracts in the policy registry (lifecycle API).
 - `governance`: `governance report`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`
@@ -44,6 +47,7 @@ from embedded.cli import (
     capacity,
     chaos,
     data,
+    documents,
     evidence,
     governance,
     keys,
@@ -73,6 +77,7 @@ COMMAND_GROUPS = (
     policy,
     governance,
     evidence,
+    documents,
     monitor,
     replay,
     audit,

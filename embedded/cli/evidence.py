@@ -1,6 +1,7 @@
 """`leaim bom`, `leaim instructions` and `leaim documentation`: the AI bill of materials (CycloneDX 1.6 ML-BOM) of a
 use case's champion (or of one version), the use case's instructions for use (EU AI Act Art. 13), and the champion's
-technical documentation (Annex IV).
+technical documentation (Annex IV), in Markdown, HTML or PDF; with `--archive`, signed and archived beside the model
+version through the lifecycle API (`leaim documents` lists and verifies what is archived).
 
 The model card, the dataset and the code come from the version's signed manifest (lifecycle API) and the use case's
 active policy (policy registry); the dependencies from the lock file of the platform's checkout (those of the
@@ -9,8 +10,8 @@ platform and its training code, as the lock resolves them); the worker images fr
 
 from __future__ import annotations
 
-import html
 import json
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.manifest.v1 import UseCaseManifest
 from contracts.model.v1 import SignedManifest
+from embedded.cli.documents import archive_options, archived
 from embedded.cli.exceptions import ApiUsageError
 from embedded.cli.models import NAMED, lifecycle_client, named_model
 from embedded.cli.options import api_client, api_options
+from embedded.cli.rendering import html_page, pdf_document
 from embedded.world import REPOSITORY
 from gpu_workers import settings
 from leaim.governance.evidence.bom import Package, WorkerImage, ml_bom
@@ -29,6 +32,7 @@ from leaim.governance.evidence.technical import Change, PolicyEntry, TechnicalSo
 
 if TYPE_CHECKING:
     import argparse
+    from datetime import datetime
 
     from rich.console import Console
 
@@ -52,13 +56,7 @@ CHANGE_ACTIONS = (
 )
 CONTROLLER_ACTION = "model.promotion.evaluate"
 PROJECT = "leaim"
-FORMATS = ("markdown", "html")
-# The page's only styling: readable tables and code, in the page itself (no stylesheet to fetch).
-STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#111}"
-    "table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #999;padding:.25rem .5rem;text-align:left}"
-    "code{font-family:ui-monospace,monospace;background:#f2f2f2;padding:0 .2rem}"
-)
+FORMATS = ("markdown", "html", "pdf")
 # The lock's groups that run a model's code: the training and inference code of the workers.
 MODEL_GROUPS = ("workers",)
 
@@ -82,8 +80,12 @@ def register(commands: Commands) -> None:
     documentation.set_defaults(run=_documentation)
     for command in (instructions, documentation):
         command.add_argument(
-            "--format", choices=FORMATS, default="markdown", help="markdown (default), or a standalone HTML page"
+            "--format",
+            choices=FORMATS,
+            default="markdown",
+            help="markdown (default), a standalone HTML page, or a PDF (which needs --output)",
         )
+        command.set_defaults(check=_binary_needs_a_file)
 
 
 def _document_command(
@@ -97,7 +99,14 @@ def _document_command(
         command.add_argument("--lock", type=Path, default=LOCK_FILE, help="the lock file of the dependencies")
     command.add_argument("--output", "-o", type=Path, help="write it to this file (default: print it)")
     api_options(command, "auditor")
+    archive_options(command)
     return command
+
+
+def _binary_needs_a_file(arguments: argparse.Namespace) -> str | None:
+    if arguments.format == "pdf" and arguments.output is None:
+        return "--format pdf writes a binary file: name it with --output"
+    return None
 
 
 def locked_packages(lock: Path) -> list[Package]:
@@ -175,34 +184,38 @@ def _sources(arguments: argparse.Namespace, version: str | None) -> _Sources:
     return _Sources(summary, signed, active, UseCaseManifest.model_validate(active.document), policies)
 
 
-def html_page(markdown_text: str) -> str:
-    """A generated Markdown document as a standalone HTML page, titled by its first heading.
-
-    Raw HTML in the sources (a manifest's free text) is shown as text, never interpreted.
-    """
-    import markdown
-
-    converter = markdown.Markdown(extensions=["tables"], output_format="html")
-    converter.preprocessors.deregister("html_block")
-    converter.inlinePatterns.deregister("html")
-    body = converter.convert(markdown_text)
-    heading = next((line[2:] for line in markdown_text.splitlines() if line.startswith("# ")), "LEAIM document")
-    return (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(heading)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
+def _rendered(markdown_text: str, arguments: argparse.Namespace, created_at: datetime) -> bytes:
+    """The document in the format asked for; a PDF is dated `created_at`, so that it renders the same each time."""
+    if arguments.format == "pdf":
+        return pdf_document(markdown_text, created_at=created_at)
+    text = html_page(markdown_text) if arguments.format == "html" else markdown_text
+    return text.encode()
 
 
-def _rendered(markdown_text: str, arguments: argparse.Namespace) -> str:
-    return html_page(markdown_text) if arguments.format == "html" else markdown_text
-
-
-def _write(text: str, output: Path | None, console: Console, what: str) -> None:
+def _write(content: bytes, output: Path | None, console: Console, what: str) -> None:
     if output is None:
-        console.file.write(text)
+        console.file.write(content.decode())
         return
-    output.write_text(text)
+    output.write_bytes(content)
     console.print(f"wrote {output}: {what}")
+
+
+def _archive(
+    arguments: argparse.Namespace, console: Console, signed: SignedManifest | None, kind: str, content: bytes
+) -> None:
+    """With `--archive`, archive `content` beside `signed`'s version and say where; said on standard error when the
+    document itself went to standard output."""
+    if not arguments.archive:
+        return
+    if signed is None:
+        raise ApiUsageError(f"there is no champion yet to archive the {kind} beside")
+    model = signed.manifest
+    document_format = "cyclonedx-json" if kind == "bom" else arguments.format
+    record = archived(arguments, model.model_name, model.model_version, kind, document_format, content)
+    if arguments.output is None:
+        print(record, file=sys.stderr)
+    else:
+        console.print(record, markup=False, highlight=False, soft_wrap=True)
 
 
 def _bom(arguments: argparse.Namespace, console: Console) -> int:
@@ -214,7 +227,9 @@ def _bom(arguments: argparse.Namespace, console: Console) -> int:
     )
     model = sources.signed.manifest
     what = f"ML-BOM of {model.model_name}@{model.model_version}, {len(document['components'])} components"
-    _write(json.dumps(document, indent=2) + "\n", arguments.output, console, what)
+    content = (json.dumps(document, indent=2) + "\n").encode()
+    _write(content, arguments.output, console, what)
+    _archive(arguments, console, sources.signed, "bom", content)
     return 0
 
 
@@ -228,7 +243,10 @@ def _instructions(arguments: argparse.Namespace, console: Console) -> int:
     )
     gaps = f"{len(document.gaps)} gaps: {'; '.join(document.gaps)}" if document.gaps else "no gaps"
     what = f"instructions for use of {sources.summary.use_case}, {gaps}"
-    _write(_rendered(document.markdown, arguments), arguments.output, console, what)
+    dated = [sources.policy.proposed_at, *([sources.signed.manifest.created_at] if sources.signed else [])]
+    content = _rendered(document.markdown, arguments, max(dated))
+    _write(content, arguments.output, console, what)
+    _archive(arguments, console, sources.signed, "instructions", content)
     return 0
 
 
@@ -257,7 +275,9 @@ def _documentation(arguments: argparse.Namespace, console: Console) -> int:
     model = sources.signed.manifest
     gaps = f"{len(document.gaps)} gaps: {'; '.join(document.gaps)}" if document.gaps else "no gaps"
     what = f"technical documentation of {model.model_name}@{model.model_version}, {gaps}"
-    _write(_rendered(document.markdown, arguments), arguments.output, console, what)
+    content = _rendered(document.markdown, arguments, model.created_at)
+    _write(content, arguments.output, console, what)
+    _archive(arguments, console, sources.signed, "technical-documentation", content)
     return 0
 
 

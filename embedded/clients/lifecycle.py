@@ -1,10 +1,21 @@
-"""A client of the lifecycle API: training jobs, model versions and their manifests, and each use case's traffic."""
+"""A client of the lifecycle API: training jobs, model versions with their manifests and archived documents, and
+each use case's traffic."""
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
-from contracts.model.v1 import ModelList, ModelVersionView, StopState, TrafficPolicy, TrainingJob
+from contracts.model.v1 import (
+    ArchivedDocument,
+    ArchivedDocumentContent,
+    ArchivedDocumentList,
+    ModelList,
+    ModelVersionView,
+    StopState,
+    TrafficPolicy,
+    TrainingJob,
+)
 from embedded.clients.base import ApiClient, segment
 
 if TYPE_CHECKING:
@@ -29,6 +40,25 @@ class LifecycleClient(ApiClient):
     def version(self, model: str, version: str) -> ModelVersionView:
         """`GET /v1/models/{model}/versions/{version}`: a version's signed manifest."""
         return self._call(ModelVersionView, "GET", f"/v1/models/{segment(model)}/versions/{segment(version)}")
+
+    def archive_document(
+        self, model: str, version: str, kind: str, document_format: str, content: bytes
+    ) -> tuple[ArchivedDocument, bool]:
+        """`PUT /v1/models/{model}/versions/{version}/documents/{kind}`: archive a generated document, signed; its
+        record, and whether this call archived it (False: the same bytes were archived before)."""
+        path = f"{_documents(model, version)}/{segment(kind)}"
+        body = {"format": document_format, "content_base64": base64.b64encode(content).decode()}
+        answer = self._send("PUT", path, body)
+        return self._parsed(ArchivedDocument, "PUT", path, answer), answer.status == 201
+
+    def documents(self, model: str, version: str) -> ArchivedDocumentList:
+        """`GET /v1/models/{model}/versions/{version}/documents`: every archived document of the version."""
+        return self._call(ArchivedDocumentList, "GET", _documents(model, version))
+
+    def document(self, model: str, version: str, kind: str, sha256: str) -> ArchivedDocumentContent:
+        """`GET /v1/models/{model}/versions/{version}/documents/{kind}/{sha256}`: a document's record and bytes."""
+        path = f"{_documents(model, version)}/{segment(kind)}/{segment(sha256)}"
+        return self._call(ArchivedDocumentContent, "GET", path)
 
     def traffic(self, use_case: str) -> TrafficPolicy:
         """`GET /v1/use-cases/{use_case}/traffic`: champion, challenger and policy."""
@@ -58,3 +88,7 @@ class LifecycleClient(ApiClient):
     def request_retraining(self, use_case: str, request: Mapping[str, object]) -> TrainingJob:
         """`POST /v1/use-cases/{use_case}/retraining`: snapshot the data now and queue a job on it."""
         return self._call(TrainingJob, "POST", f"/v1/use-cases/{segment(use_case)}/retraining", dict(request))
+
+
+def _documents(model: str, version: str) -> str:
+    return f"/v1/models/{segment(model)}/versions/{segment(version)}/documents"

@@ -2,7 +2,8 @@
 
 Routes translate API Gateway requests into calls on `leaim.lifecycle.api.LifecycleApi`, which
 authenticates, validates, queues training jobs, reads the registry, changes traffic policies and
-audits; this module only maps results to HTTP.
+audits, on the policy registry's API, and on `leaim.lifecycle.document_api.DocumentApi`, which archives the
+documents of a model version; this module only maps results to HTTP.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice
 
 from leaim.adapters.chalice import CONTENT_TYPES, body_of, current_request, invocation_of, respond_logged
-from leaim.bootstrap.lifecycle import build_lifecycle, build_lifecycle_api, build_policy_api
+from leaim.bootstrap.lifecycle import build_document_api, build_lifecycle, build_lifecycle_api, build_policy_api
 from leaim.bootstrap.runtime import once
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ lifecycle = once(lambda: build_lifecycle(SERVICE))
 lifecycle_api = once(lambda: build_lifecycle_api(lifecycle(), source=SOURCE))
 # The policy registry's API; its first build seeds the bootstrap manifests and contracts not registered yet.
 policy_api = once(lambda: build_policy_api(lifecycle(), source=SOURCE))
+document_api = once(lambda: build_document_api(lifecycle(), source=SOURCE))
 
 
 @app.route("/v1/models", methods=["GET"], content_types=CONTENT_TYPES)
@@ -60,6 +62,32 @@ def read_version(model: str, version: str) -> Response:
     return respond_logged(
         logger, "model.version.read", lifecycle_api().read_version(model, version, invocation_of(app, request))
     )
+
+
+@app.route("/v1/models/{model}/versions/{version}/documents", methods=["GET"], content_types=CONTENT_TYPES)
+def list_documents(model: str, version: str) -> Response:
+    """Every archived document of the version, with its sha256, signature and retention."""
+    request = current_request(app)
+    answer = document_api().list(model, version, invocation_of(app, request))
+    return respond_logged(logger, "model.document.list", answer)
+
+
+@app.route("/v1/models/{model}/versions/{version}/documents/{kind}", methods=["PUT"], content_types=CONTENT_TYPES)
+def archive_document(model: str, version: str, kind: str) -> Response:
+    """Archive a generated document of the version, signed and locked for ten years."""
+    request = current_request(app)
+    answer = document_api().archive(model, version, kind, body_of(request), invocation_of(app, request))
+    return respond_logged(logger, "model.document.archive", answer)
+
+
+@app.route(
+    "/v1/models/{model}/versions/{version}/documents/{kind}/{sha256}", methods=["GET"], content_types=CONTENT_TYPES
+)
+def read_document(model: str, version: str, kind: str, sha256: str) -> Response:
+    """An archived document's record and its bytes."""
+    request = current_request(app)
+    answer = document_api().read(model, version, kind, sha256, invocation_of(app, request))
+    return respond_logged(logger, "model.document.read", answer)
 
 
 @app.route("/v1/training-jobs/{job_id}", methods=["GET"], content_types=CONTENT_TYPES)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import boto3
@@ -11,6 +15,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from contracts.model.v1 import ArchivedDocument
 from embedded.cli import main
 from embedded.clients.http import Sent, send
 from embedded.demos.traffic import decision_request, malformed_requests
@@ -20,6 +25,7 @@ from gpu_workers import settings
 from leaim.adapters.sqs import REASON_ATTRIBUTE
 from leaim.governance.evidence.technical import ANNEX_IV
 from leaim.governance.ports import AuditQuery
+from leaim.lifecycle.signing import DocumentSigner, document_signature_holds
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -238,6 +244,75 @@ def test_leaim_documentation_writes_every_annex_iv_section_of_the_champion_or_it
     assert html.startswith("<!doctype html>")
     assert all(f"<h2>{heading}</h2>" in html for heading in ANNEX_IV)
     assert champion.artifact_digest in html
+
+
+def test_leaim_documentation_archives_the_champions_pdf_signed_beside_it_and_locked_ten_years(
+    world: LocalWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "technical.pdf"
+    argv = ("documentation", "card_fraud", "--format", "pdf", "--output", str(output), "--archive")
+    status, out, err = leaim(world, capsys, *argv)
+    assert status == 0, err
+    pdf = output.read_bytes()
+    sha256 = hashlib.sha256(pdf).hexdigest()
+    assert pdf.startswith(b"%PDF-")
+    titles = {title.replace(rb"\(", b"(").replace(rb"\)", b")") for title in re.findall(rb"/Title \((.*?[^\\])\)", pdf)}
+    assert {heading.encode() for heading in ANNEX_IV} <= titles
+    assert "archived: technical-documentation (pdf) of card-fraud v1, revision 1" in " ".join(out.split())
+    assert sha256 in out.replace("\n", "")
+
+    listed = world.call("GET", "/v1/models/card-fraud/versions/v1/documents", "auditor")["documents"]
+    [record] = [d for d in listed if d["kind"] == "technical-documentation" and d["format"] == "pdf"]
+    assert (record["sha256"], record["revision"], record["archived_by"]) == (sha256, 1, "local-ml-engineer")
+    fetched = world.call(
+        "GET", f"/v1/models/card-fraud/versions/v1/documents/technical-documentation/{sha256}", "auditor"
+    )
+    assert base64.b64decode(fetched["content_base64"]) == pdf
+    signer = DocumentSigner.from_pem((world.state_dir / "manifest-signing.pem").read_bytes())
+    assert document_signature_holds(ArchivedDocument.model_validate(record), signer.public_key)
+    bucket = world.running.bucket_name("ArtifactsBucket")
+    key = record["location"].removeprefix(f"s3://{bucket}/")
+    head = boto3.client("s3", endpoint_url=world.running.endpoint_url).head_object(Bucket=bucket, Key=key)
+    assert head["ObjectLockMode"] == "COMPLIANCE" and head["ContentType"] == "application/pdf"
+    ten_years = datetime.now(UTC) + timedelta(days=3652)
+    assert ten_years < head["ObjectLockRetainUntilDate"] < ten_years + timedelta(days=2)
+
+    # The same bytes again are the same revision; the Markdown is another format's first revision; other bytes of
+    # the same kind and format are its next revision, and the first stays as it was.
+    status, out, err = leaim(world, capsys, *argv)
+    assert status == 0 and "already archived" in out, err
+    markdown = tmp_path / "technical.md"
+    status, out, err = leaim(world, capsys, "documentation", "card_fraud", "-o", str(markdown), "--archive")
+    assert status == 0 and "revision 1" in out, err
+    amended = markdown.read_bytes() + b"\nAmended by the provider.\n"
+    body = {"format": "markdown", "content_base64": base64.b64encode(amended).decode()}
+    second = world.call(
+        "PUT", "/v1/models/card-fraud/versions/v1/documents/technical-documentation", "ml_engineer", body, expect=201
+    )
+    assert second["revision"] == 2 and second["sha256"] == hashlib.sha256(amended).hexdigest()
+    # Each one is read back and its bytes and signature checked (exit 1 naming any that fails).
+    status, out, err = leaim(world, capsys, "documents", "card_fraud", "--verify")
+    assert status == 0, err
+    status, out, err = leaim(world, capsys, "documents", "card_fraud", "--json")
+    assert status == 0 and out.count('"kind": "technical-documentation"') == 3, err
+
+    refused = world.call(
+        "PUT", "/v1/models/card-fraud/versions/v1/documents/technical-documentation", "auditor", body, expect=403
+    )
+    assert refused["error"] == "forbidden"
+    unknown = world.call(
+        "PUT", "/v1/models/card-fraud/versions/v1/documents/model-card", "ml_engineer", body, expect=422
+    )
+    assert [field["field"] for field in unknown["fields"]] == ["kind"] and "'model-card'" in unknown["message"]
+    events = world.audit_log.events(AuditQuery(action="model.document.archive"))
+    assert {event.status_code for event in events} == {200, 201, 403, 422}
+
+
+def test_a_pdf_needs_a_file(world: LocalWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--state-dir", str(world.state_dir), "instructions", "card_fraud", "--format", "pdf"])
+    assert exited.value.code == 2
+    assert "--format pdf writes a binary file: name it with --output" in capsys.readouterr().err
 
 
 def test_the_stop_switch_takes_effect_on_the_next_request_and_resume_restores_the_model(

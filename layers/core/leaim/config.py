@@ -81,6 +81,8 @@ class Settings(BaseModel):
     datasets_dir: Path | None = Field(default=None, description="Dataset contracts folder; the shipped ones if unset.")
     # Lambda's synchronous payload limit is 6 MB; a batch of 10,000 records fits well under 5 MiB.
     max_ingest_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # A generated document to archive travels in base64 in one body: the answer that reads it back carries as much.
+    max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     training_queue_url: str | None = None
     artifacts_bucket: str | None = None
     manifest_signing_key_file: Path | None = Field(

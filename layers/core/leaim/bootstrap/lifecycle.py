@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from leaim.adapters.documents import S3DocumentStore
 from leaim.adapters.dynamodb import DynamoRecordLedger
 from leaim.adapters.dynamodb_policies import DynamoPolicyStore
 from leaim.adapters.dynamodb_traffic import DynamoTrafficPlans
@@ -27,10 +28,12 @@ from leaim.bootstrap.sql import sql_engine
 from leaim.data.snapshots import SnapshotService
 from leaim.lifecycle.api import LifecycleApi
 from leaim.lifecycle.consumer import TrainingConsumer
+from leaim.lifecycle.document_api import DocumentApi
+from leaim.lifecycle.documents import DocumentArchive
 from leaim.lifecycle.policies import PolicyRegistry
 from leaim.lifecycle.policy_api import PolicyApi
 from leaim.lifecycle.promotion import PromotionController, PromotionService, VersionVerifier
-from leaim.lifecycle.signing import PolicySigner
+from leaim.lifecycle.signing import DocumentSigner, PolicySigner
 from leaim.lifecycle.stops import StopService
 from leaim.lifecycle.training import TrainingJobs
 from leaim.serving.loading import WorkerModelLoader
@@ -64,6 +67,7 @@ class Lifecycle:
     manifests: ManifestCatalog
     datasets: DatasetCatalog
     signer: Callable[[], ManifestSigner]
+    s3: Any
 
 
 def build_lifecycle(
@@ -137,6 +141,7 @@ def build_lifecycle(
         manifests=manifests,
         datasets=datasets,
         signer=signer,
+        s3=s3,
     )
 
 
@@ -149,6 +154,25 @@ def build_lifecycle_api(lifecycle: Lifecycle, *, source: str) -> LifecycleApi:
         registry=lifecycle.registry,
         stops=lifecycle.stops,
         gate=runtime.http_gate(lifecycle.dynamodb, max_body_bytes=runtime.settings.max_body_bytes, source=source),
+    )
+
+
+def build_document_api(lifecycle: Lifecycle, *, source: str) -> DocumentApi:
+    """The archived documents of model versions, in the lifecycle API function: signed with the manifest signing
+    key, kept in the artifacts bucket beside each version."""
+    runtime = lifecycle.runtime
+    settings = runtime.settings
+    signer = once(lambda: DocumentSigner.from_pem(lifecycle.signer().pem()))
+    archive = DocumentArchive(
+        registry=lifecycle.registry,
+        store=S3DocumentStore(required(settings.artifacts_bucket, "artifacts_bucket"), lifecycle.s3),
+        signer=signer,
+        clock=runtime.clock,
+    )
+    return DocumentApi(
+        jobs=lifecycle.jobs,
+        archive=archive,
+        gate=runtime.http_gate(lifecycle.dynamodb, max_body_bytes=settings.max_document_bytes, source=source),
     )
 
 

@@ -206,16 +206,10 @@ class LifecycleApi(GovernedHttp):
         )
 
     def _in_scope(self, principal: Principal, model: str) -> bool:
-        """Whether the key is scoped to the use case that `model` serves (a model no manifest names is in no scope)."""
-        try:
-            return principal.may_use(self._jobs.manifest_of_model(model).name)
-        except NotFoundError:
-            return principal.every_use_case
+        return model_in_scope(self._jobs, principal, model)
 
     def _require_model(self, principal: Principal, model: str, unknown: str) -> None:
-        """NotFoundError with the route's own message for an unknown model, when the model is out of the key's scope."""
-        if not self._in_scope(principal, model):
-            raise NotFoundError(unknown)
+        require_model(self._jobs, principal, model, unknown)
 
     def _untrained(self, model: str) -> ModelSummary:
         """A model a manifest names but no version of which is published yet."""
@@ -240,6 +234,20 @@ class LifecycleApi(GovernedHttp):
             aliases += ["champion"] if policy.champion == manifest.model_version else []
             aliases += ["challenger"] if policy.challenger == manifest.model_version else []
         return ModelVersionView(manifest=manifest, key_id=signed.key_id, signature=signed.signature, aliases=aliases)
+
+
+def model_in_scope(jobs: TrainingJobs, principal: Principal, model: str) -> bool:
+    """Whether the key is scoped to the use case that `model` serves (a model no manifest names is in no scope)."""
+    try:
+        return principal.may_use(jobs.manifest_of_model(model).name)
+    except NotFoundError:
+        return principal.every_use_case
+
+
+def require_model(jobs: TrainingJobs, principal: Principal, model: str, unknown: str) -> None:
+    """NotFoundError with the route's own message for an unknown model, when the model is out of the key's scope."""
+    if not model_in_scope(jobs, principal, model):
+        raise NotFoundError(unknown)
 
 
 def _job_details(

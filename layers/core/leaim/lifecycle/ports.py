@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from contracts.model.v1 import (
+        ArchivedDocument,
         JobState,
         ModelSummary,
         SignedManifest,
@@ -191,4 +192,29 @@ class StopSwitch(Protocol):
 
     def set_stop(self, state: StopState) -> None:
         """Set the use case's switch to `state`."""
+        ...
+
+
+class DocumentStore(Protocol):
+    """Where the documents generated of a model version are archived beside it: their bytes and their signed
+    records, each written once under a COMPLIANCE retention that nobody can shorten or lift."""
+
+    def location(self, key: str) -> str:
+        """Where `key` is, as a URL (s3://bucket/key)."""
+        ...
+
+    def records(self, prefix: str) -> Sequence[ArchivedDocument]:
+        """Every record stored under `prefix`, in key order."""
+        ...
+
+    def put_content(self, key: str, body: bytes, *, content_type: str, retain_until: datetime) -> None:
+        """Store a document's bytes at `key`, locked until `retain_until`; bytes already there are kept."""
+        ...
+
+    def put_record(self, key: str, record: ArchivedDocument, *, retain_until: datetime) -> bool:
+        """Store a record at `key`, locked until `retain_until`; False, writing nothing, when `key` is taken."""
+        ...
+
+    def content(self, key: str) -> bytes | None:
+        """The bytes at `key`, or None."""
         ...

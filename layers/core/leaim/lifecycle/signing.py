@@ -1,8 +1,10 @@
-"""Ed25519 signatures of model manifests (the lifecycle signs, the inference worker verifies) and of registered
-policy versions (the registry signs and verifies)."""
+"""Ed25519 signatures of model manifests (the lifecycle signs, the inference worker verifies), of registered
+policy versions (the registry signs and verifies) and of the documents archived beside a model version (the
+lifecycle signs, anyone with the public key verifies)."""
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 from contracts.model.v1 import ModelManifest, SignedManifest
@@ -10,9 +12,19 @@ from leaim.domain.policies import policy_digest, policy_statement
 from leaim.governance.signing import Ed25519Signer, key_id
 
 if TYPE_CHECKING:
+    from contracts.model.v1 import ArchivedDocument
     from contracts.policy.v1 import PolicyVersion
 
-__all__ = ["ManifestSigner", "PolicySigner", "key_id"]
+__all__ = [
+    "DocumentSigner",
+    "ManifestSigner",
+    "PolicySigner",
+    "document_signature_holds",
+    "document_statement",
+    "key_id",
+]
+
+DOCUMENT_STATEMENT = "leaim-document/v1\n{model}\n{version}\n{kind}\n{format}\n{sha256}"
 
 
 class ManifestSigner(Ed25519Signer):
@@ -46,3 +58,46 @@ class PolicySigner(Ed25519Signer):
             return False
         statement = policy_statement(version.kind, version.subject, version.version, version.digest)
         return self._holds(statement, version.signature)
+
+
+def document_statement(model: str, version: str, kind: str, document_format: str, sha256: str) -> bytes:
+    """What an archived document's signature signs: the version it belongs to, its kind and format, its sha256."""
+    return DOCUMENT_STATEMENT.format(
+        model=model, version=version, kind=kind, format=document_format, sha256=sha256
+    ).encode()
+
+
+def _statement_of(document: ArchivedDocument) -> bytes:
+    return document_statement(
+        document.model_name, document.model_version, document.kind, document.format, document.sha256
+    )
+
+
+class DocumentSigner(Ed25519Signer):
+    """Signs the documents archived beside a model version with the manifest signing key."""
+
+    KEY_NAME = "manifest signing key"
+
+    def sign(self, model: str, version: str, kind: str, document_format: str, sha256: str) -> str:
+        """The signature of one archived document's statement."""
+        return self._signature(document_statement(model, version, kind, document_format, sha256))
+
+    def verifies(self, document: ArchivedDocument) -> bool:
+        """Whether `document` carries this key's valid signature of its statement."""
+        return document.key_id == self.key_id and self._holds(_statement_of(document), document.signature)
+
+
+def document_signature_holds(document: ArchivedDocument, public_key: bytes) -> bool:
+    """Whether `document.signature` is the Ed25519 signature of its statement under the raw 32-byte `public_key`,
+    and `document.key_id` names that key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if document.key_id != key_id(public_key):
+        return False
+    try:
+        signature = base64.b64decode(document.signature, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, _statement_of(document))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
