@@ -389,3 +389,41 @@ class CoverageReport(Contract):
     evidence: list[UseCaseEvidence] = Field(
         default_factory=list, description="Which items of the compliance map have evidence for each use case, by name."
     )
+
+
+class LegalHoldRequest(Contract):
+    """Place a legal hold: nothing of the use case is purged while it is on; body of its POST."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="The matter the records are held for.")
+
+
+class LegalHoldRelease(Contract):
+    """Release a legal hold; body of its POST."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LegalHold(Contract):
+    """A legal hold on a use case's records: placed, and released once the matter ends."""
+
+    hold_id: str
+    use_case: str
+    reason: str
+    placed_by: str
+    placed_at: Instant
+    released_by: str | None = None
+    released_at: Instant | None = None
+    release_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the hold still stops the purge."""
+        return self.released_at is None
+
+
+class LegalHoldList(Contract):
+    """A use case's legal holds, newest first; body of `GET /v1/use-cases/{use_case}/legal-holds`."""
+
+    use_case: str
+    held: bool = Field(description="Whether any hold is on: the purge removes nothing of the use case.")
+    holds: list[LegalHold]

@@ -204,6 +204,73 @@ class Documentation(Contract):
     )
 
 
+# Retention floors no setting can go below: EU AI Act Art. 19 and 26(6) keep the automatic logs at least six months;
+# ECOA / Regulation B (12 CFR 1002.12(b)) keeps credit applications, the information used and the notices 25 months.
+LOG_FLOOR_DAYS = 183
+CREDIT_FLOOR_DAYS = 762
+
+
+class Retention(Contract):
+    """How long a use case's records are kept before the scheduled purge removes them; each period at least its
+    floor (six months; 25 months for credit decisions), and no part of a decision kept past the decision itself."""
+
+    credit: bool = Field(
+        default=False, description="The decisions are credit decisions (ECOA / Regulation B): 25-month floors."
+    )
+    audit_events_days: int = Field(description="The use case's audit events (EU AI Act Art. 12 logs).")
+    decisions_days: int = Field(description="Its decisions, with their overrides and outcomes.")
+    inputs_days: int | None = Field(
+        default=None, description="The inputs and model features of a decision; the decision's period if unset."
+    )
+    explanations_days: int | None = Field(
+        default=None, description="The reasons a decision states; the decision's period if unset."
+    )
+
+    @property
+    def floor_days(self) -> int:
+        """The shortest period any of its settings may have."""
+        return CREDIT_FLOOR_DAYS if self.credit else LOG_FLOOR_DAYS
+
+    @property
+    def inputs(self) -> int:
+        """Days the inputs and features are kept."""
+        return self.decisions_days if self.inputs_days is None else self.inputs_days
+
+    @property
+    def explanations(self) -> int:
+        """Days the reasons are kept."""
+        return self.decisions_days if self.explanations_days is None else self.explanations_days
+
+    @model_validator(mode="after")
+    def _within_floors(self) -> Retention:
+        floor = self.floor_days
+        why = "a credit decision's records are kept" if self.credit else "audit logs are kept"
+        periods = {
+            "audit_events_days": self.audit_events_days,
+            "decisions_days": self.decisions_days,
+            "inputs_days": self.inputs,
+            "explanations_days": self.explanations,
+        }
+        problems = [
+            f"{name} is {days}, below the floor of {floor} days ({why} at least {floor} days)"
+            for name, days in periods.items()
+            if days < floor
+        ]
+        if self.decisions_days > self.audit_events_days:
+            problems.append(
+                f"decisions_days ({self.decisions_days}) exceeds audit_events_days ({self.audit_events_days}): a "
+                "decision is kept no longer than the audit events that record it"
+            )
+        problems += [
+            f"{name} ({days}) exceeds decisions_days ({self.decisions_days}): no part of a decision outlives it"
+            for name, days in (("inputs_days", self.inputs), ("explanations_days", self.explanations))
+            if days > self.decisions_days
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class Fallback(Contract):
     """What callers get when the model path fails (timeout, open circuit, worker error)."""
 
@@ -249,6 +316,9 @@ class UseCaseManifest(Contract):
         default=None, description="Adverse-action notices for the outcomes it names; none without it."
     )
     documentation: Documentation = Field(default_factory=Documentation)
+    retention: Retention | None = Field(
+        default=None, description="How long its records are kept; without it nothing is purged."
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UseCaseManifest:

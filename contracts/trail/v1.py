@@ -28,6 +28,8 @@ ProblemKind = Literal[
     # Reconciliation of the accepted store with the chains: an accepted event in no chain, a bundle set aside.
     "unchained",
     "set_aside",
+    # A purge receipt that does not verify, or does not account for what it removed.
+    "purge",
 ]
 
 
@@ -86,6 +88,58 @@ class SignedDigest(Contract):
     signature: str = Field(description="Base64 of the 64-byte Ed25519 signature.")
 
 
+class PurgedRange(Contract):
+    """Consecutive links of one chain removed by a purge: the hashes on both sides keep the chain verifiable."""
+
+    chain_id: str
+    first_seq: int = Field(ge=1)
+    last_seq: int = Field(ge=1)
+    prev_hash: Sha256 = Field(description="The prev_hash of the first link removed: the hash of the link before it.")
+    last_hash: Sha256 = Field(description="The hash of the last link removed: the prev_hash of the link after it.")
+    links_sha256: Sha256 = Field(description="sha256 over the hashes of the links removed, in seq order.")
+
+
+class PurgeTally(Contract):
+    """What a purge removed of one kind, as a count and a sha256 over the sorted entries (ids, or id:hash)."""
+
+    count: int = Field(ge=0)
+    sha256: Sha256
+
+
+class AuditPurge(Contract):
+    """One purge: the links, decisions and decision parts it removed, sealed by digest `sealed_by` before removal;
+    linked to the purge before and signed with the audit signing key, so the chains stay verifiable without them."""
+
+    schema_version: Literal["trail.v1"] = "trail.v1"
+    sequence: int = Field(ge=1, description="1 for the first purge, then one more each time.")
+    created_at: Instant
+    sealed_by: int = Field(ge=1, description="The digest that sealed every link removed.")
+    cutoffs: dict[str, dict[str, Instant]] = Field(
+        description="Per use case, the time before which each kind of record was removed."
+    )
+    ranges: list[PurgedRange]
+    events: PurgeTally = Field(description="The events removed, by event id.")
+    decisions: PurgeTally = Field(description="The decisions removed, by decision id.")
+    redactions: PurgeTally = Field(
+        description="The decisions whose inputs or reasons were removed, by decision id and the hash of what remains."
+    )
+    previous_hash: Sha256 = Field(description="purge_hash of the purge before, 64 zeros for the first.")
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes that are hashed and signed: JSON with sorted keys and no whitespace."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+
+class SignedPurge(Contract):
+    """A purge, the sha256 of its canonical bytes and the Ed25519 signature of those bytes."""
+
+    schema_version: Literal["trail.v1"] = "trail.v1"
+    purge: AuditPurge
+    purge_hash: Sha256
+    key_id: str = Field(description="First 16 hex digits of the sha256 of the raw public key.")
+    signature: str = Field(description="Base64 of the 64-byte Ed25519 signature.")
+
+
 class VerifyProblem(Contract):
     """One broken link of the trail, named as precisely as the kind allows."""
 
@@ -124,5 +178,7 @@ class VerifyReport(Contract):
     set_aside_bundles: int | None = Field(
         default=None, description="Accepted bundles the audit writer set aside, each a problem with its reason."
     )
+    purges: int = Field(default=0, description="Purge receipts checked.")
+    purged_events: int = Field(default=0, description="Events the purges removed, accounted for by their receipts.")
     problem_count: int
     problems: list[VerifyProblem] = Field(description="The first problems found, in the order found.")

@@ -1,8 +1,9 @@
-"""`leaim audit verify` and `audit digest` check and seal the tamper-evident audit trail; `audit export` fetches it.
+"""`leaim audit verify` and `audit digest` check and seal the tamper-evident audit trail; `audit purge` removes
+what each use case keeps no longer; `audit export` fetches the trail.
 
 Verifying and sealing read the audit store and the digest archive directly, without the local stack; verifying
-also reconciles the accepted store (DynamoDB) with the chains. Exporting calls the governance API, local or
-deployed.
+also reconciles the accepted store (DynamoDB) with the chains. Purging runs the scheduled `AuditPurgeFunction` now,
+in this process, over the stores of the local stack. Exporting calls the governance API, local or deployed.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ if TYPE_CHECKING:
 VERIFY_WORKERS = min(os.cpu_count() or 1, 4)
 
 
+PURGE_FUNCTION = "AuditPurgeFunction"
+
+
 def register(commands: Commands) -> None:
-    """Add `audit verify`, `audit digest` and `audit export`."""
+    """Add `audit verify`, `audit digest`, `audit purge` and `audit export`."""
     audit = commands.add_parser("audit", help="seal and verify the tamper-evident audit trail")
     actions = audit.add_subparsers(dest="audit_command", required=True)
     verify = actions.add_parser(
@@ -72,6 +76,13 @@ def register(commands: Commands) -> None:
     )
     verify.set_defaults(run=_verify)
     digest.set_defaults(run=_digest)
+    purge = actions.add_parser(
+        "purge",
+        help="remove now what each use case's retention keeps no longer (AuditPurgeFunction, daily on `leaim up`), "
+        "except under a legal hold and only what a digest sealed; a signed receipt keeps `audit verify` green",
+    )
+    purge.add_argument("--database-url", help="the audit store (default: the local one in --state-dir)")
+    purge.set_defaults(run=_purge)
     export = actions.add_parser("export", help="export audit events with their chain links, as JSON lines or CSV")
     export.add_argument("--format", choices=["jsonl", "csv"], help="default: from --output's suffix, else jsonl")
     export.add_argument("--since", type=instant, help="earliest event time (ISO 8601 with offset)")
@@ -122,6 +133,39 @@ def _digest(arguments: argparse.Namespace, console: Console) -> int:
         f"sealed digest {digest.sequence}: {len(digest.heads)} chain{'' if len(digest.heads) == 1 else 's'}, "
         f"{digest.events} events, sha256 "
         f"{sealed.signed.digest_hash}, archived at {archive.location}{name} (version {sealed.archived.version_id})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _purge(arguments: argparse.Namespace, console: Console) -> int:
+    """Run the purge once on the local stack and say what it removed."""
+    import uuid
+
+    from embedded.cli.monitor import stack_environment, stack_wiring
+    from leaim.bootstrap.retention import build_audit_purge
+    from leaim.governance.audit.retention import run_purge
+
+    settings, aws = stack_wiring(arguments, PURGE_FUNCTION)
+    with stack_environment(aws):
+        purges = build_audit_purge("audit-purge", settings)
+        result = run_purge(purges.purger, purges.runtime.schedule_gate("leaim audit purge"), uuid.uuid4().hex)
+    if result is None:
+        console.print("a concurrent run purged first", markup=False, highlight=False)
+        return 0
+    left = [f"{name} (legal hold)" for name in result.held] + [f"{name} (no retention)" for name in result.unset]
+    kept = f"; kept whole: {', '.join(left)}" if left else ""
+    if result.signed is None:
+        console.print(f"nothing is past its retention{kept}", markup=False, highlight=False, soft_wrap=True)
+        return 0
+    purge = result.signed.purge
+    console.print(
+        f"purge {purge.sequence}: removed {purge.events.count} events in {len(purge.ranges)} ranges, "
+        f"{purge.decisions.count} decisions and the inputs or reasons of {purge.redactions.count}, all sealed by "
+        f"digest {purge.sealed_by}; {result.forgotten} accepted items forgotten; receipt sha256 "
+        f"{result.signed.purge_hash}{kept}",
         markup=False,
         highlight=False,
         soft_wrap=True,

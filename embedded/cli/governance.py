@@ -1,4 +1,5 @@
-"""`leaim governance report` and `kpis`, `outcome`, `reviews`, `review`, `drift`, `bias`, `quality`, `alerts`, `usage`.
+"""`leaim governance report`, `kpis`, `holds`, `hold` and `release`, and `outcome`, `reviews`, `review`, `drift`,
+`bias`, `quality`, `alerts`, `usage`.
 
 Each calls the governance API, local or deployed.
 """
@@ -15,6 +16,7 @@ from embedded.clients.tables import (
     drift_history_table,
     drift_table,
     facts_table,
+    holds_table,
     kpis_facts,
     print_coverage,
     quality_table,
@@ -46,6 +48,7 @@ def register(commands: Commands) -> None:
     _window(kpis, "30 days")
     api_options(kpis, "auditor")
     kpis.set_defaults(run=_kpis)
+    _register_holds(reports)
     outcome = commands.add_parser("outcome", help="record the ground truth of a decision")
     outcome.add_argument("decision_id")
     outcome.add_argument("--label", required=True, choices=["true", "false"], help="true when the target was positive")
@@ -121,6 +124,47 @@ def _coverage(arguments: argparse.Namespace, console: Console) -> int:
 def _kpis(arguments: argparse.Namespace, console: Console) -> int:
     client = _governance(arguments)
     console.print(kpis_facts(client.kpis(arguments.use_case, since=arguments.since, until=arguments.until)))
+    return 0
+
+
+def _register_holds(reports: Commands) -> None:
+    """Add `governance holds`, `hold` and `release`."""
+    holds = reports.add_parser("holds", help="a use case's legal holds, and whether the purge is held")
+    holds.add_argument("use_case")
+    api_options(holds, "auditor")
+    holds.set_defaults(run=_holds)
+    hold = reports.add_parser("hold", help="place a legal hold: nothing of the use case is purged until it is released")
+    hold.add_argument("use_case")
+    hold.add_argument("--reason", required=True, help="the matter the records are held for")
+    api_options(hold, "auditor")
+    hold.set_defaults(run=_hold)
+    release = reports.add_parser("release", help="release a legal hold")
+    release.add_argument("use_case")
+    release.add_argument("hold_id")
+    release.add_argument("--reason", required=True, help="why the hold ends")
+    api_options(release, "auditor")
+    release.set_defaults(run=_release)
+
+
+def _holds(arguments: argparse.Namespace, console: Console) -> int:
+    listed = _governance(arguments).legal_holds(arguments.use_case)
+    console.print(holds_table(listed))
+    return 0
+
+
+def _hold(arguments: argparse.Namespace, console: Console) -> int:
+    hold = _governance(arguments).place_legal_hold(arguments.use_case, arguments.reason)
+    console.print(
+        f"placed legal hold {hold.hold_id} on {hold.use_case}: nothing of it is purged until it is released",
+        markup=False,
+        highlight=False,
+    )
+    return 0
+
+
+def _release(arguments: argparse.Namespace, console: Console) -> int:
+    hold = _governance(arguments).release_legal_hold(arguments.use_case, arguments.hold_id, arguments.reason)
+    console.print(f"released legal hold {hold.hold_id} on {hold.use_case}", markup=False, highlight=False)
     return 0
 
 

@@ -55,8 +55,8 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
     from leaim.bootstrap.monitoring import build_monitoring
     from leaim.governance.oversight.monitor import run_monitor
 
-    settings, aws = _wiring(arguments)
-    with _environment(aws):
+    settings, aws = stack_wiring(arguments, MONITOR_FUNCTION)
+    with stack_environment(aws):
         monitoring = build_monitoring("drift-monitor", settings)
         use_cases = None if arguments.use_case is None else [_use_case(monitoring.lifecycle, arguments.use_case)]
         gate = monitoring.runtime.schedule_gate(SOURCE)
@@ -79,8 +79,8 @@ def _use_case(lifecycle: Lifecycle, name: str) -> str:
         raise ApiUsageError(f"no use case or model is named {name!r}: there are {there}") from None
 
 
-def _wiring(arguments: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
-    """The drift monitor's settings on the running local stack, and the AWS environment that reaches its endpoint.
+def stack_wiring(arguments: argparse.Namespace, function_id: str) -> tuple[Settings, dict[str, str]]:
+    """A scheduled function's settings on the running local stack, and the AWS environment that reaches its endpoint.
 
     Each of the function's variables in `template.yaml` that names a resource gets that resource of the running
     stack; the audit store and the signing key are those of the state directory; the rest comes from this
@@ -89,7 +89,7 @@ def _wiring(arguments: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
     import json
 
     from embedded.emulation.template import load_template
-    from embedded.emulation.trail import STACK_STATE, running_resource
+    from embedded.emulation.trail import AUDIT_SIGNING_KEY, STACK_STATE, running_resource
     from embedded.world import TEMPLATE
     from leaim.config import Settings
 
@@ -100,7 +100,7 @@ def _wiring(arguments: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
     if arguments.database_url is None and not (state_dir / "leaim.db").is_file():
         raise ApiUsageError(f"no audit store in {state_dir}: pass --database-url")
     resources = json.loads((state_dir / STACK_STATE).read_text(encoding="utf-8"))["resources"]
-    variables = load_template(TEMPLATE).functions[MONITOR_FUNCTION].environment
+    variables = load_template(TEMPLATE).functions[function_id].environment
     wired = {
         name: str(resources[value["Ref"]]["ref"])
         for name, value in variables.items()
@@ -113,6 +113,7 @@ def _wiring(arguments: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
             "LEAIM_WORKER_BACKEND": "local",
             "LEAIM_DATABASE_URL": arguments.database_url or f"sqlite:///{state_dir / 'leaim.db'}",
             "LEAIM_MANIFEST_SIGNING_KEY_FILE": str(state_dir / "manifest-signing.pem"),
+            "LEAIM_AUDIT_SIGNING_KEY_FILE": str(state_dir / AUDIT_SIGNING_KEY),
         }
     )
     client = running[1]
@@ -129,8 +130,8 @@ def _wiring(arguments: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in this process's environment while the monitor is built and runs (its AWS clients read them),
+def stack_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment while a function is built and runs (its AWS clients read them),
     and what was there before afterwards."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

@@ -10,6 +10,8 @@ from contracts.governance.v1 import (
     CoverageReport,
     DriftReports,
     Explanation,
+    LegalHold,
+    LegalHoldList,
     ProcessKpis,
     QualityReport,
     RecordedOutcome,
@@ -111,6 +113,19 @@ class GovernanceClient(ApiClient):
         """`GET /v1/use-cases/{use_case}/kpis`: the use case's process KPIs (the API's default: the last 30 days)."""
         path = with_query(f"/v1/use-cases/{segment(use_case)}/kpis", {"since": since, "until": until})
         return self._call(ProcessKpis, "GET", path)
+
+    def legal_holds(self, use_case: str) -> LegalHoldList:
+        """`GET /v1/use-cases/{use_case}/legal-holds`: the use case's legal holds, newest first."""
+        return self._call(LegalHoldList, "GET", f"/v1/use-cases/{segment(use_case)}/legal-holds")
+
+    def place_legal_hold(self, use_case: str, reason: str) -> LegalHold:
+        """`POST /v1/use-cases/{use_case}/legal-holds`: place a hold; the purge removes nothing of the use case."""
+        return self._call(LegalHold, "POST", f"/v1/use-cases/{segment(use_case)}/legal-holds", {"reason": reason})
+
+    def release_legal_hold(self, use_case: str, hold_id: str, reason: str) -> LegalHold:
+        """`POST /v1/use-cases/{use_case}/legal-holds/{hold_id}/release`: release a hold."""
+        path = f"/v1/use-cases/{segment(use_case)}/legal-holds/{segment(hold_id)}/release"
+        return self._call(LegalHold, "POST", path, {"reason": reason})
 
     def coverage(self, *, since: datetime | None = None, until: datetime | None = None) -> CoverageReport:
         """`GET /v1/governance/coverage`: the governance coverage report (the API's default: the last 24 hours)."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         BiasReport,
         CoverageReport,
         DriftReport,
+        LegalHoldList,
         ProcessKpis,
         QualityReport,
         Review,
@@ -105,6 +106,21 @@ def evidence_table(evidence: UseCaseEvidence) -> Table:
         f"Evidence for {evidence.use_case}: {len(evidence.items) - evidence.gaps} items covered, {evidence.gaps} gaps"
     )
     return rows_table(title, ("requirement", "status", "evidence or gap"), rows)
+
+
+def holds_table(listed: LegalHoldList) -> Table:
+    """A use case's legal holds: who placed each, when and why, and its release."""
+    rows = [
+        (
+            hold.hold_id,
+            f"{hold.placed_at:%Y-%m-%d %H:%M} by {hold.placed_by}",
+            hold.reason,
+            "on" if hold.released_at is None else f"released {hold.released_at:%Y-%m-%d %H:%M} by {hold.released_by}",
+        )
+        for hold in listed.holds
+    ]
+    state = "held: the purge removes nothing of it" if listed.held else "not held"
+    return rows_table(f"Legal holds of {listed.use_case}: {state}", ("hold", "placed", "reason", "state"), rows)
 
 
 def kpis_table(title: str, rows: Sequence[ProcessKpis]) -> Table:

@@ -117,6 +117,30 @@ def kpis(use_case: str) -> Response:
     return respond_logged(logger, "governance.kpis", answer)
 
 
+@app.route("/v1/use-cases/{use_case}/legal-holds", methods=["GET"], content_types=CONTENT_TYPES)
+def legal_holds(use_case: str) -> Response:
+    """The use case's legal holds."""
+    request = current_request(app)
+    answer = governance_api().legal_holds(use_case, invocation_of(app, request))
+    return respond_logged(logger, "retention.holds.read", answer)
+
+
+@app.route("/v1/use-cases/{use_case}/legal-holds", methods=["POST"], content_types=CONTENT_TYPES)
+def place_legal_hold(use_case: str) -> Response:
+    """Place a legal hold on the use case's records."""
+    request = current_request(app)
+    answer = governance_api().place_legal_hold(use_case, body_of(request), invocation_of(app, request))
+    return respond_logged(logger, "retention.hold", answer)
+
+
+@app.route("/v1/use-cases/{use_case}/legal-holds/{hold_id}/release", methods=["POST"], content_types=CONTENT_TYPES)
+def release_legal_hold(use_case: str, hold_id: str) -> Response:
+    """Release a legal hold."""
+    request = current_request(app)
+    answer = governance_api().release_legal_hold(use_case, hold_id, body_of(request), invocation_of(app, request))
+    return respond_logged(logger, "retention.hold.release", answer)
+
+
 @app.route("/v1/alerts", methods=["GET"], content_types=CONTENT_TYPES)
 def alerts() -> Response:
     """Open drift and bias alerts."""

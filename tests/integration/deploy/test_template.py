@@ -44,6 +44,7 @@ SQL_FUNCTIONS = {
     "DriftMonitorFunction",
     "AbuseMonitorFunction",
     "AuditDigestFunction",
+    "AuditPurgeFunction",
 }
 DATABASE_SETTINGS = ("LEAIM_DATABASE_HOST", "LEAIM_DATABASE_PORT", "LEAIM_DATABASE_NAME", "LEAIM_DATABASE_USER")
 GATEWAY_ENDPOINT_SERVICES = ("dynamodb", "s3")

@@ -35,6 +35,13 @@ ACCEPTED_STORE_RIGHTS = {
     "DecisionQueueFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"},
     "AuditWriterFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"},
     "GovernanceApiFunction": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Scan"},
+    "AuditPurgeFunction": {
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+    },
 }
 ACCEPT_EVENTS_ONLY = {"dynamodb:PutItem"}
 TRAFFIC_PLAN_RIGHTS = {
@@ -189,8 +196,10 @@ def test_rights_on_the_accepted_store_are_what_each_function_does_there(transfor
     }
     expected = {function_id: ACCEPTED_STORE_RIGHTS.get(function_id, ACCEPT_EVENTS_ONLY) for function_id in granted}
     assert granted == expected
-    # Nothing accepted is ever deleted, and only the writer changes a bundle (to set a poison aside).
-    assert not any("dynamodb:DeleteItem" in actions for actions in granted.values())
+    # Only the purge deletes what is accepted (past its use case's retention); besides it, only the writer changes a
+    # bundle (to set a poison aside).
+    deleting = {function_id for function_id, actions in granted.items() if "dynamodb:DeleteItem" in actions}
+    assert deleting == {"AuditPurgeFunction"}
 
 
 def test_traffic_plans_are_published_by_the_lifecycle_and_read_by_the_decision_functions(

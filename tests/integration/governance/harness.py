@@ -24,6 +24,7 @@ from leaim.adapters.sql import SqlAuditLog, SqlDecisionStore, SqlModelRegistry
 from leaim.adapters.sql.intake import SqlIntakeHistory
 from leaim.adapters.sql.oversight import SqlOversight
 from leaim.adapters.sql.process import SqlProcessHistory
+from leaim.adapters.sql.retention import SqlRetention
 from leaim.data.features import feature_vector, merge_online
 from leaim.data.validation import validate_inputs
 from leaim.domain.manifests import ManifestCatalog
@@ -176,6 +177,7 @@ class GovernanceBench:
             reports=self.reports,
             store=self.store,
             catalog=self.catalog,
+            holds=SqlRetention(engine),
             openapi=document(),
             gate=gate,
         )

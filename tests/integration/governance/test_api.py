@@ -275,8 +275,9 @@ def test_coverage_measures_audited_invocations_explained_decisions_and_governed_
     statuses = {item["anchor"]: item["status"] for item in evidence["items"]}
     assert evidence["use_case"] == USE_CASE
     assert statuses["EU AI Act Art. 12"] == statuses["EU AI Act Art. 15"] == statuses["EU AI Act Art. 86"] == "evidence"
-    # The monitor has not run in this window, and retention floors are not built.
-    assert statuses["NIST AI RMF: Measure"] == statuses["EU AI Act Art. 19, 26"] == "gap"
+    # The monitor has not run in this window; the reference declares its retention.
+    assert statuses["NIST AI RMF: Measure"] == "gap"
+    assert statuses["EU AI Act Art. 19, 26"] == "evidence"
     assert partial.body["audit_coverage"] < 1.0
     assert partial.body["unaudited_invocations"] == ["IngestApiFunction:lost-invocation"]
     assert partial.body["version_coverage"] == 0.0
@@ -378,6 +379,44 @@ def test_kpis_are_refused_for_an_unknown_use_case_a_bad_range_and_a_decision_cli
     assert unknown.status == 404
     assert (backwards.status, backwards.body["fields"][0]["field"]) == (422, "query.since")
     assert client.status == 403
+
+
+def test_an_auditor_places_lists_and_releases_a_legal_hold_each_audited(bench: GovernanceBench) -> None:
+    placed = bench.call(
+        lambda inv: bench.api.place_legal_hold(USE_CASE, b'{"reason": "matter 2026-114"}', inv), "auditor-key"
+    )
+    hold_id = placed.body["hold_id"]
+    listed = bench.call(lambda inv: bench.api.legal_holds(USE_CASE, inv), "auditor-key")
+    release = json.dumps({"reason": "matter closed"}).encode()
+    released = bench.call(lambda inv: bench.api.release_legal_hold(USE_CASE, hold_id, release, inv), "auditor-key")
+    again = bench.call(lambda inv: bench.api.release_legal_hold(USE_CASE, hold_id, release, inv), "auditor-key")
+    after = bench.call(lambda inv: bench.api.legal_holds(USE_CASE, inv), "auditor-key")
+
+    assert (placed.status, placed.body["placed_by"], placed.body["released_at"]) == (201, "audit-team", None)
+    assert (placed.event.action, placed.event.details) == (
+        "retention.hold",
+        {"hold_id": hold_id, "reason": "matter 2026-114"},
+    )
+    assert (listed.body["held"], [hold["hold_id"] for hold in listed.body["holds"]]) == (True, [hold_id])
+    assert (released.status, released.body["released_by"], released.body["release_reason"]) == (
+        200,
+        "audit-team",
+        "matter closed",
+    )
+    assert (again.status, again.body["error"]) == (409, "conflict")
+    assert after.body["held"] is False
+
+
+def test_legal_holds_refuse_other_roles_unknown_use_cases_and_holds_and_an_empty_reason(bench: GovernanceBench) -> None:
+    body = b'{"reason": "matter"}'
+    engineer = bench.call(lambda inv: bench.api.place_legal_hold(USE_CASE, body, inv), "ml-key")
+    unknown = bench.call(lambda inv: bench.api.place_legal_hold("no_such_use_case", body, inv), "auditor-key")
+    empty = bench.call(lambda inv: bench.api.place_legal_hold(USE_CASE, b'{"reason": ""}', inv), "auditor-key")
+    no_hold = bench.call(lambda inv: bench.api.release_legal_hold(USE_CASE, "hold-0", body, inv), "auditor-key")
+    reviewer = bench.call(lambda inv: bench.api.legal_holds(USE_CASE, inv), "reviewer-key")
+
+    assert (engineer.status, unknown.status, no_hold.status, reviewer.status) == (403, 404, 404, 403)
+    assert (empty.status, empty.body["fields"][0]["field"]) == (422, "reason")
 
 
 def test_quality_per_version_comes_from_decisions_with_outcomes(bench: GovernanceBench) -> None:

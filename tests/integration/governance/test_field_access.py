@@ -15,6 +15,7 @@ import pytest
 
 from contracts.audit.v1 import AuditEvent
 from leaim.adapters.sql import SqlDecisionStore
+from leaim.adapters.sql.retention import SqlRetention
 from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.access.masking import MASK
 from leaim.governance.access.policy import FIELD_GRANTS, FieldClass
@@ -60,6 +61,7 @@ class MarkedCountryBench(GovernanceBench):
             reports=self.reports,
             store=self.store,
             catalog=catalog,
+            holds=SqlRetention(engine),
             openapi=document(),
             gate=self.gate("GovernanceApiFunction"),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.manifest.v1 import Retention
 from contracts.model.v1 import SignedManifest
 from leaim.domain.manifests import ManifestCatalog
 from leaim.governance.evidence.checks import NO_RETENTION, UNARCHIVED, EvidenceFacts, compliance_evidence
@@ -50,7 +51,6 @@ def test_the_reference_use_case_with_a_governed_champion_has_evidence_but_for_wh
 
     gaps = {anchor: found for anchor, (status, found) in items.items() if status == "gap"}
     assert gaps == {
-        "EU AI Act Art. 19, 26": [NO_RETENTION],
         # The reference declares no harmonised standards nor a declaration of conformity.
         "EU AI Act Annex IV": [
             "7. Harmonised standards applied: none declared (documentation.standards)",
@@ -101,3 +101,20 @@ def test_a_policy_without_a_review_band_or_notices_leaves_oversight_and_ecoa_as_
         ["the policy has no review band: no scored decision reaches a reviewer"],
     )
     assert items["US ECOA / Regulation B"][0] == "gap"
+
+
+def test_retention_is_evidence_with_its_periods_and_floor_and_a_gap_when_undeclared() -> None:
+    declared = check()["EU AI Act Art. 19, 26"]
+    credit = CARD_FRAUD.model_copy(
+        update={"retention": Retention(credit=True, audit_events_days=800, decisions_days=800)}
+    )
+    undeclared = check(use_case=CARD_FRAUD.model_copy(update={"retention": None}))
+
+    assert declared == ("evidence", [])
+    evidence = (
+        compliance_evidence(EvidenceFacts(CARD_FRAUD, CHAMPION, None, 1.0, 0, 1.0, monitored=True)).items[1].evidence
+    )
+    assert "audit events kept 730 days, decisions 730, inputs 365, reasons 730 (floor: six months)" in evidence
+    credit_item = compliance_evidence(EvidenceFacts(credit, CHAMPION, None, 1.0, 0, 1.0, monitored=True)).items[1]
+    assert "floor: 25 months: credit decisions" in credit_item.evidence
+    assert undeclared["EU AI Act Art. 19, 26"] == ("gap", [NO_RETENTION])

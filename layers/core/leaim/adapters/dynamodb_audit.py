@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from contracts.audit.v1 import AuditEvent
     from contracts.governance.v1 import RecordedOutcome
     from leaim.governance.audit.accepted import BundleKind
+    from leaim.governance.audit.retention import PurgePlan
 
 KEY = "pk"
 # DynamoDB refuses items over 400 KB; bundles of plain events are split below that, and written in one transaction.
@@ -488,6 +489,89 @@ class DynamoAcceptedStore:
             )
         except (BotoCoreError, ClientError) as error:
             raise AuditWriteError(f"accepted item {pk!r} could not be set aside: {type(error).__name__}") from error
+
+    def forget(self, plan: PurgePlan, chained: Callable[[Sequence[str]], set[str]]) -> int:
+        """Delete the accepted copies of the removed decisions (with their overrides, outcomes and request keys) and
+        the event bundles whose events are all removed, and remove the parts of redacted decisions; a decision whose
+        events are not all chained yet is left. The count of items deleted or rewritten."""
+        count = 0
+        for decision_id in plan.decisions:
+            bundle = self._bundle(decision_key(decision_id))
+            if bundle is not None and len(chained(bundle.event_ids)) < len(bundle.event_ids):
+                continue
+            use_case, request_id = plan.requests[decision_id]
+            keys = (decision_key(decision_id), f"override#{decision_id}", f"outcome#{decision_id}")
+            count += sum(self._delete(key) for key in (*keys, request_key(use_case, request_id)))
+        for redaction in plan.redactions:
+            count += self._redact(redaction.content)
+        removed = {link.event_id for link in plan.links}
+        if removed:
+            for bundle in self.bundles():
+                if bundle.kind == "events" and bundle.events and set(bundle.event_ids) <= removed:
+                    count += self._delete(bundle.pk)
+        return count
+
+    def _bundle(self, pk: str) -> AcceptedBundle | None:
+        """The bundle at `pk`, or None."""
+        try:
+            answer = self._client.get_item(TableName=self._table, Key={KEY: {"S": pk}}, ConsistentRead=True)
+        except (BotoCoreError, ClientError) as error:
+            raise AcceptedStoreUnavailableError(f"{pk!r} could not be read: {type(error).__name__}") from error
+        item = answer.get("Item")
+        return None if item is None else _readable(item)
+
+    def _delete(self, pk: str) -> int:
+        """Delete the item at `pk`: 1 if there was one."""
+        try:
+            answer = self._client.delete_item(TableName=self._table, Key={KEY: {"S": pk}}, ReturnValues="ALL_OLD")
+        except (BotoCoreError, ClientError) as error:
+            raise AcceptedStoreUnavailableError(f"{pk!r} could not be deleted: {type(error).__name__}") from error
+        return int(bool(answer.get("Attributes")))
+
+    def _redact(self, content: Mapping[str, Any]) -> int:
+        """Rewrite a decision's accepted row and request key with `content`'s inputs, features and answer."""
+        decision_id = str(content["decision_id"])
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={KEY: {"S": decision_key(decision_id)}}, ConsistentRead=True
+            )
+        except (BotoCoreError, ClientError) as error:
+            what = f"decision {decision_id!r} could not be read: {type(error).__name__}"
+            raise AcceptedStoreUnavailableError(what) from error
+        item = answer.get("Item")
+        if item is None:
+            return 0
+        row = json.loads(item["row"]["S"])
+        row.update(inputs=content["inputs"], features=content["features"], response=content["response"])
+        writes = [
+            (decision_key(decision_id), "SET #row = :row", {"#row": "row"}, {":row": {"S": _dumps(row)}}),
+            (
+                request_key(str(content["use_case"]), str(content["request_id"])),
+                "SET #response = :response, #inputs = :inputs",
+                {"#response": "response", "#inputs": "inputs"},
+                {":response": {"S": _dumps(content["response"])}, ":inputs": {"S": _dumps(content["inputs"])}},
+            ),
+        ]
+        count = 0
+        for pk, expression, names, values in writes:
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={KEY: {"S": pk}},
+                    UpdateExpression=expression,
+                    ConditionExpression=f"attribute_exists({KEY})",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+                count += 1
+            except ClientError as error:
+                if not _condition_failed(error):
+                    raise AcceptedStoreUnavailableError(
+                        f"{pk!r} could not be rewritten: {_error_code(error)}"
+                    ) from error
+            except BotoCoreError as error:
+                raise AcceptedStoreUnavailableError(f"{pk!r} could not be rewritten: {type(error).__name__}") from error
+        return count
 
     def bundles(self) -> Iterator[AcceptedBundle]:
         """Every bundle, read consistently; one that does not parse comes with no events and why, as set aside."""

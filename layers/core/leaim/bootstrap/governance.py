@@ -15,6 +15,7 @@ from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry
 from leaim.adapters.sql.intake import SqlIntakeHistory
 from leaim.adapters.sql.oversight import AcceptedFirstOversight, SqlOversight
 from leaim.adapters.sql.process import SqlProcessHistory
+from leaim.adapters.sql.retention import SqlRetention
 from leaim.bootstrap.runtime import (
     AWS_CONFIG,
     AWS_WRITE_CONFIG,
@@ -46,6 +47,7 @@ class Oversight:
     catalog: ManifestCatalog
     registry: SqlModelRegistry
     history: SqlProcessHistory
+    retention: SqlRetention
     dynamodb: Any
 
 
@@ -62,6 +64,7 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
         catalog=runtime.manifests(runtime.dynamodb),
         registry=SqlModelRegistry(engine),
         history=SqlProcessHistory(engine),
+        retention=SqlRetention(engine),
         dynamodb=boto3.client("dynamodb", config=AWS_CONFIG),
     )
 
@@ -110,6 +113,7 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         reports=reports,
         store=oversight.store,
         catalog=oversight.catalog,
+        holds=oversight.retention,
         openapi=_openapi_document(),
         gate=runtime.http_gate(oversight.dynamodb, max_body_bytes=settings.max_body_bytes, source=source),
     )

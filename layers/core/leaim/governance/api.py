@@ -11,10 +11,20 @@ import csv
 import io
 import json
 from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from contracts.governance.v1 import AlertList, BiasReport, DriftReport, DriftReports, OutcomeReport, ReviewOverride
+from contracts.governance.v1 import (
+    AlertList,
+    BiasReport,
+    DriftReport,
+    DriftReports,
+    LegalHoldList,
+    LegalHoldRelease,
+    LegalHoldRequest,
+    OutcomeReport,
+    ReviewOverride,
+)
 from leaim.exceptions import NotFoundError, RecordExistsError
 from leaim.governance.access.exceptions import ExportTooLargeError, ForbiddenError
 from leaim.governance.access.gate import GovernedHttp, HttpAnswer, TextBody, invalid_field, query_time, report_range
@@ -34,6 +44,7 @@ if TYPE_CHECKING:
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.access.gate import HttpGate, Invocation
     from leaim.governance.audit.events import InvocationAudit
+    from leaim.governance.audit.retention import LegalHolds
     from leaim.governance.oversight.outcomes import OutcomeService
     from leaim.governance.oversight.ports import AuditTrail, OversightStore
     from leaim.governance.oversight.reviews import ReviewService
@@ -83,7 +94,8 @@ CSV_COLUMNS = (
 
 class GovernanceApi(GovernedHttp):
     """`/v1/audit`, `/v1/decisions/{id}/outcome|explanation`, `/v1/reviews`, `/v1/use-cases/{use_case}/drift|bias|
-    quality|kpis`, `/v1/alerts`, `/v1/usage`, `/v1/governance/coverage`, and the public `/openapi.json`."""
+    quality|kpis|legal-holds`, `/v1/alerts`, `/v1/usage`, `/v1/governance/coverage`, and the public
+    `/openapi.json`."""
 
     def __init__(
         self,
@@ -94,10 +106,12 @@ class GovernanceApi(GovernedHttp):
         reports: GovernanceReports,
         store: OversightStore,
         catalog: ManifestCatalog,
+        holds: LegalHolds,
         openapi: Mapping[str, Any],
         gate: HttpGate,
     ) -> None:
         super().__init__(gate)
+        self._holds = holds
         self._openapi = openapi
         self._catalog = catalog
         self._trail = trail
@@ -348,6 +362,68 @@ class GovernanceApi(GovernedHttp):
             work,
             subject={"use_case": use_case},
         )
+
+    def legal_holds(self, use_case: str, invocation: Invocation) -> HttpAnswer:
+        """`GET /v1/use-cases/{use_case}/legal-holds`: the use case's holds, newest first, and whether one is on."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
+            self._catalog.get(use_case)
+            holds = self._holds.holds(use_case)
+            held = any(hold.active for hold in holds)
+            return LegalHoldList(use_case=use_case, held=held, holds=holds), {"holds": len(holds), "held": held}
+
+        return self._serve(
+            invocation,
+            "retention.holds.read",
+            Permission.READ_AUDIT,
+            {"use_case": use_case},
+            work,
+            subject={"use_case": use_case},
+        )
+
+    def place_legal_hold(self, use_case: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/use-cases/{use_case}/legal-holds`: 201 with the hold; nothing of the use case is purged while
+        it is on."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
+            request = self._parse(LegalHoldRequest, self._json(body, invocation), "a legal hold")
+            self._catalog.get(use_case)
+            hold = self._holds.place_hold(use_case, request.reason, by=principal.name, at=self._now())
+            return hold, {"hold_id": hold.hold_id, "reason": hold.reason}
+
+        return self._serve(
+            invocation,
+            "retention.hold",
+            Permission.HOLD_RECORDS,
+            {"use_case": use_case},
+            work,
+            status=201,
+            subject={"use_case": use_case},
+        )
+
+    def release_legal_hold(self, use_case: str, hold_id: str, body: bytes, invocation: Invocation) -> HttpAnswer:
+        """`POST /v1/use-cases/{use_case}/legal-holds/{hold_id}/release`: the hold released, with the reason; 409
+        when it was released already."""
+
+        def work(principal: Principal, audit: InvocationAudit) -> tuple[BaseModel, dict[str, Any]]:
+            require_use_case(principal, use_case)
+            request = self._parse(LegalHoldRelease, self._json(body, invocation), "a legal hold release")
+            hold = self._holds.release_hold(use_case, hold_id, request.reason, by=principal.name, at=self._now())
+            return hold, {"hold_id": hold_id, "reason": request.reason}
+
+        return self._serve(
+            invocation,
+            "retention.hold.release",
+            Permission.HOLD_RECORDS,
+            {"use_case": use_case, "hold_id": hold_id},
+            work,
+            subject={"use_case": use_case},
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.now(), UTC)
 
     def alerts(self, query: Mapping[str, str], invocation: Invocation) -> HttpAnswer:
         """`GET /v1/alerts`: open drift and bias alerts (`status=all` adds closed ones), newest first."""

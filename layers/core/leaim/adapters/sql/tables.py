@@ -145,6 +145,60 @@ class AuditDigestRow(SQLModel, table=True):
     archive_version_id: str | None = None
 
 
+class AuditPurgeRow(SQLModel, table=True):
+    """One signed purge receipt (`contracts.trail.v1.SignedPurge`), stored whole in the transaction that purged."""
+
+    __tablename__ = "audit_purges"
+
+    sequence: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    signed: dict[str, Any] = Field(sa_type=JsonDocument)
+
+
+class PurgedEventRow(SQLModel, table=True):
+    """The id of an audit event a purge removed: what its receipt's event tally is recomputed from."""
+
+    __tablename__ = "purged_events"
+
+    event_id: str = Field(primary_key=True)
+    purge_sequence: int = Field(index=True)
+
+
+class PurgedDecisionRow(SQLModel, table=True):
+    """The id of a decision a purge removed, with its overrides and outcomes: events recording it may outlive it."""
+
+    __tablename__ = "purged_decisions"
+
+    decision_id: str = Field(primary_key=True)
+    purge_sequence: int = Field(index=True)
+
+
+class DecisionRedactionRow(SQLModel, table=True):
+    """A decision whose inputs, features or reasons a purge removed: the parts, and the hash of what remains."""
+
+    __tablename__ = "decision_redactions"
+
+    decision_id: str = Field(primary_key=True)
+    purge_sequence: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    parts: str = Field(description="What was removed: inputs, reasons, or both, comma-separated.")
+    sha256: str = Field(description="decision_sha256 of the decision's columns after the removal.")
+
+
+class LegalHoldRow(SQLModel, table=True):
+    """A legal hold on a use case's records (`contracts.governance.v1.LegalHold`)."""
+
+    __tablename__ = "legal_holds"
+
+    hold_id: str = Field(primary_key=True)
+    use_case: str = Field(index=True)
+    reason: str
+    placed_by: str
+    placed_at: datetime = Field(sa_type=UtcDateTime)
+    released_by: str | None = None
+    released_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    release_reason: str | None = None
+
+
 class DecisionRow(SQLModel, table=True):
     """One decision, at most one per (use case, caller's request id)."""
 
@@ -364,6 +418,11 @@ ALL: tuple[Table, ...] = tuple(
         "audit_events",
         "audit_intake",
         "audit_digests",
+        "audit_purges",
+        "purged_events",
+        "purged_decisions",
+        "decision_redactions",
+        "legal_holds",
         "decisions",
         "model_versions",
         "traffic_policies",

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, and_, func, insert, select, type_coerce, update
+from sqlalchemy import String, and_, func, insert, literal, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from contracts.trail.v1 import AuditDigest, ChainHead, SignedDigest
+from contracts.trail.v1 import AuditDigest, ChainHead, SignedDigest, SignedPurge
 from leaim.adapters.sql.engine import create_engine_for
 from leaim.adapters.sql.exceptions import StoreUnavailableError
+from leaim.adapters.sql.retention import PURGED_DECISIONS, PURGED_EVENTS, PURGES, REDACTIONS
 from leaim.adapters.sql.rows import (
     CHAIN_COLUMNS,
     DECISIONS,
@@ -35,9 +36,12 @@ from leaim.governance.audit.ports import (
     BoundDecision,
     ChainRange,
     DecisionBinding,
+    PurgeTallies,
     StoredDigest,
     StoredLink,
+    StoredPurge,
 )
+from leaim.governance.audit.retention import tally
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -114,11 +118,37 @@ class SqlAuditTrail:
         return ranges
 
     def decisions(self) -> Iterator[BoundDecision]:
-        """Every stored decision's hashed columns with the events that recorded its hash; streamed."""
+        """Every stored decision's hashed columns with the events that recorded its hash, and the hash its latest
+        redaction recorded; streamed."""
         bindings = _bindings()
+        latest = (
+            select(REDACTIONS.c.decision_id, func.max(REDACTIONS.c.purge_sequence).label("purge_sequence"))
+            .group_by(REDACTIONS.c.decision_id)
+            .subquery()
+        )
+        redacted = (
+            select(REDACTIONS.c.decision_id, REDACTIONS.c.sha256)
+            .join(
+                latest,
+                and_(
+                    latest.c.decision_id == REDACTIONS.c.decision_id,
+                    latest.c.purge_sequence == REDACTIONS.c.purge_sequence,
+                ),
+            )
+            .subquery()
+        )
         statement = (
-            select(*(DECISIONS.c[name] for name in DECISION_FIELDS), bindings.c.event_id, bindings.c.sha256)
-            .select_from(DECISIONS.outerjoin(bindings, bindings.c.decision_id == DECISIONS.c.decision_id))
+            select(
+                *(DECISIONS.c[name] for name in DECISION_FIELDS),
+                bindings.c.event_id,
+                bindings.c.sha256,
+                redacted.c.sha256.label("redacted_sha256"),
+            )
+            .select_from(
+                DECISIONS.outerjoin(bindings, bindings.c.decision_id == DECISIONS.c.decision_id).outerjoin(
+                    redacted, redacted.c.decision_id == DECISIONS.c.decision_id
+                )
+            )
             .order_by(DECISIONS.c.decision_id, bindings.c.event_id)
             .execution_options(yield_per=STREAM_ROWS)
         )
@@ -128,7 +158,7 @@ class SqlAuditTrail:
                 if current is not None:
                     yield current
                 content = {name: row._mapping[name] for name in DECISION_FIELDS}
-                current = BoundDecision(row.decision_id, content, ())
+                current = BoundDecision(row.decision_id, content, (), row.redacted_sha256)
             if row.event_id is not None:
                 binding = DecisionBinding(row.decision_id, row.event_id, row.sha256)
                 current = replace(current, bindings=(*current.bindings, binding))
@@ -136,14 +166,56 @@ class SqlAuditTrail:
             yield current
 
     def orphan_bindings(self) -> Iterator[DecisionBinding]:
-        """Every event recording the hash of a decision that is not stored; streamed."""
+        """Every event recording the hash of a decision that is not stored, and no purge removed; streamed."""
         bindings = _bindings()
         stored = select(DECISIONS.c.decision_id).where(DECISIONS.c.decision_id == bindings.c.decision_id).exists()
+        purged = (
+            select(PURGED_DECISIONS.c.decision_id)
+            .where(PURGED_DECISIONS.c.decision_id == bindings.c.decision_id)
+            .exists()
+        )
         statement = (
-            select(bindings).where(~stored).order_by(bindings.c.decision_id).execution_options(yield_per=STREAM_ROWS)
+            select(bindings)
+            .where(~stored, ~purged)
+            .order_by(bindings.c.decision_id)
+            .execution_options(yield_per=STREAM_ROWS)
         )
         for row in self._stream(statement, "decision events"):
             yield DecisionBinding(row.decision_id, row.event_id, row.sha256)
+
+    def purges(self) -> list[StoredPurge]:
+        """Every purge receipt in sequence order."""
+        try:
+            with self._engine.connect() as connection:
+                rows = connection.execute(select(PURGES).order_by(PURGES.c.sequence)).all()
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(f"purge receipts could not be read: {type(error).__name__}") from error
+        stored = []
+        for row in rows:
+            try:
+                stored.append(StoredPurge(row.sequence, SignedPurge.model_validate(row.signed)))
+            except ValidationError as error:
+                stored.append(StoredPurge(row.sequence, None, f"{error.error_count()} invalid fields"))
+        return stored
+
+    def purge_tallies(self) -> dict[int, PurgeTallies]:
+        """Per purge sequence, the removed event and decision ids and the redactions the store holds, tallied."""
+        entries: dict[int, list[list[str]]] = {}
+        sources = (
+            (PURGED_EVENTS.c.purge_sequence, PURGED_EVENTS.c.event_id),
+            (PURGED_DECISIONS.c.purge_sequence, PURGED_DECISIONS.c.decision_id),
+            (REDACTIONS.c.purge_sequence, REDACTIONS.c.decision_id + literal(":") + REDACTIONS.c.sha256),
+        )
+        for slot, (sequence, entry) in enumerate(sources):
+            statement = select(sequence.label("sequence"), entry.label("entry")).execution_options(
+                yield_per=STREAM_ROWS
+            )
+            for row in self._stream(statement, "purged records"):
+                entries.setdefault(row.sequence, [[], [], []])[slot].append(row.entry)
+        return {
+            sequence: PurgeTallies(tally(events), tally(decisions), tally(redactions))
+            for sequence, (events, decisions, redactions) in entries.items()
+        }
 
     def digests(self) -> list[StoredDigest]:
         """Every stored digest in sequence order."""
@@ -155,14 +227,14 @@ class SqlAuditTrail:
         return [_stored_digest(row) for row in rows]
 
     def chained(self, event_ids: Sequence[str]) -> set[str]:
-        """Those of `event_ids` whose events are in a chain."""
+        """Those of `event_ids` whose events are in a chain, or were removed from one by a purge."""
         found: set[str] = set()
         try:
             with self._engine.connect() as connection:
                 for start in range(0, len(event_ids), _IDS_PER_LOOKUP):
                     chunk = list(event_ids[start : start + _IDS_PER_LOOKUP])
-                    statement = select(EVENTS.c.event_id).where(EVENTS.c.event_id.in_(chunk))
-                    found.update(connection.execute(statement).scalars())
+                    for column in (EVENTS.c.event_id, PURGED_EVENTS.c.event_id):
+                        found.update(connection.execute(select(column).where(column.in_(chunk))).scalars())
         except SQLAlchemyError as error:
             raise StoreUnavailableError(f"audit events could not be looked up: {type(error).__name__}") from error
         return found

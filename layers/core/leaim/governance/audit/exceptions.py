@@ -17,6 +17,12 @@ class DigestConflictError(LeaimError):
     code = "digest_conflict"
 
 
+class PurgeConflictError(LeaimError):
+    """Another run stored the purge receipt of the same sequence first; nothing was removed by this one."""
+
+    code = "purge_conflict"
+
+
 class UnreadableDigestError(LeaimError):
     """The last stored digest does not parse: no digest is sealed after it until someone looks."""
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from contracts.trail.v1 import ChainHead, SignedDigest
+    from contracts.trail.v1 import ChainHead, PurgeTally, SignedDigest, SignedPurge
 
 
 class StoredLink(NamedTuple):
@@ -54,6 +54,8 @@ class BoundDecision:
     decision_id: str
     content: Mapping[str, Any]
     bindings: tuple[DecisionBinding, ...]
+    # The hash of its columns the latest purge that removed its inputs or reasons recorded; None if none did.
+    redacted_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,24 @@ class StoredDigest:
     signed: SignedDigest | None
     archived: ArchivedCopy | None
     unreadable: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPurge:
+    """A purge receipt as the store holds it: `signed` is None (and `unreadable` says why) when it does not parse."""
+
+    sequence: int
+    signed: SignedPurge | None
+    unreadable: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeTallies:
+    """What the store holds of one purge's removals, tallied as its receipt tallies them."""
+
+    events: PurgeTally
+    decisions: PurgeTally
+    redactions: PurgeTally
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +121,15 @@ class TrailStore(Protocol):
         ...
 
     def orphan_bindings(self) -> Iterator[DecisionBinding]:
-        """Every event recording the hash of a decision that is not stored; streamed."""
+        """Every event recording the hash of a decision that is not stored, and no purge removed; streamed."""
+        ...
+
+    def purges(self) -> list[StoredPurge]:
+        """Every purge receipt in sequence order."""
+        ...
+
+    def purge_tallies(self) -> dict[int, PurgeTallies]:
+        """Per purge sequence, the removed event and decision ids and the redactions the store holds, tallied."""
         ...
 
     def digests(self) -> list[StoredDigest]:
@@ -109,7 +137,7 @@ class TrailStore(Protocol):
         ...
 
     def chained(self, event_ids: Sequence[str]) -> set[str]:
-        """Those of `event_ids` whose events are in a chain."""
+        """Those of `event_ids` whose events are in a chain, or were removed from one by a purge."""
         ...
 
     def chain_heads(self) -> dict[str, ChainHead]:

@@ -18,16 +18,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contracts.trail.v1 import ChainHead, SignedDigest, VerifyProblem, VerifyReport
+from contracts.trail.v1 import ChainHead, PurgeTally, SignedDigest, VerifyProblem, VerifyReport
 from leaim.domain.clock import SystemClock
 from leaim.exceptions import ConfigurationError
 from leaim.governance.audit.chain import GENESIS, decision_sha256, digest_hash, link_hash
+from leaim.governance.audit.ports import PurgeTallies
+from leaim.governance.audit.retention import purge_hash, tally
 from leaim.governance.signing import key_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from contracts.trail.v1 import ProblemKind
+    from contracts.trail.v1 import ProblemKind, SignedPurge
     from leaim.domain.clock import Clock
     from leaim.governance.audit.accepted import AcceptedBundle, AcceptedStore
     from leaim.governance.audit.ports import (
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
         DigestArchive,
         StoredDigest,
         StoredLink,
+        StoredPurge,
         TrailStore,
     )
 
@@ -76,12 +79,17 @@ def public_keys_from_b64(values: Iterable[str]) -> dict[str, bytes]:
 
 def signature_holds(signed: SignedDigest, public_key: bytes) -> bool:
     """Whether `signed.signature` is the Ed25519 signature of its digest's canonical bytes under `public_key`."""
+    return _signed(signed.digest.canonical_bytes(), signed.signature, public_key)
+
+
+def _signed(data: bytes, signature_b64: str, public_key: bytes) -> bool:
+    """Whether `signature_b64` is the Ed25519 signature of `data` under `public_key`."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
-        signature = base64.b64decode(signed.signature, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, signed.digest.canonical_bytes())
+        signature = base64.b64decode(signature_b64, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True
@@ -134,13 +142,16 @@ def _scan_chains(
     chains: ChainRange | None,
     seals: Mapping[str, Mapping[int, _Seal]],
     last_heads: Mapping[str, ChainHead],
+    gaps: Mapping[str, Mapping[int, _Gap]],
 ) -> _ChainScan:
     """Walk the links of `chains` (all of them for None): run here, or in a worker process of its own."""
     scan = _ChainScan()
     findings = scan.findings
     chain: _Chain | None = None
     no_seals: Mapping[int, _Seal] = {}
+    no_gaps: Mapping[int, _Gap] = {}
     chain_seals = no_seals
+    chain_gaps = no_gaps
     sealed_up_to = 0
     for link in store.links(chains):
         if chain is None or link.chain_id != chain.chain_id:
@@ -150,12 +161,13 @@ def _scan_chains(
             scan.chains += 1
             scan.seen.add(link.chain_id)
             chain_seals = seals.get(link.chain_id, no_seals)
+            chain_gaps = gaps.get(link.chain_id, no_gaps)
             head = last_heads.get(link.chain_id)
             sealed_up_to = 0 if head is None else head.seq
         scan.events += 1
         if link.seq <= sealed_up_to:
             scan.sealed += 1
-        _check_link(chain, link, chain_seals, findings)
+        _check_link(chain, link, chain_seals, chain_gaps, findings)
     if chain is not None:
         _end_chain(chain, chain_seals, findings)
     return scan
@@ -167,6 +179,15 @@ class _Seal:
 
     hash: str
     digest: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Gap:
+    """Links a verified purge receipt removed from a chain, from the seq it is keyed by."""
+
+    last_seq: int
+    prev_hash: str
+    last_hash: str
 
 
 @dataclass
@@ -247,6 +268,8 @@ class TrailVerifier:
         seals = self._check_digests(digests, findings)
         if archive is not None:
             _check_archive(digests, archive.copies(), findings)
+        purges = store.purges()
+        gaps, purged_events = self._check_purges(purges, store.purge_tallies(), seals, findings)
         last_digest = next((d.signed for d in reversed(digests) if d.signed is not None), None)
         last_heads = {} if last_digest is None else dict(last_digest.digest.heads)
         ranges = store.chain_ranges(self._workers) if self._workers > 1 else []
@@ -255,14 +278,14 @@ class TrailVerifier:
         cutoff = self._clock.now() - self._grace_s
         reconciled = None
         if sum(part.links for part in ranges) < self._parallel_from or len(ranges) < 2:
-            scans = [_scan_chains(store, None, seals, last_heads)]
+            scans = [_scan_chains(store, None, seals, last_heads, gaps)]
             decisions = _check_decisions(store.decisions(), store.orphan_bindings(), checked)
             if accepted is not None:
                 reconciled = _reconcile(store, accepted.bundles(), cutoff, checked)
         else:
             context = multiprocessing.get_context(_start_method())
             with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
-                futures = [pool.submit(_scan_chains, store, part, seals, last_heads) for part in ranges]
+                futures = [pool.submit(_scan_chains, store, part, seals, last_heads, gaps) for part in ranges]
                 decisions = _check_decisions(store.decisions(), store.orphan_bindings(), checked)
                 if accepted is not None:
                     reconciled = _reconcile(store, accepted.bundles(), cutoff, checked)
@@ -295,6 +318,8 @@ class TrailVerifier:
             pending_events=None if reconciled is None else reconciled.pending,
             unchained_events=None if reconciled is None else reconciled.unchained,
             set_aside_bundles=None if reconciled is None else reconciled.set_aside,
+            purges=len(purges),
+            purged_events=purged_events,
             problem_count=findings.count,
             problems=findings.problems,
         )
@@ -329,6 +354,78 @@ class TrailVerifier:
                 seals.setdefault(chain_id, {})[head.seq] = _Seal(head.hash, sequence)
         return seals
 
+    def _check_purges(
+        self,
+        purges: Sequence[StoredPurge],
+        tallies: Mapping[int, PurgeTallies],
+        seals: Mapping[str, Mapping[int, _Seal]],
+        findings: _Findings,
+    ) -> tuple[dict[str, dict[int, _Gap]], int]:
+        """Check each receipt, its link to the one before and what the store holds of its removals; the ranges of
+        those that hold, by chain and first seq, and how many events they removed."""
+        gaps: dict[str, dict[int, _Gap]] = {}
+        removed = 0
+        expected, previous_hash = 1, GENESIS
+        empty = tally(())
+        for stored in purges:
+            sequence = stored.sequence
+            where = {"digest_sequence": stored.signed.purge.sealed_by if stored.signed else None}
+            if sequence != expected:
+                findings.add("purge", f"purge receipt {expected} missing before purge {sequence}", **where)
+                previous_hash = ""
+            expected = sequence + 1
+            signed = stored.signed
+            if signed is None:
+                findings.add("purge", f"purge receipt {sequence} is unreadable: {stored.unreadable}", **where)
+                previous_hash = ""
+                continue
+            purge = signed.purge
+            problem = self._purge_problem(signed)
+            if problem is None and previous_hash and purge.previous_hash != previous_hash:
+                problem = f"does not link to purge {sequence - 1}: its previous hash is not that purge's hash"
+            previous_hash = signed.purge_hash
+            if problem is not None:
+                findings.add("purge", f"purge receipt {sequence} {problem}", **where)
+                continue
+            held = tallies.get(sequence, PurgeTallies(empty, empty, empty))
+            for kind, receipt, store_has in (
+                ("events", purge.events, held.events),
+                ("decisions", purge.decisions, held.decisions),
+                ("redactions", purge.redactions, held.redactions),
+            ):
+                if receipt != store_has:
+                    findings.add(
+                        "purge",
+                        f"purge {sequence} removed {_counted(receipt.count, kind[:-1])} but the store records "
+                        f"{store_has.count} as removed by it{_differ(receipt, store_has)}",
+                        **where,
+                    )
+            removed += purge.events.count
+            for item in purge.ranges:
+                sealed_up_to = max(seals.get(item.chain_id, {0: _Seal("", 0)}))
+                if item.last_seq > sealed_up_to:
+                    findings.add(
+                        "purge",
+                        f"purge {sequence} removed chain {item.chain_id} seqs {item.first_seq}-{item.last_seq}, "
+                        f"past seq {sealed_up_to}, the last a digest sealed",
+                        chain_id=item.chain_id,
+                        seq=item.last_seq,
+                        **where,
+                    )
+                    continue
+                gaps.setdefault(item.chain_id, {})[item.first_seq] = _Gap(item.last_seq, item.prev_hash, item.last_hash)
+        return gaps, removed
+
+    def _purge_problem(self, signed: SignedPurge) -> str | None:
+        if purge_hash(signed.purge) != signed.purge_hash:
+            return "was edited: its content does not match its hash"
+        key = self._keys.get(signed.key_id)
+        if key is None:
+            return f"is signed by key {signed.key_id}, which is not a trusted audit signing key"
+        if not _signed(signed.purge.canonical_bytes(), signed.signature, key):
+            return f"is forged: its signature does not verify under key {signed.key_id}"
+        return None
+
     def _digest_problem(self, signed: SignedDigest) -> str | None:
         if digest_hash(signed.digest) != signed.digest_hash:
             return "was edited: its content does not match its hash"
@@ -340,8 +437,22 @@ class TrailVerifier:
         return None
 
 
-def _check_link(chain: _Chain, link: StoredLink, seals: Mapping[int, _Seal], findings: _Findings) -> None:
-    """Check one link against the chain walked so far; at most one problem is listed per link."""
+def _check_link(
+    chain: _Chain, link: StoredLink, seals: Mapping[int, _Seal], gaps: Mapping[int, _Gap], findings: _Findings
+) -> None:
+    """Check one link against the chain walked so far; at most one problem is listed per link.
+
+    Seqs missing before it are no gap when purge receipts remove exactly them, hash to hash.
+    """
+    if link.seq != chain.expected and gaps and _bridge(chain, gaps, link.seq) and link.prev_hash != chain.prev_hash:
+        chain.reported.add(link.seq)
+        findings.add(
+            "modified",
+            f"{_describe(link)} was modified: it does not link to the last link a purge removed before it",
+            chain_id=link.chain_id,
+            seq=link.seq,
+            event_id=link.event_id,
+        )
     gap = link.seq != chain.expected
     if gap:
         missing = f"seq {chain.expected}" if link.seq == chain.expected + 1 else f"seqs {chain.expected}-{link.seq - 1}"
@@ -355,7 +466,7 @@ def _check_link(chain: _Chain, link: StoredLink, seals: Mapping[int, _Seal], fin
         chain.reported.add(link.seq)
     if _recomputed(link.event) != link.hash:
         _content_mismatch(chain, link, findings)
-    elif not gap and link.prev_hash != chain.prev_hash and chain.last is not None:
+    elif not gap and link.prev_hash != chain.prev_hash and chain.last is not None and link.seq not in chain.reported:
         previous = chain.last
         if previous.seq not in chain.reported:
             chain.reported.add(previous.seq)
@@ -380,6 +491,17 @@ def _check_link(chain: _Chain, link: StoredLink, seals: Mapping[int, _Seal], fin
     chain.expected = link.seq + 1
     chain.prev_hash = link.hash
     chain.last = link
+
+
+def _bridge(chain: _Chain, gaps: Mapping[int, _Gap], before: int) -> bool:
+    """Step the chain over the purged ranges that follow on from the link before (or the chain's start), hash to
+    hash, up to seq `before`; whether they reach it. What is still missing after them is a gap."""
+    while chain.expected < before:
+        removed = gaps.get(chain.expected)
+        if removed is None or removed.prev_hash != chain.prev_hash or removed.last_seq >= before:
+            return False
+        chain.expected, chain.prev_hash = removed.last_seq + 1, removed.last_hash
+    return True
 
 
 def _content_mismatch(chain: _Chain, link: StoredLink, findings: _Findings) -> None:
@@ -446,6 +568,15 @@ def _check_decisions(
             )
             continue
         actual = decision_sha256(decision.content)
+        if decision.redacted_sha256 is not None:
+            if decision.redacted_sha256 != actual:
+                findings.add(
+                    "decision_modified",
+                    f"decision {decision.decision_id} was modified: its content does not match the hash its "
+                    "purge recorded when its inputs or reasons were removed",
+                    decision_id=decision.decision_id,
+                )
+            continue
         for binding in decision.bindings:
             if binding.sha256 != actual:
                 findings.add(
@@ -592,6 +723,10 @@ def _reconciliation(report: VerifyReport) -> str:
         f"(accepted within the grace window), {report.unchained_events or 0} in no chain, "
         f"{_counted(report.set_aside_bundles or 0, 'bundle')} set aside"
     )
+
+
+def _differ(receipt: PurgeTally, held: PurgeTally) -> str:
+    return "" if receipt.count != held.count else " (the same count, other entries)"
 
 
 def _counted(number: int, noun: str) -> str:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from contracts.model.v1 import SignedManifest
 
 UNARCHIVED = "the generated documentation is not signed nor archived beside the model version yet"
-NO_RETENTION = "no retention floor per use case, nor a purge, yet: the audit archive's Object Lock period applies"
+NO_RETENTION = "the manifest declares no retention: its records are kept indefinitely, and never purged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +45,7 @@ def compliance_evidence(facts: EvidenceFacts) -> UseCaseEvidence:
     name = facts.use_case.name
     items = [
         _logs(facts),
-        _item(
-            "EU AI Act Art. 19, 26",
-            "logs kept at least six months",
-            "the audit archive in S3 under Object Lock, COMPLIANCE mode (`AuditArchiveRetentionDays`)",
-            [NO_RETENTION],
-        ),
+        _retention(facts.use_case),
         _item(
             "EU AI Act Art. 13",
             "instructions for use: purpose, accuracy, limits, input specification, oversight",
@@ -151,6 +146,25 @@ def _explanations(facts: EvidenceFacts) -> EvidenceItem:
         "an explanation of an individual decision",
         "the reasons and scored feature values of every decision: `GET /v1/decisions/{id}/explanation`",
         [] if share is None or share == 1.0 else [f"{1 - share:.1%} of the window's decisions cannot be explained"],
+    )
+
+
+def _retention(use_case: UseCaseManifest) -> EvidenceItem:
+    retention = use_case.retention
+    evidence = "a retention per use case, purged daily by `AuditPurgeFunction` (`leaim audit purge`)"
+    if retention is not None:
+        floor = "25 months: credit decisions" if retention.credit else "six months"
+        evidence = (
+            f"audit events kept {retention.audit_events_days} days, decisions {retention.decisions_days}, inputs "
+            f"{retention.inputs}, reasons {retention.explanations} (floor: {floor}); purged daily by "
+            f"`AuditPurgeFunction` with a signed receipt that `leaim audit verify` checks; legal holds: "
+            f"`GET /v1/use-cases/{use_case.name}/legal-holds`"
+        )
+    return _item(
+        "EU AI Act Art. 19, 26",
+        "logs kept at least six months",
+        evidence,
+        [NO_RETENTION] if retention is None else [],
     )
 
 
