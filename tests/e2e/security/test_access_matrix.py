@@ -6,6 +6,7 @@ it would train or promote)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,16 +34,20 @@ SPANS_EVERY_USE_CASE = {("GET", "/v1/governance/coverage")}
 # Bodies sent invalid on purpose (a field no contract has): an authorized caller is refused 422 after the access
 # checks, so the matrix trains, promotes, ingests and snapshots nothing.
 INVALID = {"matrix": "not a field of any contract"}
+DOCUMENT_KIND = "instructions"
 
 
 @dataclass(frozen=True)
 class Objects:
     """The objects the matrix asks about: a decision of card_fraud in the review band, made by the local decision
-    client, and the training job and snapshot that made the champion."""
+    client, the training job and snapshot that made the champion, a document archived beside it, and a legal hold
+    on card_fraud."""
 
     decision_id: str
     job_id: str
     snapshot_id: str
+    document_sha256: str
+    hold_id: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,9 @@ def path_of(route: Route, objects: Objects) -> str:
         "job_id": objects.job_id,
         "snapshot_id": objects.snapshot_id,
         "review_id": objects.decision_id,
+        "kind": DOCUMENT_KIND,
+        "sha256": objects.document_sha256,
+        "hold_id": objects.hold_id,
         # `{id}` is the use case when a decision is made, the decision everywhere else.
         "id": USE_CASE if route.permission is Permission.CREATE_DECISION else objects.decision_id,
     }
@@ -139,6 +147,16 @@ def made(security: SecurityStack, action: str, detail: str) -> str:
     return str(events[0].details[detail])
 
 
+def archived(security: SecurityStack) -> str:
+    """The sha256 of a document archived beside the champion, for the route that reads one back."""
+    content = base64.b64encode(b"# Instructions for use: card_fraud\n").decode()
+    path = f"/v1/models/{MODEL}/versions/v1/documents/{DOCUMENT_KIND}"
+    answer = security.world.call(
+        "PUT", path, "ml_engineer", {"format": "markdown", "content_base64": content}, expect=201
+    )
+    return str(answer["sha256"])
+
+
 def test_every_role_gets_from_every_route_what_the_access_policy_says(security: SecurityStack) -> None:
     decision_id, inputs = in_review_band(security)
     # A monitor run, so that the drift and bias reports a caller may read exist.
@@ -147,6 +165,10 @@ def test_every_role_gets_from_every_route_what_the_access_policy_says(security: 
         decision_id=decision_id,
         job_id=made(security, "model.training_job.create", "job_id"),
         snapshot_id=made(security, "dataset.snapshot.create", "snapshot_id"),
+        document_sha256=archived(security),
+        hold_id=security.world.call(
+            "POST", f"/v1/use-cases/{USE_CASE}/legal-holds", "auditor", {"reason": "the access matrix"}, expect=201
+        )["hold_id"],
     )
     keyed = [route for route in ROUTES if not route.public]
     assert set(ROLE_PERMISSIONS) <= {caller.role for caller in callers(security)}

@@ -41,6 +41,7 @@ class Permission(StrEnum):
     TRAIN_MODELS = "models:train"
     READ_MODELS = "models:read"
     PROMOTE_MODELS = "models:promote"
+    ARCHIVE_DOCUMENTS = "models:documents:archive"
     RECORD_OUTCOME = "decisions:outcome"
     REVIEW_DECISIONS = "decisions:review"
     READ_MONITORING = "monitoring:read"
@@ -50,6 +51,7 @@ class Permission(StrEnum):
     ACTIVATE_POLICIES = "policies:activate"
     READ_POLICIES = "policies:read"
     STOP_USE_CASES = "use-cases:stop"
+    HOLD_RECORDS = "records:hold"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -65,6 +67,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.READ_MONITORING,
             Permission.READ_AUDIT,
             Permission.READ_POLICIES,
+            # A legal hold keeps records the purge would remove; it deletes nothing.
+            Permission.HOLD_RECORDS,
         }
     ),
     "ml_engineer": frozenset(
@@ -75,6 +79,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.TRAIN_MODELS,
             Permission.READ_MODELS,
             Permission.PROMOTE_MODELS,
+            # The generated technical documentation, instructions for use and bill of materials of a version.
+            Permission.ARCHIVE_DOCUMENTS,
             Permission.READ_MONITORING,
             Permission.PROPOSE_POLICIES,
             # Another engineer's proposal only: the registry refuses a proposer's own approval (four eyes).
@@ -94,6 +100,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ACTIVATE_POLICIES,
             Permission.READ_POLICIES,
             Permission.STOP_USE_CASES,
+            Permission.HOLD_RECORDS,
         }
     ),
     "data_producer": frozenset({Permission.INGEST_RECORDS}),

@@ -21,6 +21,10 @@ from contracts.governance.v1 import (
     CoverageReport,
     DriftReports,
     Explanation,
+    LegalHold,
+    LegalHoldList,
+    LegalHoldRelease,
+    LegalHoldRequest,
     OutcomeReport,
     ProcessKpis,
     QualityReport,
@@ -42,6 +46,11 @@ from contracts.ingest.v1 import (
     SnapshotRequest,
 )
 from contracts.model.v1 import (
+    DOCUMENT_FORMATS,
+    ArchivedDocument,
+    ArchivedDocumentContent,
+    ArchivedDocumentList,
+    DocumentArchiveRequest,
     ModelList,
     ModelVersionView,
     ResumeRequest,
@@ -212,7 +221,14 @@ DATASET = Parameter("dataset", "The dataset, as its contract names it (e.g. `tra
 MODEL = Parameter("model", "The model, as its use case's manifest names it (e.g. `card-fraud`).")
 DECISION_ID = Parameter("id", "The decision's id, as its answer named it (`decision_id`).")
 POLICY_VERSION = Parameter("version", "The version's number, counted from 1.", "integer", minimum=1)
+HOLD_ID = Parameter("hold_id", "The legal hold's id, as placing it answered.")
 REVIEW_ID = Parameter("review_id", "The review's id: the id of the decision under review.")
+MODEL_VERSION = Parameter("version", "The model version (e.g. `v2`).")
+DOCUMENT_KIND = Parameter(
+    "kind",
+    "The document: the technical documentation (Annex IV), the instructions for use (Art. 13) or the ML-BOM.",
+    enum=tuple(DOCUMENT_FORMATS),
+)
 
 LIMIT = Parameter("limit", "How many items one page holds at most.", "integer", minimum=1, maximum=1000, default=100)
 SINCE = Parameter(
@@ -503,6 +519,47 @@ ROUTES: tuple[Route, ...] = (
     Route(
         function=GOVERNANCE_API,
         method="GET",
+        path="/v1/use-cases/{use_case}/legal-holds",
+        operation_id="listLegalHolds",
+        action="retention.holds.read",
+        summary="The use case's legal holds, newest first, and whether one is on.",
+        permission=Permission.READ_AUDIT,
+        touches=Touches.USE_CASE,
+        path_parameters=(USE_CASE,),
+        answers=(Answer(200, "The use case's legal holds.", LegalHoldList),),
+        errors=_keyed(404),
+    ),
+    Route(
+        function=GOVERNANCE_API,
+        method="POST",
+        path="/v1/use-cases/{use_case}/legal-holds",
+        operation_id="placeLegalHold",
+        action="retention.hold",
+        summary="Place a legal hold: the purge removes nothing of the use case until it is released.",
+        permission=Permission.HOLD_RECORDS,
+        touches=Touches.USE_CASE,
+        path_parameters=(USE_CASE,),
+        request=LegalHoldRequest,
+        answers=(Answer(201, "The hold placed.", LegalHold),),
+        errors=_keyed(404, *BODY_ERRORS),
+    ),
+    Route(
+        function=GOVERNANCE_API,
+        method="POST",
+        path="/v1/use-cases/{use_case}/legal-holds/{hold_id}/release",
+        operation_id="releaseLegalHold",
+        action="retention.hold.release",
+        summary="Release a legal hold, with the reason: the purge resumes once no hold is on.",
+        permission=Permission.HOLD_RECORDS,
+        touches=Touches.USE_CASE,
+        path_parameters=(USE_CASE, HOLD_ID),
+        request=LegalHoldRelease,
+        answers=(Answer(200, "The hold released.", LegalHold),),
+        errors=_keyed(404, 409, *BODY_ERRORS),
+    ),
+    Route(
+        function=GOVERNANCE_API,
+        method="GET",
         path="/v1/alerts",
         operation_id="listAlerts",
         action="monitor.alerts.read",
@@ -685,6 +742,59 @@ ROUTES: tuple[Route, ...] = (
             Answer(200, "The signed manifest: metrics, gates, lineage, key id, signature, aliases.", ModelVersionView),
         ),
         errors=_keyed(404),
+    ),
+    Route(
+        function=LIFECYCLE_API,
+        method="GET",
+        path="/v1/models/{model}/versions/{version}/documents",
+        operation_id="listModelDocuments",
+        action="model.document.list",
+        summary="Every archived document of the version, with its sha256, signature, key id and retention.",
+        permission=Permission.READ_MODELS,
+        touches=Touches.MODEL,
+        path_parameters=(MODEL, MODEL_VERSION),
+        answers=(Answer(200, "Every archived revision, by kind, format and revision.", ArchivedDocumentList),),
+        errors=_keyed(404),
+    ),
+    Route(
+        function=LIFECYCLE_API,
+        method="PUT",
+        path="/v1/models/{model}/versions/{version}/documents/{kind}",
+        operation_id="archiveModelDocument",
+        action="model.document.archive",
+        summary="Archive a generated document beside the version, signed by the model signing key and locked for "
+        "ten years (COMPLIANCE mode).",
+        permission=Permission.ARCHIVE_DOCUMENTS,
+        touches=Touches.MODEL,
+        path_parameters=(MODEL, MODEL_VERSION, DOCUMENT_KIND),
+        request=DocumentArchiveRequest,
+        answers=(
+            Answer(
+                201,
+                "The new revision's record: other bytes than any archived of this kind and format.",
+                ArchivedDocument,
+            ),
+            Answer(200, "The record of the same bytes, archived before: nothing is written.", ArchivedDocument),
+        ),
+        errors=_keyed(404, 409, *BODY_ERRORS),
+    ),
+    Route(
+        function=LIFECYCLE_API,
+        method="GET",
+        path="/v1/models/{model}/versions/{version}/documents/{kind}/{sha256}",
+        operation_id="readModelDocument",
+        action="model.document.read",
+        summary="An archived document's record and its bytes, checked against its sha256.",
+        permission=Permission.READ_MODELS,
+        touches=Touches.MODEL,
+        path_parameters=(
+            MODEL,
+            MODEL_VERSION,
+            DOCUMENT_KIND,
+            Parameter("sha256", "The document's sha256, as its record names it.", pattern="^[0-9a-f]{64}$"),
+        ),
+        answers=(Answer(200, "The record and the bytes, in base64.", ArchivedDocumentContent),),
+        errors=_keyed(404, 409, 422),
     ),
     Route(
         function=LIFECYCLE_API,
