@@ -23,6 +23,7 @@ from embedded.synthetic import CardFraudGenerator
 from embedded.world import LocalWorld, WorldOptions
 from gpu_workers import settings
 from leaim.adapters.sqs import REASON_ATTRIBUTE
+from leaim.governance.evidence.checks import UNARCHIVED
 from leaim.governance.evidence.technical import ANNEX_IV
 from leaim.governance.ports import AuditQuery
 from leaim.lifecycle.signing import DocumentSigner, document_signature_holds
@@ -276,6 +277,11 @@ def test_leaim_documentation_archives_the_champions_pdf_signed_beside_it_and_loc
     assert head["ObjectLockMode"] == "COMPLIANCE" and head["ContentType"] == "application/pdf"
     ten_years = datetime.now(UTC) + timedelta(days=3652)
     assert ten_years < head["ObjectLockRetainUntilDate"] < ten_years + timedelta(days=2)
+    # The evidence check reads the archive: the champion's documentation is no longer a gap of Annex IV.
+    coverage = world.call("GET", "/v1/governance/coverage", "auditor")
+    [evidence] = [item for item in coverage["evidence"] if item["use_case"] == "card_fraud"]
+    [annex_iv] = [item for item in evidence["items"] if item["anchor"] == "EU AI Act Annex IV"]
+    assert UNARCHIVED not in annex_iv["gaps"]
 
     # The same bytes again are the same revision; the Markdown is another format's first revision; other bytes of
     # the same kind and format are its next revision, and the first stays as it was.

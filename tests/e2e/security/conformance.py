@@ -8,6 +8,7 @@ role.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -208,10 +209,15 @@ def call(api_url: str, key: str, method: str, path: str, body: object | None = N
     return send_plain(api_url, Sent(path, method, path, payload, {API_KEY_HEADER: key}), 60)
 
 
+# The kind of document archived beside the champion for the routes that read one back.
+KNOWN_DOCUMENT_KIND = "instructions"
+
+
 @dataclass(frozen=True, slots=True)
 class KnownObjects:
     """Objects that exist on the stack, to name in generated paths: the use case, its dataset, model and champion,
-    the champion's snapshot and training job, a decision and a decision under review."""
+    the champion's snapshot and training job, a decision and a decision under review, a document archived beside
+    the champion and a legal hold on the use case."""
 
     use_case: str
     dataset: str
@@ -221,6 +227,9 @@ class KnownObjects:
     job_id: str
     decision_id: str
     review_id: str
+    document_kind: str
+    document_sha256: str
+    hold_id: str
 
     @classmethod
     def find(
@@ -248,8 +257,19 @@ class KnownObjects:
             f"/v1/decisions/{use_case}",
             {"request_id": "fuzz-known-review", "inputs": {**inputs, "amount": 25_000.0}},
         )
+        document = call(
+            api_url,
+            keys["ml_engineer"],
+            "PUT",
+            f"/v1/models/{manifest.model.name}/versions/{champion}/documents/{KNOWN_DOCUMENT_KIND}",
+            {"format": "markdown", "content_base64": base64.b64encode(b"# Instructions for use\n").decode()},
+        )
+        hold = call(
+            api_url, keys["auditor"], "POST", f"/v1/use-cases/{use_case}/legal-holds", {"reason": "the fuzzing"}
+        )
         assert decision.status == 200, decision.body
         assert review.status == 200 and review.body["review_required"], review.body
+        assert document.status in (200, 201) and hold.status == 201, (document.body, hold.body)
         return cls(
             use_case=use_case,
             dataset=lineage["dataset"],
@@ -259,6 +279,9 @@ class KnownObjects:
             job_id=lineage["training_job_id"],
             decision_id=decision.body["decision_id"],
             review_id=review.body["decision_id"],
+            document_kind=KNOWN_DOCUMENT_KIND,
+            document_sha256=document.body["sha256"],
+            hold_id=hold.body["hold_id"],
         )
 
     def path_parameters(self, operation: APIOperation) -> dict[str, str]:
@@ -271,6 +294,9 @@ class KnownObjects:
             "snapshot_id": self.snapshot_id,
             "job_id": self.job_id,
             "review_id": self.review_id,
+            "kind": self.document_kind,
+            "sha256": self.document_sha256,
+            "hold_id": self.hold_id,
             # `{id}` is the use case where a decision is made, the decision everywhere else.
             "id": self.use_case if operation.label == "POST /v1/decisions/{id}" else self.decision_id,
         }

@@ -118,3 +118,11 @@ def test_retention_is_evidence_with_its_periods_and_floor_and_a_gap_when_undecla
     credit_item = compliance_evidence(EvidenceFacts(credit, CHAMPION, None, 1.0, 0, 1.0, monitored=True)).items[1]
     assert "floor: 25 months: credit decisions" in credit_item.evidence
     assert undeclared["EU AI Act Art. 19, 26"] == ("gap", [NO_RETENTION])
+
+
+def test_the_documentation_archived_beside_the_champion_closes_its_archiving_gap() -> None:
+    archived = check(archived=frozenset({"technical-documentation", "bom"}))["EU AI Act Annex IV"][1]
+    only_the_bom = check(archived=frozenset({"bom"}))["EU AI Act Annex IV"][1]
+
+    assert UNARCHIVED not in archived
+    assert UNARCHIVED in only_the_bom

@@ -47,12 +47,12 @@ def build_audit_digest(service_name: str, settings: Settings | None = None) -> A
     sealer = DigestSealer(
         store=SqlAuditTrail(sql_engine(settings)),
         archive=archive,
-        signer=once(lambda: _audit_signer(settings)),
+        signer=once(lambda: DigestSigner.from_pem(audit_signing_pem(settings))),
         clock=runtime.clock,
     )
     return AuditDigests(runtime=runtime, sealer=sealer)
 
 
-def _audit_signer(settings: Settings) -> DigestSigner:
-    pem = key_pem(settings.audit_signing_key_file, settings.audit_signing_key_secret_arn, "AUDIT_SIGNING_KEY")
-    return DigestSigner.from_pem(pem)
+def audit_signing_pem(settings: Settings) -> bytes:
+    """The audit signing key's PEM, which signs digests and purge receipts: its file locally, its secret in AWS."""
+    return key_pem(settings.audit_signing_key_file, settings.audit_signing_key_secret_arn, "AUDIT_SIGNING_KEY")

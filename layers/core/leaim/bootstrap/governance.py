@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from leaim.adapters.documents import S3DocumentStore
 from leaim.adapters.dynamodb_audit import DynamoDecisions
 from leaim.adapters.invocations import CloudWatchInvocationLedger, JsonlInvocationLedger
 from leaim.adapters.sql import SqlAuditLog, SqlModelRegistry
@@ -29,8 +30,11 @@ from leaim.bootstrap.sql import sql_engine, sql_trail
 from leaim.governance.access.openapi import DOCUMENT
 from leaim.governance.api import GovernanceApi
 from leaim.governance.oversight.reviews import ReviewService
+from leaim.lifecycle.documents import records_prefix
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from leaim.config import Settings
     from leaim.domain.manifests import ManifestCatalog
     from leaim.governance.oversight.ports import InvocationLedger
@@ -69,6 +73,18 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
     )
 
 
+def _archived_kinds(settings: Settings) -> Callable[[str, str], set[str]] | None:
+    """The kinds of document archived beside a model version, read from the artifacts bucket where it is set."""
+    if settings.artifacts_bucket is None:
+        return None
+    store = S3DocumentStore(settings.artifacts_bucket, boto3.client("s3", config=AWS_CONFIG))
+
+    def kinds(model: str, version: str) -> set[str]:
+        return {record.kind for record in store.records(records_prefix(model, version))}
+
+    return kinds
+
+
 def _openapi_document() -> dict[str, Any]:
     """The committed OpenAPI document, which the contracts layer ships beside the contracts it describes."""
     document: dict[str, Any] = json.loads(DOCUMENT.read_text(encoding="utf-8"))
@@ -105,6 +121,7 @@ def build_governance_api(oversight: Oversight, *, source: str) -> GovernanceApi:
         history=oversight.history,
         clock=runtime.clock,
         intake=oversight.intake,
+        archived=_archived_kinds(settings),
     )
     return GovernanceApi(
         trail=oversight.trail,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from leaim.adapters.dynamodb_audit import DynamoAcceptedStore
 from leaim.adapters.sql import SqlAuditTrail
 from leaim.adapters.sql.retention import SqlRetention
-from leaim.bootstrap.runtime import Runtime, build_runtime, key_pem, once, required
+from leaim.bootstrap.digests import audit_signing_pem
+from leaim.bootstrap.runtime import Runtime, build_runtime, once, required
 from leaim.bootstrap.sql import sql_engine
 from leaim.governance.audit.retention import Purger, PurgeSigner
 
@@ -37,12 +38,7 @@ def build_audit_purge(service_name: str, settings: Settings | None = None) -> Au
         accepted=DynamoAcceptedStore(
             required(settings.accepted_table, "accepted_table"), runtime.dynamodb, clock=runtime.clock.now
         ),
-        signer=once(lambda: _purge_signer(settings)),
+        signer=once(lambda: PurgeSigner.from_pem(audit_signing_pem(settings))),
         clock=runtime.clock,
     )
     return AuditPurges(runtime=runtime, purger=purger)
-
-
-def _purge_signer(settings: Settings) -> PurgeSigner:
-    pem = key_pem(settings.audit_signing_key_file, settings.audit_signing_key_secret_arn, "AUDIT_SIGNING_KEY")
-    return PurgeSigner.from_pem(pem)

@@ -90,8 +90,10 @@ class GovernanceReports:
         history: ProcessHistory,
         clock: Clock,
         intake: IntakeHistory | None = None,
+        archived: Callable[[str, str], set[str]] | None = None,
     ) -> None:
-        """`intake` is the audit writer's history, where the audit store keeps one: the lag the report shows."""
+        """`intake` is the audit writer's history, where the audit store keeps one: the lag the report shows.
+        `archived` names the kinds of document archived beside a model version, where the archive can be read."""
         self._store = store
         self._catalog = catalog
         self._router = router
@@ -101,6 +103,7 @@ class GovernanceReports:
         self._history = history
         self._clock = clock
         self._intake = intake
+        self._archived = archived
 
     def usage(self, since: datetime, until: datetime | None, use_case: str | None) -> UsageReport:
         """Decisions per use case, version and principal in [since, until)."""
@@ -209,6 +212,9 @@ class GovernanceReports:
         unaudited: int,
     ) -> UseCaseEvidence:
         champion = served[0] if served else None
+        archived = None
+        if champion is not None and self._archived is not None:
+            archived = frozenset(self._archived(champion.model.name, champion.model.version))
         return compliance_evidence(
             EvidenceFacts(
                 use_case=self._catalog.get(use_case),
@@ -218,6 +224,7 @@ class GovernanceReports:
                 unaudited=unaudited,
                 explanation_coverage=_share(explanations[1], explanations[0]),
                 monitored=bool(self._store.reports(use_case, "drift", limit=1)),
+                archived=archived,
             )
         )
 

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from contracts.manifest.v1 import Retention, UseCaseManifest
-from leaim.adapters.audit_archive import S3DigestArchive
 from leaim.adapters.sql import SqlAuditLog, SqlAuditTrail
 from leaim.adapters.sql.retention import PURGED_EVENTS, PURGES, SqlRetention
 from leaim.adapters.sql.rows import DECISIONS, EVENTS
@@ -22,7 +21,7 @@ from leaim.domain.manifests import load_manifest
 from leaim.governance.audit.retention import Purger, PurgeSigner
 from leaim.governance.audit.sealing import DigestSealer
 from leaim.governance.audit.verification import TrailVerifier, summary
-from tests.integration.governance.audit.test_trail import endpoint, template_bucket
+from tests.integration.governance.audit.test_trail import archive, endpoint
 from tests.support.audit import decision_event, make_decision, make_event
 from tests.support.fakes import ManualClock
 from tests.support.paths import REPOSITORY
@@ -31,20 +30,14 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from contracts.trail.v1 import VerifyReport
-    from embedded.emulation.aws import LocalEndpoint
+    from leaim.adapters.audit_archive import S3DigestArchive
 
 USE_CASE = "card_fraud"
 CARD_FRAUD = load_manifest(REPOSITORY / "contracts" / "use_cases" / "card_fraud.yaml")
 RETENTION = Retention(audit_events_days=400, decisions_days=300, inputs_days=200)
 
 
-__all__ = ["endpoint"]
-
-
-@pytest.fixture
-def archive(endpoint: LocalEndpoint) -> S3DigestArchive:
-    bucket, s3 = template_bucket(endpoint)
-    return S3DigestArchive(bucket, s3, retention_days=1)
+__all__ = ["archive", "endpoint"]
 
 
 @pytest.fixture

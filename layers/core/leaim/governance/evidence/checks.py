@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from contracts.manifest.v1 import UseCaseManifest
     from contracts.model.v1 import SignedManifest
 
-UNARCHIVED = "the generated documentation is not signed nor archived beside the model version yet"
+UNARCHIVED = "the champion's technical documentation is not archived beside it: `leaim documentation --archive`"
+TECHNICAL_DOCUMENTATION = "technical-documentation"
 NO_RETENTION = "the manifest declares no retention: its records are kept indefinitely, and never purged"
 
 
@@ -28,7 +29,8 @@ class EvidenceFacts:
 
     `champion_problem` says why the champion is not governed (None when it is); the coverages are the window's
     shares of invocations with their audit event (every function's) and of the use case's decisions that can be
-    explained, None when there were none; `monitored` is whether the drift and bias monitor has judged it.
+    explained, None when there were none; `monitored` is whether the drift and bias monitor has judged it;
+    `archived` the kinds of document archived beside the champion (None where the archive is not read).
     """
 
     use_case: UseCaseManifest
@@ -38,6 +40,7 @@ class EvidenceFacts:
     unaudited: int
     explanation_coverage: float | None
     monitored: bool
+    archived: frozenset[str] | None = None
 
 
 def compliance_evidence(facts: EvidenceFacts) -> UseCaseEvidence:
@@ -58,7 +61,7 @@ def compliance_evidence(facts: EvidenceFacts) -> UseCaseEvidence:
             "EU AI Act Annex IV",
             "technical documentation, kept ten years",
             f"`leaim documentation {name}`",
-            [*_champion_gaps(facts), *annex_iv_gaps(facts.use_case), UNARCHIVED],
+            [*_champion_gaps(facts), *annex_iv_gaps(facts.use_case), *_archive_gaps(facts)],
         ),
         _explanations(facts),
         _notices(facts.use_case),
@@ -88,6 +91,12 @@ def _item(anchor: str, requirement: str, evidence: str, gaps: list[str]) -> Evid
     return EvidenceItem(
         anchor=anchor, requirement=requirement, status="gap" if gaps else "evidence", evidence=evidence, gaps=gaps
     )
+
+
+def _archive_gaps(facts: EvidenceFacts) -> list[str]:
+    if facts.champion is None or (facts.archived is not None and TECHNICAL_DOCUMENTATION in facts.archived):
+        return []
+    return [UNARCHIVED]
 
 
 def _champion_gaps(facts: EvidenceFacts) -> list[str]:
