@@ -74,13 +74,15 @@ def build_oversight(service_name: str, settings: Settings | None = None) -> Over
 
 
 def _archived_kinds(settings: Settings) -> Callable[[str, str], set[str]] | None:
-    """The kinds of document archived beside a model version, read from the artifacts bucket where it is set."""
-    if settings.artifacts_bucket is None:
+    """The kinds of document archived beside a model version, read from the artifacts bucket where it is set; its
+    client is made by the first coverage report, not at cold start."""
+    bucket = settings.artifacts_bucket
+    if bucket is None:
         return None
-    store = S3DocumentStore(settings.artifacts_bucket, boto3.client("s3", config=AWS_CONFIG))
+    store = once(lambda: S3DocumentStore(bucket, boto3.client("s3", config=AWS_CONFIG)))
 
     def kinds(model: str, version: str) -> set[str]:
-        return {record.kind for record in store.records(records_prefix(model, version))}
+        return {record.kind for record in store().records(records_prefix(model, version))}
 
     return kinds
 

@@ -20,6 +20,19 @@ def key_id(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[:16]
 
 
+def signature_holds(data: bytes, signature_b64: str, public_key: bytes) -> bool:
+    """Whether `signature_b64` is the base64 Ed25519 signature of `data` under the raw 32-byte `public_key`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 class Ed25519Signer:
     """Holds one Ed25519 private key; subclasses sign their own documents with `_signature`."""
 
@@ -76,10 +89,4 @@ class Ed25519Signer:
 
     def _holds(self, data: bytes, signature: str) -> bool:
         """Whether `signature` (base64) is this key's signature of `data`."""
-        from cryptography.exceptions import InvalidSignature
-
-        try:
-            self._key.public_key().verify(base64.b64decode(signature, validate=True), data)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signature_holds(data, signature, self.public_key)

@@ -4,12 +4,11 @@ lifecycle signs, anyone with the public key verifies)."""
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING
 
 from contracts.model.v1 import ModelManifest, SignedManifest
 from leaim.domain.policies import policy_digest, policy_statement
-from leaim.governance.signing import Ed25519Signer, key_id
+from leaim.governance.signing import Ed25519Signer, key_id, signature_holds
 
 if TYPE_CHECKING:
     from contracts.model.v1 import ArchivedDocument
@@ -90,14 +89,6 @@ class DocumentSigner(Ed25519Signer):
 def document_signature_holds(document: ArchivedDocument, public_key: bytes) -> bool:
     """Whether `document.signature` is the Ed25519 signature of its statement under the raw 32-byte `public_key`,
     and `document.key_id` names that key."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    if document.key_id != key_id(public_key):
-        return False
-    try:
-        signature = base64.b64decode(document.signature, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, _statement_of(document))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return document.key_id == key_id(public_key) and signature_holds(
+        _statement_of(document), document.signature, public_key
+    )

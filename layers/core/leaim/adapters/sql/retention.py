@@ -25,7 +25,7 @@ from leaim.adapters.sql.tables import (
 from leaim.exceptions import ConflictError, NotFoundError
 from leaim.governance.audit.chain import DECISION_FIELDS
 from leaim.governance.audit.exceptions import PurgeConflictError
-from leaim.governance.audit.retention import AgedDecision, ExpiredLink, Part, iter_parts
+from leaim.governance.audit.retention import PARTS, AgedDecision, ExpiredLink, Part, iter_parts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -145,7 +145,8 @@ class SqlRetention:
             select(*(DECISIONS.c[name] for name in DECISION_FIELDS))
             .select_from(DECISIONS.outerjoin(removed, removed.c.decision_id == DECISIONS.c.decision_id))
             .where(DECISIONS.c.use_case == use_case, DECISIONS.c.created_at < before)
-            .where((removed.c.redactions.is_(None)) | (removed.c.redactions < 2))
+            # Inputs and reasons: a decision with both removed has nothing left to remove.
+            .where((removed.c.redactions.is_(None)) | (removed.c.redactions < len(PARTS)))
             .order_by(DECISIONS.c.created_at)
             .limit(limit)
         )
@@ -167,7 +168,6 @@ class SqlRetention:
                     removed=frozenset(parts.get(row.decision_id, ())),
                 )
                 for row in rows
-                if len(parts.get(row.decision_id, ())) < 2
             ]
 
         aged: list[AgedDecision] = self._read(read, f"decisions of {use_case!r}")

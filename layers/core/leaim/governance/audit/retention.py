@@ -40,6 +40,7 @@ DOCUMENTATION_FLOOR_DAYS = 3653
 MAX_PURGED_EVENTS = 50_000
 
 Part = Literal["inputs", "reasons"]
+PARTS: tuple[Part, ...] = ("inputs", "reasons")
 
 
 def purge_hash(purge: AuditPurge) -> str:
@@ -379,8 +380,5 @@ def purge_details(result: PurgeResult) -> dict[str, Any]:
 
 def iter_parts(text: str) -> Iterator[Part]:
     """The parts a redaction row names."""
-    for part in text.split(","):
-        if part == "inputs":
-            yield "inputs"
-        elif part == "reasons":
-            yield "reasons"
+    named = text.split(",")
+    yield from (part for part in PARTS if part in named)

@@ -24,12 +24,12 @@ from leaim.exceptions import ConfigurationError
 from leaim.governance.audit.chain import GENESIS, decision_sha256, digest_hash, link_hash
 from leaim.governance.audit.ports import PurgeTallies
 from leaim.governance.audit.retention import purge_hash, tally
-from leaim.governance.signing import key_id
+from leaim.governance.signing import key_id, signature_holds
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-    from contracts.trail.v1 import ProblemKind, SignedPurge
+    from contracts.trail.v1 import ProblemKind
     from leaim.domain.clock import Clock
     from leaim.governance.audit.accepted import AcceptedBundle, AcceptedStore
     from leaim.governance.audit.ports import (
@@ -75,24 +75,6 @@ def public_keys_from_b64(values: Iterable[str]) -> dict[str, bytes]:
             raise ConfigurationError(f"an Ed25519 public key has 32 bytes, {value[:20]!r} has {len(raw)}")
         keys[key_id(raw)] = raw
     return keys
-
-
-def signature_holds(signed: SignedDigest, public_key: bytes) -> bool:
-    """Whether `signed.signature` is the Ed25519 signature of its digest's canonical bytes under `public_key`."""
-    return _signed(signed.digest.canonical_bytes(), signed.signature, public_key)
-
-
-def _signed(data: bytes, signature_b64: str, public_key: bytes) -> bool:
-    """Whether `signature_b64` is the Ed25519 signature of `data` under `public_key`."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    try:
-        signature = base64.b64decode(signature_b64, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
-    except (InvalidSignature, binascii.Error, ValueError):
-        return False
-    return True
 
 
 @dataclass
@@ -327,31 +309,26 @@ class TrailVerifier:
     def _check_digests(self, digests: Sequence[StoredDigest], findings: _Findings) -> dict[str, dict[int, _Seal]]:
         """Check each digest and its link to the one before; the heads of those that hold, by chain and seq."""
         seals: dict[str, dict[int, _Seal]] = {}
-        expected, previous_hash = 1, GENESIS
+        records = [
+            _Record(stored.sequence, stored.unreadable or "it does not parse")
+            if stored.signed is None
+            else _Record(
+                stored.sequence,
+                None,
+                stored.signed.digest_hash,
+                digest_hash(stored.signed.digest),
+                stored.signed.digest.previous_hash,
+                stored.signed.digest.canonical_bytes(),
+                stored.signed.key_id,
+                stored.signed.signature,
+            )
+            for stored in digests
+        ]
+        held = set(self._linked(records, "digest", "digest", findings))
         for stored in digests:
-            sequence = stored.sequence
-            if sequence != expected:
-                missing = f"{expected}" if sequence == expected + 1 else f"{expected} to {sequence - 1}"
-                findings.add("digest", f"digest {missing} missing before digest {sequence}", digest_sequence=expected)
-                previous_hash = ""
-            expected = sequence + 1
-            signed = stored.signed
-            if signed is None:
-                findings.add(
-                    "digest", f"digest {sequence} is unreadable: {stored.unreadable}", digest_sequence=sequence
-                )
-                previous_hash = ""
-                continue
-            problem = self._digest_problem(signed)
-            if problem is None and previous_hash and signed.digest.previous_hash != previous_hash:
-                problem = f"does not link to digest {sequence - 1}: its previous hash is not that digest's hash"
-            if problem is not None:
-                findings.add("digest", f"digest {sequence} {problem}", digest_sequence=sequence)
-                previous_hash = signed.digest_hash
-                continue
-            previous_hash = signed.digest_hash
-            for chain_id, head in signed.digest.heads.items():
-                seals.setdefault(chain_id, {})[head.seq] = _Seal(head.hash, sequence)
+            if stored.sequence in held and stored.signed is not None:
+                for chain_id, head in stored.signed.digest.heads.items():
+                    seals.setdefault(chain_id, {})[head.seq] = _Seal(head.hash, stored.sequence)
         return seals
 
     def _check_purges(
@@ -365,33 +342,33 @@ class TrailVerifier:
         those that hold, by chain and first seq, and how many events they removed."""
         gaps: dict[str, dict[int, _Gap]] = {}
         removed = 0
-        expected, previous_hash = 1, GENESIS
         empty = tally(())
+        records = [
+            _Record(stored.sequence, stored.unreadable or "it does not parse")
+            if stored.signed is None
+            else _Record(
+                stored.sequence,
+                None,
+                stored.signed.purge_hash,
+                purge_hash(stored.signed.purge),
+                stored.signed.purge.previous_hash,
+                stored.signed.purge.canonical_bytes(),
+                stored.signed.key_id,
+                stored.signed.signature,
+            )
+            for stored in purges
+        ]
+        held = set(self._linked(records, "purge", "purge receipt", findings))
         for stored in purges:
-            sequence = stored.sequence
-            where = {"digest_sequence": stored.signed.purge.sealed_by if stored.signed else None}
-            if sequence != expected:
-                findings.add("purge", f"purge receipt {expected} missing before purge {sequence}", **where)
-                previous_hash = ""
-            expected = sequence + 1
-            signed = stored.signed
-            if signed is None:
-                findings.add("purge", f"purge receipt {sequence} is unreadable: {stored.unreadable}", **where)
-                previous_hash = ""
+            if stored.sequence not in held or stored.signed is None:
                 continue
-            purge = signed.purge
-            problem = self._purge_problem(signed)
-            if problem is None and previous_hash and purge.previous_hash != previous_hash:
-                problem = f"does not link to purge {sequence - 1}: its previous hash is not that purge's hash"
-            previous_hash = signed.purge_hash
-            if problem is not None:
-                findings.add("purge", f"purge receipt {sequence} {problem}", **where)
-                continue
-            held = tallies.get(sequence, PurgeTallies(empty, empty, empty))
+            purge, sequence = stored.signed.purge, stored.sequence
+            where = {"digest_sequence": purge.sealed_by}
+            counted = tallies.get(sequence, PurgeTallies(empty, empty, empty))
             for kind, receipt, store_has in (
-                ("events", purge.events, held.events),
-                ("decisions", purge.decisions, held.decisions),
-                ("redactions", purge.redactions, held.redactions),
+                ("events", purge.events, counted.events),
+                ("decisions", purge.decisions, counted.decisions),
+                ("redactions", purge.redactions, counted.redactions),
             ):
                 if receipt != store_has:
                     findings.add(
@@ -416,25 +393,56 @@ class TrailVerifier:
                 gaps.setdefault(item.chain_id, {})[item.first_seq] = _Gap(item.last_seq, item.prev_hash, item.last_hash)
         return gaps, removed
 
-    def _purge_problem(self, signed: SignedPurge) -> str | None:
-        if purge_hash(signed.purge) != signed.purge_hash:
+    def _linked(self, records: Sequence[_Record], kind: ProblemKind, noun: str, findings: _Findings) -> Iterator[int]:
+        """The sequences of `records` (digests or purge receipts, in sequence order) that hold: readable, their hash
+        and signature true under a trusted key, linked by hash to the one before; each other one is a finding."""
+        expected, previous_hash = 1, GENESIS
+        for record in records:
+            sequence = record.sequence
+            where = {"digest_sequence": expected} if kind == "digest" else {}
+            if sequence != expected:
+                missing = f"{expected}" if sequence == expected + 1 else f"{expected} to {sequence - 1}"
+                findings.add(kind, f"{noun} {missing} missing before {noun} {sequence}", **where)
+                previous_hash = ""
+            expected = sequence + 1
+            where = {"digest_sequence": sequence} if kind == "digest" else {}
+            if record.unreadable is not None:
+                findings.add(kind, f"{noun} {sequence} is unreadable: {record.unreadable}", **where)
+                previous_hash = ""
+                continue
+            problem = self._signature_problem(record)
+            if problem is None and previous_hash and record.previous_hash != previous_hash:
+                problem = f"does not link to {noun} {sequence - 1}: its previous hash is not that {noun}'s hash"
+            previous_hash = record.hash
+            if problem is not None:
+                findings.add(kind, f"{noun} {sequence} {problem}", **where)
+                continue
+            yield sequence
+
+    def _signature_problem(self, record: _Record) -> str | None:
+        if record.recomputed != record.hash:
             return "was edited: its content does not match its hash"
-        key = self._keys.get(signed.key_id)
+        key = self._keys.get(record.key_id)
         if key is None:
-            return f"is signed by key {signed.key_id}, which is not a trusted audit signing key"
-        if not _signed(signed.purge.canonical_bytes(), signed.signature, key):
-            return f"is forged: its signature does not verify under key {signed.key_id}"
+            return f"is signed by key {record.key_id}, which is not a trusted audit signing key"
+        if not signature_holds(record.data, record.signature, key):
+            return f"is forged: its signature does not verify under key {record.key_id}"
         return None
 
-    def _digest_problem(self, signed: SignedDigest) -> str | None:
-        if digest_hash(signed.digest) != signed.digest_hash:
-            return "was edited: its content does not match its hash"
-        key = self._keys.get(signed.key_id)
-        if key is None:
-            return f"is signed by key {signed.key_id}, which is not a trusted audit signing key"
-        if not signature_holds(signed, key):
-            return f"is forged: its signature does not verify under key {signed.key_id}"
-        return None
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A signed record linked by hash to the one before (a digest, a purge receipt), as verification reads it;
+    `unreadable` says why one that does not parse does not."""
+
+    sequence: int
+    unreadable: str | None
+    hash: str = ""
+    recomputed: str = ""
+    previous_hash: str = ""
+    data: bytes = b""
+    key_id: str = ""
+    signature: str = ""
 
 
 def _check_link(
