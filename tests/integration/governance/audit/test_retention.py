@@ -18,6 +18,7 @@ from leaim.adapters.sql.retention import PURGED_EVENTS, PURGES, SqlRetention
 from leaim.adapters.sql.rows import DECISIONS, EVENTS
 from leaim.domain.clock import SystemClock
 from leaim.domain.manifests import load_manifest
+from leaim.governance.audit.chain import link_hash
 from leaim.governance.audit.retention import Purger, PurgeSigner
 from leaim.governance.audit.sealing import DigestSealer
 from leaim.governance.audit.verification import TrailVerifier, summary
@@ -96,28 +97,36 @@ def test_the_purge_removes_only_what_is_past_retention_and_sealed_and_verify_sta
     kept = decide(other, 2, use_case="loan_approval")
     log.append(make_event(action="ingest.records", occurred_at=datetime.now(UTC)))
     seal(engine, archive, signer)
-    unsealed = make_event(use_case=USE_CASE, occurred_at=datetime.now(UTC))
-    log.append(unsealed)
+    # Two events after the digest: the first is no chain's head, so only the seal keeps it.
+    unsealed = [make_event(use_case=USE_CASE, occurred_at=datetime.now(UTC)) for _ in range(2)]
+    log.append_many(unsealed)
 
     result = purger(engine, signer, days_later=500).purge()
 
     assert result.signed is not None
     purge = result.signed.purge
     assert purge.decisions.count == 3
-    # Six events of the use case were sealed: two per decision; the unsealed one stays.
+    # Six events of the use case were sealed: two per decision; the unsealed ones stay.
     assert purge.events.count == 6
     assert count(engine, DECISIONS, DECISIONS.c.decision_id.in_(decided)) == 0
     assert count(engine, DECISIONS, DECISIONS.c.decision_id.in_(kept)) == 2
-    assert count(engine, EVENTS, EVENTS.c.use_case == USE_CASE) == 1
-    assert count(engine, EVENTS, EVENTS.c.event_id == unsealed.event_id) == 1
+    assert count(engine, EVENTS, EVENTS.c.use_case == USE_CASE) == 2
+    assert count(engine, EVENTS, EVENTS.c.event_id.in_([event.event_id for event in unsealed])) == 2
     assert count(engine, EVENTS, EVENTS.c.use_case.is_(None)) == 1
     report = verify(engine, signer, archive)
     assert report.intact, summary(report)
     assert (report.purges, report.purged_events) == (1, 6)
 
+    # Once sealed, the first of them goes too; the chain's head stays, and nothing is removed twice.
     seal(engine, archive, signer)
+    second = purger(engine, signer, days_later=500).purge().signed
+    assert second is not None
+    assert (second.purge.events.count, second.purge.decisions.count) == (1, 0)
+    assert count(engine, EVENTS, EVENTS.c.event_id == unsealed[1].event_id) == 1
     assert purger(engine, signer, days_later=500).purge().signed is None
-    assert verify(engine, signer, archive).intact
+    report = verify(engine, signer, archive)
+    assert report.intact, summary(report)
+    assert (report.purges, report.purged_events) == (2, 7)
 
 
 def test_nothing_is_purged_before_a_digest_seals_it_nor_a_chains_last_link(
@@ -216,3 +225,31 @@ def test_tampering_after_a_purge_is_still_named(engine: Engine, archive: S3Diges
         connection.execute(delete(PURGES))
     deleted = verify(engine, signer, archive)
     assert any(problem.kind == "missing" and problem.seq == 1 for problem in deleted.problems)
+
+
+def test_an_event_kept_before_a_purged_range_rewritten_with_its_hash_recomputed_is_named(
+    engine: Engine, archive: S3DigestArchive, signer: PurgeSigner
+) -> None:
+    log = SqlAuditLog(engine)
+    first = make_event()
+    log.append(first)
+    decide(log, 2)
+    log.append_many([make_event(), make_event()])
+    seal(engine, archive, signer)
+    assert purger(engine, signer, days_later=500).purge().signed is not None
+    assert verify(engine, signer, archive).intact
+
+    # Its hash recomputes, and no kept link points to it: only the purged range's first prev_hash does.
+    with engine.connect() as connection:
+        row = dict(connection.execute(select(EVENTS).where(EVENTS.c.event_id == first.event_id)).one()._mapping)
+    row["principal"] = "someone-else"
+    with engine.begin() as connection:
+        connection.execute(
+            update(EVENTS)
+            .where(EVENTS.c.event_id == first.event_id)
+            .values(principal="someone-else", event_hash=link_hash(row))
+        )
+
+    report = verify(engine, signer, archive)
+    assert not report.intact
+    assert [(problem.kind, problem.seq) for problem in report.problems] == [("missing", 2)]
